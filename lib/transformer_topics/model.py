@@ -1,0 +1,200 @@
+"""The one-layer, one-head transformer of THEORY.md §3, with every switch the claims use.
+
+    scores(k, q) = (W_K e_k) . (W_Q e_q) / sqrt(d)          softmax over the visible keys k
+    logits(q)    = W_pred W_V sum_k attn(k, q) e_k            no residual, LayerNorm or MLP
+
+Shapes follow ``nn.Linear``: ``E`` is (vocab, d) with ``e_w = E[w]``; ``W_K, W_Q, W_V`` are (d, d);
+``W_pred`` is (V, d) and predicts content words only (labels are always content words).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import Vocabulary
+from .masking import IGNORE_LABEL, MaskedBatch
+from .params import check_choice, check_float, check_int
+
+EMBEDDINGS = ("onehot", "trained")
+ATTENTIONS = ("trained", "uniform")
+VALUES = ("trained", "identity")
+DECODERS = ("identity", "tied", "trained")
+LOSSES = ("cross_entropy", "squared")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which parts are trained, and how each trained matrix starts (entries ~ N(0, scale^2))."""
+
+    num_topics: int = 10
+    words_per_topic: int = 10
+    embedding: str = "onehot"  # "onehot": frozen identity, d = vocabulary size | "trained"
+    d_model: int | None = None  # required for trained embeddings
+    attention: str = "trained"  # "trained" | "uniform": W_K = W_Q = 0, frozen
+    value: str = "trained"  # "trained" | "identity": frozen
+    decoder: str = "identity"  # "identity": [I_V | 0], frozen | "tied": E's content rows | "trained"
+    init_scale: float = 0.01
+    embedding_init: float | None = None  # None: init_scale
+    key_init: float | None = None
+    query_init: float | None = None
+    value_init: float | None = None
+    decoder_init: float | None = None
+    loss: str = "cross_entropy"  # "cross_entropy" | "squared": 0.5 ||logits - onehot(label)||^2
+
+    def __post_init__(self) -> None:
+        self.vocab  # validates the topic counts
+        check_choice("embedding", self.embedding, EMBEDDINGS)
+        check_choice("attention", self.attention, ATTENTIONS)
+        check_choice("value", self.value, VALUES)
+        check_choice("decoder", self.decoder, DECODERS)
+        check_choice("loss", self.loss, LOSSES)
+        for name in ("init_scale", "embedding_init", "key_init", "query_init", "value_init", "decoder_init"):
+            if getattr(self, name) is not None:
+                check_float(name, getattr(self, name), 0.0)
+        if self.embedding == "trained":
+            if self.d_model is None:
+                raise ValueError("d_model must be given (an integer >= 1) when embedding='trained'")
+            check_int("d_model", self.d_model, 1)
+        elif self.d_model not in (None, self.vocab.size):
+            raise ValueError(f"d_model must be None or {self.vocab.size} (the vocabulary size) for one-hot embeddings, got {self.d_model}")
+        if self.decoder == "identity" and self.width < self.vocab.num_words:
+            raise ValueError(f"decoder='identity' needs d_model >= V = {self.vocab.num_words}, got {self.width}")
+
+    @property
+    def vocab(self) -> Vocabulary:
+        return Vocabulary(self.num_topics, self.words_per_topic)
+
+    @property
+    def width(self) -> int:
+        """d, the embedding dimension."""
+        return self.vocab.size if self.embedding == "onehot" else self.d_model
+
+    def scale(self, name: str) -> float:
+        own = getattr(self, f"{name}_init")
+        return self.init_scale if own is None else own
+
+
+class ModelOutput(NamedTuple):
+    logits: torch.Tensor  # (M, V) at the queried positions, or (B, N, V) at every position
+    attention: torch.Tensor | None  # (M, N) or (B, N, N) [query, key]; None for uniform attention
+
+
+class TopicTransformer(nn.Module):
+    def __init__(self, config: ModelConfig, seed: int = 0):
+        super().__init__()
+        self.config = config
+        vocab, d = config.vocab, config.width
+        generator = torch.Generator().manual_seed(check_int("seed", seed, 0))
+
+        def trained(shape, name):
+            return nn.Parameter(torch.randn(shape, generator=generator) * config.scale(name))
+
+        if config.embedding == "trained":
+            self.embedding = trained((vocab.size, d), "embedding")
+        else:
+            self.register_buffer("embedding", torch.eye(vocab.size))
+        if config.attention == "trained":
+            self.W_K = trained((d, d), "key")
+            self.W_Q = trained((d, d), "query")
+        else:
+            self.W_K = self.W_Q = None
+        if config.value == "trained":
+            self.W_V = trained((d, d), "value")
+        else:
+            self.register_buffer("W_V", torch.eye(d))
+        if config.decoder == "trained":
+            self.W_pred = trained((vocab.num_words, d), "decoder")
+        elif config.decoder == "identity":
+            self.register_buffer("W_pred", torch.eye(vocab.num_words, d))
+        else:
+            self.W_pred = None  # tied: read from the embedding at use
+
+    @property
+    def vocab(self) -> Vocabulary:
+        return self.config.vocab
+
+    def decoder_weight(self) -> torch.Tensor:
+        """(V, d) W_pred."""
+        return self.embedding[: self.vocab.num_words] if self.config.decoder == "tied" else self.W_pred
+
+    def forward(self, inputs: torch.Tensor, key_visible: torch.Tensor, query_mask: torch.Tensor | None = None) -> ModelOutput:
+        """inputs, key_visible, query_mask: (B, N). Logits only at ``query_mask`` positions if given.
+
+        A query with no visible key gets a zero context vector (its softmax has nothing to normalise).
+        """
+        if self.config.attention == "uniform":
+            # Every query of a document sees the same average of its visible keys' value vectors,
+            # so one bag-of-words per document replaces the N x N attention.
+            dtype = self.embedding.dtype
+            weights = key_visible.to(dtype) / key_visible.sum(1, keepdim=True).clamp(min=1)  # (B, N)
+            bag = torch.zeros(inputs.shape[0], self.vocab.size, dtype=dtype).scatter_add_(1, inputs, weights)  # (B, vocab)
+            doc_context = bag @ (self.embedding @ self.W_V.T)  # (B, d)
+            if query_mask is None:
+                context = doc_context[:, None, :].expand(-1, inputs.shape[1], -1)
+            else:
+                context = doc_context[query_mask.nonzero()[:, 0]]
+            attention = None
+        else:
+            x = self.embedding[inputs]  # (B, N, d)
+            queries, keys, values = x @ self.W_Q.T, x @ self.W_K.T, x @ self.W_V.T
+            scores = queries @ keys.transpose(1, 2) / math.sqrt(self.config.width)  # (B, Nq, Nk)
+            scores = scores.masked_fill(~key_visible[:, None, :], float("-inf"))
+            attention = torch.softmax(scores, dim=-1).nan_to_num(0.0)
+            context = attention @ values  # (B, N, d)
+            if query_mask is not None:
+                context, attention = context[query_mask], attention[query_mask]
+        return ModelOutput(context @ self.decoder_weight().T, attention)
+
+    def loss(self, batch: MaskedBatch) -> torch.Tensor:
+        """Mean loss over the chosen positions of ``batch``."""
+        logits = self(batch.inputs, batch.key_visible, batch.chosen).logits  # (M, V)
+        labels = batch.labels[batch.chosen]
+        return prediction_loss(logits, labels, self.config.loss)
+
+    def l2_penalty(self) -> torch.Tensor:
+        """``(1/2) sum ||W||_F^2`` over the trained matrices (SGD weight_decay = lambda adds lambda W)."""
+        return 0.5 * sum((p**2).sum() for p in self.parameters())
+
+    # Token-space views: what the claims are stated about.
+
+    def gram(self) -> torch.Tensor:
+        """(V, V) ``E E^T`` over content words."""
+        content = self.embedding[: self.vocab.num_words]
+        return content @ content.T
+
+    def score_matrix(self) -> torch.Tensor:
+        """(vocab, vocab) attention score of key token k for query token q, indexed [k, q]."""
+        if self.config.attention == "uniform":
+            return torch.zeros(self.vocab.size, self.vocab.size, dtype=self.embedding.dtype)
+        keys, queries = self.embedding @ self.W_K.T, self.embedding @ self.W_Q.T
+        return keys @ queries.T / math.sqrt(self.config.width)
+
+    def value_output_matrix(self) -> torch.Tensor:
+        """(V, vocab) ``W_pred W_V E^T``: the logit of word y per unit of attention on token k.
+
+        For one-hot embeddings and ``W_pred = I`` this is ``W_V`` itself (restricted to V rows).
+        """
+        return self.decoder_weight() @ self.W_V @ self.embedding.T
+
+    def matrix_norms(self) -> dict[str, float]:
+        """Frobenius norms of E, W_K, W_Q, W_V (frozen ones included, for a complete record)."""
+        norms = {"E": self.embedding, "W_K": self.W_K, "W_Q": self.W_Q, "W_V": self.W_V}
+        return {name: (0.0 if m is None else float(m.detach().norm())) for name, m in norms.items()}
+
+
+def prediction_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str = "cross_entropy") -> torch.Tensor:
+    """Mean cross-entropy or squared loss of (M, V) logits against (M,) labels, ignoring IGNORE_LABEL."""
+    check_choice("loss", loss, LOSSES)
+    keep = labels != IGNORE_LABEL
+    logits, labels = logits[keep], labels[keep]
+    if labels.numel() == 0:  # nothing chosen: a zero loss that still has a graph
+        return logits.sum() * 0.0
+    if loss == "cross_entropy":
+        return F.cross_entropy(logits, labels)
+    return 0.5 * ((logits - F.one_hot(labels, logits.shape[-1]).float()) ** 2).sum(-1).mean()

@@ -1,0 +1,161 @@
+"""The exact population loss of equal-mixture documents in the limit N -> infinity (THEORY.md §2).
+
+With chosen positions removed from the keys, the visible keys of a document with topic set ``S``
+are, as N grows, exactly uniform over the ``tau * v`` words of ``S``, and the chosen word ``y`` is a
+fresh uniform draw from them. So for a query token ``q`` the attention is a softmax over the word
+*types* of ``S``, and the expected loss is a finite average:
+
+    L = (1 - p_c - p_r) E_{S,y} loss(q=[MASK])  +  p_c E_{S,y} loss(q=y)  +  p_r E_{S,y} E_{r~U(V)} loss(q=r)
+
+over all ``C(T, tau)`` topic sets. Nothing here assumes symmetric matrices: it takes the full
+(vocab x vocab) score matrix and (V x vocab) value-output matrix, and it is differentiable in both,
+so it is the numeric twin of every symbolic claim.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+
+from .data import Vocabulary
+from .model import LOSSES, TopicTransformer
+from .params import check_choice, check_float, check_int, check_masking_probabilities, check_topic_counts
+
+QUERY_KINDS = ("mask", "keep", "random")
+MAX_TOPIC_SETS = 200_000
+
+
+def topic_sets(num_topics: int, topics_per_doc: int) -> torch.Tensor:
+    """(C(T, tau), tau) long: every topic set, in lexicographic order."""
+    check_topic_counts(num_topics, 1, topics_per_doc)
+    count = math.comb(num_topics, topics_per_doc)
+    if count > MAX_TOPIC_SETS:
+        raise ValueError(
+            f"C(num_topics, topics_per_doc) = C({num_topics}, {topics_per_doc}) = {count} topic sets is more "
+            f"than the exact population loss enumerates ({MAX_TOPIC_SETS}); use fewer topics or topics_per_doc"
+        )
+    return torch.tensor(list(itertools.combinations(range(num_topics), topics_per_doc)))
+
+
+def population_loss_terms(
+    score_matrix: torch.Tensor,
+    value_output: torch.Tensor,
+    vocab: Vocabulary,
+    topics_per_doc: int,
+    loss: str = "cross_entropy",
+    chunk_size: int = 512,
+) -> dict[str, torch.Tensor]:
+    """The expected loss for each query kind: ``{"mask", "keep", "random"}`` -> scalar tensor.
+
+    score_matrix: (vocab, vocab) score of key token k for query token q, indexed [k, q].
+    value_output: (V, vocab) logit of word y per unit attention on token k (``W_pred W_V E^T``).
+    """
+    check_choice("loss", loss, LOSSES)
+    V, v = vocab.num_words, vocab.words_per_topic
+    if score_matrix.shape[0] < V + 1 or score_matrix.shape[1] < V + 1:
+        raise ValueError(f"score_matrix must be at least ({V + 1}, {V + 1}) (content words and [MASK]), got {tuple(score_matrix.shape)}")
+    if value_output.shape[0] != V or value_output.shape[1] < V:
+        raise ValueError(f"value_output must be ({V}, >= {V}), got {tuple(value_output.shape)}")
+    sets = topic_sets(vocab.num_topics, topics_per_doc)
+    queries = torch.arange(V + 1)  # every content word, then [MASK] (= V)
+    totals = dict.fromkeys(QUERY_KINDS, 0.0)
+    for chunk in sets.split(chunk_size):
+        words = (chunk[:, :, None] * v + torch.arange(v)).flatten(1)  # (S, tau v): the words of each set
+        attention = torch.softmax(score_matrix[words][:, :, queries], dim=1)  # (S, tau v keys, V+1 queries)
+        logits = (value_output[:, words].permute(1, 0, 2) @ attention).transpose(1, 2)  # (S, V+1, V)
+        per_label = _loss_per_label(logits, words, loss)  # (S, V+1 queries, tau v labels)
+        label_index = torch.arange(words.shape[1])
+        totals["mask"] = totals["mask"] + per_label[:, V, :].sum()
+        totals["keep"] = totals["keep"] + per_label[torch.arange(len(chunk))[:, None], words, label_index].sum()
+        totals["random"] = totals["random"] + per_label[:, :V, :].mean(1).sum()
+    pairs = len(sets) * topics_per_doc * v  # (topic set, label) pairs averaged over
+    return {kind: total / pairs for kind, total in totals.items()}
+
+
+def _loss_per_label(logits: torch.Tensor, labels: torch.Tensor, loss: str) -> torch.Tensor:
+    """logits (S, Q, V), labels (S, L) -> loss of each query against each label, (S, Q, L)."""
+    index = labels[:, None, :].expand(-1, logits.shape[1], -1)
+    if loss == "cross_entropy":
+        return -torch.log_softmax(logits, dim=-1).gather(2, index)
+    # 0.5 ||logits - e_y||^2 = 0.5 (||logits||^2 - 2 logits_y + 1)
+    return 0.5 * ((logits**2).sum(-1, keepdim=True) - 2 * logits.gather(2, index) + 1)
+
+
+def combine_terms(terms: dict[str, torch.Tensor], keep_prob: float, random_prob: float) -> torch.Tensor:
+    """Weight the query kinds by how often a chosen position shows each."""
+    return (1 - keep_prob - random_prob) * terms["mask"] + keep_prob * terms["keep"] + random_prob * terms["random"]
+
+
+def population_loss(
+    model: TopicTransformer,
+    topics_per_doc: int,
+    keep_prob: float,
+    random_prob: float,
+    weight_decay: float = 0.0,
+) -> torch.Tensor:
+    """The model's exact population loss plus ``(weight_decay / 2) * sum ||W||_F^2``.
+
+    Assumes chosen positions are not attended to (the default masking), which is what makes the
+    visible keys uniform over the document's words.
+    """
+    check_masking_probabilities(0.15, keep_prob, random_prob)
+    check_float("weight_decay", weight_decay, 0.0)
+    terms = population_loss_terms(model.score_matrix(), model.value_output_matrix(), model.vocab, topics_per_doc, model.config.loss)
+    loss = combine_terms(terms, keep_prob, random_prob)
+    return loss + weight_decay * model.l2_penalty() if weight_decay else loss
+
+
+def fit_population(
+    model: TopicTransformer,
+    topics_per_doc: int,
+    keep_prob: float,
+    random_prob: float,
+    weight_decay: float,
+    steps: int = 200,
+    method: str = "lbfgs",
+    learning_rate: float = 1.0,
+    tolerance: float = 1e-12,
+) -> list[float]:
+    """Minimise the population loss over the model's trained matrices; return the loss per step.
+
+    ``lbfgs`` (strong Wolfe line search) converges to the optimum; ``gd`` is plain full-batch
+    gradient descent with step ``learning_rate``, the discretised gradient flow. Run the model in
+    float64 (``model.double()``) to compare optima to 1e-4 relative or better.
+    """
+    check_int("steps", steps, 1)
+    check_choice("method", method, ("lbfgs", "gd"))
+    check_float("learning_rate", learning_rate, 0.0, low_open=True)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    if not parameters:
+        raise ValueError("the model has no trained matrices to fit")
+
+    def objective() -> torch.Tensor:
+        return population_loss(model, topics_per_doc, keep_prob, random_prob, weight_decay)
+
+    losses: list[float] = []
+    if method == "lbfgs":
+        optimizer = torch.optim.LBFGS(parameters, lr=learning_rate, max_iter=20, history_size=50,
+                                      tolerance_grad=tolerance, tolerance_change=tolerance, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            loss = objective()
+            loss.backward()
+            return loss
+
+        for _ in range(steps):
+            loss = optimizer.step(closure)
+            losses.append(float(loss))
+            if len(losses) > 1 and abs(losses[-2] - losses[-1]) <= tolerance * max(1.0, abs(losses[-1])):
+                break
+    else:
+        optimizer = torch.optim.SGD(parameters, lr=learning_rate)
+        for _ in range(steps):
+            optimizer.zero_grad()
+            loss = objective()
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss))
+    return losses
