@@ -52,22 +52,21 @@ def attention_by_topic(
 
     Returns the average attention weight of a (query, key) pair with ``i != j`` among
     ``identical`` tokens, ``same_topic`` (different tokens of one topic) and ``diff_topic`` pairs;
-    and per query, the attention mass on keys of its own topic (identical tokens included)
-    ``same_topic_mass`` next to the share of such keys among its visible keys,
-    ``uniform_same_topic_mass`` (what uniform attention would give).
+    and per query, the attention mass on visible keys of its own topic (identical tokens and the
+    query's own position included, when visible) ``same_topic_mass``, next to the share of such
+    keys among its visible keys, ``uniform_same_topic_mass`` (what uniform attention gives).
     """
     B, N = inputs.shape
     is_content = inputs < vocab.num_words
     topic = torch.where(is_content, inputs // vocab.words_per_topic, -1)  # (B, N)
-    not_self = ~torch.eye(N, dtype=torch.bool)
-    pair = is_content[:, :, None] & key_visible[:, None, :] & is_content[:, None, :] & not_self  # (B, Nq, Nk)
+    same_topic_key = is_content[:, :, None] & key_visible[:, None, :] & (topic[:, :, None] == topic[:, None, :])
+    pair = is_content[:, :, None] & key_visible[:, None, :] & is_content[:, None, :] & ~torch.eye(N, dtype=torch.bool)
     identical = pair & (inputs[:, :, None] == inputs[:, None, :])
-    same = pair & (topic[:, :, None] == topic[:, None, :])
-    groups = {"identical": identical, "same_topic": same & ~identical, "diff_topic": pair & ~same}
+    groups = {"identical": identical, "same_topic": pair & same_topic_key & ~identical, "diff_topic": pair & ~same_topic_key}
     stats = {name: float(attention[mask].mean()) if mask.any() else float("nan") for name, mask in groups.items()}
-    queries = pair.any(-1)  # content queries with at least one visible content key
-    mass = (attention * same).sum(-1)[queries]
-    share = same.sum(-1)[queries] / pair.sum(-1)[queries]
+    queries = is_content & key_visible.any(1, keepdim=True)  # (B, N) content queries that see some key
+    mass = (attention * same_topic_key).sum(-1)[queries]
+    share = same_topic_key.sum(-1)[queries] / key_visible.sum(1, keepdim=True).expand(B, N)[queries]
     stats["same_topic_mass"] = float(mass.mean()) if queries.any() else float("nan")
     stats["uniform_same_topic_mass"] = float(share.float().mean()) if queries.any() else float("nan")
     return stats

@@ -123,7 +123,7 @@ def train(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        running, count = running + float(loss), count + 1
+        running, count = running + float(loss.detach()), count + 1
         if step % config.log_every == 0 or step == config.steps:
             history.records.append({"step": step, "loss": running / count, **measure(model, probe)})
             bar.set_postfix(loss=f"{running / count:.4f}", refresh=False)

@@ -1,0 +1,62 @@
+import math
+
+import pytest
+import torch
+
+from transformer_topics.data import Vocabulary
+from transformer_topics.measurements import attention_by_topic, block_averages, block_matrix, block_masks
+
+VOCAB = Vocabulary(3, 2)
+
+
+def test_block_matrix_and_averages_are_inverse():
+    M = block_matrix(VOCAB, 2.0, 0.5, -0.25)
+    assert M.shape == (6, 6) and M[0, 0] == 2.0 and M[0, 1] == 0.5 and M[0, 2] == -0.25
+    assert block_averages(M, VOCAB) == pytest.approx({"diagonal": 2.0, "same_topic": 0.5, "diff_topic": -0.25})
+
+
+def test_block_averages_use_only_content_words_and_ignore_special_rows():
+    M = torch.zeros(8, 8)
+    M[:6, :6] = block_matrix(VOCAB, 1.0, 2.0, 3.0)
+    M[6:, :] = 100.0
+    assert block_averages(M, VOCAB) == pytest.approx({"diagonal": 1.0, "same_topic": 2.0, "diff_topic": 3.0})
+    with pytest.raises(ValueError, match="at least"):
+        block_averages(torch.zeros(4, 4), VOCAB)
+
+
+def test_block_masks_partition_the_matrix():
+    masks = block_masks(Vocabulary(4, 3))
+    total = sum(m.int() for m in masks.values())
+    assert (total == 1).all() and masks["diagonal"].sum() == 12 and masks["same_topic"].sum() == 4 * 6
+
+
+def test_empty_block_is_nan():
+    assert math.isnan(block_averages(torch.eye(3), Vocabulary(3, 1))["same_topic"])
+
+
+def test_attention_by_topic_on_a_hand_made_example():
+    vocab = Vocabulary(2, 2)  # words 0,1 in topic 0; 2,3 in topic 1; [MASK] = 4
+    inputs = torch.tensor([[0, 1, 2, 0, 4]])
+    visible = torch.tensor([[True, True, True, True, False]])
+    attention = torch.zeros(1, 5, 5)
+    attention[0, 0] = torch.tensor([0.0, 0.5, 0.2, 0.3, 0.0])  # query word 0
+    attention[0, 2] = torch.tensor([0.1, 0.1, 0.0, 0.8, 0.0])  # query word 2
+    stats = attention_by_topic(attention, inputs, visible, vocab)
+    # query 0: identical key 3 (0.3), same-topic key 1 (0.5), other-topic key 2 (0.2)
+    # query 2: other-topic keys 0, 1, 3 -> 0.1, 0.1, 0.8, itself 0; queries 1 and 3 attend nothing
+    assert stats["identical"] == pytest.approx((0.3 + 0.0) / 2)  # pairs (0,3) and (3,0)
+    assert stats["same_topic"] == pytest.approx((0.5 + 0.0 + 0.0 + 0.0) / 4)  # (0,1) (1,0) (1,3) (3,1)
+    assert stats["diff_topic"] == pytest.approx((0.2 + 0.1 + 0.1 + 0.8 + 0 + 0) / 6)
+    # own-topic keys, own position included: q0 -> {0, 1, 3}, q1 -> {0, 1, 3}, q2 -> {2}, q3 -> {0, 1, 3}
+    assert stats["same_topic_mass"] == pytest.approx((0.0 + 0.5 + 0.3) / 4)
+    assert stats["uniform_same_topic_mass"] == pytest.approx((3 + 3 + 1 + 3) / 4 / 4)
+
+
+def test_uniform_attention_mass_equals_the_share_of_same_topic_keys():
+    vocab = Vocabulary(3, 3)
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randint(0, 9, (4, 30), generator=generator)
+    visible = torch.rand(4, 30, generator=generator) < 0.8
+    attention = (visible.float() / visible.sum(1, keepdim=True))[:, None, :].expand(4, 30, 30)
+    stats = attention_by_topic(attention, inputs, visible, vocab)
+    assert stats["same_topic_mass"] == pytest.approx(stats["uniform_same_topic_mass"], rel=1e-6)

@@ -1,0 +1,34 @@
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+
+from transformer_topics.data import Vocabulary
+from transformer_topics.measurements import block_matrix
+from transformer_topics.plots import dynamics, save_figure, side_by_side, topic_heatmap
+
+VOCAB = Vocabulary(3, 4)
+
+
+def test_heatmap_draws_topic_boundaries():
+    ax = topic_heatmap(block_matrix(VOCAB, 1, 0.5, -0.2), VOCAB, title="W_V")
+    # two horizontal and two vertical boundaries between three topics
+    assert len(ax.lines) == 4 and ax.get_title() == "W_V"
+    plt.close("all")
+
+
+def test_side_by_side_and_save_are_reproducible(tmp_path):
+    fig = side_by_side({"theory": block_matrix(VOCAB, 1, 1, -0.2), "learned": torch.randn(14, 14)}, VOCAB, "C2")
+    assert len(fig.axes) == 4  # two heatmaps and their colour bars
+    first = save_figure(fig, "nb_figure", tmp_path)
+    svg1 = first[1].read_bytes()
+    save_figure(fig, "nb_figure", tmp_path)
+    assert [p.name for p in first] == ["nb_figure.png", "nb_figure.svg"]
+    assert first[1].read_bytes() == svg1, "SVG bytes change between saves"
+    plt.close("all")
+
+
+def test_dynamics_plots_each_column():
+    frame = pd.DataFrame({"step": [0, 1, 2], "a": [1.0, 2.0, 3.0], "b": [3.0, 2.0, 1.0]})
+    ax = dynamics(frame, ["a", "b"], logy=True, labels={"a": "alpha"})
+    assert ax.get_yscale() == "log" and {t.get_text() for t in ax.get_legend().get_texts()} == {"alpha", "b"}
+    plt.close("all")
