@@ -118,6 +118,8 @@ def test_indexing_trims_padding():
     docs = sample_lda(vocab, 6, 0.5, (2, 8), seed=0)
     subset = docs[[int(docs.lengths.argmin())]]
     assert subset.tokens.shape == (1, int(docs.lengths.min()))
+    first_two = docs[:2]
+    assert torch.equal(first_two.lengths, docs.lengths[:2]) and first_two.tokens.shape[1] == int(docs.lengths[:2].max())
 
 
 def test_cooccurrence_is_block_structured_for_equal_mixture():

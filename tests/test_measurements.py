@@ -60,3 +60,9 @@ def test_uniform_attention_mass_equals_the_share_of_same_topic_keys():
     attention = (visible.float() / visible.sum(1, keepdim=True))[:, None, :].expand(4, 30, 30)
     stats = attention_by_topic(attention, inputs, visible, vocab)
     assert stats["same_topic_mass"] == pytest.approx(stats["uniform_same_topic_mass"], rel=1e-6)
+
+
+def test_attention_by_topic_checks_shapes():
+    inputs = torch.zeros(2, 5, dtype=torch.long)
+    with pytest.raises(ValueError, match="attention must be"):
+        attention_by_topic(torch.zeros(2, 5, 4), inputs, torch.ones(2, 5, dtype=torch.bool), VOCAB)

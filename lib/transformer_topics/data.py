@@ -82,7 +82,8 @@ class Documents:
         return self.tokens.shape[0]
 
     def __getitem__(self, index) -> Documents:
-        index = torch.as_tensor(index)
+        """Documents by index array, list or slice, trimmed to the longest one selected."""
+        index = torch.arange(len(self))[index] if isinstance(index, slice) else torch.as_tensor(index)
         lengths = self.lengths[index]
         max_len = int(lengths.max()) if len(lengths) else 0
         return Documents(self.tokens[index, :max_len], lengths, self.topic_weights[index], self.vocab)

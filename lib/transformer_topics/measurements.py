@@ -57,6 +57,9 @@ def attention_by_topic(
     keys among its visible keys, ``uniform_same_topic_mass`` (what uniform attention gives).
     """
     B, N = inputs.shape
+    if key_visible.shape != inputs.shape or attention.shape != (B, N, N):
+        raise ValueError(f"attention must be (B, N, N) = ({B}, {N}, {N}) and key_visible (B, N) like inputs; "
+                         f"got attention {tuple(attention.shape)}, key_visible {tuple(key_visible.shape)}")
     is_content = inputs < vocab.num_words
     topic = torch.where(is_content, inputs // vocab.words_per_topic, -1)  # (B, N)
     same_topic_key = is_content[:, :, None] & key_visible[:, None, :] & (topic[:, :, None] == topic[:, None, :])

@@ -130,25 +130,23 @@ class TopicTransformer(nn.Module):
         """
         if self.config.attention == "uniform":
             # Every query of a document sees the same average of its visible keys' value vectors,
-            # so one bag-of-words per document replaces the N x N attention.
+            # so one bag of words per document replaces the N x N attention, and the logits are
+            # decoded once per document, then shared by its queries.
             dtype = self.embedding.dtype
             weights = key_visible.to(dtype) / key_visible.sum(1, keepdim=True).clamp(min=1)  # (B, N)
             bag = torch.zeros(inputs.shape[0], self.vocab.size, dtype=dtype).scatter_add_(1, inputs, weights)  # (B, vocab)
-            doc_context = bag @ (self.embedding @ self.W_V.T)  # (B, d)
+            doc_logits = (bag @ self.embedding) @ self.W_V.T @ self.decoder_weight().T  # (B, V)
             if query_mask is None:
-                context = doc_context[:, None, :].expand(-1, inputs.shape[1], -1)
-            else:
-                context = doc_context[query_mask.nonzero()[:, 0]]
-            attention = None
-        else:
-            x = self.embedding[inputs]  # (B, N, d)
-            queries, keys, values = x @ self.W_Q.T, x @ self.W_K.T, x @ self.W_V.T
-            scores = queries @ keys.transpose(1, 2) / math.sqrt(self.config.width)  # (B, Nq, Nk)
-            scores = scores.masked_fill(~key_visible[:, None, :], float("-inf"))
-            attention = torch.softmax(scores, dim=-1).nan_to_num(0.0)
-            context = attention @ values  # (B, N, d)
-            if query_mask is not None:
-                context, attention = context[query_mask], attention[query_mask]
+                return ModelOutput(doc_logits[:, None, :].expand(-1, inputs.shape[1], -1), None)
+            return ModelOutput(doc_logits[query_mask.nonzero()[:, 0]], None)
+        x = self.embedding[inputs]  # (B, N, d)
+        queries, keys, values = x @ self.W_Q.T, x @ self.W_K.T, x @ self.W_V.T
+        scores = queries @ keys.transpose(1, 2) / math.sqrt(self.config.width)  # (B, Nq, Nk)
+        scores = scores.masked_fill(~key_visible[:, None, :], float("-inf"))
+        attention = torch.softmax(scores, dim=-1).nan_to_num(0.0)
+        context = attention @ values  # (B, N, d)
+        if query_mask is not None:
+            context, attention = context[query_mask], attention[query_mask]
         return ModelOutput(context @ self.decoder_weight().T, attention)
 
     def loss(self, batch: MaskedBatch) -> torch.Tensor:
