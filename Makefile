@@ -26,8 +26,10 @@ test: unit notebooks
 unit: setup
 	$(BIN)/python -m pytest tests
 
+# Two notebooks at a time, one thread each: two multi-threaded kernels on two cores slow each other
+# down many times over.
 notebooks: setup
-	$(BIN)/python -m pytest --nbval-lax notebooks -n 2 --dist loadfile
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest --nbval-lax notebooks -n 2 --dist loadfile
 
 benchmark: setup
 	$(BIN)/python benchmarks/throughput.py

@@ -1,4 +1,9 @@
-"""The ``transformer-topics`` command: ``report`` runs the collection and writes the claims summary."""
+"""transformer-topics: run the notebook collection, sweep a notebook's parameters, make assignments.
+
+Exit status: 0 when everything ran and every claim holds; 1 when a notebook (or sweep point)
+failed or a claim does not hold (report); 2 on bad input (unknown notebook, parameter or profile,
+malformed grid file, unreachable scheduler), detected before any work starts.
+"""
 
 from __future__ import annotations
 
@@ -6,50 +11,124 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-
 from . import report
 from .params import PROFILES
 
+EXAMPLES = """examples:
+  transformer-topics report                                   # quick profile -> reports/latest/index.html
+  transformer-topics report --profile paper --out reports/paper
+  transformer-topics report --notebook 03 -p weight_decay 0.03 -p seed 1
+  transformer-topics sweep value_matrix_grid.yaml             # local Dask cluster
+  transformer-topics sweep grid.yaml --scheduler tcp://10.0.0.5:8786
+  transformer-topics assignments --out reports/assignments
+"""
 
-def _parse_value(text: str):
-    """``-p`` values are YAML scalars or lists: ``0.1``, ``20``, ``adam``, ``[100, 150]``."""
-    return yaml.safe_load(text)
+GRID_SCHEMA = """GRID.yaml:
+  notebook: 03_value_matrix     # collection notebook (NN, stem, file name) or path to an .ipynb
+  profile: quick                # optional, default quick
+  parameters:                   # swept: every combination is one point
+    weight_decay: [0.01, 0.03]
+    seed: [0, 1]
+  fixed: {keep_prob: 0.1}       # optional: the same value at every point
+  retries: 2                    # optional: reruns of a point whose run raised
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="transformer-topics", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("report", help="execute the notebooks in order and aggregate their claims")
-    run.add_argument("--profile", default="quick", choices=PROFILES)
+    parser = argparse.ArgumentParser(prog="transformer-topics", description=__doc__, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{report,sweep,assignments}")
+
+    run = commands.add_parser("report", help="execute the notebooks in order and aggregate their claims",
+                              description="Execute the notebooks in order through papermill, export HTML, and write "
+                                          "summary.md and index.html (claims, verdicts, figures) into --out.")
+    run.add_argument("--profile", default="quick", choices=PROFILES, help="parameter profile (default: quick)")
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                     help="override a notebook parameter (repeatable)")
-    run.add_argument("--out", default=str(report.REPO_ROOT / "reports" / "latest"), help="output directory")
-    run.add_argument("--notebook", action="append", default=[], help="run only this notebook (name, stem or NN prefix)")
+                     help="override a notebook parameter, VALUE in YAML (0.01, 1e-3, adam, [100, 150]); repeatable; "
+                          "reaches the notebooks that declare NAME")
+    run.add_argument("--out", default=str(report.REPO_ROOT / "reports" / "latest"), help="output directory (default: reports/latest)")
+    run.add_argument("--notebook", action="append", default=[], metavar="NAME",
+                     help="run only this notebook (file name, stem or NN prefix); repeatable")
+    run.add_argument("--notebooks", default=str(report.NOTEBOOK_DIR), metavar="DIR", help="notebook folder (default: notebooks/)")
     run.add_argument("--no-figures", action="store_true", help="do not refresh the collection's figures/")
+
+    sweep = commands.add_parser("sweep", help="run one notebook over a YAML parameter grid through Dask",
+                                description="Run one notebook at every point of a YAML parameter grid, one papermill run "
+                                            "per point, through Dask; finished points are skipped. Writes results.csv "
+                                            "and sweep_summary.png (see the README).",
+                                epilog=GRID_SCHEMA, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sweep.add_argument("grid", metavar="GRID.yaml", help="the parameter grid")
+    sweep.add_argument("--scheduler", metavar="ADDRESS", help="address of a running Dask scheduler, e.g. tcp://host:8786 "
+                                                              "(default: start a LocalCluster)")
+    sweep.add_argument("--out", help="output directory (default: reports/sweeps/<grid file name>)")
+    sweep.add_argument("--workers", type=int, help="LocalCluster workers (default: min(points, CPU cores))")
+    sweep.add_argument("--notebooks", default=str(report.NOTEBOOK_DIR), metavar="DIR", help="notebook folder (default: notebooks/)")
+    sweep.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS", help="how long to try to reach --scheduler")
+
+    assign = commands.add_parser("assignments", help="write student and instructor versions of the notebooks (nbgrader)",
+                                 description="Write student versions (solutions replaced by stubs, outputs cleared, "
+                                             "autograder cells kept) and instructor versions of every notebook with exercises.")
+    assign.add_argument("--out", default=str(report.REPO_ROOT / "reports" / "assignments"),
+                        help="output directory, gets student/ and instructor/ (default: reports/assignments)")
+    assign.add_argument("--notebook", action="append", default=[], metavar="NAME", help="only this notebook; repeatable")
+    assign.add_argument("--notebooks", default=str(report.NOTEBOOK_DIR), metavar="DIR", help="notebook folder (default: notebooks/)")
     return parser
 
 
 def run_report(args) -> int:
-    paths = report.select_notebooks(args.notebook)
-    overrides = {name: _parse_value(value) for name, value in args.parameter}
-    runs = report.run_notebooks(paths, args.out, args.profile, overrides)
-    summary = report.summary_markdown(runs, args.profile)
-    (Path(args.out) / "summary.md").write_text(summary)
-    if args.profile == "quick" and not args.no_figures and not overrides:
+    paths = report.select_notebooks(args.notebook, args.notebooks)
+    overrides = {name: report.parse_value(value) for name, value in args.parameter}
+    out = Path(args.out)
+    runs = report.run_notebooks(paths, out, args.profile, overrides)  # checks the overrides before running
+    summary, index = report.write_summaries(runs, args.profile, out)
+    collection = Path(args.notebooks).resolve() == report.NOTEBOOK_DIR.resolve()
+    if collection and args.profile == "quick" and not overrides and not args.no_figures:
         report.refresh_figures(runs)
-    print(summary)
-    failed = [r for r in runs if r.error or r.failed_claims]
-    print(f"report written to {Path(args.out).resolve()}; {len(failed)} of {len(runs)} notebooks failed or have failing claims")
-    return 1 if failed else 0
+    print(summary.read_text())
+    issues = report.problems(runs)
+    print(f"report: {index.resolve()}")
+    print(f"{len(issues)} problem(s) in {len(runs)} notebooks" if issues else f"all {len(runs)} notebooks ran and every claim holds")
+    return 1 if issues else 0
+
+
+def run_sweep(args) -> int:
+    from . import sweep
+
+    grid = sweep.load_grid(args.grid, args.notebooks)
+    if args.scheduler is not None:
+        sweep.check_scheduler_address(args.scheduler)
+    out = Path(args.out) if args.out else report.REPO_ROOT / "reports" / "sweeps" / Path(args.grid).stem
+    table = sweep.run_sweep(grid, out, scheduler=args.scheduler, workers=args.workers, timeout=args.connect_timeout)
+    counts = table["status"].value_counts().to_dict()
+    print(f"{len(table)} points of {grid.notebook.stem}: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+    print(f"results: {(out / 'results.csv').resolve()}\nfigure:  {(out / 'sweep_summary.png').resolve()}")
+    errors = table[table["status"].isin(["error", "not run"])]
+    for _, row in errors.iterrows():
+        print(f"  {row['point']}: {row['status']}: {row['error']}")
+    return 1 if len(errors) else 0
+
+
+def run_assignments(args) -> int:
+    from . import assignments
+
+    paths = report.select_notebooks(args.notebook, args.notebooks)
+    written, without = assignments.write_assignments(paths, args.out)
+    for a in written:
+        print(f"{a.notebook}: {a.exercises} exercise(s) -> {a.student}, {a.instructor}")
+    if without:
+        print(f"no exercises in: {', '.join(without)}")
+    return 0
+
+
+COMMANDS = {"report": run_report, "sweep": run_sweep, "assignments": run_assignments}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"report": run_report}[args.command](args)
+        return COMMANDS[args.command](args)
     except ValueError as error:
-        print(f"transformer-topics: error: {error}", file=sys.stderr)
+        print(f"transformer-topics {args.command}: error: {error}", file=sys.stderr)
         return 2
 
 

@@ -102,13 +102,14 @@ def train(
 ) -> History:
     """Train ``model`` by masked language modelling on documents from ``source``.
 
-    A fresh masking is drawn for every batch. ``probe`` (default: 64 documents from ``source``
-    with a separate seed) is the fixed batch on which attention statistics are measured.
+    A fresh masking is drawn for every batch. ``probe`` (default: 16 documents from ``source``
+    with a separate seed) is the fixed batch on which attention statistics are measured; its
+    (B, N, N) attention is built at every logged step, so keep it small for long documents.
     """
     rng = np.random.default_rng(config.seed)
     if probe is None:
         probe_rng = np.random.default_rng([config.seed, 1])
-        probe = mask_documents(source(64, probe_rng), masking, probe_rng)
+        probe = mask_documents(source(16, probe_rng), masking, probe_rng)
     parameters = [p for p in model.parameters() if p.requires_grad]
     if not parameters:
         raise ValueError("the model has no trained matrices")

@@ -1,0 +1,344 @@
+"""Parameter sweeps: one papermill run of one notebook per grid point, executed through Dask.
+
+A grid file (YAML)::
+
+    notebook: 03_value_matrix        # a collection notebook (name, stem or NN prefix), or a path
+                                     # to an .ipynb, relative to the grid file
+    profile: quick                   # optional, default quick
+    parameters:                      # swept: every combination of these lists is one point
+      weight_decay: [0.01, 0.03]
+      seed: [0, 1]
+    fixed:                           # optional: the same value at every point
+      steps: 300
+    retries: 2                       # optional, default 2: reruns of a point whose run raised
+
+The notebook is copied to ``<out>/<name>.ipynb`` when the sweep starts and every point runs that
+copy (in the notebook's own folder), so a notebook edited mid-sweep cannot mix versions.
+Each point runs into ``<out>/<point name>/`` (``seed=0,weight_decay=0.01``) and, once it has run
+to the end or to its failing claims, leaves ``status.json`` there: a later sweep skips it
+(resumable). A point whose worker dies is rescheduled by the Dask scheduler (up to
+``distributed.scheduler.allowed-failures`` deaths) and one whose run raises is retried
+(``retries``). The results are read back from disk into ``<out>/results.csv`` (one row per point:
+parameters, status, each claim's theory, measured value and verdict) and ``<out>/sweep_summary.png``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import yaml
+
+from . import report
+from .claims import load_claims
+from .params import PROFILES, check_choice, check_int
+
+GRID_KEYS = ("notebook", "profile", "parameters", "fixed", "retries")
+STATUS_FILE = "status.json"
+FINISHED = ("ok", "claims fail")  # a point with one of these statuses is not run again
+
+
+@dataclass(frozen=True)
+class Point:
+    name: str  # its directory name, e.g. "seed=0,weight_decay=0.01"
+    parameters: dict  # the swept values of this point
+
+
+@dataclass(frozen=True)
+class Grid:
+    notebook: Path
+    profile: str = "quick"
+    parameters: dict[str, list] = field(default_factory=dict)
+    fixed: dict[str, object] = field(default_factory=dict)
+    retries: int = 2
+
+    def points(self) -> list[Point]:
+        """Every combination of the swept values, in the grid's order (last name varies fastest)."""
+        names = list(self.parameters)
+        points = [Point(point_name(dict(zip(names, values))), dict(zip(names, values)))
+                  for values in itertools.product(*self.parameters.values())]
+        seen = {}
+        for p in points:
+            if p.name in seen:
+                raise ValueError(f"grid points {seen[p.name]} and {p.parameters} share the directory name {p.name!r}")
+            seen[p.name] = p.parameters
+        return points
+
+
+def point_name(parameters: dict) -> str:
+    """A readable, file-system-safe directory name: ``seed=0,weight_decay=0.01``."""
+    def text(value) -> str:
+        if isinstance(value, list | tuple):
+            return "-".join(text(v) for v in value)
+        return re.sub(r"[^A-Za-z0-9._+-]", "_", str(value))
+    return ",".join(f"{name}={text(value)}" for name, value in parameters.items())
+
+
+def load_grid(path: str | Path, notebook_dir: str | Path = report.NOTEBOOK_DIR) -> Grid:
+    """Read and validate a grid file; every error is a ``ValueError`` that says what to fix."""
+    path = Path(path)
+    try:
+        spec = report.load_yaml(path.read_text())
+    except OSError as error:
+        raise ValueError(f"cannot read grid file {path}: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        raise ValueError(f"grid file {path} is not valid YAML: {error}") from error
+    if not isinstance(spec, dict):
+        raise ValueError(f"grid file {path} must be a YAML mapping with keys {GRID_KEYS}, got {type(spec).__name__}")
+    unknown = sorted(set(spec) - set(GRID_KEYS))
+    if unknown:
+        raise ValueError(f"grid file {path}: unknown key(s) {unknown}; allowed: {list(GRID_KEYS)}")
+    for key in ("notebook", "parameters"):
+        if key not in spec:
+            raise ValueError(f"grid file {path}: missing key {key!r}")
+
+    notebook = _find_notebook(spec["notebook"], path.parent, notebook_dir)
+    profile = check_choice("profile", spec.get("profile", "quick"), PROFILES)
+    retries = check_int("retries", spec.get("retries", 2), 0, 10)
+    swept, fixed = spec["parameters"], spec.get("fixed") or {}
+    if not isinstance(swept, dict) or not swept:
+        raise ValueError(f"grid file {path}: 'parameters' must map each swept name to a list of values")
+    for name, values in swept.items():
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"grid file {path}: parameters.{name} must be a non-empty list of values, got {values!r} "
+                             "(put a single value under 'fixed')")
+    if not isinstance(fixed, dict):
+        raise ValueError(f"grid file {path}: 'fixed' must map names to values")
+    both = sorted(set(swept) & set(fixed))
+    if both:
+        raise ValueError(f"grid file {path}: {both} both swept and fixed")
+    grid = Grid(notebook, profile, swept, fixed, retries)
+    points = grid.points()
+    report.check_overrides([notebook], {**fixed, **points[0].parameters}, profile)  # names, before any work
+    for point in points[1:]:
+        report.check_values({**fixed, **point.parameters}, profile)
+    return grid
+
+
+def _find_notebook(value, grid_dir: Path, notebook_dir: str | Path) -> Path:
+    if isinstance(value, int) and not isinstance(value, bool):  # YAML reads `notebook: 03` as the number 3
+        value = f"{value:02d}"
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"'notebook' must be a notebook name or path, got {value!r}")
+    if value.endswith(".ipynb") and ("/" in value or (grid_dir / value).exists()):
+        notebook = (grid_dir / value).resolve()
+        if not notebook.is_file():
+            raise ValueError(f"notebook {value!r} not found (looked for {notebook})")
+        return notebook
+    return report.select_notebooks([value], notebook_dir)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# One point (runs on a Dask worker)
+
+
+def point_status(point_dir: str | Path) -> dict | None:
+    """The recorded outcome of a point, or None if it never completed a run."""
+    try:
+        return json.loads((Path(point_dir) / STATUS_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def is_finished(point_dir: str | Path) -> bool:
+    status = point_status(point_dir)
+    return status is not None and status.get("status") in FINISHED
+
+
+def pending_points(grid: Grid, out: str | Path) -> list[Point]:
+    """The points of ``grid`` that have not finished in ``out`` (never run, or their run errored)."""
+    return [p for p in grid.points() if not is_finished(Path(out) / p.name)]
+
+
+def run_point(notebook: str, profile: str, parameters: dict, point_dir: str, cwd: str | None = None) -> dict:
+    """Execute one point and record its outcome in ``point_dir/status.json``; return that record.
+
+    A kernel that dies raises (so Dask's ``retries`` runs the point again); a notebook error is a
+    recorded outcome, since running it again would give the same error.
+    """
+    point_dir = Path(point_dir)
+    run = report.run_notebook(notebook, point_dir, {"profile": profile, **parameters, "output_dir": str(point_dir.resolve())},
+                              cwd=cwd)
+    if run.error.startswith(("DeadKernelError", "RuntimeError: Kernel died")):
+        raise RuntimeError(f"{point_dir.name}: {run.error}")
+    record = {"status": run.status, "error": run.error, "seconds": round(run.seconds, 2), "parameters": parameters}
+    tmp = point_dir / (STATUS_FILE + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(point_dir / STATUS_FILE)  # atomic: a half-written marker never marks a point finished
+    return record
+
+
+# ---------------------------------------------------------------------------------------------
+# The sweep
+
+
+@contextmanager
+def connect(scheduler: str | None, workers: int, timeout: float = 10.0):
+    """A Dask client: to ``scheduler`` (``tcp://host:port``), or to a new ``LocalCluster`` of
+    ``workers`` single-threaded worker processes that is shut down afterwards.
+
+    An address that is malformed or does not answer within ``timeout`` seconds is a ValueError.
+    """
+    from distributed import Client, LocalCluster
+
+    if scheduler is None:
+        with LocalCluster(n_workers=check_int("workers", workers, 1), threads_per_worker=1, processes=True,
+                          dashboard_address=None, silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+            yield client
+        return
+    check_scheduler_address(scheduler)
+    try:
+        client = Client(scheduler, timeout=f"{timeout}s")
+    except (OSError, TimeoutError) as error:
+        raise ValueError(f"cannot reach the Dask scheduler at {scheduler} within {timeout:g} s: {error}") from error
+    with client:
+        yield client
+
+
+def check_scheduler_address(scheduler: str) -> str:
+    if not isinstance(scheduler, str) or not re.fullmatch(r"(tcp|tls|ws|wss)://[^\s/:]+(:\d+)?/?", scheduler):
+        raise ValueError(f"scheduler must be an address like tcp://host:8786, got {scheduler!r}")
+    return scheduler
+
+
+def run_sweep(grid: Grid, out: str | Path, scheduler: str | None = None, workers: int | None = None,
+              progress: bool = True, timeout: float = 10.0) -> pd.DataFrame:
+    """Run every unfinished point of ``grid`` through Dask, then write and return the results table."""
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    out = Path(out).resolve()
+    points, todo = grid.points(), pending_points(grid, out)
+    if progress and len(todo) < len(points):
+        print(f"{len(points) - len(todo)} of {len(points)} points already finished in {out}; skipping them")
+    if todo:
+        workers = workers or min(len(todo), os.cpu_count() or 1)
+        with connect(scheduler, workers, timeout) as client:  # an unreachable scheduler fails before any write
+            snapshot = _snapshot(grid.notebook, out)
+            futures = {client.submit(run_point, str(snapshot), grid.profile, {**grid.fixed, **p.parameters},
+                                     str(out / p.name), str(grid.notebook.parent), retries=grid.retries, pure=False): p
+                       for p in todo}
+            for future in tqdm(as_completed(futures), total=len(futures), desc="sweep points", unit="point", disable=not progress):
+                if future.status != "finished":  # retries and reschedules exhausted: record it, keep the rest
+                    _record_failure(out / futures[future].name, futures[future], future)
+    out.mkdir(parents=True, exist_ok=True)
+    table = results_table(grid, out)
+    table.to_csv(out / "results.csv", index=False)
+    summary_figure(table, grid, out)
+    return table
+
+
+def _snapshot(notebook: Path, out: Path) -> Path:
+    """Copy the notebook into ``out`` once, so every point runs the same version of it (and the
+    sweep records which), even if the notebook is edited or re-executed while the sweep runs."""
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+    except Exception as error:
+        raise ValueError(f"cannot read notebook {notebook}: {type(error).__name__}: {error}") from error
+    out.mkdir(parents=True, exist_ok=True)
+    snapshot = out / notebook.name
+    nbformat.write(nb, snapshot)
+    return snapshot
+
+
+def _record_failure(point_dir: Path, point: Point, future) -> None:
+    try:
+        error = future.exception()
+        message = f"{type(error).__name__}: {error}"
+    except Exception as cancelled:  # a cancelled future has no exception to give
+        message = f"{future.status}: {type(cancelled).__name__}"
+    point_dir.mkdir(exist_ok=True)
+    record = {"status": "error", "error": message, "parameters": point.parameters}
+    (point_dir / STATUS_FILE).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def results_table(grid: Grid, out: str | Path) -> pd.DataFrame:
+    """One row per point, from what the runs left on disk: parameters, status, then per claim
+    ``<id>.theory``, ``<id>.measured`` and ``<id>.verdict`` (holds / FAILS)."""
+    rows = []
+    for point in grid.points():
+        point_dir = Path(out) / point.name
+        status = point_status(point_dir) or {"status": "not run"}
+        row = {**point.parameters, "point": point.name, "status": status["status"],
+               "seconds": status.get("seconds"), "error": status.get("error", "")}
+        claims_path = point_dir / "claims.json"
+        try:
+            claims = load_claims(claims_path) if claims_path.exists() else []
+        except ValueError as error:  # the point's own output is broken: report it in its row
+            claims, row["status"], row["error"] = [], "error", str(error)
+        for claim in claims:
+            row[f"{claim['id']}.theory"] = claim["theory"]
+            row[f"{claim['id']}.measured"] = claim["measured"]
+            row[f"{claim['id']}.verdict"] = "holds" if claim["holds"] else "FAILS"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def claim_ids(table: pd.DataFrame) -> list[str]:
+    return [column.removesuffix(".verdict") for column in table.columns if column.endswith(".verdict")]
+
+
+def summary_figure(table: pd.DataFrame, grid: Grid, out: str | Path) -> list[Path]:
+    """Save ``sweep_summary.png|svg``, two panels readable for any number of claims and points:
+
+    - a verdict map, claims x points, green holds / red fails / grey no value (the point did not
+      reach its claims); measured values written in when the map is small;
+    - measured / theory of each numeric claim (1 means agreement) against the first swept
+      parameter, averaged over the others (bars: their standard deviation).
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    claims = claim_ids(table)
+    x = next(iter(grid.parameters))
+    points = list(table["point"])
+    fig, (ax_map, ax_ratio) = plt.subplots(
+        1, 2, figsize=(min(4 + 0.6 * len(points), 14) + 7, max(3.8, 0.32 * len(claims) + 2.2)),
+        gridspec_kw={"width_ratios": [max(1.0, 0.15 * len(points)), 1.4]})
+    if claims:
+        verdicts = pd.DataFrame([table[f"{c}.verdict"].map({"holds": 1.0, "FAILS": 0.0}).to_numpy() for c in claims],
+                                index=claims, columns=points)
+        annotate = len(claims) * len(points) <= 48
+        labels = pd.DataFrame([table[f"{c}.measured"].map(report._fmt).fillna("").to_numpy() for c in claims],
+                              index=claims, columns=points) if annotate else False
+        ax_map.set_facecolor("#d9d9d9")  # no value
+        sns.heatmap(verdicts, ax=ax_map, annot=labels, fmt="", annot_kws={"fontsize": 8},
+                    cmap=sns.color_palette(["#d73027", "#1a9850"]), vmin=0, vmax=1, cbar=False, linewidths=0.5, linecolor="white")
+        ax_map.set(title="verdicts", xlabel="point (green holds, red fails, grey: no value)", ylabel="claim")
+        ax_map.tick_params(axis="x", labelrotation=90)
+    else:
+        ax_map.text(0.5, 0.5, "no point wrote claims", ha="center", va="center")
+        ax_map.set_axis_off()
+
+    ratios = []
+    for c in claims:
+        theory = pd.to_numeric(table[f"{c}.theory"], errors="coerce")
+        measured = pd.to_numeric(table[f"{c}.measured"], errors="coerce")
+        ratio = (measured / theory).where(theory.abs() > 0)
+        ratios.append(pd.DataFrame({x: table[x].map(report._fmt), "claim": c, "measured / theory": ratio}).dropna())
+    ratios = pd.concat(ratios) if ratios else pd.DataFrame()
+    if len(ratios):
+        sns.pointplot(data=ratios, x=x, y="measured / theory", hue="claim", ax=ax_ratio, errorbar="sd", dodge=0.3,
+                      markersize=4, linewidth=1.2, order=list(dict.fromkeys(table[x].map(report._fmt))))
+        ax_ratio.axhline(1.0, color="k", lw=0.8, ls="--")
+        ax_ratio.set(title="measured / theory per numeric claim (1 = agreement)", xlabel=x)
+        sns.move_legend(ax_ratio, "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title="claim")
+    else:
+        ax_ratio.text(0.5, 0.5, "no numeric claim with a nonzero theory value", ha="center", va="center")
+        ax_ratio.set_axis_off()
+    fig.suptitle(f"Sweep of {grid.notebook.stem} ({grid.profile} profile, {len(table)} points)")
+    fig.tight_layout()
+    # As plots.save_figure, without importing torch into the client for one figure.
+    paths = [Path(out) / "sweep_summary.png", Path(out) / "sweep_summary.svg"]
+    fig.savefig(paths[0], dpi=130, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    return paths

@@ -1,0 +1,180 @@
+"""`transformer-topics report` and the report module, on the tiny notebooks of tests/fixtures/report:
+01_geometric (a claims table, a figure, an exercise) and 02_broken (raises in its fourth code cell)."""
+
+import json
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+from transformer_topics import report
+from transformer_topics.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures" / "report"
+
+
+class Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.targets = []
+
+    def handle_starttag(self, tag, attrs):
+        self.targets += [value for name, value in attrs if name in ("href", "src")]
+
+
+def links_of(html_path: Path) -> list[str]:
+    parser = Links()
+    parser.feed(html_path.read_text())
+    return parser.targets
+
+
+@pytest.fixture(scope="module")
+def collection_report(tmp_path_factory):
+    """One report over both fixtures; a stale passing claims.json and figure are planted where 02 will fail."""
+    out = tmp_path_factory.mktemp("report")
+    stale = out / "02_broken" / "claims.json"
+    (stale.parent / "figures").mkdir(parents=True)
+    (stale.parent / "figures" / "02_broken_old.png").write_bytes(b"not this run's")
+    stale.write_text(json.dumps([{"notebook": "02_broken", "id": "OLD", "statement": "stale", "theory": 1.0,
+                                  "measured": 1.0, "tolerance": "rel 0", "holds": True}]))
+    code = main(["report", "--notebooks", str(FIXTURES), "--out", str(out)])
+    return code, out
+
+
+def test_report_exit_code_and_summary_name_the_failing_notebook_and_cell(collection_report):
+    code, out = collection_report
+    assert code == 1
+    summary = (out / "summary.md").read_text()
+    assert "**02_broken failed**: cell In [5] `ratio = 1 / 0" in summary
+    assert "ZeroDivisionError: division by zero" in summary
+    assert "| G1 | the partial sum of 2^-k reaches its limit 2 | 2 | 2 | rel 0.0001 | holds |" in summary
+    assert "OLD" not in summary, "a stale claims.json from an earlier run was reported as this run's"
+    assert "02_broken_old" not in (out / "index.html").read_text(), "a stale figure was shown as this run's"
+
+
+def test_report_runs_every_notebook_despite_a_failure(collection_report):
+    _, out = collection_report
+    for name in ("01_geometric", "02_broken"):
+        assert (out / name / f"{name}.ipynb").is_file()
+        assert "<html" in (out / name / f"{name}.html").read_text()[:2000].lower()
+    claims = json.loads((out / "01_geometric" / "claims.json").read_text())
+    assert [c["id"] for c in claims] == ["G1"] and claims[0]["holds"]
+    assert (out / "01_geometric" / "figures" / "01_geometric_partial_sums.png").is_file()
+
+
+def test_index_links_all_resolve_to_files(collection_report):
+    _, out = collection_report
+    index = out / "index.html"
+    targets = links_of(index)
+    files = [t for t in targets if not t.startswith("#")]
+    assert files, "the index links nothing"
+    for target in files:
+        assert not urlparse(target).scheme and not target.startswith("/"), f"link {target!r} is not relative"
+        assert (out / unquote(target)).is_file(), f"index.html links {target!r}, which does not exist"
+    for expected in ("01_geometric/01_geometric.html", "02_broken/02_broken.html",
+                     "01_geometric/figures/01_geometric_partial_sums.png", "01_geometric/claims.json", "summary.md"):
+        assert expected in files
+    anchors = {t[1:] for t in targets if t.startswith("#")}
+    assert anchors == {"01_geometric", "02_broken"}
+    text = index.read_text()
+    assert all(f'id="{a}"' in text for a in anchors)
+    assert "ZeroDivisionError" in text and "holds" in text
+
+
+def test_summary_markdown_links_resolve(collection_report):
+    _, out = collection_report
+    summary = (out / "summary.md").read_text()
+    assert "(01_geometric/01_geometric.html)" in summary and (out / "01_geometric/01_geometric.html").is_file()
+
+
+def test_override_reaches_notebook_and_failing_claim_is_reported(tmp_path):
+    code = main(["report", "--notebooks", str(FIXTURES), "--notebook", "01", "-p", "terms", "5", "--out", str(tmp_path)])
+    assert code == 1
+    claims = json.loads((tmp_path / "01_geometric" / "claims.json").read_text())
+    assert claims[0]["measured"] == pytest.approx(1.9375) and not claims[0]["holds"]
+    summary = (tmp_path / "summary.md").read_text()
+    assert "**G1 does not hold (01_geometric)**: theory 2, measured 1.9375" in summary
+    assert "failed" not in summary, "a notebook stopped by its own failing claims is not a crashed notebook"
+    assert '<td class="bad">claims fail</td>' in (tmp_path / "index.html").read_text()
+    assert not (tmp_path / "02_broken").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--notebook", "99"], "unknown notebook '99'"),
+    (["-p", "nonsense", "1"], "unknown parameter(s) ['nonsense']"),
+    (["-p", "seed", "-1"], "seed must be an integer >= 0, got -1"),
+    (["-p", "output_dir", "x"], "set by the runner"),
+    (["-p", "terms", "[1,"], "cannot parse parameter value"),
+])
+def test_bad_input_exits_2_before_any_work(tmp_path, capsys, argv, message):
+    out = tmp_path / "out"
+    assert main(["report", "--notebooks", str(FIXTURES), "--out", str(out), *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists(), "work started despite bad input"
+
+
+def test_unknown_profile_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", "--profile", "huge", "--notebooks", str(FIXTURES)])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'huge'" in capsys.readouterr().err
+
+
+def test_console_command_lists_its_three_subcommands():
+    command = Path(sys.executable).parent / "transformer-topics"
+    result = subprocess.run([str(command), "--help"], capture_output=True, text=True, check=True)
+    for sub in ("report", "sweep", "assignments"):
+        assert f"    {sub} " in result.stdout
+
+
+def test_parse_value_reads_yaml_and_scientific_notation():
+    assert report.parse_value("1e-3") == 0.001
+    assert report.parse_value("-2.5E2") == -250.0
+    assert report.parse_value("20") == 20
+    assert report.parse_value("adam") == "adam"
+    assert report.parse_value("[100, 150]") == [100, 150]
+    with pytest.raises(ValueError, match="cannot parse"):
+        report.parse_value("{a: ")
+
+
+def test_select_notebooks_by_name_stem_or_prefix(tmp_path):
+    assert [p.stem for p in report.select_notebooks(None, FIXTURES)] == ["01_geometric", "02_broken"]
+    for name in ("02", "02_broken", "02_broken.ipynb"):
+        assert [p.stem for p in report.select_notebooks([name], FIXTURES)] == ["02_broken"]
+    assert len(report.select_notebooks(["01", "01_geometric"], FIXTURES)) == 1
+    with pytest.raises(ValueError, match="no notebooks named"):
+        report.discover_notebooks(tmp_path)
+
+
+def test_check_values_applies_the_standard_rules():
+    report.check_values({"seed": 3, "weight_decay": 0.01, "terms": -5})  # terms is the notebook's own to check
+    with pytest.raises(ValueError, match="keep_prob \\+ random_prob must be at most 1"):
+        report.check_values({"keep_prob": 0.6, "random_prob": 0.6})
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        report.check_values({"optimizer": "lion"})
+
+
+def test_summaries_list_problems_and_escape_html(tmp_path):
+    good = report.NotebookRun("01_a", tmp_path / "01_a", claims=[
+        {"id": "C1", "statement": "x < y & z", "theory": 1.0, "measured": 1.5, "tolerance": "rel 0.1", "holds": False, "reason": "needs kappa < 1"},
+        {"id": "C2", "statement": "ok", "theory": 2.0, "measured": 2.0, "tolerance": "rel 0.1", "holds": True}])
+    bad = report.NotebookRun("02_b", tmp_path / "02_b", error="cell In [3] `x`: <ValueError>: boom")
+    assert good.status == "claims fail" and bad.status == "error"
+    assert [what for what, _ in report.problems([good, bad])] == ["02_b failed", "C1 does not hold (01_a)"]
+    markdown = report.summary_markdown([good, bad], "quick")
+    assert "2 problem(s) in 2 notebooks (2 claims)" in markdown and "needs kappa < 1" in markdown
+    assert "| 01_a | C1 | x < y & z | 1 | 1.5 | rel 0.1 | **FAILS** |" in markdown
+    page = report.index_html([good, bad], "quick", tmp_path)
+    assert "x &lt; y &amp; z" in page and "&lt;ValueError&gt;" in page and "<ValueError>" not in page
+    clean = report.summary_markdown([report.NotebookRun("01_a", tmp_path, claims=good.claims[1:])], "quick")
+    assert "All 1 claims of 1 notebooks hold." in clean
+
+
+def test_refresh_figures_copies_png_and_svg(collection_report, tmp_path):
+    _, out = collection_report
+    runs = [report.NotebookRun("01_geometric", out / "01_geometric")]
+    assert report.refresh_figures(runs, tmp_path / "figures") == 2
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["01_geometric_partial_sums.png", "01_geometric_partial_sums.svg"]

@@ -1,0 +1,187 @@
+"""`transformer-topics sweep`: grid validation, and a real sweep on a 2-worker LocalCluster in which
+one point kills its own worker on its first attempt (tests/fixtures/geometric_point.ipynb)."""
+
+import json
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from transformer_topics import sweep
+from transformer_topics.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures"
+POINT_NOTEBOOK = FIXTURES / "geometric_point.ipynb"
+
+
+def write_grid(directory: Path, text: str) -> Path:
+    path = directory / "grid.yaml"
+    path.write_text(text)
+    return path
+
+
+GRID = f"""
+notebook: {POINT_NOTEBOOK}
+parameters:
+  ratio: [0.5, 0.9]
+  terms: [5, 40]
+"""
+
+
+@pytest.fixture(scope="module")
+def killed_worker_sweep(tmp_path_factory):
+    """4 points on 2 workers; the first point to start kills its worker process, once."""
+    directory = tmp_path_factory.mktemp("sweep")
+    marker = directory / "worker-killed"
+    grid = write_grid(directory, GRID + f"fixed:\n  kill_worker_once: {marker}\n")
+    out = directory / "out"
+    code = main(["sweep", str(grid), "--workers", "2", "--out", str(out)])
+    return code, out, marker, grid
+
+
+def test_killed_worker_point_is_retried_and_nothing_is_lost(killed_worker_sweep):
+    code, out, marker, _ = killed_worker_sweep
+    assert marker.exists(), "no point killed its worker: the test did not exercise a worker death"
+    assert code == 0
+    table = pd.read_csv(out / "results.csv")
+    assert len(table) == 4
+    assert set(table["status"]) <= set(sweep.FINISHED)
+    for point in table["point"]:
+        assert (out / point / "claims.json").is_file() and (out / point / "geometric_point.ipynb").is_file()
+
+
+def test_results_table_has_parameters_values_and_verdicts(killed_worker_sweep):
+    _, out, _, _ = killed_worker_sweep
+    table = pd.read_csv(out / "results.csv").set_index(["ratio", "terms"])
+    assert list(table.index) == [(0.5, 5), (0.5, 40), (0.9, 5), (0.9, 40)]
+    for (ratio, terms), row in table.iterrows():
+        partial = sum(ratio**k for k in range(terms))
+        assert row["G1.measured"] == pytest.approx(partial)
+        assert row["G1.theory"] == pytest.approx(1 / (1 - ratio))
+        close = abs(partial - 1 / (1 - ratio)) <= 1e-4 / (1 - ratio)
+        assert row["G1.verdict"] == ("holds" if close else "FAILS")
+        assert row["G2.verdict"] == "holds"
+        assert row["status"] == ("ok" if close else "claims fail")
+    assert table.loc[(0.5, 40), "G1.verdict"] == "holds"  # the grid does reach both verdicts
+    assert (out / "sweep_summary.png").stat().st_size > 10_000 and (out / "sweep_summary.svg").is_file()
+
+
+def test_rerun_skips_finished_points_without_a_cluster(killed_worker_sweep, monkeypatch):
+    code, out, _, grid_path = killed_worker_sweep
+    before = {p: p.stat().st_mtime_ns for p in out.glob("*/status.json")}
+    assert len(before) == 4
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a finished sweep started a cluster")
+
+    monkeypatch.setattr(sweep, "connect", no_cluster)
+    assert main(["sweep", str(grid_path), "--out", str(out)]) == 0
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/status.json")} == before
+
+
+def test_pending_points_are_the_unfinished_and_the_errored(tmp_path):
+    grid = sweep.Grid(POINT_NOTEBOOK, parameters={"ratio": [0.5, 0.9], "terms": [5]})
+    names = [p.name for p in grid.points()]
+    assert names == ["ratio=0.5,terms=5", "ratio=0.9,terms=5"]
+    for name, status in zip(names, ["ok", "error"]):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / sweep.STATUS_FILE).write_text(json.dumps({"status": status}))
+    assert [p.name for p in sweep.pending_points(grid, tmp_path)] == ["ratio=0.9,terms=5"]
+    (tmp_path / names[0] / sweep.STATUS_FILE).write_text('{"status": "ok"')  # half-written marker
+    assert len(sweep.pending_points(grid, tmp_path)) == 2
+
+
+def test_run_point_raises_for_a_dead_kernel_so_dask_retries_it(tmp_path, monkeypatch):
+    from transformer_topics import report
+
+    dead = report.NotebookRun("geometric_point", tmp_path, error="DeadKernelError: Kernel died")
+    monkeypatch.setattr(report, "run_notebook", lambda *args, **kwargs: dead)
+    with pytest.raises(RuntimeError, match="Kernel died"):
+        sweep.run_point(str(POINT_NOTEBOOK), "quick", {"terms": 3}, str(tmp_path))
+    assert not (tmp_path / sweep.STATUS_FILE).exists(), "a dead kernel must not mark the point finished"
+
+    broken = report.NotebookRun("geometric_point", tmp_path, error="cell In [3] `x`: NameError: x")
+    monkeypatch.setattr(report, "run_notebook", lambda *args, **kwargs: broken)
+    record = sweep.run_point(str(POINT_NOTEBOOK), "quick", {"terms": 3}, str(tmp_path))
+    assert record["status"] == "error" and sweep.point_status(tmp_path)["error"] == broken.error
+    assert not sweep.is_finished(tmp_path)
+
+
+def test_point_names_are_safe_and_distinct():
+    assert sweep.point_name({"doc_length": [100, 150], "optimizer": "adam", "lr": 1e-3}) == "doc_length=100-150,optimizer=adam,lr=0.001"
+    assert sweep.point_name({"path": "a/b c"}) == "path=a_b_c"
+    with pytest.raises(ValueError, match="share the directory name"):
+        sweep.Grid(POINT_NOTEBOOK, parameters={"tag": ["a/b", "a b"]}).points()
+
+
+def test_existing_scheduler_runs_the_points(tmp_path):
+    from distributed import LocalCluster
+
+    grid = write_grid(tmp_path, f"notebook: {POINT_NOTEBOOK}\nparameters: {{terms: [40]}}\n")
+    with LocalCluster(n_workers=1, processes=False, protocol="tcp://", dashboard_address=None) as cluster:
+        assert main(["sweep", str(grid), "--scheduler", cluster.scheduler_address, "--out", str(tmp_path / "out")]) == 0
+    table = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert list(table["status"]) == ["ok"] and list(table["G1.verdict"]) == ["holds"]
+
+
+def test_load_grid_reads_scientific_notation_and_defaults(tmp_path):
+    grid = sweep.load_grid(write_grid(tmp_path, f"notebook: {POINT_NOTEBOOK}\nparameters:\n  ratio: [1e-1, 5e-1]\n"))
+    assert grid.parameters == {"ratio": [0.1, 0.5]} and grid.profile == "quick" and grid.retries == 2
+    beside = tmp_path / "beside"
+    beside.mkdir()
+    shutil.copy(POINT_NOTEBOOK, beside / POINT_NOTEBOOK.name)
+    relative = sweep.load_grid(write_grid(beside, "notebook: geometric_point.ipynb\nparameters: {terms: [3]}\n"))
+    assert relative.notebook == beside / POINT_NOTEBOOK.name
+    by_number = sweep.load_grid(write_grid(tmp_path, "notebook: 02\nparameters: {seed: [0]}\n"), FIXTURES / "report")
+    assert by_number.notebook.name == "02_broken.ipynb"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("notebook: [unclosed\n", "is not valid YAML"),
+    ("- just\n- a list\n", "must be a YAML mapping"),
+    (f"notebook: {POINT_NOTEBOOK}\nparameters: {{terms: [3]}}\nworkers: 4\n", "unknown key(s) ['workers']"),
+    ("parameters: {terms: [3]}\n", "missing key 'notebook'"),
+    ("notebook: 99_nothing\nparameters: {terms: [3]}\n", "unknown notebook '99_nothing'"),
+    ("notebook: missing/point.ipynb\nparameters: {terms: [3]}\n", "not found"),
+    (f"notebook: {POINT_NOTEBOOK}\nparameters: {{tems: [3]}}\n", "unknown parameter(s) ['tems']"),
+    (f"notebook: {POINT_NOTEBOOK}\nprofile: huge\nparameters: {{terms: [3]}}\n", "profile must be one of"),
+    (f"notebook: {POINT_NOTEBOOK}\nparameters: {{terms: 3}}\n", "parameters.terms must be a non-empty list"),
+    (f"notebook: {POINT_NOTEBOOK}\nparameters: {{terms: [3]}}\nfixed: {{terms: 4}}\n", "both swept and fixed"),
+    (f"notebook: {POINT_NOTEBOOK}\nparameters: {{seed: [0, -1]}}\n", "seed must be an integer >= 0, got -1"),
+    (f"notebook: {POINT_NOTEBOOK}\nparameters: {{output_dir: [a]}}\n", "set by the runner"),
+])
+def test_bad_grid_exits_2_before_any_work(tmp_path, capsys, text, message):
+    out = tmp_path / "out"
+    assert main(["sweep", str(write_grid(tmp_path, text)), "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_missing_grid_file_exits_2(tmp_path, capsys):
+    assert main(["sweep", str(tmp_path / "nope.yaml")]) == 2
+    assert "cannot read grid file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("address", ["localhost:8786", "tcp://", "http://host:1"])
+def test_malformed_scheduler_address_exits_2(tmp_path, capsys, address):
+    out = tmp_path / "out"
+    assert main(["sweep", str(write_grid(tmp_path, GRID)), "--scheduler", address, "--out", str(out)]) == 2
+    assert "scheduler must be an address like tcp://host:8786" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_unreachable_scheduler_exits_2_before_any_work(tmp_path, capsys):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "out"
+    start = time.perf_counter()
+    code = main(["sweep", str(write_grid(tmp_path, GRID)), "--scheduler", f"tcp://127.0.0.1:{port}",
+                 "--connect-timeout", "2", "--out", str(out)])
+    assert code == 2
+    assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in capsys.readouterr().err
+    assert not out.exists()
+    assert time.perf_counter() - start < 30
