@@ -25,6 +25,7 @@ def topic_heatmap(matrix, vocab: Vocabulary, ax=None, title: str = "", center: f
     values = values[: vocab.num_words, : vocab.num_words]
     ax = ax or plt.subplots(figsize=(4.2, 3.6))[1]
     sns.heatmap(values, ax=ax, center=center, cmap=cmap, square=True, xticklabels=False, yticklabels=False, **kwargs)
+    ax.collections[0].set_rasterized(True)  # one image, not a vector path per cell, inside the SVG
     for boundary in range(vocab.words_per_topic, vocab.num_words, vocab.words_per_topic):
         ax.axhline(boundary, color="k", lw=0.4, alpha=0.6)
         ax.axvline(boundary, color="k", lw=0.4, alpha=0.6)

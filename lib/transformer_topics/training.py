@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # text bars: they survive in committed notebook outputs, widgets do not
 
 from .data import Documents
 from .masking import MaskedBatch, MaskingConfig, mask_documents

