@@ -1,0 +1,34 @@
+"""Every notebook of the collection follows the conventions the report and the tests rely on."""
+
+import nbformat
+import papermill
+import pytest
+
+from transformer_topics.params import STANDARD_NAMES
+from transformer_topics.report import NOTEBOOK_DIR, discover_notebooks
+
+NOTEBOOKS = discover_notebooks(NOTEBOOK_DIR)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell_is_unique_and_fully_visible_to_papermill(path):
+    notebook = nbformat.read(path, as_version=4)
+    cells = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, "exactly one cell tagged 'parameters'"
+    assigned = [line.split("=")[0].strip() for line in cells[0].source.splitlines()
+                if "=" in line and not line.lstrip().startswith("#")]
+    inferred = papermill.inspect_notebook(str(path))
+    # papermill silently drops a line it cannot parse (e.g. '=' inside a comment): -p would then be refused
+    assert sorted(inferred) == sorted(assigned)
+    assert inferred["profile"]["default"] == '"quick"'
+    assert inferred["output_dir"]["default"] == f'"../reports/latest/{path.stem}"'
+    assert {"profile", "seed", "output_dir"} <= set(inferred) and set(inferred) & set(STANDARD_NAMES) >= {"profile", "seed"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_committed_executed_and_ends_with_its_claims(path):
+    notebook = nbformat.read(path, as_version=4)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert all(c.get("execution_count") for c in code), "committed with the outputs of the default profile"
+    assert "raise_if_any_fails()" in code[-1].source
+    assert any("ClaimsTable(" in c.source for c in code) and any(".write(P.output_dir)" in c.source for c in code)
