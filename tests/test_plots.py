@@ -32,3 +32,11 @@ def test_dynamics_plots_each_column():
     ax = dynamics(frame, ["a", "b"], logy=True, labels={"a": "alpha"})
     assert ax.get_yscale() == "log" and {t.get_text() for t in ax.get_legend().get_texts()} == {"alpha", "b"}
     plt.close("all")
+
+
+def test_large_heatmaps_stay_small_in_svg(tmp_path):
+    vocab = Vocabulary(30, 10)
+    ax = topic_heatmap(torch.randn(300, 300), vocab)
+    svg = save_figure(ax.figure, "big", tmp_path)[1]
+    assert svg.stat().st_size < 1_000_000  # a vector path per cell would be tens of megabytes
+    plt.close("all")

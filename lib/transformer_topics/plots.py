@@ -7,6 +7,7 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
+from matplotlib.collections import QuadMesh
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -25,7 +26,6 @@ def topic_heatmap(matrix, vocab: Vocabulary, ax=None, title: str = "", center: f
     values = values[: vocab.num_words, : vocab.num_words]
     ax = ax or plt.subplots(figsize=(4.2, 3.6))[1]
     sns.heatmap(values, ax=ax, center=center, cmap=cmap, square=True, xticklabels=False, yticklabels=False, **kwargs)
-    ax.collections[0].set_rasterized(True)  # one image, not a vector path per cell, inside the SVG
     for boundary in range(vocab.words_per_topic, vocab.num_words, vocab.words_per_topic):
         ax.axhline(boundary, color="k", lw=0.4, alpha=0.6)
         ax.axvline(boundary, color="k", lw=0.4, alpha=0.6)
@@ -62,6 +62,12 @@ def save_figure(fig, name: str, directory: str | Path) -> list[Path]:
     """Save ``fig`` as ``<directory>/<name>.png`` and ``.svg``; return the paths."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    # A heatmap or pcolormesh is one vector path per cell in an SVG (megabytes for a V x V matrix):
+    # embed such meshes as images, keeping axes, labels and lines as vectors.
+    for ax in fig.axes:
+        for artist in ax.collections:
+            if isinstance(artist, QuadMesh):
+                artist.set_rasterized(True)
     paths = [directory / f"{name}.png", directory / f"{name}.svg"]
     fig.savefig(paths[0], dpi=130, bbox_inches="tight", metadata={"Software": None})
     fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None, "Creator": None})
