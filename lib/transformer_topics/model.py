@@ -48,7 +48,7 @@ class ModelConfig:
     loss: str = "cross_entropy"  # "cross_entropy" | "squared": 0.5 ||logits - onehot(label)||^2
 
     def __post_init__(self) -> None:
-        self.vocab  # validates the topic counts
+        _ = self.vocab  # validates the topic counts
         check_choice("embedding", self.embedding, EMBEDDINGS)
         check_choice("attention", self.attention, ATTENTIONS)
         check_choice("value", self.value, VALUES)
@@ -62,12 +62,14 @@ class ModelConfig:
                 raise ValueError("d_model must be given (an integer >= 1) when embedding='trained'")
             check_int("d_model", self.d_model, 1)
         elif self.d_model not in (None, self.vocab.size):
-            raise ValueError(f"d_model must be None or {self.vocab.size} (the vocabulary size) for one-hot embeddings, got {self.d_model}")
+            raise ValueError(f"d_model must be None or {self.vocab.size} (the vocabulary size) for one-hot embeddings, "
+                             f"got {self.d_model}")
         if self.decoder == "identity" and self.width < self.vocab.num_words:
             raise ValueError(f"decoder='identity' needs d_model >= V = {self.vocab.num_words}, got {self.width}")
 
     @property
     def vocab(self) -> Vocabulary:
+        """The vocabulary of ``num_topics`` x ``words_per_topic`` content words and the special tokens."""
         return Vocabulary(self.num_topics, self.words_per_topic)
 
     @property
@@ -76,16 +78,21 @@ class ModelConfig:
         return self.vocab.size if self.embedding == "onehot" else self.d_model
 
     def scale(self, name: str) -> float:
+        """Initial entry scale of the matrix ``name`` ("embedding", "key", ...): its own, else ``init_scale``."""
         own = getattr(self, f"{name}_init")
         return self.init_scale if own is None else own
 
 
 class ModelOutput(NamedTuple):
+    """What :meth:`TopicTransformer.forward` returns."""
+
     logits: torch.Tensor  # (M, V) at the queried positions, or (B, N, V) at every position
     attention: torch.Tensor | None  # (M, N) or (B, N, N) [query, key]; None for uniform attention
 
 
 class TopicTransformer(nn.Module):
+    """The one-layer, one-head model of the module docstring; ``seed`` draws the trained matrices."""
+
     def __init__(self, config: ModelConfig, seed: int = 0):
         super().__init__()
         self.config = config
@@ -117,13 +124,16 @@ class TopicTransformer(nn.Module):
 
     @property
     def vocab(self) -> Vocabulary:
+        """The model's vocabulary."""
         return self.config.vocab
 
     def decoder_weight(self) -> torch.Tensor:
         """(V, d) W_pred."""
         return self.embedding[: self.vocab.num_words] if self.config.decoder == "tied" else self.W_pred
 
-    def forward(self, inputs: torch.Tensor, key_visible: torch.Tensor, query_mask: torch.Tensor | None = None) -> ModelOutput:
+    def forward(
+        self, inputs: torch.Tensor, key_visible: torch.Tensor, query_mask: torch.Tensor | None = None
+    ) -> ModelOutput:
         """inputs, key_visible, query_mask: (B, N). Logits only at ``query_mask`` positions if given.
 
         A query with no visible key gets a zero context vector (its softmax has nothing to normalise).
@@ -134,7 +144,8 @@ class TopicTransformer(nn.Module):
             # decoded once per document, then shared by its queries.
             dtype = self.embedding.dtype
             weights = key_visible.to(dtype) / key_visible.sum(1, keepdim=True).clamp(min=1)  # (B, N)
-            bag = torch.zeros(inputs.shape[0], self.vocab.size, dtype=dtype).scatter_add_(1, inputs, weights)  # (B, vocab)
+            bag = torch.zeros(inputs.shape[0], self.vocab.size, dtype=dtype).scatter_add_(1, inputs, weights)
+            # bag: (B, vocab) attention mass per token type
             doc_logits = (bag @ self.embedding) @ self.W_V.T @ self.decoder_weight().T  # (B, V)
             if query_mask is None:
                 return ModelOutput(doc_logits[:, None, :].expand(-1, inputs.shape[1], -1), None)
@@ -149,11 +160,86 @@ class TopicTransformer(nn.Module):
             context, attention = context[query_mask], attention[query_mask]
         return ModelOutput(context @ self.decoder_weight().T, attention)
 
-    def loss(self, batch: MaskedBatch) -> torch.Tensor:
-        """Mean loss over the chosen positions of ``batch``."""
-        logits = self(batch.inputs, batch.key_visible, batch.chosen).logits  # (M, V)
+    def loss(self, batch: MaskedBatch, dense: bool = False) -> torch.Tensor:
+        """Mean loss over the chosen positions of ``batch``: what the optimiser sees.
+
+        By default the logits come from :meth:`chosen_logits` (attention rows only for the chosen
+        queries, aggregated per token type); ``dense=True`` reads them from :meth:`forward`'s full
+        (B, N, N) attention instead. Both give the same loss and gradients up to float rounding.
+        """
+        if dense or self.config.attention == "uniform":  # uniform: forward already decodes once per document
+            logits = self(batch.inputs, batch.key_visible, batch.chosen).logits  # (M, V)
+        else:
+            logits = self.chosen_logits(batch.inputs, batch.key_visible, batch.chosen)  # (M, V)
         labels = batch.labels[batch.chosen]
         return prediction_loss(logits, labels, self.config.loss)
+
+    def chosen_logits(
+        self,
+        inputs: torch.Tensor,
+        key_visible: torch.Tensor,
+        query_mask: torch.Tensor,
+        score_by_table: bool | None = None,
+        decode_by_table: bool | None = None,
+    ) -> torch.Tensor:
+        """(M, V) logits at the M ``query_mask`` positions (row-major order), without the N x N attention.
+
+        inputs, key_visible, query_mask: (B, N). Equal to ``forward(inputs, key_visible, query_mask).logits``
+        up to float rounding, gradients included. A score depends on the tokens only, not on positions, so
+        a query's softmax over its document's visible keys is a softmax over token types weighted by their
+        visible counts ``c`` (B, vocab): the attention mass on type k is ``c_k exp(s_k) / sum_k' c_k' exp(s_k')``,
+        and the context vector is that (M, vocab) mass times the (vocab, d) value rows ``W_V e_k``.
+
+        score_by_table: take the (M, vocab) scores as rows of the (vocab, vocab) table ``E W_Q^T W_K E^T`` (True)
+            or as (M, d) queries times the (vocab, d) keys (False); None: whichever costs fewer multiplications.
+        decode_by_table: decode through the (vocab, V) table ``E W_V^T W_pred^T`` (True) or through (M, d)
+            context vectors (False); None: the cheaper.
+        A query with no visible key gets zero logits, as in :meth:`forward`.
+        """
+        if self.config.attention == "uniform":
+            return self(inputs, key_visible, query_mask).logits
+        dtype, d, vocab_size = self.embedding.dtype, self.config.width, self.vocab.size
+        doc = query_mask.nonzero()[:, 0]  # (M,) the document of each query
+        query_tokens = inputs[query_mask]  # (M,)
+        num_queries = query_tokens.shape[0]
+        counts = torch.zeros(inputs.shape[0], vocab_size, dtype=dtype).scatter_add_(1, inputs, key_visible.to(dtype))
+        keys, queries, values = self._token_tables()  # (vocab, d) each: row k is W e_k
+        if score_by_table is None:
+            score_by_table = vocab_size <= num_queries  # vocab^2 d against M vocab d multiplications
+        if score_by_table:
+            scores = (queries @ keys.T)[query_tokens]  # (M, vocab) [query, key type]
+        else:
+            scores = queries[query_tokens] @ keys.T
+        counts = counts[doc]  # (M, vocab) visible keys of each type in each query's document
+        absent = counts == 0
+        # log c_k folds the key counts into the softmax; absent types are masked like invisible keys
+        scores = (scores / math.sqrt(d) + counts.clamp(min=1).log()).masked_fill(absent, float("-inf"))
+        mass = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # (M, vocab) attention mass per key type
+        decoder = self.decoder_weight()  # (V, d)
+        identity_decoder = self.config.decoder == "identity"
+        if decode_by_table is None:
+            table_cost = (0 if identity_decoder else vocab_size * d) + num_queries * vocab_size
+            context_cost = num_queries * (vocab_size + self.vocab.num_words)
+            decode_by_table = table_cost * self.vocab.num_words <= context_cost * d
+        if not decode_by_table:
+            return (mass @ values) @ decoder.T
+        # W_pred = [I_V | 0]: multiplying by it only selects the first V coordinates
+        outputs = values[:, : self.vocab.num_words] if identity_decoder else values @ decoder.T  # (vocab, V)
+        return mass @ outputs
+
+    def _token_tables(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(vocab, d) key, query and value vectors of every token: ``E W_K^T``, ``E W_Q^T``, ``E W_V^T``.
+
+        Products with a one-hot embedding (E = I) or an identity value matrix are skipped: they would
+        only copy entries.
+        """
+        embedding, onehot = self.embedding, self.config.embedding == "onehot"
+
+        def embed(W):
+            return W.T if onehot else embedding @ W.T
+
+        values = embedding if self.config.value == "identity" else embed(self.W_V)
+        return embed(self.W_K), embed(self.W_Q), values
 
     def l2_penalty(self) -> torch.Tensor:
         """``(1/2) sum ||W||_F^2`` over the trained matrices (SGD weight_decay = lambda adds lambda W)."""
