@@ -1,12 +1,14 @@
 # Two commands on a fresh machine with Python 3.11:
-#   make report   set up .venv, execute every notebook (quick profile) -> reports/latest/, figures/
-#   make test     set up .venv, run the unit tests and nbval over notebooks/
+#   make report   set up .venv, execute every notebook of every paper (quick profile) -> reports/latest/, figures/
+#   make test     set up .venv, run the linters, the unit tests and nbval over notebooks/
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PROFILE ?= quick
+# JupyterLab refuses to start as root unless told to; a container user is often root.
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup report test unit notebooks benchmark clean
+.PHONY: setup report test lint format unit notebooks benchmark lab clean
 
 setup: $(VENV)/.installed
 
@@ -15,13 +17,21 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (transformer-topics)"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (theory-collection)"
 	touch $@
 
 report: setup
 	$(BIN)/transformer-topics report --profile $(PROFILE)
 
-test: unit notebooks
+test: lint unit notebooks
+
+lint: setup
+	$(BIN)/ruff check lib tests benchmarks notebooks
+	$(BIN)/ruff format --check lib tests benchmarks
+
+format: setup
+	$(BIN)/ruff format lib tests benchmarks
+	$(BIN)/ruff check --fix lib tests benchmarks notebooks
 
 unit: setup
 	$(BIN)/python -m pytest tests
@@ -33,6 +43,9 @@ notebooks: setup
 
 benchmark: setup
 	$(BIN)/python benchmarks/throughput.py
+
+lab: setup
+	$(BIN)/jupyter lab $(LAB_ROOT) notebooks/
 
 clean:
 	rm -rf $(VENV) reports/latest/*/ .pytest_cache

@@ -1,6 +1,6 @@
 """Topic-model documents: the vocabulary, the equal-mixture and LDA samplers, co-occurrence.
 
-Vocabulary layout (THEORY.md §1): ``V = T * v`` content words, word ``w`` in topic ``w // v``,
+Vocabulary layout (notebooks/topic_structure/THEORY.md §1): ``V = T * v`` content words, word ``w`` in topic ``w // v``,
 then the special tokens ``[MASK] = V`` and ``[PAD] = V + 1``. Samplers are vectorised over
 documents and seeded through a :class:`numpy.random.Generator`, so the same seed gives the same
 corpus on every machine.
@@ -58,7 +58,7 @@ class Vocabulary:
         return torch.arange(self.num_words) // self.words_per_topic
 
     def same_topic(self) -> torch.Tensor:
-        """(V, V) bool: the same-topic indicator ``B`` of THEORY.md §4 (diagonal included)."""
+        """(V, V) bool: the same-topic indicator ``B`` of notebooks/topic_structure/THEORY.md §4 (diagonal included)."""
         topic = self.topic_of()
         return topic[:, None] == topic[None, :]
 

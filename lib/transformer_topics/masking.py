@@ -1,4 +1,4 @@
-"""BERT-style masking (THEORY.md §2).
+"""BERT-style masking (notebooks/topic_structure/THEORY.md §2).
 
 Each real word is *chosen* for prediction with probability ``mask_prob``. A chosen position shows
 ``[MASK]`` with probability ``1 - keep_prob - random_prob``, keeps its correct word with

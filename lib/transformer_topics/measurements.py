@@ -1,6 +1,6 @@
 """Block averages of word x word matrices and topic statistics of attention.
 
-A structured matrix over content words is summarised by three averages (THEORY.md §3): the
+A structured matrix over content words is summarised by three averages (notebooks/topic_structure/THEORY.md §3): the
 diagonal, same topic off the diagonal, and different topic. ``block_matrix`` is the inverse: the
 matrix ``a I + b (B - I) + c (J - B)`` in the span of ``I``, ``B`` (same-topic indicator) and ``J``.
 """

@@ -1,23 +1,24 @@
-"""Seaborn figures shared by the notebooks, saved as PNG and SVG with reproducible bytes."""
+"""Seaborn figures of the topic paper's notebooks (word x word heatmaps, training curves).
+
+Saving (PNG + SVG, reproducible bytes) is the core's :func:`theory_collection.plots.save_figure`,
+re-exported here.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
 import matplotlib.pyplot as plt
-from matplotlib.collections import QuadMesh
 import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
 
+from theory_collection.plots import save_figure  # noqa: F401  (re-exported for the notebooks)
+
 from .data import Vocabulary
 
-# Fixed SVG ids and no timestamps, so re-running a notebook does not churn committed figures.
-matplotlib.rcParams["svg.hashsalt"] = "transformer-topics"
-sns.set_theme(context="notebook", style="white")
 
 
 def topic_heatmap(matrix, vocab: Vocabulary, ax=None, title: str = "", center: float | None = 0.0, cmap: str = "RdBu_r", **kwargs):
@@ -56,19 +57,3 @@ def dynamics(frame: pd.DataFrame, columns: Sequence[str], x: str = "step", ax=No
         ax.set_yscale("log")
     ax.set_title(title)
     return ax
-
-
-def save_figure(fig, name: str, directory: str | Path) -> list[Path]:
-    """Save ``fig`` as ``<directory>/<name>.png`` and ``.svg``; return the paths."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    # A heatmap or pcolormesh is one vector path per cell in an SVG (megabytes for a V x V matrix):
-    # embed such meshes as images, keeping axes, labels and lines as vectors.
-    for ax in fig.axes:
-        for artist in ax.collections:
-            if isinstance(artist, QuadMesh):
-                artist.set_rasterized(True)
-    paths = [directory / f"{name}.png", directory / f"{name}.svg"]
-    fig.savefig(paths[0], dpi=130, bbox_inches="tight", metadata={"Software": None})
-    fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None, "Creator": None})
-    return paths

@@ -1,4 +1,4 @@
-"""The exact population loss of equal-mixture documents in the limit N -> infinity (THEORY.md §2).
+"""The exact population loss of equal-mixture documents in the limit N -> infinity (notebooks/topic_structure/THEORY.md §2).
 
 With chosen positions removed from the keys, the visible keys of a document with topic set ``S``
 are, as N grows, exactly uniform over the ``tau * v`` words of ``S``, and the chosen word ``y`` is a
@@ -21,7 +21,7 @@ import torch
 
 from .data import Vocabulary
 from .model import LOSSES, TopicTransformer
-from .params import check_choice, check_float, check_int, check_masking_probabilities, check_topic_counts
+from .params import DEFAULT_MASK_PROB, check_choice, check_float, check_int, check_masking_probabilities, check_topic_counts
 
 QUERY_KINDS = ("mask", "keep", "random")
 MAX_TOPIC_SETS = 200_000
@@ -100,7 +100,7 @@ def population_loss(
     Assumes chosen positions are not attended to (the default masking), which is what makes the
     visible keys uniform over the document's words.
     """
-    check_masking_probabilities(0.15, keep_prob, random_prob)
+    check_masking_probabilities(DEFAULT_MASK_PROB, keep_prob, random_prob)
     check_float("weight_decay", weight_decay, 0.0)
     terms = population_loss_terms(model.score_matrix(), model.value_output_matrix(), model.vocab, topics_per_doc, model.config.loss)
     loss = combine_terms(terms, keep_prob, random_prob)

@@ -1,6 +1,6 @@
 """Real text, fully offline: Wikipedia summaries, their LDA topics, and a pretrained MiniLM.
 
-The pipeline behind notebooks 06 and 07 (THEORY.md §5)::
+The pipeline behind notebooks 06 and 07 (notebooks/topic_structure/THEORY.md §5)::
 
     load_summaries -> build_corpus -> fit_lda (cached) -> TopicModel
                                                        -> topic_vocabulary -> restricted_documents
@@ -412,7 +412,7 @@ def _sha256(path: Path) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Topic-structured vocabularies for the model of THEORY.md §3
+# Topic-structured vocabularies for the model of notebooks/topic_structure/THEORY.md §3
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Symbolic theory of claims C1 (embeddings) and C2 (value matrix) under uniform attention.
 
-Symmetry is the workhorse (THEORY.md §4). The population loss is invariant under permuting topics
+Symmetry is the workhorse (notebooks/topic_structure/THEORY.md §4). The population loss is invariant under permuting topics
 and permuting the words of a topic, and it is convex in the word x word matrix it depends on, so a
 minimiser lies in the span of
 

@@ -1,4 +1,4 @@
-"""Symbolic theory of claim C3: the attention scores given a block value matrix (THEORY.md §4).
+"""Symbolic theory of claim C3: the attention scores given a block value matrix (notebooks/topic_structure/THEORY.md §4).
 
 Setting: one-hot E, ``W_pred = I``, and ``W_V`` fixed at the C2 optimum, whose diagonal equals its
 same-topic entries: ``W_V = c J + Delta B`` over content words, ``Delta = b - c > 0`` the *value
@@ -38,7 +38,7 @@ import torch
 from . import theory
 from .data import Vocabulary
 from .measurements import block_matrix
-from .params import check_float, check_int, check_masking_probabilities, check_topic_counts
+from .params import DEFAULT_MASK_PROB, check_float, check_int, check_masking_probabilities, check_topic_counts
 from .population import combine_terms, population_loss_terms, topic_sets
 from .theory import PRECISION, T, tau, v
 
@@ -250,7 +250,7 @@ def _setting(num_topics, words_per_topic, topics_per_doc, keep_prob, random_prob
     words_per_topic = check_int("words_per_topic", words_per_topic, 1)
     # With tau = 1 every key is in the query's topic: the same-topic mass is 1 whatever the scores.
     topics_per_doc = check_int("topics_per_doc", topics_per_doc, 2, num_topics)
-    check_masking_probabilities(0.15, keep_prob, random_prob)
+    check_masking_probabilities(DEFAULT_MASK_PROB, keep_prob, random_prob)
     value_strength = check_float("value_strength", value_strength, 0.0, low_open=True)
     return {T: num_topics, v: words_per_topic, tau: topics_per_doc, p_c: sp.Rational(keep_prob),
             p_r: sp.Rational(random_prob), Delta: sp.Float(value_strength, PRECISION)}
@@ -325,7 +325,7 @@ def fit_score_matrix(
     L-BFGS step (each up to 50 evaluations).
     """
     check_topic_counts(vocab.num_topics, vocab.words_per_topic, topics_per_doc)
-    check_masking_probabilities(0.15, keep_prob, random_prob)
+    check_masking_probabilities(DEFAULT_MASK_PROB, keep_prob, random_prob)
     check_int("seed", seed, 0)
     check_float("init_scale", init_scale, 0.0)
     check_int("steps", steps, 1)

@@ -1,6 +1,6 @@
 """Claim C4, the two-stage training dynamics: gradient flow on the population loss, reduced by symmetry.
 
-Setting (THEORY.md §3-4): one-hot E, so ``d = V + 2`` (content words, [MASK], [PAD]); ``W_pred = [I | 0]``;
+Setting (notebooks/topic_structure/THEORY.md §3-4): one-hot E, so ``d = V + 2`` (content words, [MASK], [PAD]); ``W_pred = [I | 0]``;
 trained ``W_K, W_Q, W_V`` (d x d); cross-entropy; chosen positions are not attended to; equal-mixture
 documents in the population limit N -> infinity (:mod:`population`). Time ``t`` is gradient-flow
 time: gradient descent with step ``eta`` reaches time ``t`` after ``t / eta`` steps.
@@ -65,7 +65,7 @@ from tqdm.std import tqdm  # text bars survive in committed notebook outputs
 from .data import Vocabulary
 from .measurements import BLOCKS, block_matrix
 from .model import ModelConfig, TopicTransformer
-from .params import check_choice, check_float, check_int, check_masking_probabilities, check_topic_counts
+from .params import DEFAULT_MASK_PROB, check_choice, check_float, check_int, check_masking_probabilities, check_topic_counts
 from .population import combine_terms, population_loss_terms
 from .theory import IBJ, T, tau, v
 from .theory_attention import same_topic_mass as population_same_topic_masses
@@ -222,7 +222,7 @@ class ReducedFlow:
         check_int("num_topics", self.num_topics, 2)
         check_int("words_per_topic", self.words_per_topic, 2)
         check_int("topics_per_doc", self.topics_per_doc, 1, self.num_topics)
-        check_masking_probabilities(0.15, self.keep_prob, self.random_prob)
+        check_masking_probabilities(DEFAULT_MASK_PROB, self.keep_prob, self.random_prob)
         check_float("weight_decay", self.weight_decay, 0.0)
 
     @property
@@ -441,7 +441,7 @@ def population_gradient_descent(model: TopicTransformer, topics_per_doc: int, ke
     ``||W - symmetrize(W)|| / ||W||`` of the three matrices (0 inside the invariant subspace). Stops
     early once the mass exceeds ``1/tau + stop_excess``.
     """
-    check_masking_probabilities(0.15, keep_prob, random_prob)
+    check_masking_probabilities(DEFAULT_MASK_PROB, keep_prob, random_prob)
     eta = check_float("learning_rate", learning_rate, 0.0, low_open=True)
     check_int("steps", steps, 1)
     check_int("record_every", record_every, 1)

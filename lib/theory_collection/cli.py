@@ -1,4 +1,5 @@
-"""transformer-topics: run the notebook collection, sweep a notebook's parameters, make assignments.
+"""transformer-topics (also theory-collection): run the notebook collection, sweep a notebook's parameters,
+make assignments, for every paper of the collection.
 
 Exit status: 0 when everything ran and every claim holds; 1 when a notebook (or sweep point)
 failed or a claim does not hold (report); 2 on bad input (unknown notebook, parameter or profile,
@@ -11,20 +12,21 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import report
+from . import papers, report, runner
+from .papers import REPO_ROOT
 from .params import PROFILES
 
 EXAMPLES = """examples:
-  transformer-topics report                                   # quick profile -> reports/latest/index.html
-  transformer-topics report --profile paper --out reports/paper
-  transformer-topics report --notebook 03 -p weight_decay 0.03 -p seed 1
+  transformer-topics report                                   # every paper, quick profile -> reports/latest/index.html
+  transformer-topics report --paper topic_structure --profile paper --out reports/paper
+  transformer-topics report --paper topic_structure --notebook 03 -p weight_decay 0.03 -p seed 1
   transformer-topics sweep value_matrix_grid.yaml             # local Dask cluster
   transformer-topics sweep grid.yaml --scheduler tcp://10.0.0.5:8786
   transformer-topics assignments --out reports/assignments
 """
 
 GRID_SCHEMA = """GRID.yaml:
-  notebook: 03_value_matrix     # collection notebook (NN, stem, file name) or path to an .ipynb
+  notebook: 03_value_matrix     # collection notebook (stem, paper/NN, file name) or path to an .ipynb
   profile: quick                # optional, default quick
   parameters:                   # swept: every combination is one point
     weight_decay: [0.01, 0.03]
@@ -46,10 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="override a notebook parameter, VALUE in YAML (0.01, 1e-3, adam, [100, 150]); repeatable; "
                           "reaches the notebooks that declare NAME")
-    run.add_argument("--out", default=str(report.REPO_ROOT / "reports" / "latest"), help="output directory (default: reports/latest)")
-    run.add_argument("--notebook", action="append", default=[], metavar="NAME",
-                     help="run only this notebook (file name, stem or NN prefix); repeatable")
-    run.add_argument("--notebooks", default=str(report.NOTEBOOK_DIR), metavar="DIR", help="notebook folder (default: notebooks/)")
+    run.add_argument("--out", default=str(REPO_ROOT / "reports" / "latest"), help="output directory (default: reports/latest)")
+    add_selection(run)
     run.add_argument("--no-figures", action="store_true", help="do not refresh the collection's figures/")
 
     sweep = commands.add_parser("sweep", help="run one notebook over a YAML parameter grid through Dask",
@@ -62,28 +62,44 @@ def build_parser() -> argparse.ArgumentParser:
                                                               "(default: start a LocalCluster)")
     sweep.add_argument("--out", help="output directory (default: reports/sweeps/<grid file name>)")
     sweep.add_argument("--workers", type=int, help="LocalCluster workers (default: min(points, CPU cores))")
-    sweep.add_argument("--notebooks", default=str(report.NOTEBOOK_DIR), metavar="DIR", help="notebook folder (default: notebooks/)")
+    sweep.add_argument("--notebooks", metavar="DIR", help="look the grid's notebook up in this folder "
+                                                          "(default: the collection's papers)")
     sweep.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS", help="how long to try to reach --scheduler")
 
     assign = commands.add_parser("assignments", help="write student and instructor versions of the notebooks (nbgrader)",
                                  description="Write student versions (solutions replaced by stubs, outputs cleared, "
                                              "autograder cells kept) and instructor versions of every notebook with exercises.")
-    assign.add_argument("--out", default=str(report.REPO_ROOT / "reports" / "assignments"),
+    assign.add_argument("--out", default=str(REPO_ROOT / "reports" / "assignments"),
                         help="output directory, gets student/ and instructor/ (default: reports/assignments)")
-    assign.add_argument("--notebook", action="append", default=[], metavar="NAME", help="only this notebook; repeatable")
-    assign.add_argument("--notebooks", default=str(report.NOTEBOOK_DIR), metavar="DIR", help="notebook folder (default: notebooks/)")
+    add_selection(assign)
     return parser
 
 
+def add_selection(command: argparse.ArgumentParser) -> None:
+    """--paper, --notebook and --notebooks: which notebooks a command works on."""
+    names = ", ".join(papers.registered())
+    command.add_argument("--paper", action="append", default=[], metavar="NAME",
+                         help=f"only this paper's notebooks ({names}); repeatable (default: every paper)")
+    command.add_argument("--notebook", action="append", default=[], metavar="NAME",
+                         help="only this notebook (file name, stem, NN prefix within the chosen papers, or paper/NN); repeatable")
+    command.add_argument("--notebooks", metavar="DIR", help="a folder of NN_*.ipynb notebooks instead of the collection's papers")
+
+
+def selected_notebooks(args) -> list[Path]:
+    """The notebooks that --paper, --notebook and --notebooks name."""
+    if args.notebooks and args.paper:
+        raise ValueError("--notebooks and --paper exclude each other")
+    return runner.select_notebooks(args.notebook, args.notebooks, args.paper)
+
+
 def run_report(args) -> int:
-    paths = report.select_notebooks(args.notebook, args.notebooks)
-    overrides = {name: report.parse_value(value) for name, value in args.parameter}
+    paths = selected_notebooks(args)
+    overrides = {name: runner.parse_value(value) for name, value in args.parameter}
     out = Path(args.out)
-    runs = report.run_notebooks(paths, out, args.profile, overrides)  # checks the overrides before running
+    runs = runner.run_notebooks(paths, out, args.profile, overrides)  # checks the overrides before running
     summary, index = report.write_summaries(runs, args.profile, out)
-    collection = Path(args.notebooks).resolve() == report.NOTEBOOK_DIR.resolve()
-    if collection and args.profile == "quick" and not overrides and not args.no_figures:
-        report.refresh_figures(runs)
+    if args.notebooks is None and args.profile == "quick" and not overrides and not args.no_figures:
+        runner.refresh_figures(runs)
     print(summary.read_text())
     issues = report.problems(runs)
     print(f"report: {index.resolve()}")
@@ -97,7 +113,7 @@ def run_sweep(args) -> int:
     grid = sweep.load_grid(args.grid, args.notebooks)
     if args.scheduler is not None:
         sweep.check_scheduler_address(args.scheduler)
-    out = Path(args.out) if args.out else report.REPO_ROOT / "reports" / "sweeps" / Path(args.grid).stem
+    out = Path(args.out) if args.out else REPO_ROOT / "reports" / "sweeps" / Path(args.grid).stem
     table = sweep.run_sweep(grid, out, scheduler=args.scheduler, workers=args.workers, timeout=args.connect_timeout)
     counts = table["status"].value_counts().to_dict()
     print(f"{len(table)} points of {grid.notebook.stem}: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
@@ -111,7 +127,7 @@ def run_sweep(args) -> int:
 def run_assignments(args) -> int:
     from . import assignments
 
-    paths = report.select_notebooks(args.notebook, args.notebooks)
+    paths = selected_notebooks(args)
     written, without = assignments.write_assignments(paths, args.out)
     for a in written:
         print(f"{a.notebook}: {a.exercises} exercise(s) -> {a.student}, {a.instructor}")

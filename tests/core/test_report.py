@@ -1,4 +1,4 @@
-"""`transformer-topics report` and the report module, on the tiny notebooks of tests/fixtures/report:
+"""`transformer-topics report` and the report module, on the tiny notebooks of tests/core/fixtures/report:
 01_geometric (a claims table, a figure, an exercise) and 02_broken (raises in its fourth code cell)."""
 
 import json
@@ -10,8 +10,8 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from transformer_topics import report
-from transformer_topics.cli import main
+from theory_collection import papers, report, runner
+from theory_collection.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
 
@@ -35,7 +35,7 @@ def links_of(html_path: Path) -> list[str]:
 def collection_report(tmp_path_factory):
     """One report over both fixtures; a stale passing claims.json and figure are planted where 02 will fail."""
     out = tmp_path_factory.mktemp("report")
-    stale = out / "02_broken" / "claims.json"
+    stale = out / "report" / "02_broken" / "claims.json"
     (stale.parent / "figures").mkdir(parents=True)
     (stale.parent / "figures" / "02_broken_old.png").write_bytes(b"not this run's")
     stale.write_text(json.dumps([{"notebook": "02_broken", "id": "OLD", "statement": "stale", "theory": 1.0,
@@ -58,11 +58,11 @@ def test_report_exit_code_and_summary_name_the_failing_notebook_and_cell(collect
 def test_report_runs_every_notebook_despite_a_failure(collection_report):
     _, out = collection_report
     for name in ("01_geometric", "02_broken"):
-        assert (out / name / f"{name}.ipynb").is_file()
-        assert "<html" in (out / name / f"{name}.html").read_text()[:2000].lower()
-    claims = json.loads((out / "01_geometric" / "claims.json").read_text())
+        assert (out / "report" / name / f"{name}.ipynb").is_file()
+        assert "<html" in (out / "report" / name / f"{name}.html").read_text()[:2000].lower()
+    claims = json.loads((out / "report" / "01_geometric" / "claims.json").read_text())
     assert [c["id"] for c in claims] == ["G1"] and claims[0]["holds"]
-    assert (out / "01_geometric" / "figures" / "01_geometric_partial_sums.png").is_file()
+    assert (out / "report" / "01_geometric" / "figures" / "01_geometric_partial_sums.png").is_file()
 
 
 def test_index_links_all_resolve_to_files(collection_report):
@@ -74,8 +74,8 @@ def test_index_links_all_resolve_to_files(collection_report):
     for target in files:
         assert not urlparse(target).scheme and not target.startswith("/"), f"link {target!r} is not relative"
         assert (out / unquote(target)).is_file(), f"index.html links {target!r}, which does not exist"
-    for expected in ("01_geometric/01_geometric.html", "02_broken/02_broken.html",
-                     "01_geometric/figures/01_geometric_partial_sums.png", "01_geometric/claims.json", "summary.md"):
+    for expected in ("report/01_geometric/01_geometric.html", "report/02_broken/02_broken.html",
+                     "report/01_geometric/figures/01_geometric_partial_sums.png", "report/01_geometric/claims.json", "summary.md"):
         assert expected in files
     anchors = {t[1:] for t in targets if t.startswith("#")}
     assert anchors == {"01_geometric", "02_broken"}
@@ -87,13 +87,13 @@ def test_index_links_all_resolve_to_files(collection_report):
 def test_summary_markdown_links_resolve(collection_report):
     _, out = collection_report
     summary = (out / "summary.md").read_text()
-    assert "(01_geometric/01_geometric.html)" in summary and (out / "01_geometric/01_geometric.html").is_file()
+    assert "(report/01_geometric/01_geometric.html)" in summary and (out / "report/01_geometric/01_geometric.html").is_file()
 
 
 def test_override_reaches_notebook_and_failing_claim_is_reported(tmp_path):
     code = main(["report", "--notebooks", str(FIXTURES), "--notebook", "01", "-p", "terms", "5", "--out", str(tmp_path)])
     assert code == 1
-    claims = json.loads((tmp_path / "01_geometric" / "claims.json").read_text())
+    claims = json.loads((tmp_path / "report" / "01_geometric" / "claims.json").read_text())
     assert claims[0]["measured"] == pytest.approx(1.9375) and not claims[0]["holds"]
     summary = (tmp_path / "summary.md").read_text()
     assert "**G1 does not hold (01_geometric)**: theory 2, measured 1.9375" in summary
@@ -105,7 +105,7 @@ def test_override_reaches_notebook_and_failing_claim_is_reported(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--notebook", "99"], "unknown notebook '99'"),
     (["-p", "nonsense", "1"], "unknown parameter(s) ['nonsense']"),
-    (["-p", "seed", "-1"], "seed must be an integer >= 0, got -1"),
+    (["-p", "seed", "-1"], "seed must be an integer in [0, 4294967295], got -1"),
     (["-p", "output_dir", "x"], "set by the runner"),
     (["-p", "terms", "[1,"], "cannot parse parameter value"),
 ])
@@ -131,37 +131,38 @@ def test_console_command_lists_its_three_subcommands():
 
 
 def test_parse_value_reads_yaml_and_scientific_notation():
-    assert report.parse_value("1e-3") == 0.001
-    assert report.parse_value("-2.5E2") == -250.0
-    assert report.parse_value("20") == 20
-    assert report.parse_value("adam") == "adam"
-    assert report.parse_value("[100, 150]") == [100, 150]
+    assert runner.parse_value("1e-3") == 0.001
+    assert runner.parse_value("-2.5E2") == -250.0
+    assert runner.parse_value("20") == 20
+    assert runner.parse_value("adam") == "adam"
+    assert runner.parse_value("[100, 150]") == [100, 150]
     with pytest.raises(ValueError, match="cannot parse"):
-        report.parse_value("{a: ")
+        runner.parse_value("{a: ")
 
 
 def test_select_notebooks_by_name_stem_or_prefix(tmp_path):
-    assert [p.stem for p in report.select_notebooks(None, FIXTURES)] == ["01_geometric", "02_broken"]
+    assert [p.stem for p in runner.select_notebooks(None, FIXTURES)] == ["01_geometric", "02_broken"]
     for name in ("02", "02_broken", "02_broken.ipynb"):
-        assert [p.stem for p in report.select_notebooks([name], FIXTURES)] == ["02_broken"]
-    assert len(report.select_notebooks(["01", "01_geometric"], FIXTURES)) == 1
+        assert [p.stem for p in runner.select_notebooks([name], FIXTURES)] == ["02_broken"]
+    assert len(runner.select_notebooks(["01", "01_geometric"], FIXTURES)) == 1
     with pytest.raises(ValueError, match="no notebooks named"):
-        report.discover_notebooks(tmp_path)
+        runner.discover_notebooks(tmp_path)
 
 
 def test_check_values_applies_the_standard_rules():
-    report.check_values({"seed": 3, "weight_decay": 0.01, "terms": -5})  # terms is the notebook's own to check
+    topic = papers.get("topic_structure")
+    runner.check_values({"seed": 3, "weight_decay": 0.01, "terms": -5}, topic)  # terms is the notebook's own to check
     with pytest.raises(ValueError, match="keep_prob \\+ random_prob must be at most 1"):
-        report.check_values({"keep_prob": 0.6, "random_prob": 0.6})
+        runner.check_values({"keep_prob": 0.6, "random_prob": 0.6}, topic)
     with pytest.raises(ValueError, match="optimizer must be one of"):
-        report.check_values({"optimizer": "lion"})
+        runner.check_values({"optimizer": "lion"}, topic)
 
 
 def test_summaries_list_problems_and_escape_html(tmp_path):
-    good = report.NotebookRun("01_a", tmp_path / "01_a", claims=[
+    good = runner.NotebookRun("01_a", tmp_path / "01_a", claims=[
         {"id": "C1", "statement": "x < y & z", "theory": 1.0, "measured": 1.5, "tolerance": "rel 0.1", "holds": False, "reason": "needs kappa < 1"},
         {"id": "C2", "statement": "ok", "theory": 2.0, "measured": 2.0, "tolerance": "rel 0.1", "holds": True}])
-    bad = report.NotebookRun("02_b", tmp_path / "02_b", error="cell In [3] `x`: <ValueError>: boom")
+    bad = runner.NotebookRun("02_b", tmp_path / "02_b", error="cell In [3] `x`: <ValueError>: boom")
     assert good.status == "claims fail" and bad.status == "error"
     assert [what for what, _ in report.problems([good, bad])] == ["02_b failed", "C1 does not hold (01_a)"]
     markdown = report.summary_markdown([good, bad], "quick")
@@ -169,12 +170,12 @@ def test_summaries_list_problems_and_escape_html(tmp_path):
     assert "| 01_a | C1 | x < y & z | 1 | 1.5 | rel 0.1 | **FAILS** |" in markdown
     page = report.index_html([good, bad], "quick", tmp_path)
     assert "x &lt; y &amp; z" in page and "&lt;ValueError&gt;" in page and "<ValueError>" not in page
-    clean = report.summary_markdown([report.NotebookRun("01_a", tmp_path, claims=good.claims[1:])], "quick")
+    clean = report.summary_markdown([runner.NotebookRun("01_a", tmp_path, claims=good.claims[1:])], "quick")
     assert "All 1 claims of 1 notebooks hold." in clean
 
 
 def test_refresh_figures_copies_png_and_svg(collection_report, tmp_path):
     _, out = collection_report
-    runs = [report.NotebookRun("01_geometric", out / "01_geometric")]
-    assert report.refresh_figures(runs, tmp_path / "figures") == 2
-    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["01_geometric_partial_sums.png", "01_geometric_partial_sums.svg"]
+    runs = [runner.NotebookRun("01_geometric", out / "report" / "01_geometric", paper="report")]
+    assert runner.refresh_figures(runs, tmp_path / "figures") == 2
+    assert sorted(p.name for p in (tmp_path / "figures" / "report").iterdir()) == ["01_geometric_partial_sums.png", "01_geometric_partial_sums.svg"]

@@ -33,7 +33,7 @@ from nbgrader import utils as nbgrader_utils
 from nbgrader.preprocessors import CheckCellMetadata, ClearHiddenTests, ClearOutput, ClearSolutions, ComputeChecksums, Execute, LockCells
 
 from .params import check_int
-from .report import QUIET_KERNEL
+from .runner import QUIET_KERNEL
 
 SOLUTION_TAG = "solution"
 AUTOGRADER_TAG = "autograder"

@@ -1,5 +1,5 @@
 """`transformer-topics assignments`: nbgrader student and instructor versions, graded round trip on
-tests/fixtures/report/01_geometric.ipynb, convention errors, and the collection's own exercises."""
+tests/core/fixtures/report/01_geometric.ipynb, convention errors, and the collection's own exercises."""
 
 from pathlib import Path
 
@@ -7,8 +7,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from transformer_topics import assignments, report
-from transformer_topics.cli import main
+from theory_collection import assignments, runner
+from theory_collection.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
 SOLUTION_LINE = "return sum(ratio**k for k in range(terms))"
@@ -121,7 +121,7 @@ def test_no_exercises_anywhere_exits_2(tmp_path, capsys):
 
 def collection_notebooks():
     try:
-        return report.discover_notebooks()
+        return runner.collection_notebooks()
     except ValueError:
         return []
 

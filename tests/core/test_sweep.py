@@ -1,5 +1,5 @@
 """`transformer-topics sweep`: grid validation, and a real sweep on a 2-worker LocalCluster in which
-one point kills its own worker on its first attempt (tests/fixtures/geometric_point.ipynb)."""
+one point kills its own worker on its first attempt (tests/core/fixtures/geometric_point.ipynb)."""
 
 import json
 import shutil
@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from transformer_topics import sweep
-from transformer_topics.cli import main
+from theory_collection import sweep
+from theory_collection.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures"
 POINT_NOTEBOOK = FIXTURES / "geometric_point.ipynb"
@@ -95,7 +95,7 @@ def test_pending_points_are_the_unfinished_and_the_errored(tmp_path):
 
 
 def test_run_point_raises_for_a_dead_kernel_so_dask_retries_it(tmp_path, monkeypatch):
-    from transformer_topics import report
+    from theory_collection import runner as report
 
     dead = report.NotebookRun("geometric_point", tmp_path, error="DeadKernelError: Kernel died")
     monkeypatch.setattr(report, "run_notebook", lambda *args, **kwargs: dead)
@@ -150,7 +150,7 @@ def test_load_grid_reads_scientific_notation_and_defaults(tmp_path):
     (f"notebook: {POINT_NOTEBOOK}\nprofile: huge\nparameters: {{terms: [3]}}\n", "profile must be one of"),
     (f"notebook: {POINT_NOTEBOOK}\nparameters: {{terms: 3}}\n", "parameters.terms must be a non-empty list"),
     (f"notebook: {POINT_NOTEBOOK}\nparameters: {{terms: [3]}}\nfixed: {{terms: 4}}\n", "both swept and fixed"),
-    (f"notebook: {POINT_NOTEBOOK}\nparameters: {{seed: [0, -1]}}\n", "seed must be an integer >= 0, got -1"),
+    (f"notebook: {POINT_NOTEBOOK}\nparameters: {{seed: [0, -1]}}\n", "seed must be an integer in [0, 4294967295], got -1"),
     (f"notebook: {POINT_NOTEBOOK}\nparameters: {{output_dir: [a]}}\n", "set by the runner"),
 ])
 def test_bad_grid_exits_2_before_any_work(tmp_path, capsys, text, message):

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from transformer_topics.claims import ClaimsTable, judge, load_claims
+from theory_collection.claims import ClaimsTable, judge, load_claims
 
 
 @pytest.mark.parametrize(

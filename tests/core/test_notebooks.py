@@ -4,13 +4,13 @@ import nbformat
 import papermill
 import pytest
 
-from transformer_topics.params import STANDARD_NAMES
-from transformer_topics.report import NOTEBOOK_DIR, discover_notebooks
+from theory_collection.papers import paper_of
+from theory_collection.runner import collection_notebooks
 
-NOTEBOOKS = discover_notebooks(NOTEBOOK_DIR)
+NOTEBOOKS = collection_notebooks()
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_parameters_cell_is_unique_and_fully_visible_to_papermill(path):
     notebook = nbformat.read(path, as_version=4)
     cells = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
@@ -21,11 +21,12 @@ def test_parameters_cell_is_unique_and_fully_visible_to_papermill(path):
     # papermill silently drops a line it cannot parse (e.g. '=' inside a comment): -p would then be refused
     assert sorted(inferred) == sorted(assigned)
     assert inferred["profile"]["default"] == '"quick"'
-    assert inferred["output_dir"]["default"] == f'"../reports/latest/{path.stem}"'
-    assert {"profile", "seed", "output_dir"} <= set(inferred) and set(inferred) & set(STANDARD_NAMES) >= {"profile", "seed"}
+    paper = paper_of(path)
+    assert inferred["output_dir"]["default"] == f'"../../reports/latest/{paper.name}/{path.stem}"'
+    assert {"profile", "seed", "output_dir"} <= set(inferred) <= set(inferred) | set(paper.standard_names)
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_notebook_is_committed_executed_and_ends_with_its_claims(path):
     notebook = nbformat.read(path, as_version=4)
     code = [c for c in notebook.cells if c.cell_type == "code"]

@@ -37,7 +37,8 @@ import nbformat
 import pandas as pd
 import yaml
 
-from . import report
+from . import runner
+from .papers import paper_of
 from .claims import load_claims
 from .params import PROFILES, check_choice, check_int
 
@@ -82,11 +83,11 @@ def point_name(parameters: dict) -> str:
     return ",".join(f"{name}={text(value)}" for name, value in parameters.items())
 
 
-def load_grid(path: str | Path, notebook_dir: str | Path = report.NOTEBOOK_DIR) -> Grid:
+def load_grid(path: str | Path, notebook_dir: str | Path | None = None) -> Grid:
     """Read and validate a grid file; every error is a ``ValueError`` that says what to fix."""
     path = Path(path)
     try:
-        spec = report.load_yaml(path.read_text())
+        spec = runner.load_yaml(path.read_text())
     except OSError as error:
         raise ValueError(f"cannot read grid file {path}: {error.strerror}") from error
     except yaml.YAMLError as error:
@@ -117,13 +118,13 @@ def load_grid(path: str | Path, notebook_dir: str | Path = report.NOTEBOOK_DIR) 
         raise ValueError(f"grid file {path}: {both} both swept and fixed")
     grid = Grid(notebook, profile, swept, fixed, retries)
     points = grid.points()
-    report.check_overrides([notebook], {**fixed, **points[0].parameters}, profile)  # names, before any work
+    runner.check_overrides([notebook], {**fixed, **points[0].parameters}, profile)  # names, before any work
     for point in points[1:]:
-        report.check_values({**fixed, **point.parameters}, profile)
+        runner.check_values({**fixed, **point.parameters}, paper_of(notebook), profile)
     return grid
 
 
-def _find_notebook(value, grid_dir: Path, notebook_dir: str | Path) -> Path:
+def _find_notebook(value, grid_dir: Path, notebook_dir: str | Path | None) -> Path:
     if isinstance(value, int) and not isinstance(value, bool):  # YAML reads `notebook: 03` as the number 3
         value = f"{value:02d}"
     if not isinstance(value, str) or not value:
@@ -133,7 +134,11 @@ def _find_notebook(value, grid_dir: Path, notebook_dir: str | Path) -> Path:
         if not notebook.is_file():
             raise ValueError(f"notebook {value!r} not found (looked for {notebook})")
         return notebook
-    return report.select_notebooks([value], notebook_dir)[0]
+    found = runner.select_notebooks([value], notebook_dir)
+    if len(found) > 1:
+        raise ValueError(f"notebook {value!r} is ambiguous ({', '.join(f'{p.parent.name}/{p.stem}' for p in found)}); "
+                         "name it as paper/NN or by its stem")
+    return found[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,7 +170,7 @@ def run_point(notebook: str, profile: str, parameters: dict, point_dir: str, cwd
     recorded outcome, since running it again would give the same error.
     """
     point_dir = Path(point_dir)
-    run = report.run_notebook(notebook, point_dir, {"profile": profile, **parameters, "output_dir": str(point_dir.resolve())},
+    run = runner.run_notebook(notebook, point_dir, {"profile": profile, **parameters, "output_dir": str(point_dir.resolve())},
                               cwd=cwd)
     if run.error.startswith(("DeadKernelError", "RuntimeError: Kernel died")):
         raise RuntimeError(f"{point_dir.name}: {run.error}")
@@ -277,7 +282,7 @@ def results_table(grid: Grid, out: str | Path) -> pd.DataFrame:
         for claim in claims:
             row[f"{claim['id']}.theory"] = claim["theory"]
             row[f"{claim['id']}.measured"] = claim["measured"]
-            row[f"{claim['id']}.verdict"] = "holds" if claim["holds"] else "FAILS"
+            row[f"{claim['id']}.verdict"] = claim["verdict"] if claim["verdict"] != "fails" else "FAILS"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -307,7 +312,7 @@ def summary_figure(table: pd.DataFrame, grid: Grid, out: str | Path) -> list[Pat
         verdicts = pd.DataFrame([table[f"{c}.verdict"].map({"holds": 1.0, "FAILS": 0.0}).to_numpy() for c in claims],
                                 index=claims, columns=points)
         annotate = len(claims) * len(points) <= 48
-        labels = pd.DataFrame([table[f"{c}.measured"].map(report._fmt).fillna("").to_numpy() for c in claims],
+        labels = pd.DataFrame([table[f"{c}.measured"].map(_fmt).fillna("").to_numpy() for c in claims],
                               index=claims, columns=points) if annotate else False
         ax_map.set_facecolor("#d9d9d9")  # no value
         sns.heatmap(verdicts, ax=ax_map, annot=labels, fmt="", annot_kws={"fontsize": 8},
@@ -323,11 +328,11 @@ def summary_figure(table: pd.DataFrame, grid: Grid, out: str | Path) -> list[Pat
         theory = pd.to_numeric(table[f"{c}.theory"], errors="coerce")
         measured = pd.to_numeric(table[f"{c}.measured"], errors="coerce")
         ratio = (measured / theory).where(theory.abs() > 0)
-        ratios.append(pd.DataFrame({x: table[x].map(report._fmt), "claim": c, "measured / theory": ratio}).dropna())
+        ratios.append(pd.DataFrame({x: table[x].map(_fmt), "claim": c, "measured / theory": ratio}).dropna())
     ratios = pd.concat(ratios) if ratios else pd.DataFrame()
     if len(ratios):
         sns.pointplot(data=ratios, x=x, y="measured / theory", hue="claim", ax=ax_ratio, errorbar="sd", dodge=0.3,
-                      markersize=4, linewidth=1.2, order=list(dict.fromkeys(table[x].map(report._fmt))))
+                      markersize=4, linewidth=1.2, order=list(dict.fromkeys(table[x].map(_fmt))))
         ax_ratio.axhline(1.0, color="k", lw=0.8, ls="--")
         ax_ratio.set(title="measured / theory per numeric claim (1 = agreement)", xlabel=x)
         sns.move_legend(ax_ratio, "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title="claim")
@@ -342,3 +347,7 @@ def summary_figure(table: pd.DataFrame, grid: Grid, out: str | Path) -> list[Pat
     fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None, "Creator": None})
     plt.close(fig)
     return paths
+
+
+def _fmt(value) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,280 @@
+"""Claims tables: every notebook ends with one, written to ``<output_dir>/claims.json``.
+
+A claim has a **kind** that says what kind of evidence it is, and a **verdict** computed here,
+never typed:
+
+=============  =====================================================================================
+kind           what it is
+=============  =====================================================================================
+derivation     a symbolic value against an independent numeric route (exact optimum, exact solver)
+prediction     a theory value against a measurement from training or sampling
+paper          a claim of the paper, stated as the paper states it, tested on data
+assumption     a stated assumption of the paper, measured on data
+check          an internal sanity check (sampler rates, baselines, an instrument's null value)
+observation    something shown and worth reading, with no verdict
+=============  =====================================================================================
+
+=============  =====================================================================================
+verdict        when
+=============  =====================================================================================
+holds          the comparison is true
+fails          the comparison is false
+inconclusive   the experiment did not meet its own precondition (``unmet``: a run that did not
+               converge by its stated criterion, with the gap), or an interval straddles the criterion
+observed       observations only
+=============  =====================================================================================
+
+Comparisons: ``relative`` / ``absolute`` compare ``measured`` with ``theory`` under ``tolerance``
+(and the tolerance has a ``tolerance_reason``: the error model it comes from); ``greater`` /
+``less`` compare ``measured`` (or its ``interval``) with a ``criterion``, a detection threshold
+with its own ``criterion_reason``, never with the theory column; ``true`` takes a boolean that the
+notebook computed. ``theory`` holds only values that a theory predicts (``None`` when there is none).
+The boolean ``holds`` (true only for the verdict ``holds``) is kept for older readers of ``claims.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+KINDS = ("derivation", "prediction", "paper", "assumption", "check", "observation")
+VERDICTS = ("holds", "fails", "inconclusive", "observed")
+COMPARISONS = ("relative", "absolute", "greater", "less", "true")
+
+
+@dataclass
+class Claim:
+    """One row of a claims table (see the module docstring for the meaning of each field)."""
+
+    id: str
+    kind: str
+    statement: str
+    theory: float | str | bool | None
+    measured: float | str | bool | None
+    tolerance: str
+    verdict: str
+    holds: bool
+    reason: str = ""
+    tolerance_reason: str = ""
+    criterion: float | None = None
+    criterion_reason: str = ""
+    interval: list[float] | None = None
+    data: str = ""  # what the evidence was measured on: "synthetic", "wikipedia", ... ("" for pure theory)
+
+
+def judge(measured, comparison: str, theory=None, tolerance: float = 0.0, criterion: float | None = None,
+          interval: tuple[float, float] | None = None) -> str:
+    """The verdict of one comparison: ``"holds"``, ``"fails"`` or ``"inconclusive"``.
+
+    relative: ``|measured - theory| <= tolerance * |theory|``; absolute: ``<= tolerance``;
+    greater / less: ``measured > criterion`` / ``measured < criterion``, and with an ``interval``
+    ``(low, high)`` of the measurement, holds when all of it is on the claimed side, fails when all
+    of it is on the other side, inconclusive when it straddles the criterion; true: ``measured`` is
+    itself the verdict. A measurement that is not finite fails.
+    """
+    if comparison not in COMPARISONS:
+        raise ValueError(f"comparison must be one of {COMPARISONS}, got {comparison!r}")
+    if comparison == "true":
+        return "holds" if bool(measured) else "fails"
+    measured = float(measured)
+    if not math.isfinite(measured):
+        return "fails"
+    if comparison in ("relative", "absolute"):
+        if theory is None:
+            raise ValueError(f"a {comparison} comparison needs a theory value")
+        theory, tolerance = float(theory), float(tolerance)
+        bound = tolerance * abs(theory) if comparison == "relative" else tolerance
+        return "holds" if math.isfinite(theory) and abs(measured - theory) <= bound else "fails"
+    if criterion is None:
+        raise ValueError(f"a {comparison} comparison needs a criterion (a threshold with its reason)")
+    criterion = float(criterion)
+    low, high = (float(interval[0]), float(interval[1])) if interval is not None else (measured, measured)
+    if comparison == "greater":
+        return "holds" if low > criterion else ("fails" if high <= criterion else "inconclusive")
+    return "holds" if high < criterion else ("fails" if low >= criterion else "inconclusive")
+
+
+class ClaimsTable:
+    """Collects a notebook's claims, shows them as a table, writes ``claims.json``."""
+
+    def __init__(self, notebook: str):
+        self.notebook = notebook
+        self.claims: list[Claim] = []
+
+    def check(self, id: str, statement: str, theory=None, measured=None, tolerance: float = 0.0,
+              comparison: str = "relative", reason: str = "", *, kind: str = "prediction",
+              tolerance_reason: str = "", criterion: float | None = None, criterion_reason: str = "",
+              interval: tuple[float, float] | None = None, unmet: str = "", data: str = "") -> Claim:
+        """Judge and record a claim.
+
+        ``unmet`` describes a precondition the experiment did not meet (say "not converged:
+        relative gradient norm 3e-3 > 1e-6"): the verdict is then ``inconclusive`` whatever the
+        comparison gives, and the description is added to the reason. ``reason`` says what the
+        claim needs or why it fails; ``tolerance_reason`` and ``criterion_reason`` justify the
+        numbers used. ``data`` names what the measurement was made on (``"synthetic"``,
+        ``"wikipedia"``): the report's headline table has one column per kind of data.
+        """
+        if kind not in KINDS or kind == "observation":
+            raise ValueError(f"kind must be one of {KINDS[:-1]} (use observe() for an observation), got {kind!r}")
+        self._check_new(id)
+        if comparison in ("greater", "less") and criterion is None:  # TRANSITIONAL: old tables put the threshold in theory
+            criterion = float(theory) + (tolerance if comparison == "greater" else -tolerance)
+        verdict = judge(measured, comparison, theory, tolerance, criterion, interval)
+        if unmet:
+            verdict = "inconclusive"
+            reason = f"{reason}; inconclusive: {unmet}" if reason else f"inconclusive: {unmet}"
+        claim = Claim(id=id, kind=kind, statement=statement, theory=_plain(theory), measured=_plain(measured),
+                      tolerance=_tolerance_text(tolerance, comparison, criterion), verdict=verdict,
+                      holds=verdict == "holds", reason=reason, tolerance_reason=tolerance_reason,
+                      criterion=None if criterion is None else float(criterion), criterion_reason=criterion_reason,
+                      interval=None if interval is None else [float(interval[0]), float(interval[1])], data=data)
+        self.claims.append(claim)
+        return claim
+
+    def observe(self, id: str, statement: str, measured, theory=None, reason: str = "", data: str = "") -> Claim:
+        """Record an observation: shown with its value (and a theory value if one exists), no verdict."""
+        self._check_new(id)
+        claim = Claim(id=id, kind="observation", statement=statement, theory=_plain(theory), measured=_plain(measured),
+                      tolerance="", verdict="observed", holds=False, reason=reason, data=data)
+        self.claims.append(claim)
+        return claim
+
+    def _check_new(self, id: str) -> None:
+        if any(c.id == id for c in self.claims):
+            raise ValueError(f"claim id {id!r} is recorded twice")
+
+    def frame(self) -> pd.DataFrame:
+        """The table as a DataFrame (the columns a reader needs, in reading order)."""
+        columns = ["id", "kind", "statement", "theory", "measured", "tolerance", "verdict", "reason"]
+        return pd.DataFrame([asdict(c) for c in self.claims], columns=list(Claim.__dataclass_fields__))[columns]
+
+    def _repr_html_(self) -> str:
+        return self.frame().to_html(index=False, float_format=lambda x: f"{x:.6g}")
+
+    def __repr__(self) -> str:
+        return self.frame().to_string(index=False)
+
+    def write(self, output_dir: str | Path) -> Path:
+        """Write ``claims.json`` atomically (a reader never sees half a file); return its path."""
+        path = Path(output_dir) / "claims.json"
+        records = [{"notebook": self.notebook, **asdict(c)} for c in self.claims]
+        write_atomic(path, json.dumps(records, indent=2) + "\n")
+        return path
+
+    def failures(self) -> list[Claim]:
+        """The claims whose verdict is ``fails``."""
+        return [c for c in self.claims if c.verdict == "fails"]
+
+    def raise_if_any_fails(self) -> None:
+        """Stop the notebook (and so the test run) when a claim fails at this profile.
+
+        Inconclusive claims do not stop it: they are the honest result of a run that did not meet
+        its precondition, and are reported as such.
+        """
+        failed = self.failures()
+        if failed:
+            lines = "\n".join(f"  {c.id}: theory {c.theory}, measured {c.measured} ({c.tolerance}) {c.reason}" for c in failed)
+            raise AssertionError(f"{len(failed)} claim(s) of {self.notebook} do not hold:\n{lines}")
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def verdict_of(record: dict) -> str:
+    """The verdict of a ``claims.json`` record, also for files written before verdicts had four values."""
+    return record.get("verdict") or ("holds" if record["holds"] else "fails")
+
+
+def load_claims(path: str | Path) -> list[dict]:
+    """Read a ``claims.json``; a malformed file is an error that names it."""
+    path = Path(path)
+    try:
+        records = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"cannot read claims file {path}: {error}") from error
+    required = {"id", "statement", "theory", "measured", "tolerance", "holds"}
+    if not isinstance(records, list) or not all(isinstance(r, dict) and required <= set(r) for r in records):
+        raise ValueError(f"claims file {path} must be a JSON list of objects with keys {sorted(required)}")
+    for record in records:
+        record.setdefault("kind", "prediction")
+        record["verdict"] = verdict_of(record)
+    return records
+
+
+def _tolerance_text(tolerance, comparison: str, criterion) -> str:
+    if comparison == "true":
+        return "computed verdict"
+    if comparison in ("greater", "less"):
+        return f"{'>' if comparison == 'greater' else '<'} {float(criterion):g}"
+    return {"relative": f"rel {tolerance:g}", "absolute": f"abs {tolerance:g}"}[comparison]
+
+
+def _plain(value):
+    """JSON-friendly: numpy / torch scalars to float or bool, strings and None kept."""
+    if isinstance(value, bool | str) or value is None:
+        return value
+    if hasattr(value, "dtype") and str(getattr(value, "dtype", "")) in ("bool", "torch.bool"):
+        return bool(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# The headline: which of the paper's claims and assumptions the data confirm, refute or leave open
+
+# The kinds that count as evidence on data for a claim or assumption of the paper (derivations
+# confirm the theory, checks the instruments; both are counted separately).
+EVIDENCE_KINDS = ("paper", "assumption", "prediction")
+HEADLINE = ("confirmed", "refuted", "inconclusive", "not tested")
+
+
+def subject_of(claim_id: str) -> str:
+    """The paper claim or assumption a claim id is about: ``"C3"`` for ``"C3.x_star.trained"``."""
+    return claim_id.split(".", 1)[0]
+
+
+def headline(records: list[dict], subjects: list[str], data_kinds: list[str]) -> dict[str, dict[str, dict]]:
+    """For each subject (``C1`` ... ``A4``) and kind of data, the verdict of the evidence and its claim ids.
+
+    A cell is ``refuted`` when any evidence claim about it fails, else ``inconclusive`` when any is
+    inconclusive, else ``confirmed`` when there is evidence and all of it holds, else ``not tested``.
+    Returns ``{subject: {data: {"verdict": ..., "ids": [...]}}}``.
+    """
+    table = {}
+    for subject in subjects:
+        table[subject] = {}
+        for data in data_kinds:
+            evidence = [r for r in records if subject_of(r["id"]) == subject and r.get("data", "") == data
+                        and r.get("kind", "prediction") in EVIDENCE_KINDS]
+            verdicts = {verdict_of(r) for r in evidence}
+            verdict = ("refuted" if "fails" in verdicts else "inconclusive" if "inconclusive" in verdicts
+                       else "confirmed" if evidence else "not tested")
+            table[subject][data] = {"verdict": verdict, "ids": [r["id"] for r in evidence]}
+    return table
+
+
+def counts_by_kind(records: list[dict]) -> dict[str, dict[str, int]]:
+    """``{kind: {verdict: count}}`` over the records, kinds and verdicts in their canonical order."""
+    counts = {kind: {verdict: 0 for verdict in VERDICTS} for kind in KINDS}
+    for record in records:
+        counts[record.get("kind", "prediction")][verdict_of(record)] += 1
+    return {kind: row for kind, row in counts.items() if sum(row.values())}
+

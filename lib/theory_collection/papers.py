@@ -1,0 +1,115 @@
+"""The papers of the collection: each registers itself, the core only reads the registry.
+
+A paper package declares a :class:`Paper` (its name, citation, standard parameter names and their
+rules) and names it under the entry-point group ``theory_collection.papers`` in ``pyproject.toml``::
+
+    [project.entry-points."theory_collection.papers"]
+    topic_structure = "transformer_topics.paper:PAPER"
+
+The name is also the paper's folder everywhere: ``notebooks/<name>/`` (with its ``THEORY.md``),
+``figures/<name>/`` and ``<report>/<name>/``. The core never imports a paper package by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from .params import PROFILES, check_choice, check_int, check_output_dir
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK_ROOT = REPO_ROOT / "notebooks"
+FIGURE_ROOT = REPO_ROOT / "figures"
+ENTRY_POINT_GROUP = "theory_collection.papers"
+
+# Seeds reach numpy (< 2**32 for legacy seeding) and torch (< 2**64); the smaller bound serves both.
+MAX_SEED = 2**32 - 1
+
+Check = Callable[[Any], Any]
+
+# Every paper's notebooks take these; a paper adds its own standard names.
+COMMON_CHECKS: dict[str, Check] = {
+    "profile": lambda v: check_choice("profile", v, PROFILES),
+    "seed": lambda v: check_int("seed", v, 0, MAX_SEED),
+    "output_dir": check_output_dir,
+}
+
+
+@dataclass(frozen=True)
+class Paper:
+    """One paper of the collection and the rules of its standard notebook parameters.
+
+    ``checks`` maps each standard parameter name to a function that validates a value (raising a
+    ``ValueError`` that names the parameter) and returns it normalised. ``cross_check`` validates
+    rules between parameters on the resolved dict of values (only the names present). ``title`` and
+    ``citation`` are shown in reports; ``url`` links the paper.
+    """
+
+    name: str
+    title: str
+    citation: str
+    url: str
+    checks: Mapping[str, Check] = field(default_factory=dict)
+    cross_check: Callable[[dict[str, Any]], None] | None = None
+    profiles: tuple[str, ...] = PROFILES
+    order: int = 100  # reading order of the papers in a full report
+    # The headline table of a report: one row per claim or assumption of the paper (the prefix of
+    # the claim ids, ``C3`` for ``C3.x_star``), one column per kind of data (a claim's ``data``).
+    headline_rows: tuple[str, ...] = ()
+    headline_rows_text: Mapping[str, str] = field(default_factory=dict)
+    data_kinds: tuple[str, ...] = ("synthetic",)
+
+    @property
+    def standard_names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([*COMMON_CHECKS, *self.checks]))
+
+    @property
+    def all_checks(self) -> dict[str, Check]:
+        return {**COMMON_CHECKS, **self.checks}
+
+    @property
+    def notebook_dir(self) -> Path:
+        return NOTEBOOK_ROOT / self.name
+
+    @property
+    def figure_dir(self) -> Path:
+        return FIGURE_ROOT / self.name
+
+    @property
+    def theory_notes(self) -> Path:
+        return self.notebook_dir / "THEORY.md"
+
+
+def generic_paper(name: str) -> Paper:
+    """A folder of notebooks that no registered paper owns: only the common parameters are standard."""
+    return Paper(name=name, title=name, citation="", url="")
+
+
+@cache
+def registered() -> dict[str, Paper]:
+    """The registered papers by name, in reading order (``order``, then name)."""
+    found = {}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        paper = point.load()
+        if not isinstance(paper, Paper) or paper.name != point.name:
+            raise RuntimeError(f"entry point {point.name!r} of {ENTRY_POINT_GROUP} must be a Paper named {point.name!r}")
+        found[paper.name] = paper
+    return dict(sorted(found.items(), key=lambda item: (item[1].order, item[0])))
+
+
+def get(name: str) -> Paper:
+    """The registered paper called ``name``; a ValueError lists the known ones."""
+    papers = registered()
+    if name not in papers:
+        raise ValueError(f"unknown paper {name!r}; the collection has {', '.join(papers) or 'none'}")
+    return papers[name]
+
+
+def paper_of(notebook: str | Path) -> Paper:
+    """The paper that owns a notebook, from the name of its folder (generic when no paper owns it)."""
+    folder = Path(notebook).resolve().parent.name
+    return registered().get(folder) or generic_paper(folder)
