@@ -66,6 +66,8 @@ class Claim:
     criterion_reason: str = ""
     interval: list[float] | None = None
     data: str = ""  # what the evidence was measured on: "synthetic", "wikipedia", ... ("" for pure theory)
+    figure: str = ""  # the name of the figure that shows it (save_figure's name, without suffix)
+    section: str = ""  # the notebook heading under which it is derived and checked
 
 
 def judge(measured, comparison: str, theory=None, tolerance: float = 0.0, criterion: float | None = None,
@@ -110,7 +112,8 @@ class ClaimsTable:
     def check(self, id: str, statement: str, theory=None, measured=None, tolerance: float = 0.0,
               comparison: str = "relative", reason: str = "", *, kind: str = "prediction",
               tolerance_reason: str = "", criterion: float | None = None, criterion_reason: str = "",
-              interval: tuple[float, float] | None = None, unmet: str = "", data: str = "") -> Claim:
+              interval: tuple[float, float] | None = None, unmet: str = "", data: str = "",
+              figure: str = "", section: str = "") -> Claim:
         """Judge and record a claim.
 
         ``unmet`` describes a precondition the experiment did not meet (say "not converged:
@@ -118,7 +121,9 @@ class ClaimsTable:
         comparison gives, and the description is added to the reason. ``reason`` says what the
         claim needs or why it fails; ``tolerance_reason`` and ``criterion_reason`` justify the
         numbers used. ``data`` names what the measurement was made on (``"synthetic"``,
-        ``"wikipedia"``): the report's headline table has one column per kind of data.
+        ``"wikipedia"``): the report's headline table has one column per kind of data. ``figure``
+        (a figure name as given to ``save_figure``) and ``section`` (the text of the notebook heading
+        where the claim is derived and checked) let the report link the claim to both.
         """
         if kind not in KINDS or kind == "observation":
             raise ValueError(f"kind must be one of {KINDS[:-1]} (use observe() for an observation), got {kind!r}")
@@ -133,15 +138,17 @@ class ClaimsTable:
                       tolerance=_tolerance_text(tolerance, comparison, criterion), verdict=verdict,
                       holds=verdict == "holds", reason=reason, tolerance_reason=tolerance_reason,
                       criterion=None if criterion is None else float(criterion), criterion_reason=criterion_reason,
-                      interval=None if interval is None else [float(interval[0]), float(interval[1])], data=data)
+                      interval=None if interval is None else [float(interval[0]), float(interval[1])], data=data,
+                      figure=figure, section=section)
         self.claims.append(claim)
         return claim
 
-    def observe(self, id: str, statement: str, measured, theory=None, reason: str = "", data: str = "") -> Claim:
+    def observe(self, id: str, statement: str, measured, theory=None, reason: str = "", data: str = "",
+                figure: str = "", section: str = "") -> Claim:
         """Record an observation: shown with its value (and a theory value if one exists), no verdict."""
         self._check_new(id)
         claim = Claim(id=id, kind="observation", statement=statement, theory=_plain(theory), measured=_plain(measured),
-                      tolerance="", verdict="observed", holds=False, reason=reason, data=data)
+                      tolerance="", verdict="observed", holds=False, reason=reason, data=data, figure=figure, section=section)
         self.claims.append(claim)
         return claim
 
