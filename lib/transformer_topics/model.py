@@ -188,44 +188,53 @@ class TopicTransformer(nn.Module):
         up to float rounding, gradients included. A score depends on the tokens only, not on positions, so
         a query's softmax over its document's visible keys is a softmax over token types weighted by their
         visible counts ``c`` (B, vocab): the attention mass on type k is ``c_k exp(s_k) / sum_k' c_k' exp(s_k')``,
-        and the context vector is that (M, vocab) mass times the (vocab, d) value rows ``W_V e_k``.
+        and the context vector is that mass times the (vocab, d) value rows ``W_V e_k``. Queries showing the
+        same token in the same document (most are [MASK]) have the same logits: each such pair is computed once.
 
-        score_by_table: take the (M, vocab) scores as rows of the (vocab, vocab) table ``E W_Q^T W_K E^T`` (True)
-            or as (M, d) queries times the (vocab, d) keys (False); None: whichever costs fewer multiplications.
-        decode_by_table: decode through the (vocab, V) table ``E W_V^T W_pred^T`` (True) or through (M, d)
-            context vectors (False); None: the cheaper.
+        score_by_table: take the scores as rows of the (vocab, vocab) table ``E W_Q^T W_K E^T`` (True) or as
+            queries times the (vocab, d) keys (False); None: whichever costs fewer multiplications.
+        decode_by_table: decode through the (vocab, V) table ``E W_V^T W_pred^T`` (True) or through context
+            vectors (False); None: the cheaper.
         A query with no visible key gets zero logits, as in :meth:`forward`.
         """
         if self.config.attention == "uniform":
             return self(inputs, key_visible, query_mask).logits
-        dtype, d, vocab_size = self.embedding.dtype, self.config.width, self.vocab.size
-        doc = query_mask.nonzero()[:, 0]  # (M,) the document of each query
-        query_tokens = inputs[query_mask]  # (M,)
+        dtype, d, vocab_size, V = self.embedding.dtype, self.config.width, self.vocab.size, self.vocab.num_words
+        doc, position = query_mask.nonzero(as_tuple=True)  # (M,) each: where the queries are
+        pairs, which = torch.unique(doc * vocab_size + inputs[doc, position], return_inverse=True)
+        doc, query_tokens = pairs // vocab_size, pairs % vocab_size  # (U,) distinct (document, query token) pairs
         num_queries = query_tokens.shape[0]
-        counts = torch.zeros(inputs.shape[0], vocab_size, dtype=dtype).scatter_add_(1, inputs, key_visible.to(dtype))
+        counts = torch.zeros(inputs.shape[0], vocab_size, dtype=torch.long).scatter_add_(1, inputs, key_visible.long())
+        # log c_k folds the key counts into the softmax: log 0 = -inf masks the absent types like invisible keys.
+        # A document without any visible key gets a finite row, and its queries' mass is zeroed below, so that
+        # no NaN reaches the gradient. The logs are looked up: log(0) is slow to evaluate elementwise.
+        keyless = counts.sum(1) == 0  # (B,)
+        log_counts = torch.arange(inputs.shape[1] + 1, dtype=dtype).log()[counts]  # (B, vocab), constant
+        log_counts = log_counts.masked_fill(keyless[:, None], 0.0)
         keys, queries, values = self._token_tables()  # (vocab, d) each: row k is W e_k
         if score_by_table is None:
-            score_by_table = vocab_size <= num_queries  # vocab^2 d against M vocab d multiplications
+            score_by_table = vocab_size <= num_queries  # vocab^2 d against U vocab d multiplications
+        # index_select rather than [ ]: its backward (index_add) is much faster than index_put's
         if score_by_table:
-            scores = (queries @ keys.T)[query_tokens]  # (M, vocab) [query, key type]
+            scores = ((queries @ keys.T) / math.sqrt(d)).index_select(0, query_tokens)  # (U, vocab) [query, key type]
         else:
-            scores = queries[query_tokens] @ keys.T
-        counts = counts[doc]  # (M, vocab) visible keys of each type in each query's document
-        absent = counts == 0
-        # log c_k folds the key counts into the softmax; absent types are masked like invisible keys
-        scores = (scores / math.sqrt(d) + counts.clamp(min=1).log()).masked_fill(absent, float("-inf"))
-        mass = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # (M, vocab) attention mass per key type
+            scores = (queries.index_select(0, query_tokens) @ keys.T) / math.sqrt(d)
+        mass = torch.softmax(scores + log_counts.index_select(0, doc), dim=-1)  # (U, vocab) attention mass per type
+        if keyless.any():
+            mass = mass * ~keyless[doc, None]
         decoder = self.decoder_weight()  # (V, d)
         identity_decoder = self.config.decoder == "identity"
         if decode_by_table is None:
             table_cost = (0 if identity_decoder else vocab_size * d) + num_queries * vocab_size
-            context_cost = num_queries * (vocab_size + self.vocab.num_words)
-            decode_by_table = table_cost * self.vocab.num_words <= context_cost * d
-        if not decode_by_table:
-            return (mass @ values) @ decoder.T
-        # W_pred = [I_V | 0]: multiplying by it only selects the first V coordinates
-        outputs = values[:, : self.vocab.num_words] if identity_decoder else values @ decoder.T  # (vocab, V)
-        return mass @ outputs
+            context_cost = num_queries * (vocab_size + V)
+            decode_by_table = table_cost * V <= context_cost * d
+        if decode_by_table:
+            # W_pred = [I_V | 0]: multiplying by it only selects the first V coordinates
+            outputs = values[:, :V] if identity_decoder else values @ decoder.T  # (vocab, V)
+            logits = mass @ outputs
+        else:
+            logits = (mass @ values) @ decoder.T
+        return logits.index_select(0, which)  # (M, V)
 
     def _token_tables(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(vocab, d) key, query and value vectors of every token: ``E W_K^T``, ``E W_Q^T``, ``E W_V^T``.
@@ -276,7 +285,8 @@ def prediction_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str = "cro
     """Mean cross-entropy or squared loss of (M, V) logits against (M,) labels, ignoring IGNORE_LABEL."""
     check_choice("loss", loss, LOSSES)
     keep = labels != IGNORE_LABEL
-    logits, labels = logits[keep], labels[keep]
+    if not keep.all():
+        logits, labels = logits[keep], labels[keep]
     if labels.numel() == 0:  # nothing chosen: a zero loss that still has a graph
         return logits.sum() * 0.0
     if loss == "cross_entropy":

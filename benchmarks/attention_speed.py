@@ -1,0 +1,217 @@
+"""Side by side on the same batches: the collection's training step against the public code's dense computation.
+
+    python benchmarks/attention_speed.py [--steps 40] [--repeats 5] [--threads 1]
+
+Configuration of the paper's public code: T = 10, v = 10 (one-hot embeddings of size 102), LDA alpha = 0.1,
+documents of 100-150 words, batch 40, BERT masking 0.15 / 0.1 / 0.1, W_pred = I, Adam lr 0.01, W_V trained;
+attention either frozen uniform or trained (W_K, W_Q).
+
+For each attention setting the script trains two copies of one model on the same ``--steps`` masked batches
+(zero_grad, loss, backward, Adam step; batches made beforehand, so sampling and masking are not timed):
+
+- the collection: ``TopicTransformer.loss`` (trained attention: rows only for the chosen queries, per token
+  type; uniform: one bag of words per document);
+- a dense reference doing what the public code's BERT computes: inputs as one-hot vectors multiplied by the
+  embedding matrix, queries, keys and values at every position, (B, N, N) scores and softmax for every query,
+  logits at every position, the loss read at the chosen ones.
+
+It checks that both give the same loss on every batch (float32, relative gap printed), and prints input
+positions (real words) per second, medians over ``--repeats`` alternated repeats, their ratio, the tensors
+each step keeps for its backward pass (exact), and the peak resident memory of a separate process that runs
+only that side. The machine, its load and the date are printed: on a shared machine timings are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import datetime
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformer_topics.data import Vocabulary, sample_lda
+from transformer_topics.masking import IGNORE_LABEL, MaskedBatch, MaskingConfig, mask_documents
+from transformer_topics.model import ModelConfig, TopicTransformer
+from transformer_topics.training import TrainConfig, corpus_batches, make_optimizer, train
+
+VOCAB = Vocabulary(10, 10)
+MASKING = MaskingConfig(0.15, 0.1, 0.1)
+BATCH_SIZE = 40
+SIDES = ("collection", "dense reference")
+
+
+def make_batches(steps: int, seed: int = 0) -> list[MaskedBatch]:
+    """``steps`` masked minibatches of 40 documents drawn from a fixed LDA corpus of 2,000."""
+    corpus = sample_lda(VOCAB, 2000, alpha=0.1, doc_length=(100, 150), seed=seed)
+    source, rng = corpus_batches(corpus), np.random.default_rng(seed)
+    return [mask_documents(source(BATCH_SIZE, rng), MASKING, rng) for _ in range(steps)]
+
+
+def make_model(attention: str) -> TopicTransformer:
+    return TopicTransformer(ModelConfig(10, 10, attention=attention, value="trained", decoder="identity",
+                                        init_scale=0.01 if attention == "uniform" else 0.3), seed=0)
+
+
+def dense_reference_loss(model: TopicTransformer, batch: MaskedBatch) -> torch.Tensor:
+    """The public code's computation: one-hot matmuls, (B, N, N) attention for every query, logits everywhere."""
+    d = model.config.width
+    x = F.one_hot(batch.inputs, VOCAB.size).to(model.embedding.dtype) @ model.embedding  # (B, N, d)
+    if model.config.attention == "uniform":  # frozen W_K = W_Q = 0: every score is zero
+        W_K = W_Q = torch.zeros(d, d, dtype=x.dtype)
+    else:
+        W_K, W_Q = model.W_K, model.W_Q
+    queries, keys, values = x @ W_Q.T, x @ W_K.T, x @ model.W_V.T
+    scores = (queries @ keys.transpose(1, 2) / math.sqrt(d)).masked_fill(~batch.key_visible[:, None, :], float("-inf"))
+    attention = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # (B, N, N) [query, key]
+    logits = (attention @ values) @ model.decoder_weight().T  # (B, N, V) at every position
+    return F.cross_entropy(logits.flatten(0, 1), batch.labels.flatten(), ignore_index=IGNORE_LABEL)
+
+
+def loss_of(side: str, model: TopicTransformer, batch: MaskedBatch) -> torch.Tensor:
+    return model.loss(batch) if side == "collection" else dense_reference_loss(model, batch)
+
+
+def train_steps(side: str, model: TopicTransformer, batches: list[MaskedBatch]) -> list[float]:
+    """One Adam step per batch; returns the losses."""
+    optimizer = make_optimizer("adam", [p for p in model.parameters() if p.requires_grad], 0.01, 0.0)
+    losses = []
+    for batch in batches:
+        loss = loss_of(side, model, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def saved_for_backward_mib(side: str, model: TopicTransformer, batch: MaskedBatch) -> float:
+    """MiB of the tensors one step keeps for its backward pass (distinct storages)."""
+    storages = {}
+
+    def pack(tensor):
+        storages[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        loss_of(side, copy.deepcopy(model), batch).backward()
+    return sum(storages.values()) / 2**20
+
+
+def resident_mib(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak since the last reset) of this process, MiB."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field)) / 1024
+
+
+def peak_memory_child(side: str, attention: str, steps: int) -> None:
+    """Run only ``side`` and print the resident memory before training and its peak while training (MiB)."""
+    torch.set_num_threads(1)
+    batches = make_batches(steps)
+    # Two steps on two documents load every lazily loaded part of torch before the baseline is read.
+    small = MaskedBatch(*(getattr(batches[0], f.name)[:2] for f in dataclasses.fields(MaskedBatch)))
+    train_steps(side, make_model(attention), [small, small])
+    model = make_model(attention)
+    with open("/proc/self/clear_refs", "w") as clear:  # reset the peak (VmHWM) to the present resident size
+        clear.write("5")
+    before = resident_mib("VmRSS")
+    train_steps(side, model, batches)
+    print(f"{before:.1f} {resident_mib('VmHWM'):.1f}")
+
+
+def peak_memory(side: str, attention: str, steps: int) -> tuple[float, float]:
+    """(peak resident MiB, peak minus the resident memory just before training) of a process running ``side``."""
+    command = [sys.executable, __file__, "--memory-child", side, attention, "--steps", str(steps)]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
+    before, peak = float(output[-2]), float(output[-1])
+    return peak, peak - before
+
+
+def machine() -> str:
+    model_name = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as info:
+            model_name = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"{platform.node()}: {os.cpu_count()} cores ({model_name}), load average {load}; Python "
+            f"{platform.python_version()}, torch {torch.__version__}")
+
+
+def compare(attention: str, batches: list[MaskedBatch], repeats: int) -> dict:
+    positions = sum(int((b.inputs != VOCAB.pad_id).sum()) for b in batches)
+    initial = make_model(attention)
+    # Same loss on every batch: both sides trained from one initialisation on the same batches.
+    runs = {side: train_steps(side, copy.deepcopy(initial), batches) for side in SIDES}
+    gap = max(abs(a - b) / abs(b) for a, b in zip(*runs.values()))
+    times = {side: [] for side in SIDES}
+    for _ in range(repeats):  # alternated, so that both sides see the same load on average
+        for side in SIDES:
+            model = copy.deepcopy(initial)
+            start = time.perf_counter()
+            train_steps(side, model, batches)
+            times[side].append(time.perf_counter() - start)
+    rates = {side: positions / statistics.median(times[side]) for side in SIDES}
+    return {"positions": positions, "gap": gap, "rates": rates, "first_loss": runs["collection"][0],
+            "last_loss": runs["collection"][-1], "spread": {s: (min(t), max(t)) for s, t in times.items()},
+            "saved": {side: saved_for_backward_mib(side, initial, batches[0]) for side in SIDES}}
+
+
+def train_loop_rate(batches_steps: int) -> float:
+    """Input positions per second of the library's own ``train`` loop (sampling and masking included)."""
+    corpus = sample_lda(VOCAB, 2000, alpha=0.1, doc_length=(100, 150), seed=0)
+    config = TrainConfig(optimizer="adam", learning_rate=0.01, steps=batches_steps, batch_size=BATCH_SIZE,
+                         log_every=batches_steps, progress=False)
+    probe = mask_documents(corpus[:8], MASKING, 0)
+    model = make_model("trained")
+    positions = batches_steps * BATCH_SIZE * float(corpus.lengths.float().mean())  # expected, not counted
+    start = time.perf_counter()
+    train(model, corpus_batches(corpus), MASKING, config, probe=probe)
+    return positions / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=40, help="batches per timed run")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--memory-child", nargs=2, metavar=("SIDE", "ATTENTION"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        peak_memory_child(*args.memory_child, args.steps)
+        return
+    torch.set_num_threads(args.threads)
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"{now}; {machine()}; torch threads: {torch.get_num_threads()}")
+    print("shared machine: timings are noisy (medians of alternated repeats; min-max in brackets)")
+    batches = make_batches(args.steps)
+    print(f"{args.steps} batches of {BATCH_SIZE} LDA documents (T = 10, v = 10, 100-150 words), "
+          f"{args.repeats} repeats of {args.steps} Adam steps per side\n")
+    for attention in ("uniform", "trained"):
+        result = compare(attention, batches, args.repeats)
+        rates, spread = result["rates"], result["spread"]
+        print(f"{attention} attention: {result['positions']} input positions per run; loss {result['first_loss']:.4f} "
+              f"-> {result['last_loss']:.4f}; largest relative loss gap between the sides over the run: "
+              f"{result['gap']:.1e}")
+        for side in SIDES:
+            low, high = (result["positions"] / t / 1e3 for t in reversed(spread[side]))
+            peak, increase = peak_memory(side, attention, args.steps)
+            print(f"  {side:16s} {rates[side] / 1e3:9.1f}k positions/s  [{low:.1f}k-{high:.1f}k]   kept for backward "
+                  f"{result['saved'][side]:6.2f} MiB/step   peak RSS {peak:.0f} MiB (+{increase:.1f} MiB training)")
+        ratio = rates["collection"] / rates["dense reference"]
+        print(f"  ratio collection / dense reference: {ratio:.1f}x\n")
+    print(f"library train() loop with trained attention (sampling, masking, one measurement included): "
+          f"{train_loop_rate(4 * args.steps) / 1e3:.1f}k positions/s")
+
+
+if __name__ == "__main__":
+    main()
