@@ -5,6 +5,11 @@
 
 Shapes follow ``nn.Linear``: ``E`` is (vocab, d) with ``e_w = E[w]``; ``W_K, W_Q, W_V`` are (d, d);
 ``W_pred`` is (V, d) and predicts content words only (labels are always content words).
+
+Two ways to the same numbers: :meth:`TopicTransformer.forward` builds the full (B, N, N) attention (for
+measurements and figures); the training loss, :meth:`TopicTransformer.loss`, goes through
+:meth:`TopicTransformer.chosen_logits`, which attends only from the chosen queries and groups the keys by token
+type (a score depends on the two tokens only), so it never forms a query x key tensor.
 """
 
 from __future__ import annotations

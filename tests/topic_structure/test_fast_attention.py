@@ -22,8 +22,6 @@ def _combinations():
     for (embedding, d), attention, value, decoder, loss in switches:
         if decoder == "identity" and (d or VOCAB.size) < VOCAB.num_words:
             continue  # not a valid model: W_pred = [I_V | 0] needs d >= V
-        if embedding == "onehot" and decoder == "tied":
-            continue  # a frozen identity embedding makes the tied decoder the identity one (covered)
         yield dict(embedding=embedding, d_model=d, attention=attention, value=value, decoder=decoder, loss=loss)
 
 
