@@ -1,51 +1,219 @@
+"""The claim model: kinds, the four verdicts, criteria and intervals, unmet preconditions, the headline."""
+
 import json
 
+import numpy as np
 import pytest
-
-from theory_collection.claims import ClaimsTable, judge, load_claims
+from theory_collection.claims import (
+    KINDS,
+    VERDICTS,
+    ClaimsTable,
+    counts_by_kind,
+    headline,
+    judge,
+    load_claims,
+    subject_of,
+    verdict_of,
+)
 
 
 @pytest.mark.parametrize(
-    "theory, measured, tolerance, comparison, verdict",
+    "measured, comparison, theory, tolerance, verdict",
     [
-        (1.0, 1.00005, 1e-4, "relative", True),
-        (1.0, 1.0002, 1e-4, "relative", False),
-        (-2.0, -2.0001, 1e-4, "relative", True),
-        (0.0, 0.05, 0.1, "absolute", True),
-        (0.0, 0.2, 0.1, "absolute", False),
-        (1.0, 1.5, 0.2, "greater", True),
-        (1.0, 1.1, 0.2, "greater", False),
-        (1.0, 0.5, 0.2, "less", True),
-        (None, True, "", "true", True),
-        (None, False, "", "true", False),
-        (1.0, float("nan"), 1.0, "absolute", False),
+        (1.00005, "relative", 1.0, 1e-4, "holds"),
+        (1.0002, "relative", 1.0, 1e-4, "fails"),
+        (-2.0001, "relative", -2.0, 1e-4, "holds"),  # the bound uses |theory|
+        (-2.001, "relative", -2.0, 1e-4, "fails"),
+        (0.05, "absolute", 0.0, 0.1, "holds"),
+        (0.2, "absolute", 0.0, 0.1, "fails"),
+        (-0.2, "absolute", 0.0, 0.1, "fails"),
+        (1.25, "absolute", 1.0, 0.25, "holds"),  # the boundary itself holds (exact in binary)
+        (float("nan"), "absolute", 1.0, 1.0, "fails"),
+        (float("inf"), "relative", 1.0, 1.0, "fails"),
+        (1.0, "relative", float("nan"), 1.0, "fails"),  # a theory that is not finite cannot be met
+        (True, "true", None, 0.0, "holds"),
+        (False, "true", None, 0.0, "fails"),
+        (np.bool_(True), "true", None, 0.0, "holds"),
     ],
 )
-def test_judge(theory, measured, tolerance, comparison, verdict):
-    assert judge(theory, measured, tolerance, comparison) is verdict
+def test_judge_compares_with_theory(measured, comparison, theory, tolerance, verdict):
+    assert judge(measured, comparison, theory, tolerance) == verdict
 
 
-def test_table_writes_json_and_raises_on_failures(tmp_path):
+@pytest.mark.parametrize(
+    "measured, comparison, criterion, interval, verdict",
+    [
+        (1.5, "greater", 1.0, None, "holds"),
+        (1.0, "greater", 1.0, None, "fails"),  # strictly above the criterion
+        (0.5, "greater", 1.0, None, "fails"),
+        (0.5, "less", 1.0, None, "holds"),
+        (1.0, "less", 1.0, None, "fails"),
+        (1.5, "less", 1.0, None, "fails"),
+        (1.5, "greater", 1.0, (1.2, 1.8), "holds"),  # the whole interval on the claimed side
+        (1.5, "greater", 1.0, (0.2, 0.8), "fails"),  # the whole interval on the other side, whatever the point value
+        (1.5, "greater", 1.0, (0.8, 1.8), "inconclusive"),  # straddles the criterion
+        (0.9, "greater", 1.0, (0.8, 1.8), "inconclusive"),
+        (0.5, "less", 1.0, (0.2, 0.8), "holds"),
+        (0.5, "less", 1.0, (1.2, 1.8), "fails"),
+        (0.5, "less", 1.0, (0.2, 1.3), "inconclusive"),
+        (float("nan"), "greater", 1.0, None, "fails"),
+    ],
+)
+def test_judge_compares_with_a_criterion(measured, comparison, criterion, interval, verdict):
+    assert judge(measured, comparison, criterion=criterion, interval=interval) == verdict
+
+
+def test_judge_refuses_missing_reference_values():
+    with pytest.raises(ValueError, match="comparison must be one of"):
+        judge(1.0, "approx", 1.0)
+    with pytest.raises(ValueError, match="theory value"):
+        judge(1.0, "relative")
+    with pytest.raises(ValueError, match="criterion"):
+        judge(1.0, "greater", theory=1.0)
+
+
+def test_check_records_every_field_and_the_verdict(tmp_path):
     table = ClaimsTable("99_test")
-    table.check("C9.a", "holds", 2.0, 2.0001, 1e-4)
-    table.check("C9.b", "fails", 2.0, 3.0, 1e-4, reason="because")
+    held = table.check(
+        "C9.a",
+        "holds",
+        2.0,
+        2.0001,
+        1e-4,
+        kind="derivation",
+        tolerance_reason="float64 L-BFGS",
+        data="synthetic",
+        figure="99_test_fig",
+        section="2 · Section",
+    )
+    failed = table.check("C9.b", "fails", 2.0, 3.0, 1e-4, reason="because")
+    assert (held.verdict, held.holds, held.kind, held.tolerance) == ("holds", True, "derivation", "rel 0.0001")
+    assert (held.data, held.figure, held.section, held.tolerance_reason) == (
+        "synthetic",
+        "99_test_fig",
+        "2 · Section",
+        "float64 L-BFGS",
+    )
+    assert (failed.verdict, failed.holds, failed.kind) == (
+        "fails",
+        False,
+        "prediction",
+    )  # prediction is the default kind
     path = table.write(tmp_path)
     records = json.loads(path.read_text())
-    assert [r["id"] for r in records] == ["C9.a", "C9.b"] and [r["holds"] for r in records] == [True, False]
+    assert [r["id"] for r in records] == ["C9.a", "C9.b"] and [r["verdict"] for r in records] == ["holds", "fails"]
+    assert [r["holds"] for r in records] == [True, False]  # the boolean for older readers
     assert records[0]["notebook"] == "99_test" and records[1]["reason"] == "because"
     assert load_claims(path) == records
-    assert "FAILS" in table._repr_html_() and "holds" in repr(table)
+    assert "fails" in table._repr_html_() and "holds" in repr(table)
+    assert list(table.frame().columns) == [
+        "id",
+        "kind",
+        "statement",
+        "theory",
+        "measured",
+        "tolerance",
+        "verdict",
+        "reason",
+    ]
     with pytest.raises(AssertionError, match="C9.b"):
         table.raise_if_any_fails()
 
 
-def test_duplicate_ids_and_bad_comparison_are_rejected():
+def test_a_threshold_is_a_criterion_not_a_theory_value():
+    table = ClaimsTable("x")
+    claim = table.check(
+        "C9.ratio",
+        "the ratio exceeds its value at initialisation",
+        theory=None,
+        measured=3.0,
+        comparison="greater",
+        criterion=2.0,
+        criterion_reason="largest ratio at initialisation over seeds",
+        interval=(2.5, 3.5),
+    )
+    assert (claim.theory, claim.criterion, claim.interval, claim.tolerance) == (None, 2.0, [2.5, 3.5], "> 2")
+    assert claim.verdict == "holds" and claim.criterion_reason.startswith("largest")
+    straddling = table.check("C9.straddle", "s", measured=2.2, comparison="greater", criterion=2.0, interval=(1.5, 2.9))
+    assert straddling.verdict == "inconclusive" and not straddling.holds
+    below = table.check("C9.less", "s", measured=0.1, comparison="less", criterion=0.5, interval=(0.6, 0.9))
+    assert below.verdict == "fails" and below.tolerance == "< 0.5"
+
+
+def test_an_unmet_precondition_makes_any_comparison_inconclusive():
+    table = ClaimsTable("x")
+    # a comparison that would fail, and one that would hold: neither is decided by a run that stopped early
+    would_fail = table.check(
+        "C9.a", "s", 1.0, 1.3, 0.05, reason="finite-length bias", unmet="not converged: gap 3e-2 > 1e-2"
+    )
+    would_hold = table.check("C9.b", "s", 1.0, 1.0, 0.05, unmet="not converged: gap 2e-2 > 1e-2")
+    assert would_fail.verdict == would_hold.verdict == "inconclusive"
+    assert not would_fail.holds and not would_hold.holds
+    assert would_fail.reason == "finite-length bias; inconclusive: not converged: gap 3e-2 > 1e-2"
+    assert would_hold.reason == "inconclusive: not converged: gap 2e-2 > 1e-2"
+    table.raise_if_any_fails()  # inconclusive does not stop a notebook
+    assert table.failures() == []
+
+
+def test_observations_have_no_verdict_and_never_fail(tmp_path):
+    table = ClaimsTable("x")
+    claim = table.observe("C9.obs", "the ratio under Adam", 1.8, theory=152.0, reason="proxy", data="synthetic")
+    assert (claim.kind, claim.verdict, claim.holds, claim.tolerance, claim.theory) == (
+        "observation",
+        "observed",
+        False,
+        "",
+        152.0,
+    )
+    table.raise_if_any_fails()
+    with pytest.raises(ValueError, match="observe"):
+        table.check("C9.x", "s", 1.0, 1.0, kind="observation")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        table.check("C9.y", "s", 1.0, 1.0, kind="guess")
+    with pytest.raises(ValueError, match="twice"):
+        table.observe("C9.obs", "again", 1.0)
+    assert load_claims(table.write(tmp_path))[0]["verdict"] == "observed"
+
+
+def test_duplicate_ids_and_bad_comparisons_are_rejected():
     table = ClaimsTable("x")
     table.check("C1", "s", 1.0, 1.0)
     with pytest.raises(ValueError, match="twice"):
         table.check("C1", "s", 1.0, 1.0)
     with pytest.raises(ValueError, match="comparison"):
         table.check("C2", "s", 1.0, 1.0, comparison="approx")
+
+
+def test_load_claims_reads_files_written_before_kinds_and_verdicts(tmp_path):
+    old = tmp_path / "claims.json"
+    old.write_text(
+        json.dumps(
+            [
+                {
+                    "id": "C1.a",
+                    "statement": "s",
+                    "theory": 1.0,
+                    "measured": 1.0,
+                    "tolerance": "rel 0.05",
+                    "holds": True,
+                },
+                {
+                    "id": "C1.b",
+                    "statement": "s",
+                    "theory": 1.0,
+                    "measured": 2.0,
+                    "tolerance": "rel 0.05",
+                    "holds": False,
+                },
+            ]
+        )
+    )
+    records = load_claims(old)
+    assert [(r["kind"], r["verdict"]) for r in records] == [("prediction", "holds"), ("prediction", "fails")]
+    assert (
+        verdict_of({"holds": False}) == "fails"
+        and verdict_of({"holds": False, "verdict": "inconclusive"}) == "inconclusive"
+    )
 
 
 def test_load_claims_rejects_malformed_files(tmp_path):
@@ -56,11 +224,61 @@ def test_load_claims_rejects_malformed_files(tmp_path):
     bad.write_text(json.dumps([{"id": "x"}]))
     with pytest.raises(ValueError, match="JSON list"):
         load_claims(bad)
+    bad.write_text(json.dumps({"id": "x"}))
+    with pytest.raises(ValueError, match="JSON list"):
+        load_claims(bad)
 
 
-def test_numpy_values_become_plain_numbers(tmp_path):
-    import numpy as np
+def test_numpy_and_torch_values_become_plain_json(tmp_path):
+    import torch
 
     table = ClaimsTable("x")
     table.check("C1", "s", np.float64(1.0), np.float32(1.0))
-    assert json.loads(table.write(tmp_path).read_text())[0]["measured"] == 1.0
+    table.check("C2", "s", measured=torch.tensor(True), comparison="true")
+    records = json.loads(table.write(tmp_path).read_text())
+    assert records[0]["measured"] == 1.0 and records[1]["measured"] is True
+
+
+def _record(claim_id, verdict, kind="prediction", data="synthetic"):
+    return {"id": claim_id, "kind": kind, "verdict": verdict, "holds": verdict == "holds", "data": data}
+
+
+def test_headline_cells_follow_the_evidence():
+    records = [
+        _record("C1.a", "holds"),
+        _record("C1.b", "holds", kind="paper"),
+        _record("C2.a", "holds"),
+        _record("C2.b", "fails"),
+        _record("C2.c", "inconclusive"),  # any failure refutes
+        _record("C3.a", "holds"),
+        _record("C3.b", "inconclusive"),  # open while any evidence is open
+        _record("C4.a", "fails", kind="derivation"),
+        _record("C4.b", "fails", kind="check"),  # not evidence on data
+        _record("C4.c", "observed", kind="observation"),
+        _record("A1.a", "holds", kind="assumption", data="wikipedia"),
+        _record("A1.b", "fails", kind="assumption"),
+    ]
+    table = headline(records, ["C1", "C2", "C3", "C4", "A1", "A2"], ["synthetic", "wikipedia"])
+    cell = {subject: {data: table[subject][data]["verdict"] for data in table[subject]} for subject in table}
+    assert cell["C1"] == {"synthetic": "confirmed", "wikipedia": "not tested"}
+    assert cell["C2"]["synthetic"] == "refuted" and cell["C3"]["synthetic"] == "inconclusive"
+    assert cell["C4"] == {"synthetic": "not tested", "wikipedia": "not tested"}
+    assert cell["A1"] == {"synthetic": "refuted", "wikipedia": "confirmed"}
+    assert cell["A2"]["synthetic"] == "not tested"
+    assert table["C2"]["synthetic"]["ids"] == ["C2.a", "C2.b", "C2.c"] and table["C4"]["synthetic"]["ids"] == []
+    assert subject_of("C3.x_star.trained") == "C3"
+
+
+def test_counts_by_kind_in_canonical_order_and_old_records():
+    records = [
+        _record("C1.a", "holds", "derivation"),
+        _record("C1.b", "fails", "derivation"),
+        _record("C2.a", "inconclusive"),
+        _record("C2.b", "observed", "observation"),
+        {"id": "C3.old", "holds": True},
+    ]  # an old record: kind prediction, verdict from holds
+    counts = counts_by_kind(records)
+    assert list(counts) == [k for k in KINDS if k in counts] == ["derivation", "prediction", "observation"]
+    assert counts["derivation"] == {"holds": 1, "fails": 1, "inconclusive": 0, "observed": 0}
+    assert counts["prediction"] == {"holds": 1, "fails": 0, "inconclusive": 1, "observed": 0}
+    assert list(counts["observation"]) == list(VERDICTS)
