@@ -1,0 +1,99 @@
+"""This paper's standard notebook parameters: their rules, the rules between them, and ``resolve``.
+
+Size bounds. The exact structure solvers form Gram matrices over the TPG edges (at most n (T - 1) of them) and
+Newton Hessians over S_data (dimension at most d^2); the benchmark covers K = d <= 64, n <= 200, T <= 16, where
+the largest Gram matrix is about 3,000 x 3,000 and the largest Hessian 4,096 x 4,096 (134 MB). The bounds below
+are that benchmarked range, so every valid value runs in bounded time and memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from theory_collection.params import check_bool, check_choice, check_float, check_int
+from theory_collection.params import resolve as resolve_with
+
+from next_token.data import DATA_CLASSES, EMBEDDINGS
+
+MAX_SAMPLES = 200
+MAX_SEQ_LEN = 16
+MAX_VOCAB = 64
+MAX_EMBED_DIM = 64
+MAX_STEPS = 1_000_000
+OPTIMIZERS = ("gd", "normalized_gd")
+GENERATOR_TRIES = 1_000  # draws the generator may use to meet data_class before the parameters are refused
+
+
+def check_dataset_file(value: Any) -> str | None:
+    """None (generate a dataset) or the path of an existing JSON dataset file."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str | Path):
+        raise ValueError(f"dataset_file must be a path or None, got {value!r}")
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ValueError(f"dataset_file {str(value)!r} does not exist")
+    return str(path.resolve())
+
+
+STANDARD_CHECKS = {
+    "num_samples": lambda v: check_int("num_samples", v, 1, MAX_SAMPLES),
+    "seq_len": lambda v: check_int("seq_len", v, 2, MAX_SEQ_LEN),
+    "vocab_size": lambda v: check_int("vocab_size", v, 2, MAX_VOCAB),
+    "embed_dim": lambda v: check_int("embed_dim", v, 1, MAX_EMBED_DIM),
+    "data_class": lambda v: check_choice("data_class", v, DATA_CLASSES),
+    "embeddings": lambda v: check_choice("embeddings", v, EMBEDDINGS),
+    "repeats": lambda v: check_bool("repeats", v),
+    "dataset_file": check_dataset_file,
+    "optimizer": lambda v: check_choice("optimizer", v, OPTIMIZERS),
+    "learning_rate": lambda v: check_float("learning_rate", v, 0.0, 10.0, low_open=True),
+    "steps": lambda v: check_int("steps", v, 1, MAX_STEPS),
+}
+
+
+def cross_check(values: dict[str, Any]) -> None:
+    """Rules between parameters (only those present are checked).
+
+    - distinct tokens (repeats=False) need seq_len <= vocab_size;
+    - orthonormal embeddings need vocab_size <= embed_dim;
+    - a cyclic dataset needs at least two samples (a cycle needs two labels for one query);
+    - the requested data_class must be drawable: the generator is run (milliseconds) and a combination for which
+      it finds no dataset of the class in GENERATOR_TRIES draws is refused, naming data_class.
+    A dataset_file replaces the generator, so then only the file is checked (when the notebook loads it).
+    """
+    if values.get("dataset_file"):
+        return
+    if values.get("repeats") is False and {"seq_len", "vocab_size"} <= set(values):
+        if values["seq_len"] > values["vocab_size"]:
+            raise ValueError(f"seq_len must be <= vocab_size = {values['vocab_size']} when repeats is false "
+                             f"(each sequence holds distinct tokens), got {values['seq_len']}")
+    if values.get("embeddings") == "orthonormal" and {"vocab_size", "embed_dim"} <= set(values):
+        if values["vocab_size"] > values["embed_dim"]:
+            raise ValueError(f"vocab_size must be <= embed_dim = {values['embed_dim']} for orthonormal embeddings, "
+                             f"got {values['vocab_size']}")
+    if values.get("data_class") == "cyclic" and values.get("num_samples", 2) < 2:
+        raise ValueError("num_samples must be >= 2 for data_class 'cyclic' (a cycle needs two labels for one query)")
+    needed = {"num_samples", "seq_len", "vocab_size", "embed_dim", "data_class", "embeddings", "repeats", "seed"}
+    if needed <= set(values):
+        import warnings
+
+        from next_token.data import EmbeddingRankWarning, generate_dataset
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", EmbeddingRankWarning)
+            try:
+                generate_dataset(values["num_samples"], values["seq_len"], values["vocab_size"], values["embed_dim"],
+                                 values["data_class"], values["embeddings"], values["repeats"], values["seed"],
+                                 max_tries=GENERATOR_TRIES)
+            except ValueError as err:
+                raise ValueError(f"data_class {values['data_class']!r} cannot be drawn: {err}") from err
+
+
+def resolve(profiles: Mapping[str, Mapping[str, Any]], profile: str, **given: Any) -> SimpleNamespace:
+    """Fill a next-token notebook's ``None`` parameters from its profile and validate them all."""
+    from next_token.paper import PAPER  # the paper module imports this one
+
+    return resolve_with(profiles, profile, PAPER.all_checks, cross_check, **given)
