@@ -3,15 +3,30 @@
 A structured matrix over content words is summarised by three averages (notebooks/topic_structure/THEORY.md §3): the
 diagonal, same topic off the diagonal, and different topic. ``block_matrix`` is the inverse: the
 matrix ``a I + b (B - I) + c (J - B)`` in the span of ``I``, ``B`` (same-topic indicator) and ``J``.
+
+**The attention ratio** (one implementation, used by training logs, notebook 07 and notebook 08).
+For a query position ``q`` showing an analysed word, its keys of kind ``X`` (``identical``: other
+copies of the query's word; ``same_topic``: other words of its topic; ``diff_topic``: words of
+other topics) get the weight ``w_X(q, k) = 1 / |K_X(q)|``. With ``A_X = sum a_qk w_X(q, k)`` the
+attention on kind ``X`` and ``U_X`` the same sum for uniform attention over the visible keys,
+
+    R_X = (A_X / U_X) / (A_diff / U_diff),
+
+exactly 1 for uniform attention whatever the documents' lengths and topic mix; ``R_same`` is the
+topic ratio and ``R_identical`` the copy ratio. :func:`topic_pair_weights` builds the weights,
+:func:`weighted_attention_sums` the per-document sums, :func:`ratio_of_sums` the ratio with a
+bootstrap interval over documents.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .data import Vocabulary
 
 BLOCKS = ("diagonal", "same_topic", "diff_topic")
+PAIR_KINDS = ("identical", "same_topic", "diff_topic")
 
 
 def block_masks(vocab: Vocabulary) -> dict[str, torch.Tensor]:
@@ -30,7 +45,9 @@ def block_averages(matrix: torch.Tensor, vocab: Vocabulary) -> dict[str, float]:
     if matrix.shape[0] < V or matrix.shape[1] < V:
         raise ValueError(f"matrix must be at least ({V}, {V}) for this vocabulary, got {tuple(matrix.shape)}")
     content = matrix.detach()[:V, :V].double()
-    return {name: float(content[mask].mean()) if mask.any() else float("nan") for name, mask in block_masks(vocab).items()}
+    return {
+        name: float(content[mask].mean()) if mask.any() else float("nan") for name, mask in block_masks(vocab).items()
+    }
 
 
 def block_matrix(vocab: Vocabulary, diagonal: float, same_topic: float, diff_topic: float) -> torch.Tensor:
@@ -42,6 +59,120 @@ def block_matrix(vocab: Vocabulary, diagonal: float, same_topic: float, diff_top
     return out
 
 
+def topic_pair_weights(
+    labels: torch.Tensor, tokens: torch.Tensor, key_visible: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """Per-query weights ``1 / |K_X(q)|`` on the keys of each kind (module docstring).
+
+    labels: (..., B, N) topic of each position under one or more labelings (leading axes, e.g.
+    permutations), -1 where the position is not analysed (padding, [MASK], words without a topic);
+    tokens: (B, N) token ids (copies of one word share an id); key_visible: (B, N) keys a query may
+    attend to. Returns ``{kind: (..., B, N, N) float64}`` [query, key] for ``PAIR_KINDS``; a query
+    without keys of a kind has zero weights for it. A position is never its own key.
+    """
+    if tokens.shape != labels.shape[-2:] or key_visible.shape != tokens.shape:
+        raise ValueError(
+            f"labels must be (..., B, N) with tokens and key_visible (B, N); got labels "
+            f"{tuple(labels.shape)}, tokens {tuple(tokens.shape)}, key_visible {tuple(key_visible.shape)}"
+        )
+    N = tokens.shape[-1]
+    analysed = labels >= 0
+    pair = analysed[..., :, None] & analysed[..., None, :] & key_visible[:, None, :] & ~torch.eye(N, dtype=torch.bool)
+    identical = pair & (tokens[:, :, None] == tokens[:, None, :])
+    same_label = labels[..., :, None] == labels[..., None, :]
+    masks = {"identical": identical, "same_topic": pair & same_label & ~identical, "diff_topic": pair & ~same_label}
+    return {kind: mask / mask.sum(-1, keepdim=True).clamp(min=1).double() for kind, mask in masks.items()}
+
+
+def uniform_attention_over(key_visible: torch.Tensor) -> torch.Tensor:
+    """(B, N, N) [query, key] float64 attention spread evenly over each document's visible keys."""
+    weights = key_visible.double() / key_visible.sum(1, keepdim=True).clamp(min=1)
+    return weights[:, None, :].expand(-1, key_visible.shape[1], -1)
+
+
+def weighted_attention_sums(attention: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Per document ``sum_{q, k} a[q, k] w[q, k]`` for every head and every labeling.
+
+    attention: (B, *heads, N, N) [query, key] (``heads`` may be empty, or layers and heads);
+    weights: (P, B, N, N) from :func:`topic_pair_weights` (P labelings). Returns (P, B, *heads) float64.
+    """
+    B, N = attention.shape[0], attention.shape[-1]
+    heads = attention.shape[1:-2]
+    if weights.shape[-3:] != (B, N, N) or weights.dim() != 4:
+        raise ValueError(f"weights must be (P, B, N, N) = (P, {B}, {N}, {N}), got {tuple(weights.shape)}")
+    flat = weights.permute(1, 2, 3, 0).reshape(B, N * N, -1).to(torch.float64)  # (B, N*N, P)
+    sums = attention.reshape(B, -1, N * N).to(torch.float64) @ flat  # (B, prod(heads), P): one batched product
+    return sums.permute(2, 0, 1).reshape(weights.shape[0], B, *heads)
+
+
+def ratio_of_sums(
+    numerator: tuple[torch.Tensor, torch.Tensor],
+    denominator: tuple[torch.Tensor, torch.Tensor],
+    num_bootstrap: int = 0,
+    rng: np.random.Generator | None = None,
+    level: float = 0.95,
+) -> dict:
+    """``(sum a / sum b) / (sum c / sum d)`` over documents, with a percentile bootstrap over documents.
+
+    numerator = (a, b), denominator = (c, d): per-document sums, each (D, ...) (trailing axes kept:
+    one ratio per layer and head). Returns ``ratio`` and, with ``num_bootstrap > 0``, ``low`` and
+    ``high`` (numpy arrays, or floats when there are no trailing axes).
+    """
+    (a, b), (c, d) = numerator, denominator
+
+    def ratio(weights: torch.Tensor) -> torch.Tensor:  # weights: (R, D) document multiplicities
+        total = [torch.einsum("rd,d...->r...", weights, x.double()) for x in (a, b, c, d)]
+        return (total[0] / total[1]) / (total[2] / total[3])
+
+    documents = a.shape[0]
+    point = ratio(torch.ones(1, documents, dtype=torch.float64))[0]
+    result = {"ratio": point}
+    if num_bootstrap > 0:
+        if rng is None:
+            raise ValueError("a bootstrap needs an rng")
+        counts = torch.from_numpy(rng.multinomial(documents, np.full(documents, 1 / documents), size=num_bootstrap))
+        resampled = ratio(counts.double())
+        tail = (1 - level) / 2
+        result.update(low=resampled.quantile(tail, dim=0), high=resampled.quantile(1 - tail, dim=0))
+    return {key: (float(value) if value.dim() == 0 else value.numpy()) for key, value in result.items()}
+
+
+def relative_attention_masses(
+    attention: torch.Tensor, labels: torch.Tensor, tokens: torch.Tensor, key_visible: torch.Tensor
+) -> dict[str, float]:
+    """``A_X / U_X`` for each kind of key: the attention on it relative to uniform attention (1 when uniform).
+
+    attention: (B, N, N) [query, key]; labels: (B, N) topic per position, -1 where not analysed;
+    tokens, key_visible: (B, N). NaN for a kind that no query has.
+    """
+    weights = topic_pair_weights(labels[None], tokens, key_visible)
+    uniform = uniform_attention_over(key_visible)
+    masses = {}
+    for kind, w in weights.items():
+        on_kind, on_kind_uniform = (
+            weighted_attention_sums(attention, w)[0].sum(),
+            weighted_attention_sums(uniform, w)[0].sum(),
+        )
+        masses[kind] = float(on_kind / on_kind_uniform) if on_kind_uniform > 0 else float("nan")
+    return masses
+
+
+def topic_attention_ratios(
+    attention: torch.Tensor, labels: torch.Tensor, tokens: torch.Tensor, key_visible: torch.Tensor
+) -> dict[str, float]:
+    """The topic ratio ``R_same`` and the copy ratio ``R_identical`` of (B, N, N) attention on one batch.
+
+    Arguments as :func:`relative_attention_masses`. Returns ``{"same_topic": ..., "identical": ...}``.
+    """
+    masses = relative_attention_masses(attention, labels, tokens, key_visible)
+    return {kind: masses[kind] / masses["diff_topic"] for kind in ("same_topic", "identical")}
+
+
+def content_topics(inputs: torch.Tensor, vocab: Vocabulary) -> torch.Tensor:
+    """(B, N) topic of each position that shows a content word, -1 elsewhere ([MASK], [PAD])."""
+    return torch.where(inputs < vocab.num_words, inputs // vocab.words_per_topic, -1)
+
+
 def attention_by_topic(
     attention: torch.Tensor,
     inputs: torch.Tensor,
@@ -50,26 +181,100 @@ def attention_by_topic(
 ) -> dict[str, float]:
     """Topic statistics of (B, N, N) [query, key] attention, over queries that show a content word.
 
-    Returns the average attention weight of a (query, key) pair with ``i != j`` among
-    ``identical`` tokens, ``same_topic`` (different tokens of one topic) and ``diff_topic`` pairs;
-    and per query, the attention mass on visible keys of its own topic (identical tokens and the
-    query's own position included, when visible) ``same_topic_mass``, next to the share of such
-    keys among its visible keys, ``uniform_same_topic_mass`` (what uniform attention gives).
+    Returns the topic ratio ``same_topic_ratio`` and the copy ratio ``copy_ratio`` of
+    :func:`topic_attention_ratios` (1 for uniform attention); and per query, the attention mass on
+    visible keys of its own topic (identical tokens and the query's own position included, when
+    visible) ``same_topic_mass``, next to the share of such keys among its visible keys,
+    ``uniform_same_topic_mass`` (what uniform attention gives).
     """
     B, N = inputs.shape
     if key_visible.shape != inputs.shape or attention.shape != (B, N, N):
-        raise ValueError(f"attention must be (B, N, N) = ({B}, {N}, {N}) and key_visible (B, N) like inputs; "
-                         f"got attention {tuple(attention.shape)}, key_visible {tuple(key_visible.shape)}")
+        raise ValueError(
+            f"attention must be (B, N, N) = ({B}, {N}, {N}) and key_visible (B, N) like inputs; "
+            f"got attention {tuple(attention.shape)}, key_visible {tuple(key_visible.shape)}"
+        )
     is_content = inputs < vocab.num_words
-    topic = torch.where(is_content, inputs // vocab.words_per_topic, -1)  # (B, N)
+    topic = content_topics(inputs, vocab)
+    ratios = topic_attention_ratios(attention, topic, inputs, key_visible)
+    stats = {"same_topic_ratio": ratios["same_topic"], "copy_ratio": ratios["identical"]}
     same_topic_key = is_content[:, :, None] & key_visible[:, None, :] & (topic[:, :, None] == topic[:, None, :])
-    pair = is_content[:, :, None] & key_visible[:, None, :] & is_content[:, None, :] & ~torch.eye(N, dtype=torch.bool)
-    identical = pair & (inputs[:, :, None] == inputs[:, None, :])
-    groups = {"identical": identical, "same_topic": pair & same_topic_key & ~identical, "diff_topic": pair & ~same_topic_key}
-    stats = {name: float(attention[mask].mean()) if mask.any() else float("nan") for name, mask in groups.items()}
     queries = is_content & key_visible.any(1, keepdim=True)  # (B, N) content queries that see some key
     mass = (attention * same_topic_key).sum(-1)[queries]
     share = same_topic_key.sum(-1)[queries] / key_visible.sum(1, keepdim=True).expand(B, N)[queries]
     stats["same_topic_mass"] = float(mass.mean()) if queries.any() else float("nan")
     stats["uniform_same_topic_mass"] = float(share.float().mean()) if queries.any() else float("nan")
     return stats
+
+
+# ----- same vs different topic over a word x word matrix, and over seeds -----------------------------
+
+
+def same_and_different_topic_means(matrix: np.ndarray, topics: np.ndarray) -> tuple[float, float]:
+    """Mean of a (W, W) matrix over distinct same-topic word pairs, and over different-topic pairs.
+
+    topics: (W,) integer topic of each word (need not be sorted).
+    """
+    same = topics[:, None] == topics[None, :]
+    distinct = ~np.eye(len(topics), dtype=bool)
+    return float(matrix[same & distinct].mean()), float(matrix[~same].mean())
+
+
+def pair_statistics(
+    matrix: np.ndarray,
+    topics: np.ndarray,
+    num_bootstrap: int,
+    num_permutations: int,
+    rng: np.random.Generator,
+    level: float = 0.95,
+) -> dict:
+    """Same/different-topic means of a (W, W) matrix, their ratio and contrast, with intervals and a baseline.
+
+    The intervals are percentile bootstraps over words: a resample draws word ``w`` ``c_w`` times and
+    weighs its pairs of distinct words by ``c_w c_w'`` (copies of one word are never paired). The
+    permutation baseline shuffles the labels across words (topic sizes kept, structure destroyed).
+    Returns same, diff, ratio, ratio_ci, contrast, contrast_ci, baseline_ratio (mean over shuffles),
+    baseline_ratio_range, baseline_ratio_se, baseline_contrast.
+    """
+    same_mean, diff_mean = same_and_different_topic_means(matrix, topics)
+    words = len(topics)
+    counts = rng.multinomial(words, np.full(words, 1 / words), size=num_bootstrap).astype(float)  # (R, W)
+
+    def quadratic(c, m):  # (R,) c_r^T m c_r
+        return ((c @ m) * c).sum(1)
+
+    # same topic = topic blocks minus the diagonal; different topic = everything minus the blocks
+    blocks = [np.flatnonzero(topics == k) for k in np.unique(topics)]
+    total, total_n = quadratic(counts, matrix), counts.sum(1) ** 2
+    block = sum(quadratic(counts[:, b], matrix[np.ix_(b, b)]) for b in blocks)
+    block_n = sum(counts[:, b].sum(1) ** 2 for b in blocks)
+    diagonal, diagonal_n = (counts**2) @ np.diag(matrix), (counts**2).sum(1)
+    boot_same = (block - diagonal) / (block_n - diagonal_n)
+    boot_diff = (total - block) / (total_n - block_n)
+    permuted = np.array(
+        [same_and_different_topic_means(matrix, rng.permutation(topics)) for _ in range(num_permutations)]
+    )
+    quantiles = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
+    shuffled_ratio = permuted[:, 0] / permuted[:, 1]
+    return {
+        "same": same_mean,
+        "diff": diff_mean,
+        "ratio": same_mean / diff_mean,
+        "ratio_ci": tuple(np.percentile(boot_same / boot_diff, quantiles)),
+        "contrast": same_mean - diff_mean,
+        "contrast_ci": tuple(np.percentile(boot_same - boot_diff, quantiles)),
+        "baseline_ratio": float(shuffled_ratio.mean()),
+        "baseline_ratio_range": tuple(np.percentile(shuffled_ratio, quantiles)),
+        "baseline_ratio_se": float(shuffled_ratio.std(ddof=1) / np.sqrt(len(permuted))),
+        "baseline_contrast": float((permuted[:, 0] - permuted[:, 1]).mean()),
+    }
+
+
+def geometric_mean_interval(
+    values, resamples: int = 10_000, level: float = 0.95, rng: np.random.Generator | None = None
+) -> tuple[float, float, float]:
+    """Geometric mean of positive values (one per seed) and its percentile-bootstrap interval over them."""
+    logs = np.log(np.asarray(values, dtype=float))
+    rng = rng or np.random.default_rng(0)
+    means = logs[rng.integers(0, len(logs), size=(resamples, len(logs)))].mean(1)
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(np.exp(logs.mean())), float(np.exp(low)), float(np.exp(high))

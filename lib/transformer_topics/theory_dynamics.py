@@ -1,8 +1,8 @@
 """Claim C4, the two-stage training dynamics: gradient flow on the population loss, reduced by symmetry.
 
-Setting (notebooks/topic_structure/THEORY.md §3-4): one-hot E, so ``d = V + 2`` (content words, [MASK], [PAD]); ``W_pred = [I | 0]``;
-trained ``W_K, W_Q, W_V`` (d x d); cross-entropy; chosen positions are not attended to; equal-mixture
-documents in the population limit N -> infinity (:mod:`population`). Time ``t`` is gradient-flow
+Setting (notebooks/topic_structure/THEORY.md §3-4): one-hot E, so ``d = V + 2`` (content words, [MASK], [PAD]);
+``W_pred = [I | 0]``; trained ``W_K, W_Q, W_V`` (d x d); cross-entropy; chosen positions are not attended to;
+equal-mixture documents in the population limit N -> infinity (:mod:`population`). Time ``t`` is gradient-flow
 time: gradient descent with step ``eta`` reaches time ``t`` after ``t / eta`` steps.
 
 **The invariant subspace.** Let G permute the topics and the words inside each topic, acting on both
@@ -51,7 +51,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cache, cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -65,7 +65,14 @@ from tqdm.std import tqdm  # text bars survive in committed notebook outputs
 from .data import Vocabulary
 from .measurements import BLOCKS, block_matrix
 from .model import ModelConfig, TopicTransformer
-from .params import DEFAULT_MASK_PROB, check_choice, check_float, check_int, check_masking_probabilities, check_topic_counts
+from .params import (
+    DEFAULT_MASK_PROB,
+    check_choice,
+    check_float,
+    check_int,
+    check_masking_probabilities,
+    check_topic_counts,
+)
 from .population import combine_terms, population_loss_terms
 from .theory import IBJ, T, tau, v
 from .theory_attention import same_topic_mass as population_same_topic_masses
@@ -122,7 +129,7 @@ class ReducedLoss(NamedTuple):
     terms: dict[str, sp.Expr]
 
 
-@lru_cache(maxsize=None)
+@cache
 def reduced_loss() -> ReducedLoss:
     """The population loss at a point of the symmetric subspace (see the module docstring)."""
     alpha, beta, gamma = score_blocks
@@ -136,11 +143,15 @@ def reduced_loss() -> ReducedLoss:
         ell_other: c * on_self + (v - 1) * c * on_same + (a + (v - 1) * b + (tau - 2) * v * c) * on_other,
         ell_in: (a + (v - 1) * b + (tau - 1) * v * c) / (tau * v),
     }
-    log_z_word = sp.log(sp.exp(ell_self) + (v - 1) * sp.exp(ell_same) + (tau - 1) * v * sp.exp(ell_other) + (V - tau * v) * sp.exp(c))
+    log_z_word = sp.log(
+        sp.exp(ell_self) + (v - 1) * sp.exp(ell_same) + (tau - 1) * v * sp.exp(ell_other) + (V - tau * v) * sp.exp(c)
+    )
     uniform = -ell_in + sp.log(tau * v * sp.exp(ell_in) + (V - tau * v) * sp.exp(c))  # label uniform over S
     keep = -ell_self + log_z_word
     # A random word r ~ U(V) against a label y ~ U(S): r = y, same topic, another topic of S, outside S.
-    random = (keep + (v - 1) * (-ell_same + log_z_word) + (tau - 1) * v * (-ell_other + log_z_word) + (V - tau * v) * uniform) / V
+    random = (
+        keep + (v - 1) * (-ell_same + log_z_word) + (tau - 1) * v * (-ell_other + log_z_word) + (V - tau * v) * uniform
+    ) / V
     terms = {"mask": uniform, "keep": keep, "random": random}
     return ReducedLoss((1 - p_c - p_r) * uniform + p_c * keep + p_r * random, logits, terms)
 
@@ -151,7 +162,7 @@ def total_derivative(expression: sp.Expr, variable: sp.Symbol) -> sp.Expr:
     return sp.diff(expression, variable) + sum(sp.diff(expression, s) * sp.diff(e, variable) for s, e in logits.items())
 
 
-@lru_cache(maxsize=None)
+@cache
 def reduced_gradient() -> dict[str, sp.Expr]:
     """``dL/dtheta`` for the nine state coordinates (:data:`STATE_NAMES`), keyed by name.
 
@@ -169,7 +180,7 @@ def reduced_gradient() -> dict[str, sp.Expr]:
     return gradient
 
 
-@lru_cache(maxsize=None)
+@cache
 def score_partials() -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     """``dL/dalpha, dL/dbeta, dL/dgamma`` (each sums the score gradient over its whole orbit)."""
     loss = reduced_loss().loss
@@ -179,7 +190,7 @@ def score_partials() -> tuple[sp.Expr, sp.Expr, sp.Expr]:
 # ----- numbers: the reduced flow ----------------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compiled() -> dict[str, Callable]:
     """The sympy expressions as fast scalar functions (compiled once per process)."""
     setting = (T, v, tau, p_c, p_r)
@@ -198,8 +209,11 @@ def _compiled() -> dict[str, Callable]:
         "logit_jacobian": sp.lambdify(inner + (T, v, tau), logit_jacobian, "math", cse=True),
         "loss": sp.lambdify(level2 + setting, reduced.loss, "math", cse=True),
         "partials": sp.lambdify(level2 + setting, partials, "math", cse=True),
-        "key_query": sp.lambdify(key_blocks + query_blocks + score_partial_symbols + (T, v),
-                                 [kq[f"{m}.{b}"] for m in ("key", "query") for b in BLOCKS], "math"),
+        "key_query": sp.lambdify(
+            key_blocks + query_blocks + score_partial_symbols + (T, v),
+            [kq[f"{m}.{b}"] for m in ("key", "query") for b in BLOCKS],
+            "math",
+        ),
     }
 
 
@@ -227,6 +241,7 @@ class ReducedFlow:
 
     @property
     def vocab(self) -> Vocabulary:
+        """The vocabulary of this setting."""
         return Vocabulary(self.num_topics, self.words_per_topic)
 
     @cached_property
@@ -330,8 +345,19 @@ def embed(state, vocab: Vocabulary) -> dict[str, torch.Tensor]:
     return matrices
 
 
-ORBITS = ("diagonal", "same_topic", "diff_topic", "mask_column", "mask_row", "pad_column", "pad_row",
-          "mask_mask", "mask_pad", "pad_mask", "pad_pad")
+ORBITS = (
+    "diagonal",
+    "same_topic",
+    "diff_topic",
+    "mask_column",
+    "mask_row",
+    "pad_column",
+    "pad_row",
+    "mask_mask",
+    "mask_pad",
+    "pad_mask",
+    "pad_pad",
+)
 
 
 def orbit_masks(vocab: Vocabulary) -> dict[str, torch.Tensor]:
@@ -382,8 +408,15 @@ def symmetric_model(state, vocab: Vocabulary) -> TopicTransformer:
 # ----- trajectories: the ODE and full-matrix population gradient descent -------------------------------
 
 
-def integrate(flow: ReducedFlow, state, duration: float, method: str = "rk45", learning_rate: float | None = None,
-              points: int = 400, rtol: float = 1e-8) -> pd.DataFrame:
+def integrate(
+    flow: ReducedFlow,
+    state,
+    duration: float,
+    method: str = "rk45",
+    learning_rate: float | None = None,
+    points: int = 400,
+    rtol: float = 1e-8,
+) -> pd.DataFrame:
     """Integrate the reduced flow from ``state`` for ``duration`` (gradient-flow time).
 
     method "rk45": scipy's adaptive Runge-Kutta (the continuous flow), recorded at ``points`` times.
@@ -415,8 +448,16 @@ def integrate(flow: ReducedFlow, state, duration: float, method: str = "rk45", l
         times = np.array(steps) * eta
     records = []
     for time, y in zip(times, states):
-        records.append({"time": float(time), **flow.norms(y), MASS: flow.same_topic_mass(y),
-                        UNIFORM_MASS: 1 / flow.topics_per_doc, "loss": flow.loss(y), **dict(zip(STATE_NAMES, y))})
+        records.append(
+            {
+                "time": float(time),
+                **flow.norms(y),
+                MASS: flow.same_topic_mass(y),
+                UNIFORM_MASS: 1 / flow.topics_per_doc,
+                "loss": flow.loss(y),
+                **dict(zip(STATE_NAMES, y)),
+            }
+        )
     frame = pd.DataFrame(records)
     if steps is not None:
         frame.insert(0, "step", steps)
@@ -428,10 +469,19 @@ def population_same_topic_mass(score_matrix: torch.Tensor, vocab: Vocabulary, to
     return float(population_same_topic_masses(score_matrix.detach(), vocab, topics_per_doc).mean())
 
 
-def population_gradient_descent(model: TopicTransformer, topics_per_doc: int, keep_prob: float, random_prob: float,
-                                learning_rate: float, steps: int, weight_decay: float = 0.0, record_every: int = 1,
-                                stop_excess: float | None = None, track_symmetry: bool = False,
-                                progress: bool = False) -> pd.DataFrame:
+def population_gradient_descent(
+    model: TopicTransformer,
+    topics_per_doc: int,
+    keep_prob: float,
+    random_prob: float,
+    learning_rate: float,
+    steps: int,
+    weight_decay: float = 0.0,
+    record_every: int = 1,
+    stop_excess: float | None = None,
+    track_symmetry: bool = False,
+    progress: bool = False,
+) -> pd.DataFrame:
     """Full-batch gradient descent on the exact full-matrix population loss, no symmetry assumed.
 
     ``W <- W - learning_rate (grad L + weight_decay W)`` on every trained matrix of ``model`` (run it in
@@ -449,7 +499,9 @@ def population_gradient_descent(model: TopicTransformer, topics_per_doc: int, ke
     if stop_excess is not None:
         check_float("stop_excess", stop_excess, 0.0, low_open=True)
     if model.config.embedding != "onehot" or model.config.attention != "trained" or model.config.value != "trained":
-        raise ValueError("population_gradient_descent needs one-hot embeddings and trained attention and value matrices")
+        raise ValueError(
+            "population_gradient_descent needs one-hot embeddings and trained attention and value matrices"
+        )
     vocab = model.vocab
     matrices = {"W_V": model.W_V, "W_K": model.W_K, "W_Q": model.W_Q}
     initial = {name: m.detach().clone() for name, m in matrices.items()}
@@ -519,7 +571,7 @@ def onset_time(frame: pd.DataFrame, excess: float = 0.05, x: str = "time") -> fl
 kappa, m = sp.symbols("kappa m", positive=True)  # stage-1 constants, values in stage_one()
 
 
-@lru_cache(maxsize=None)
+@cache
 def stage_one() -> dict[str, sp.Expr]:
     """Stage 1 in sympy, from :func:`reduced_loss` at uniform attention (``alpha = beta = gamma``).
 
@@ -557,13 +609,16 @@ def stage_one() -> dict[str, sp.Expr]:
         "kappa": 1 / (tau**2 * v * (V - v)),
         "m": (V - tau * v) / (tau * v),
         "score_gradient": dict(zip(BLOCKS, per_entry)),
-        "eigenvalues": {"topic": topic, "within_topic": sp.factor(sp.cancel(diagonal - same)),
-                        "all_ones": sp.cancel(diagonal + (v - 1) * same + (V - v) * other)},
+        "eigenvalues": {
+            "topic": topic,
+            "within_topic": sp.factor(sp.cancel(diagonal - same)),
+            "all_ones": sp.cancel(diagonal + (v - 1) * same + (V - v) * other),
+        },
         "growth_rate": sp.factor(-topic / sp.sqrt(d)),
     }
 
 
-@lru_cache(maxsize=None)
+@cache
 def onset_theory() -> dict[str, sp.Expr]:
     """The onset of stage 2 in sympy (no weight decay), with the stage-1 constants ``kappa, m``.
 
@@ -614,8 +669,10 @@ def onset_theory() -> dict[str, sp.Expr]:
         "area_of_margin": area_of_margin,
         "time_of_margin": time_of_margin,
         "Lambda": Lambda,
-        "dominant_ratios": (sp.limit(area_of_margin / area_dominant, delta, sp.oo),
-                            sp.limit(time_of_margin / time_dominant, delta, sp.oo)),
+        "dominant_ratios": (
+            sp.limit(area_of_margin / area_dominant, delta, sp.oo),
+            sp.limit(time_of_margin / time_dominant, delta, sp.oo),
+        ),
         "margin_leading": margin_leading,
         "leading_order": leading,
         "slope": 1 / (rate_per_margin * delta),
@@ -642,12 +699,34 @@ def _numbers(num_topics, words_per_topic, topics_per_doc, keep_prob, init_scale,
     check_float("init_scale", init_scale, 0.0, low_open=True)
     check_float("excess", threshold_excess, 0.0, 1 - 1 / topics_per_doc, low_open=True, high_open=True)
     amplitude = initial_state(init_scale, num_topics, words_per_topic, init)[3]
-    return {T: num_topics, v: words_per_topic, tau: topics_per_doc, p_c: keep_prob, epsilon: amplitude, excess: threshold_excess}
+    return {
+        T: num_topics,
+        v: words_per_topic,
+        tau: topics_per_doc,
+        p_c: keep_prob,
+        epsilon: amplitude,
+        excess: threshold_excess,
+    }
 
 
-def predicted_onset(num_topics: int, words_per_topic: int, topics_per_doc: int, keep_prob: float, init_scale: float,
-                    init: str = "symmetric", learning_rate: float = 1.0, weight_decay: float = 0.0,
-                    excess: float = 0.05) -> OnsetPrediction:
+def growth_rate_per_margin(num_topics: int, words_per_topic: int, topics_per_doc: int, keep_prob: float) -> float:
+    """``r(delta) / delta = p_c (tau - 1) / (tau v (T - 1) sqrt(d))``: the stage-1 growth rate of the key/query
+    topic modes per unit of value margin (:func:`stage_one`, ``growth_rate``); :func:`predicted_onset` reads it here."""
+    values = {T: num_topics, v: words_per_topic, tau: topics_per_doc, p_c: keep_prob}
+    return float(onset_theory()["rate_per_margin"].subs(values))
+
+
+def predicted_onset(
+    num_topics: int,
+    words_per_topic: int,
+    topics_per_doc: int,
+    keep_prob: float,
+    init_scale: float,
+    init: str = "symmetric",
+    learning_rate: float = 1.0,
+    weight_decay: float = 0.0,
+    excess: float = 0.05,
+) -> OnsetPrediction:
     """The two-timescale prediction of the onset of stage 2 (:func:`onset_theory`).
 
     Stage 1 in closed form (``delta`` from 0, uniform attention), the key/query topic mode linearised,
@@ -666,7 +745,9 @@ def predicted_onset(num_topics: int, words_per_topic: int, topics_per_doc: int, 
     constants = {kappa: one["kappa"].subs(values), m: one["m"].subs(values)}
     values = {**values, **constants}
     kappa_, m_ = float(constants[kappa]), float(constants[m])
-    per_margin = float(theory["rate_per_margin"].subs(values))  # r = per_margin * delta
+    per_margin = growth_rate_per_margin(
+        num_topics, words_per_topic, topics_per_doc, keep_prob
+    )  # r = per_margin * delta
     log_growth = float(theory["log_growth"].subs(values))
     area = log_growth / per_margin
     leading = float(sp.N(theory["leading_order"].subs(values).subs(theory["Lambda"], area)))
@@ -681,11 +762,13 @@ def predicted_onset(num_topics: int, words_per_topic: int, topics_per_doc: int, 
         margin = brentq(lambda x: area_of(x) - area, 0.0, high, xtol=1e-14, rtol=1e-13)
         time = time_of(margin)
     else:
+
         def margin_rate(x: float) -> float:  # kappa m / (e^x + m), written to not overflow
             return kappa_ * m_ * math.exp(-x) / (1 + m_ * math.exp(-x)) - lam * x
 
         def rates(_, y):  # y = (delta, R)
             return [margin_rate(y[0]), per_margin * y[0] - lam]
+
         reached = lambda _, y: y[1] - log_growth  # noqa: E731
         reached.terminal = True
         # delta rises monotonically to its weight-decay equilibrium; if r stays below lambda there,

@@ -1,10 +1,21 @@
 import math
 
+import numpy as np
 import pytest
 import torch
-
 from transformer_topics.data import Vocabulary
-from transformer_topics.measurements import attention_by_topic, block_averages, block_matrix, block_masks
+from transformer_topics.measurements import (
+    attention_by_topic,
+    block_averages,
+    block_masks,
+    block_matrix,
+    content_topics,
+    ratio_of_sums,
+    topic_attention_ratios,
+    topic_pair_weights,
+    uniform_attention_over,
+    weighted_attention_sums,
+)
 
 VOCAB = Vocabulary(3, 2)
 
@@ -44,9 +55,11 @@ def test_attention_by_topic_on_a_hand_made_example():
     stats = attention_by_topic(attention, inputs, visible, vocab)
     # query 0: identical key 3 (0.3), same-topic key 1 (0.5), other-topic key 2 (0.2)
     # query 2: other-topic keys 0, 1, 3 -> 0.1, 0.1, 0.8, itself 0; queries 1 and 3 attend nothing
-    assert stats["identical"] == pytest.approx((0.3 + 0.0) / 2)  # pairs (0,3) and (3,0)
-    assert stats["same_topic"] == pytest.approx((0.5 + 0.0 + 0.0 + 0.0) / 4)  # (0,1) (1,0) (1,3) (3,1)
-    assert stats["diff_topic"] == pytest.approx((0.2 + 0.1 + 0.1 + 0.8 + 0 + 0) / 6)
+    # weights 1/|K_X(q)|: q0 same {1}, diff {2}, copy {3}; q1 same {0, 3}, diff {2}; q2 diff {0, 1, 3};
+    # q3 copy {0}, same {1}, diff {2}. Uniform attention gives 1/4 to every visible key.
+    same, diff, copy = 0.5 / (3 / 4), (0.2 + (0.1 + 0.1 + 0.8) / 3) / 1.0, 0.3 / (2 / 4)
+    assert stats["same_topic_ratio"] == pytest.approx(same / diff)
+    assert stats["copy_ratio"] == pytest.approx(copy / diff)
     # own-topic keys, own position included: q0 -> {0, 1, 3}, q1 -> {0, 1, 3}, q2 -> {2}, q3 -> {0, 1, 3}
     assert stats["same_topic_mass"] == pytest.approx((0.0 + 0.5 + 0.3) / 4)
     assert stats["uniform_same_topic_mass"] == pytest.approx((3 + 3 + 1 + 3) / 4 / 4)
@@ -66,3 +79,42 @@ def test_attention_by_topic_checks_shapes():
     inputs = torch.zeros(2, 5, dtype=torch.long)
     with pytest.raises(ValueError, match="attention must be"):
         attention_by_topic(torch.zeros(2, 5, 4), inputs, torch.ones(2, 5, dtype=torch.bool), VOCAB)
+
+
+def test_ratios_are_one_for_uniform_attention_whatever_the_lengths():
+    vocab = Vocabulary(3, 3)
+    generator = torch.Generator().manual_seed(1)
+    inputs = torch.randint(0, 9, (5, 20), generator=generator)
+    visible = torch.rand(5, 20, generator=generator) < torch.linspace(0.2, 0.9, 5)[:, None]  # unequal lengths
+    attention = uniform_attention_over(visible)
+    stats = attention_by_topic(attention, inputs, visible, vocab)
+    assert stats["same_topic_ratio"] == pytest.approx(1.0) and stats["copy_ratio"] == pytest.approx(1.0)
+
+
+def test_topic_attention_ratio_sees_topic_attention_and_can_fall_below_one():
+    vocab = Vocabulary(2, 3)
+    inputs = torch.tensor([[0, 1, 3, 4, 2, 5]])
+    visible = torch.ones(1, 6, dtype=torch.bool)
+    topic = content_topics(inputs, vocab)
+    same_topic = (topic[0, :, None] == topic[0, None, :]).double()
+    toward_topic = (same_topic + 0.1) / (same_topic + 0.1).sum(-1, keepdim=True)
+    away = (1.1 - same_topic) / (1.1 - same_topic).sum(-1, keepdim=True)
+    assert topic_attention_ratios(toward_topic[None], topic, inputs, visible)["same_topic"] > 5
+    assert topic_attention_ratios(away[None], topic, inputs, visible)["same_topic"] < 0.2
+
+
+def test_weighted_sums_keep_heads_and_labelings_and_bootstrap_brackets_the_ratio():
+    generator = torch.Generator().manual_seed(2)
+    tokens = torch.randint(0, 6, (4, 7), generator=generator)
+    labels = torch.stack([tokens // 3, torch.randint(0, 2, (4, 7), generator=generator)])  # (P=2, B, N)
+    weights = topic_pair_weights(labels, tokens, torch.ones(4, 7, dtype=torch.bool))
+    attention = torch.softmax(torch.randn(4, 2, 3, 7, 7, generator=generator), -1)  # (B, L, H, N, N)
+    sums = weighted_attention_sums(attention, weights["same_topic"])
+    assert sums.shape == (2, 4, 2, 3)
+    direct = (attention[1, 0, 2] * weights["same_topic"][0, 1]).sum()
+    assert float(sums[0, 1, 0, 2]) == pytest.approx(float(direct))
+    ones = torch.ones(4)
+    result = ratio_of_sums((sums[0, :, 0, 0], ones), (sums[0, :, 1, 1], ones), 200, np.random.default_rng(0))
+    assert result["low"] <= result["ratio"] <= result["high"]
+    with pytest.raises(ValueError, match="weights must be"):
+        weighted_attention_sums(attention, weights["same_topic"][0])

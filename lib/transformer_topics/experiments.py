@@ -1,0 +1,563 @@
+"""Training experiments behind notebooks 05, 06 and 08: runs with measured curves, and what is read off them.
+
+* :func:`run_with_changes` (notebook 05): a minibatch run that records the relative change
+  ``||W(t) - W(0)|| / ||W(0)||`` of every matrix, for the value-first comparison of C4.
+* :func:`stage_one_run` and :func:`stage_one_window` (notebook 06, A4): a run from a small
+  initialisation with the attention entropy and the growth of the key and query norms, read up to
+  the step at which the value matrix has learned a stated topic contrast.
+* :func:`lda_structure_run` and the readers :func:`end_value`, :func:`peak_value`,
+  :func:`progress`, :func:`stage_summary` (notebook 08, C5): everything trained on LDA documents,
+  the three same- vs different-topic ratios measured on every snapshot.
+
+Every attention ratio here is :func:`measurements.relative_attention_masses` (one implementation).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.func import functional_call
+
+from .data import Documents, Vocabulary, sample_lda
+from .masking import MaskedBatch, MaskingConfig, mask_documents
+from .measurements import block_averages, content_topics, relative_attention_masses
+from .model import ModelConfig, TopicTransformer
+from .params import check_float
+from .training import DocumentSource, History, TrainConfig, corpus_batches, train
+
+TRACKED = ("W_V", "W_K", "W_Q")
+
+# ----- relative change of each matrix (notebook 05) -----------------------------------------------------
+
+
+def relative_changes(history: History, initial: dict[str, torch.Tensor]) -> pd.DataFrame:
+    """``change.<name> = ||W(step) - W(0)|| / ||W(0)||`` at step 0 and at every snapshot of ``history``.
+
+    initial: ``{name: W(0)}`` for the tracked matrices (any shapes).
+    """
+    rows = [{"step": 0, **{f"change.{name}": 0.0 for name in initial}}]
+    for step, snapshot in sorted(history.snapshots.items()):
+        rows.append(
+            {
+                "step": step,
+                **{
+                    f"change.{name}": float((snapshot[name] - start).norm() / start.norm())
+                    for name, start in initial.items()
+                },
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def run_with_changes(
+    model: TopicTransformer,
+    source: DocumentSource,
+    masking: MaskingConfig,
+    config: TrainConfig,
+    description: str = "training",
+) -> pd.DataFrame:
+    """Train ``model`` (:func:`training.train`) and return its history with ``change.W_V/W_K/W_Q`` and ``time``.
+
+    The config's ``snapshot_every`` must equal its ``log_every`` (the changes are read from the
+    snapshots at the logged steps); ``time = step * learning_rate`` is gradient-flow time for SGD.
+    """
+    if config.snapshot_every != config.log_every:
+        raise ValueError(f"snapshot_every must equal log_every, got {config.snapshot_every} and {config.log_every}")
+    initial = {name: getattr(model, name).detach().clone() for name in TRACKED}
+    history = train(model, source, masking, config, description=description)
+    frame = history.frame().merge(relative_changes(history, initial), on="step")
+    frame["time"] = frame["step"] * config.learning_rate
+    return frame
+
+
+def changes_at(frame: pd.DataFrame, x: str, at: float) -> dict[str, float]:
+    """The relative changes of W_V, W_K, W_Q interpolated at ``x = at`` (NaN when ``at`` is not finite)."""
+    if not math.isfinite(at):
+        return dict.fromkeys(TRACKED, float("nan"))
+    return {name: float(np.interp(at, frame[x], frame[f"change.{name}"])) for name in TRACKED}
+
+
+# ----- stage one: attention entropy and key/query growth (notebook 06, A4) -------------------------------
+
+
+def attention_entropy_ratio(model: TopicTransformer, parameters: dict[str, torch.Tensor], probe: MaskedBatch) -> float:
+    """Mean over real queries with at least 2 visible keys of ``H(attention row) / log(#visible keys)``.
+
+    1 for uniform attention. ``parameters``: a state of ``model`` (``{name: tensor}``), evaluated
+    without changing the model; probe inputs and key_visible are (B, N).
+    """
+    with torch.no_grad():
+        attention = functional_call(model, parameters, (probe.inputs, probe.key_visible)).attention  # (B, Nq, Nk)
+    keys = probe.key_visible.sum(1)  # (B,)
+    rows = (probe.inputs != model.vocab.pad_id) & (keys[:, None] >= 2)  # (B, Nq)
+    entropy = -(attention * torch.log(attention.clamp_min(1e-30))).sum(-1)  # (B, Nq)
+    return float((entropy / torch.log(keys.clamp(min=2).float())[:, None])[rows].mean())
+
+
+def stage_one_run(
+    vocab: Vocabulary,
+    source: DocumentSource,
+    masking: MaskingConfig,
+    config: TrainConfig,
+    init_scale: float,
+    probe_docs: int = 64,
+    description: str = "stage one",
+) -> tuple[pd.DataFrame, TopicTransformer]:
+    """Train the one-hot model of THEORY.md §3 from ``init_scale``; per logged step the A4 quantities.
+
+    Columns added to the training history: ``W_V topic contrast`` (same- minus different-topic
+    off-diagonal entry of ``W_V`` in token space), ``W_K growth`` and ``W_Q growth`` (norm over
+    initial norm) and ``entropy ratio`` (:func:`attention_entropy_ratio` on a fixed probe of
+    ``probe_docs`` masked documents). ``config.snapshot_every`` must equal ``config.log_every``.
+    """
+    if config.snapshot_every != config.log_every:
+        raise ValueError(f"snapshot_every must equal log_every, got {config.snapshot_every} and {config.log_every}")
+    model = TopicTransformer(
+        ModelConfig(vocab.num_topics, vocab.words_per_topic, init_scale=init_scale), seed=config.seed
+    )
+    probe_rng = np.random.default_rng([config.seed, 1])
+    probe = mask_documents(source(probe_docs, probe_rng), masking, probe_rng)
+    start = {name: p.detach().clone() for name, p in model.named_parameters()}
+    history = train(model, source, masking, config, probe=probe, description=description)
+    frame = history.frame()
+    snapshots = {0: start, **history.snapshots}
+    frame["entropy ratio"] = [
+        attention_entropy_ratio(model, snapshots[s], probe) if s in snapshots else np.nan for s in frame["step"]
+    ]
+    frame["W_V topic contrast"] = frame["value.same_topic"] - frame["value.diff_topic"]
+    frame["W_K growth"] = frame["norm.W_K"] / frame["norm.W_K"].iloc[0]
+    frame["W_Q growth"] = frame["norm.W_Q"] / frame["norm.W_Q"].iloc[0]
+    return frame, model
+
+
+def stage_one_window(frame: pd.DataFrame, contrast: float) -> dict:
+    """A4 read off a :func:`stage_one_run` up to the first logged step where W_V's contrast reaches ``contrast``.
+
+    Returns ``reached`` (whether it did within the run), ``step`` (that step, or the last one),
+    ``contrast`` (W_V's contrast there), ``min entropy ratio`` and ``max growth`` (of W_K and W_Q)
+    over the window.
+    """
+    reached = frame["W_V topic contrast"] >= contrast
+    end = int(reached.to_numpy().argmax()) if reached.any() else len(frame) - 1
+    window = frame.iloc[: end + 1]
+    return {
+        "reached": bool(reached.any()),
+        "step": int(frame["step"].iloc[end]),
+        "contrast": float(frame["W_V topic contrast"].iloc[end]),
+        "min entropy ratio": float(window["entropy ratio"].min()),
+        "max growth": float(window[["W_K growth", "W_Q growth"]].to_numpy().max()),
+    }
+
+
+# ----- everything trained on LDA documents (notebook 08, C5) ---------------------------------------------
+
+RATIOS = ("R_E", "R_V", "R_A", "R_I")
+
+
+def lda_probe(
+    vocab: Vocabulary, masking: MaskingConfig, alpha: float, doc_length, num_docs: int, seed: int
+) -> MaskedBatch:
+    """Held-out masked LDA documents on which attention is measured (the same for every run of one data setting)."""
+    rng = np.random.default_rng([seed, 1])
+    return mask_documents(sample_lda(vocab, num_docs, alpha, doc_length, rng), masking, rng)
+
+
+@torch.no_grad()
+def structure(net: TopicTransformer, probe: MaskedBatch) -> dict[str, float]:
+    """The three ratios of notebook 08 §2, the copy ratio, their block averages and the matrix norms of one state.
+
+    R_E = (G_diag - G_diff) / (G_diag - G_same) from the Gram matrix ``E E^T`` (a squared-distance
+    ratio); R_V = exp(M_same - M_diff) for ``M = W_pred W_V E^T``; R_A and R_I: the topic and copy
+    ratios of the attention on ``probe`` (:func:`measurements.relative_attention_masses`).
+    """
+    gram = block_averages(net.gram(), net.vocab)
+    value = block_averages(net.value_output_matrix(), net.vocab)
+    attention = net(probe.inputs, probe.key_visible).attention.double()  # (B, N, N) [query, key]
+    relative = relative_attention_masses(
+        attention, content_topics(probe.inputs, net.vocab), probe.inputs, probe.key_visible
+    )
+    return {
+        "R_E": (gram["diagonal"] - gram["diff_topic"]) / (gram["diagonal"] - gram["same_topic"]),
+        "R_V": math.exp(value["same_topic"] - value["diff_topic"]),
+        "R_A": relative["same_topic"] / relative["diff_topic"],
+        "R_I": relative["identical"] / relative["diff_topic"],
+        "gram.identical": gram["diagonal"],
+        "gram.same": gram["same_topic"],
+        "gram.diff": gram["diff_topic"],
+        "value.identical": value["diagonal"],
+        "value.same": value["same_topic"],
+        "value.diff": value["diff_topic"],
+        "attention.identical": relative["identical"],
+        "attention.same": relative["same_topic"],
+        "attention.diff": relative["diff_topic"],
+        **{f"norm.{name}": norm for name, norm in net.matrix_norms().items()},
+    }
+
+
+def lda_model(vocab: Vocabulary, decoder: str, init_scale: float, seed: int) -> TopicTransformer:
+    """Everything trained (embeddings of width ``d = V + 2``, attention, value, decoder ``"tied"`` or
+    ``"trained"``), entries ``N(0, init_scale^2 / d)``."""
+    width = vocab.size
+    config = ModelConfig(
+        vocab.num_topics,
+        vocab.words_per_topic,
+        embedding="trained",
+        d_model=width,
+        attention="trained",
+        value="trained",
+        decoder=decoder,
+        init_scale=init_scale / math.sqrt(width),
+    )
+    return TopicTransformer(config, seed=seed)
+
+
+def lda_structure_run(
+    corpus: Documents,
+    probe: MaskedBatch,
+    masking: MaskingConfig,
+    config: TrainConfig,
+    decoder: str,
+    init_scale: float,
+    description: str = "training",
+) -> tuple[TopicTransformer, pd.DataFrame, float]:
+    """Train :func:`lda_model` on minibatches of ``corpus``; measure :func:`structure` at every snapshot.
+
+    Returns the trained model, its curves (one row per snapshot, step 0 and the last step included)
+    and the mean training loss over the last three logged intervals.
+    """
+    if not config.snapshot_every:
+        raise ValueError("lda_structure_run needs snapshots: set config.snapshot_every")
+    net = lda_model(corpus.vocab, decoder, init_scale, config.seed)
+    states = {0: {name: p.detach().clone() for name, p in net.named_parameters()}}
+    history = train(net, corpus_batches(corpus), masking, config, probe=probe, description=description)
+    states.update(history.snapshots)
+    states[config.steps] = {name: p.detach().clone() for name, p in net.named_parameters()}
+    trained = {name: p.detach().clone() for name, p in net.named_parameters()}
+    rows = []
+    for step, state in states.items():
+        with torch.no_grad():
+            for name, p in net.named_parameters():
+                p.copy_(state[name])
+        rows.append({"step": step, **structure(net, probe)})
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            p.copy_(trained[name])
+    return net, pd.DataFrame(rows), float(history.frame()["loss"].iloc[-3:].mean())
+
+
+def end_value(curve: pd.Series, tail: float = 0.2) -> float:
+    """A ratio at the end of training: geometric mean over the last ``tail`` of the logged states
+    (Adam iterates keep fluctuating)."""
+    check_float("tail", tail, 0.0, 1.0, low_open=True)
+    count = max(1, round(tail * (len(curve) - 1)))
+    return float(np.exp(np.log(curve.iloc[-count:]).mean()))
+
+
+def peak_value(curve: pd.Series, smooth: float = 0.05) -> float:
+    """The strongest a ratio got: the largest running geometric mean over ``smooth`` of the logged states."""
+    window = max(1, round(smooth * len(curve)))
+    return float(np.exp(np.log(curve).rolling(window, center=True, min_periods=1).mean().max()))
+
+
+def progress(curve: pd.Series, smooth: float = 0.05) -> pd.Series:
+    """``s(t) = (log R(t) - log R(0)) / (log R(peak) - log R(0))``: 0 at the start, 1 at the peak
+    (meaningless when the ratio never moves; the callers exclude that case)."""
+    start = math.log(curve.iloc[0])
+    return (np.log(curve) - start) / (math.log(peak_value(curve, smooth)) - start)
+
+
+def stage_summary(
+    curves: pd.DataFrame,
+    value_criterion: float,
+    attention_criterion: float,
+    value_first: float = 0.25,
+    tail: float = 0.2,
+    smooth: float = 0.05,
+) -> dict:
+    """What a run's curves say: end values of the four ratios, peaks of R_V and R_A, and the timing of the stages.
+
+    A stage *happens* when its ratio's peak reaches its criterion. ``t_V`` (``t_A``) is the first
+    logged step with progress ``s_V >= 1/2`` (``s_A >= 1/2``); ``s_A_at_t_V`` the attention's
+    progress then, and the run is value-first when it is at most ``value_first``. Timing is defined
+    only when both stages happen (NaN otherwise).
+    """
+    summary = {ratio: end_value(curves[ratio], tail) for ratio in RATIOS}
+    summary.update({f"{ratio} peak": peak_value(curves[ratio], smooth) for ratio in ("R_V", "R_A")})
+    value_forms = summary["R_V peak"] >= value_criterion
+    both = value_forms and summary["R_A peak"] >= attention_criterion
+    s_value, s_attention = progress(curves["R_V"], smooth), progress(curves["R_A"], smooth)
+    t_value = int(curves["step"][(s_value >= 0.5).idxmax()])
+    t_attention = int(curves["step"][(s_attention >= 0.5).idxmax()])
+    s_at = float(s_attention[curves["step"] == t_value].iloc[0])
+    summary.update(
+        t_V=t_value if value_forms else np.nan,
+        t_A=t_attention if both else np.nan,
+        s_A_at_t_V=s_at if both else np.nan,
+        value_first=(s_at <= value_first) if both else np.nan,
+    )
+    return summary
+
+
+def reparametrised(net: TopicTransformer, A: torch.Tensor) -> TopicTransformer:
+    """The same function with embeddings ``E A`` (float64 copy): ``W_K, W_Q -> W A^{-T}``, and ``W_V`` to match.
+
+    A: (d, d) invertible. With a tied decoder ``W_V -> A^{-1} W_V A^{-T}``; untied ``W_V A^{-T}``.
+    """
+    twin = copy.deepcopy(net).double()
+    A = A.double()
+    inverse_T = torch.linalg.inv(A).T
+    with torch.no_grad():
+        twin.embedding.copy_(twin.embedding @ A)
+        twin.W_K.copy_(twin.W_K @ inverse_T)
+        twin.W_Q.copy_(twin.W_Q @ inverse_T)
+        twin.W_V.copy_((torch.linalg.inv(A) @ twin.W_V if twin.config.decoder == "tied" else twin.W_V) @ inverse_T)
+    return twin
+
+
+# ----- C4: the onset of stage 2 over a grid of settings (notebook 05) -------------------------------------
+
+# The closed form's accuracy that C4.onset_time claims (its error model: notebook 05 §7).
+ONSET_ACCURACY = 0.10
+
+
+def predict_onsets(
+    points: list[tuple[float, float, float]],
+    num_topics: int,
+    words_per_topic: int,
+    topics_per_doc: int,
+    weight_decay: float,
+    excess: float,
+) -> pd.DataFrame:
+    """The two-timescale prediction (:func:`theory_dynamics.predicted_onset`, random start) at each point.
+
+    points: ``(init_scale, keep_prob, learning_rate)`` triples. Columns: the point, ``Lambda``,
+    ``predicted`` (gradient-flow time), ``predicted steps``, ``leading order`` (time) and
+    ``predicted slope`` (time per unit of ``log(1/init_scale)``).
+    """
+    from . import theory_dynamics as td
+
+    rows = []
+    for init_scale, keep_prob, learning_rate in points:
+        p = td.predicted_onset(
+            num_topics,
+            words_per_topic,
+            topics_per_doc,
+            keep_prob,
+            init_scale,
+            "random",
+            learning_rate,
+            weight_decay,
+            excess,
+        )
+        rows.append(
+            {
+                "init_scale": init_scale,
+                "keep_prob": keep_prob,
+                "learning_rate": learning_rate,
+                "Lambda": p.area,
+                "predicted": p.time,
+                "predicted steps": p.steps,
+                "leading order": p.leading_order_time * learning_rate,
+                "predicted slope": p.slope * learning_rate,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def measure_onsets(
+    predicted: pd.DataFrame,
+    num_topics: int,
+    words_per_topic: int,
+    topics_per_doc: int,
+    random_prob: float,
+    weight_decay: float,
+    excess: float,
+    max_steps: int,
+    seed: int,
+    progress_bar: bool = True,
+) -> pd.DataFrame:
+    """Population gradient descent from a random start at each point of ``predicted`` (:func:`predict_onsets`).
+
+    Each run's budget scales with the problem: three times the predicted onset in steps (plus 10),
+    at most ``max_steps``; a run stops just past its onset. Adds ``budget``, ``measured`` (time),
+    ``measured steps``, ``reached`` and ``gap`` (how far the same-topic mass stayed below the
+    onset threshold when not reached), and ``ODE``: the onset of the reduced flow from the
+    equivalent symmetric start (theory that keeps what the closed form linearises).
+    """
+    from tqdm.std import tqdm
+
+    from . import theory_dynamics as td
+
+    rows = []
+    for _, point in tqdm(
+        predicted.iterrows(), total=len(predicted), desc="onset grid (population GD)", disable=not progress_bar
+    ):
+        finite = math.isfinite(point["predicted steps"])
+        budget = min(max_steps, math.ceil(3 * point["predicted steps"]) + 10) if finite else max_steps
+        model = TopicTransformer(
+            ModelConfig(num_topics=num_topics, words_per_topic=words_per_topic, init_scale=point["init_scale"]),
+            seed=seed,
+        ).double()
+        frame = td.population_gradient_descent(
+            model,
+            topics_per_doc,
+            point["keep_prob"],
+            random_prob,
+            point["learning_rate"],
+            budget,
+            weight_decay,
+            stop_excess=excess + 0.02,
+        )
+        flow = td.ReducedFlow(
+            num_topics, words_per_topic, topics_per_doc, point["keep_prob"], random_prob, weight_decay
+        )
+        horizon = 2.5 * point["predicted"] if finite else budget * point["learning_rate"]
+        start = td.initial_state(point["init_scale"], num_topics, words_per_topic, "random")
+        ode = td.onset_time(td.integrate(flow, start, horizon, points=800), excess)
+        steps = td.onset_time(frame, excess, x="step")
+        gap = excess - float((frame[td.MASS] - frame[td.UNIFORM_MASS]).max())
+        rows.append(
+            {
+                **point.to_dict(),
+                "budget": budget,
+                "ODE": ode,
+                "measured": steps * point["learning_rate"],
+                "measured steps": steps,
+                "reached": math.isfinite(steps),
+                "gap": max(gap, 0.0),
+            }
+        )
+    grid = pd.DataFrame(rows)
+    grid["error"] = grid["measured"] / grid["predicted"] - 1
+    return grid
+
+
+def fitted_slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares slope of ``y`` against ``x`` and its standard error (NaN when a value is missing)."""
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        return float("nan"), float("nan")
+    coefficients, covariance = np.polyfit(x, y, 1, cov="unscaled")
+    residual = y - np.polyval(coefficients, x)
+    dof = len(x) - 2
+    variance = float(residual @ residual) / dof if dof > 0 else float("nan")
+    return float(coefficients[0]), math.sqrt(max(covariance[0, 0] * variance, 0.0))
+
+
+def record_onset_claims(
+    table,
+    grid: pd.DataFrame,
+    init_scale: float,
+    keep_prob: float,
+    learning_rate: float,
+    excess: float,
+    section: str = "",
+    figure: str = "",
+) -> dict:
+    """Judge C4.onset_time, C4.onset_early, C4.onset_scaling and C4.lr_scaling on a measured grid.
+
+    grid: :func:`measure_onsets` on one-at-a-time sweeps around ``(init_scale, keep_prob,
+    learning_rate)``. Runs that did not reach their onset within their budget make the claims
+    that need them inconclusive, with the gap. Returns the numbers behind the claims.
+    """
+    at_lr = grid[grid.learning_rate == learning_rate]
+    sweep_init = at_lr[at_lr.keep_prob == keep_prob].sort_values("init_scale")
+    sweep_keep = at_lr[at_lr.init_scale == init_scale].sort_values("keep_prob")
+    sweep_lr = grid[(grid.init_scale == init_scale) & (grid.keep_prob == keep_prob)].sort_values("learning_rate")
+    judged = pd.concat([sweep_init, sweep_keep]).drop_duplicates(["init_scale", "keep_prob"])
+
+    def unmet(rows: pd.DataFrame) -> str:
+        missing = rows[~rows["reached"]]
+        return "; ".join(
+            f"no onset within {int(r.budget)} steps at init_scale {r.init_scale:g}, keep_prob "
+            f"{r.keep_prob:g}, learning_rate {r.learning_rate:g} (mass {r.gap:.3g} below the threshold)"
+            for r in missing.itertuples()
+        )
+
+    errors = judged["error"].to_numpy(dtype=float)
+    ode_gap = float((judged["ODE"] / judged["predicted"] - 1).abs().max())
+    gd_gap = float((judged["measured"] / judged["ODE"] - 1).abs().max())
+    where = (
+        f"over init_scale {sweep_init.init_scale.min():g}..{sweep_init.init_scale.max():g} and keep_prob "
+        f"{sweep_keep.keep_prob.min():g}..{sweep_keep.keep_prob.max():g}"
+    )
+    common = dict(kind="prediction", data="synthetic", section=section, figure=figure)
+    worst = float(np.nanmax(errors)) if np.isfinite(errors).any() else float("nan")
+    table.check(
+        "C4.onset_time",
+        f"onset of stage 2 (same-topic mass > 1/tau + {excess:g}) of population GD from a random "
+        f"start is later than the two-timescale closed form by less than {ONSET_ACCURACY:.0%} at every point "
+        f"{where}: largest relative excess (measured / predicted - 1)",
+        None,
+        worst,
+        comparison="less",
+        criterion=ONSET_ACCURACY,
+        criterion_reason=f"the closed form's error budget: it linearises the key/query growth and keeps attention "
+        f"uniform up to the threshold, which the exact reduced flow does not (closed form vs reduced ODE here: up "
+        f"to {ode_gap:.1%}); population GD from a random start adds the equivalent-start and Euler-step errors "
+        f"(GD vs ODE here: up to {gd_gap:.1%}); 10% bounds their sum",
+        unmet=unmet(judged),
+        **common,
+    )
+    table.check(
+        "C4.onset_early",
+        f"the closed form is never late: population GD reaches the onset no earlier than "
+        f"predicted at every point {where} (smallest measured / predicted - 1)",
+        None,
+        float(np.nanmin(errors)) if np.isfinite(errors).any() else float("nan"),
+        comparison="greater",
+        criterion=0.0,
+        criterion_reason="every term the closed form drops delays the onset: as attention leaves "
+        "uniform the softmax saturates and the key/query growth slows below its linearised rate",
+        unmet=unmet(judged),
+        **common,
+    )
+    log_inverse = np.log(1 / sweep_init["init_scale"].to_numpy())
+    slope_theory, se_theory = fitted_slope(log_inverse, sweep_init["predicted"].to_numpy(dtype=float))
+    slope_measured, se_measured = fitted_slope(log_inverse, sweep_init["measured"].to_numpy(dtype=float))
+    slope_tolerance = 3 * math.hypot(se_theory, se_measured) / abs(slope_theory) if math.isfinite(slope_theory) else 0.0
+    table.check(
+        "C4.onset_scaling",
+        f"fitted slope of the onset time against log(1/init_scale) over init_scale "
+        f"{sweep_init.init_scale.min():g}..{sweep_init.init_scale.max():g}: two-timescale theory vs population GD",
+        slope_theory,
+        slope_measured,
+        slope_tolerance,
+        "relative",
+        tolerance_reason=f"three standard errors of the two least-squares slopes (theory {se_theory:.3g}, "
+        f"measured {se_measured:.3g}): onset time is not exactly linear in log(1/init_scale) (the margin keeps "
+        "growing in stage 1), and the residuals of each fit measure how far",
+        unmet=unmet(sweep_init),
+        **common,
+    )
+    lr_slope, _ = fitted_slope(
+        np.log(sweep_lr["learning_rate"].to_numpy(dtype=float)),
+        np.log(sweep_lr["measured steps"].to_numpy(dtype=float)),
+    )
+    table.check(
+        "C4.lr_scaling",
+        f"population GD onset in steps scales as 1/learning_rate (gradient-flow time), "
+        f"learning_rate {sweep_lr.learning_rate.min():g}..{sweep_lr.learning_rate.max():g}: fitted log-log slope",
+        -1.0,
+        lr_slope,
+        0.05,
+        "absolute",
+        tolerance_reason="Euler steps move the onset in gradient-flow time by O(eta / t*), a few per cent over the "
+        "swept steps; over a log-range of about log 4 that is a slope error of a few hundredths",
+        unmet=unmet(sweep_lr),
+        **common,
+    )
+    return {
+        "sweep_init": sweep_init,
+        "sweep_keep": sweep_keep,
+        "sweep_lr": sweep_lr,
+        "judged": judged,
+        "ode_gap": ode_gap,
+        "gd_gap": gd_gap,
+        "slope_theory": slope_theory,
+        "slope_measured": slope_measured,
+        "lr_slope": lr_slope,
+    }
