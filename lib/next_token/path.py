@@ -97,24 +97,3 @@ def _softmax(a: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     am = a if mask is None else np.where(mask, a, -np.inf)
     e = np.exp(am - am.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
-
-
-def loss_gap_bound(ds: Dataset, point: PathPoint, w_svm: np.ndarray, w_fin: np.ndarray, loss_star: float) -> float:
-    """Upper bound on L(W_mu) - L* implied by convexity and the theory's W^svm, W^fin, L*.
-
-    For any V, convexity and grad L(W_mu) = -mu W_mu give L(W_mu) - L(V) <= mu(<W_mu, V> - ||W_mu||^2). With
-    V = R W^svm/||W^svm|| + W^fin and R chosen so that <W_mu, V> = ||W_mu||^2, this is L(W_mu) - L* <= L(V) - L*.
-    (W^svm = 0: V = W^fin and the bound is mu(<W_mu, W^fin> - ||W_mu||^2) + L(W^fin) - L*.)
-    """
-    W = point.W
-    norm2 = float(np.sum(W * W))
-    svm_norm = float(np.linalg.norm(w_svm))
-    if svm_norm == 0.0:
-        V = w_fin
-        return point.mu * (float(np.sum(W * V)) - norm2) + log_loss(ds, V) - loss_star
-    direction = w_svm / svm_norm
-    along = float(np.sum(W * direction))
-    if along <= 0:
-        return float("inf")
-    R = (norm2 - float(np.sum(W * w_fin))) / along
-    return log_loss(ds, R * direction + w_fin) - loss_star
