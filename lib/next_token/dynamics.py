@@ -288,9 +288,13 @@ def train(
         a = (features @ w).reshape(B, n, T)
         e = np.exp(a - a.max(axis=2, keepdims=True))
         s = e / e.sum(axis=2, keepdims=True)
-        al = np.where(label_mask, a, -np.inf)
-        el = np.exp(al - al.max(axis=2, keepdims=True))
-        r = (s - el / el.sum(axis=2, keepdims=True)).reshape(B, n * T, 1)
+        el = e * label_mask
+        label_sum = el.sum(axis=2, keepdims=True)
+        if label_sum.min() < 1e-200:  # every label score far below the top one: renormalise on the labels alone
+            al = np.where(label_mask, a, -np.inf)
+            el = np.exp(al - al.max(axis=2, keepdims=True))
+            label_sum = el.sum(axis=2, keepdims=True)
+        r = (s - el / label_sum).reshape(B, n * T, 1)
         g = features_t @ r  # (B, d^2, 1), n times the gradient
         if normalized:
             norm = np.sqrt((g * g).sum(axis=1, keepdims=True))
