@@ -783,3 +783,34 @@ def predicted_onset(
         time, margin = float(solution.t_events[0][0]), float(solution.y_events[0][0][0])
     slope = 1 / (per_margin * margin - lam) if per_margin * margin > lam else float("inf")
     return OnsetPrediction(time, time / eta, margin, area, slope / eta, leading / eta)
+
+
+def equivalent_relative_changes(
+    ode: pd.DataFrame, flow: ReducedFlow, init_scale: float, initial_norms: dict[str, float]
+) -> pd.DataFrame:
+    """Relative changes ``||W(t) - W(0)|| / ||W(0)||`` that the reduced flow predicts for a random start.
+
+    ode: :func:`integrate` from ``initial_state(init_scale, T, v, "random")`` (the equivalent
+    symmetric start, amplitude ``eps0``); initial_norms: ``{"W_V", "W_K", "W_Q"}`` Frobenius norms of
+    the random model at step 0. ``W_V`` starts at 0 in the flow, so its change is its norm,
+    ``(sum_i n_i theta_V,i^2)^(1/2)``; every hidden row of ``W_K`` (and ``W_Q``) has ``T - 1`` topic-contrast
+    components ``N(0, init_scale^2)``, whose sum grows as ``e^R`` and difference decays as ``e^-R``
+    with ``R = log(D_K(t) / eps0)``, so the change is
+    ``init_scale (d (T - 1) / 2 [(e^R - 1)^2 + (e^-R - 1)^2])^(1/2)``. Columns: time, change.W_V/W_K/W_Q.
+    """
+    T_, v_ = flow.num_topics, flow.words_per_topic
+    d_ = T_ * v_ + 2
+    amplitude = initial_state(init_scale, T_, v_, "random")[3]
+    sizes = flow.orbit_sizes[:3]
+    value_change = np.sqrt((ode[list(STATE_NAMES[:3])].to_numpy() ** 2 * sizes).sum(1))
+    topic_mode = ode["key.diagonal"] + (v_ - 1) * ode["key.same_topic"] - v_ * ode["key.diff_topic"]
+    R = np.log(topic_mode.to_numpy() / amplitude)
+    key_change = init_scale * np.sqrt(d_ * (T_ - 1) / 2 * ((np.exp(R) - 1) ** 2 + (np.exp(-R) - 1) ** 2))
+    return pd.DataFrame(
+        {
+            "time": ode["time"],
+            "change.W_V": value_change / initial_norms["W_V"],
+            "change.W_K": key_change / initial_norms["W_K"],
+            "change.W_Q": key_change / initial_norms["W_Q"],
+        }
+    )
