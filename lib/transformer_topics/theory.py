@@ -324,6 +324,15 @@ def embedding_condition(num_topics: int, words_per_topic: int, topics_per_doc: i
     return {"kappa": float(kappa), "threshold": float(threshold), "nonzero": bool(kappa < threshold), "margin": float(margin)}
 
 
+def embedding_critical_weight_decay(num_topics: int, words_per_topic: int, topics_per_doc: int) -> float:
+    """The largest weight decay with a nonzero C1 optimum: the root in lambda of ``kappa = 1 - tau/T``
+    (``kappa = lambda (T-1) tau v / 2``), i.e. ``2 (1 - tau/T) / ((T-1) tau v)``; 0 when ``tau = T``."""
+    values = _setting(num_topics, words_per_topic, topics_per_doc, 1.0)  # lambda is the unknown
+    values.pop(lam)
+    critical = sp.solve(sp.Eq(embedding_solution()["kappa_value"], 1 - tau / T), lam)[0]
+    return float(sp.N(critical.subs(values), PRECISION))
+
+
 def embedding_optimum(num_topics: int, words_per_topic: int, topics_per_doc: int, weight_decay: float) -> dict[str, float]:
     """Block values of the optimal Gram matrix ``E E^T`` of C1 (trained E, ``W_V = I``, decoder
     tied to E, uniform attention, penalty ``(weight_decay/2) ||E||_F^2``, cross-entropy).

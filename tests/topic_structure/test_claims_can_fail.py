@@ -1,0 +1,185 @@
+"""Every check of notebooks 01-04 can fail: perturb the theory a claim relies on and its verdict becomes ``fails``.
+
+The claims are computed by the same library functions the notebooks call (:mod:`transformer_topics.notebook_claims`),
+at the notebooks' quick-profile settings; each test first shows the unperturbed claim holds, so the flip is the
+perturbation's doing. No notebook is executed.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from theory_collection.claims import ClaimsTable
+from transformer_topics import notebook_claims as nc
+from transformer_topics import theory
+from transformer_topics import theory_attention as ta
+from transformer_topics.data import Vocabulary, sample_lda
+from transformer_topics.masking import MaskingConfig, mask_documents
+
+EMBEDDINGS = nc.Setting(5, 4, 2, 0.01)  # notebook 02's quick profile
+VALUES = nc.Setting(5, 4, 2, 0.01)  # notebook 03's
+ATTENTION = nc.Setting(5, 4, 2, 3e-4)  # notebook 04's (lambda of the C2 optimum that fixes W_V)
+NEAR_CRITICAL = (0.95, 1.05)  # the two sweep points of C1.nonzero_condition nearest lambda_c
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def verdicts(table: ClaimsTable) -> dict[str, str]:
+    return {claim.id: claim.verdict for claim in table.claims}
+
+
+def scaled(function, factor: float, keys, when=lambda *args, **kwargs: True):
+    """``function`` with the values under ``keys`` of its dict result multiplied by ``factor``."""
+
+    def perturbed(*args, **kwargs):
+        result = function(*args, **kwargs)
+        if not when(*args, **kwargs):
+            return result
+        return {key: value * factor if key in keys else value for key, value in dict(result).items()}
+
+    return perturbed
+
+
+# ----- C1 (notebook 02) -------------------------------------------------------------------------------------
+
+
+def embedding_verdicts() -> dict[str, str]:
+    table = ClaimsTable("02_embeddings")
+    nc.embedding_exact_claims(table, EMBEDDINGS, sweep_factors=NEAR_CRITICAL)
+    return verdicts(table)
+
+
+def test_c1_claims_hold_unperturbed():
+    assert set(embedding_verdicts().values()) == {"holds"}
+
+
+@pytest.mark.parametrize("factor", [1.1, 0.9])
+def test_c1_block_values_off_by_ten_percent_fail(monkeypatch, factor):
+    monkeypatch.setattr(theory, "embedding_optimum", scaled(theory.embedding_optimum, factor, theory_blocks()))
+    result = embedding_verdicts()
+    assert result["C1.same_topic"] == result["C1.diff_topic"] == "fails"
+
+
+@pytest.mark.parametrize("factor", [1.1, 0.9])
+def test_c1_critical_weight_decay_off_by_ten_percent_fails(monkeypatch, factor):
+    original = theory.embedding_critical_weight_decay
+    monkeypatch.setattr(theory, "embedding_critical_weight_decay", lambda *args: factor * original(*args))
+    assert embedding_verdicts()["C1.nonzero_condition"] == "fails"
+
+
+def test_c1_simplex_eigenvalue_off_by_ten_percent_fails(monkeypatch):
+    monkeypatch.setattr(theory, "embedding_condition", scaled(theory.embedding_condition, 1.1, {"margin"}))
+    assert embedding_verdicts()["C1.simplex"] == "fails"
+
+
+def theory_blocks():
+    return {"diagonal", "same_topic", "diff_topic"}
+
+
+# ----- C2 (notebook 03) -------------------------------------------------------------------------------------
+
+
+def value_verdicts() -> dict[str, str]:
+    table = ClaimsTable("03_value_matrix")
+    nc.value_exact_claims(table, VALUES)
+    return verdicts(table)
+
+
+def test_c2_claims_hold_unperturbed():
+    assert set(value_verdicts().values()) == {"holds"}
+
+
+@pytest.mark.parametrize("factor", [1.1, 0.9])
+@pytest.mark.parametrize("loss, prefix", [("cross_entropy", "C2"), ("squared", "C2.squared")])
+def test_c2_block_values_off_by_ten_percent_fail(monkeypatch, factor, loss, prefix):
+    def this_loss(*args, **kwargs):
+        return kwargs.get("loss", "cross_entropy") == loss
+
+    monkeypatch.setattr(theory, "value_optimum", scaled(theory.value_optimum, factor, theory_blocks(), this_loss))
+    result = value_verdicts()
+    assert {result[f"{prefix}.{block}"] for block in theory_blocks()} == {"fails"}
+
+
+# ----- C3 (notebook 04) -------------------------------------------------------------------------------------
+
+
+def attention_verdicts() -> dict[str, str]:
+    blocks = theory.value_optimum(*ATTENTION.counts, ATTENTION.weight_decay)
+    delta = blocks["same_topic"] - blocks["diff_topic"]
+    value_output = ta.block_value_output(ATTENTION.vocab, blocks)
+    table = ClaimsTable("04_attention")
+    nc.attention_gradient_claims(table, ATTENTION, value_output, delta)
+    nc.attention_optimum_claims(table, ATTENTION, value_output, delta)
+    return verdicts(table)
+
+
+def test_c3_claims_hold_unperturbed():
+    assert set(attention_verdicts().values()) == {"holds"}
+
+
+@pytest.mark.parametrize("factor", [1.1, 0.9])
+def test_c3_optimal_mass_off_by_ten_percent_fails(monkeypatch, factor):
+    monkeypatch.setattr(ta, "optimal_mass", scaled(ta.optimal_mass, factor, {"x_star"}))
+    result = attention_verdicts()
+    assert result["C3.x_star"] == result["C3.x_star.every_query"] == result["C3.x_star.line_search"] == "fails"
+
+
+@pytest.mark.parametrize("factor", [1.1, 0.9])
+def test_c3_score_gradient_off_by_ten_percent_fails(monkeypatch, factor):
+    original = ta.score_gradient_values
+
+    def perturbed(*args, **kwargs):
+        return {
+            kind: {block: factor * value for block, value in blocks.items()}
+            for kind, blocks in original(*args, **kwargs).items()
+        }
+
+    monkeypatch.setattr(ta, "score_gradient_values", perturbed)
+    result = attention_verdicts()
+    assert {result[f"C3.grad_{block}"] for block in ("same_topic", "diff_topic", "diagonal", "entrywise")} == {"fails"}
+
+
+def test_c3_gradient_of_mask_queries_not_zero_fails(monkeypatch):
+    """A theory that gave [MASK] queries a topic signal (the keep queries' gradient) is refuted by autograd."""
+    original = ta.score_gradient_values
+
+    def perturbed(*args, **kwargs):
+        values = original(*args, **kwargs)
+        total = {b: values["total"][b] + values["keep"][b] for b in values["total"]}
+        return {**values, "mask": dict(values["keep"]), "total": total}
+
+    monkeypatch.setattr(ta, "score_gradient_values", perturbed)
+    result = attention_verdicts()
+    assert result["C3.grad_same_topic"] == result["C3.grad_entrywise"] == "fails"
+
+
+# ----- notebook 01: chosen positions are hidden from the keys -------------------------------------------------
+
+
+def masking_verdicts() -> dict[str, str]:
+    vocab = Vocabulary(5, 4)
+    documents = sample_lda(vocab, 400, 0.1, (100, 150), np.random.default_rng(0))
+    table = ClaimsTable("01_topic_model_and_masking")
+    nc.masking_claims(table, documents, MaskingConfig(0.15, 0.1, 0.1), np.random.default_rng(1))
+    return verdicts(table)
+
+
+def test_masking_claims_hold_unperturbed():
+    assert set(masking_verdicts().values()) == {"holds"}
+
+
+def test_chosen_positions_visible_as_keys_fail(monkeypatch):
+    def leaky(documents, config, seed):
+        return mask_documents(documents, dataclasses.replace(config, attend_to_chosen=True), seed)
+
+    monkeypatch.setattr(nc, "mask_documents", leaky)
+    result = masking_verdicts()
+    assert result["M1.chosen_hidden"] == "fails"
+    assert result["M1.chosen_rate"] == "holds"  # the perturbation changes what is visible, not what is chosen
