@@ -9,6 +9,7 @@ import torch
 from transformer_topics.data import Vocabulary, sample_lda
 from transformer_topics.masking import MaskingConfig, mask_documents
 from transformer_topics.model import ATTENTIONS, DECODERS, LOSSES, VALUES, ModelConfig, TopicTransformer
+from transformer_topics.training import TrainConfig, fresh_documents, train
 
 T, v = 3, 4
 VOCAB = Vocabulary(T, v)
@@ -149,14 +150,12 @@ def test_fast_path_builds_no_query_by_key_tensor():
 
 
 def test_training_with_the_fast_path_is_deterministic():
-    from transformer_topics.training import TrainConfig, fresh_documents, train
-
     source = fresh_documents(sample_lda, vocab=VOCAB, alpha=0.3, doc_length=(10, 20))
     config = TrainConfig(optimizer="adam", learning_rate=0.05, steps=5, batch_size=6, log_every=5, progress=False)
     runs = []
     for _ in range(2):
-        config_ = ModelConfig(T, v, embedding="trained", d_model=6, decoder="tied", init_scale=0.3)
-        model = TopicTransformer(config_, seed=2)
+        model_config = ModelConfig(T, v, embedding="trained", d_model=6, decoder="tied", init_scale=0.3)
+        model = TopicTransformer(model_config, seed=2)
         runs.append((train(model, source, MaskingConfig(), config).frame(), model))
     (f1, m1), (f2, m2) = runs
     assert f1.equals(f2) and all(torch.equal(a, b) for a, b in zip(m1.parameters(), m2.parameters()))
