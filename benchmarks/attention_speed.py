@@ -19,8 +19,9 @@ It checks that both give the same loss on every batch (float32, relative gap pri
 positions (real words) per second, medians over ``--repeats`` alternated repeats, their ratio, the tensors
 each step keeps for its backward pass (exact), and the peak resident memory of a separate process that runs
 only that side; then the rate of the library's whole ``train`` loop (sampling and masking included), and the
-public code's own figures as quoted in the issues (measured elsewhere). The machine, its load and the date are
-printed: on a shared machine timings are noisy.
+public code's own figures as quoted in the issues (measured elsewhere), and each notebook's wall time from a
+report's summary.md (``--report``, default reports/latest/summary.md; run the paper profile to get its times).
+The machine, its load and the date are printed: on a shared machine timings are noisy.
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ import datetime
 import math
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -45,6 +48,7 @@ from transformer_topics.masking import IGNORE_LABEL, MaskedBatch, MaskingConfig,
 from transformer_topics.model import ModelConfig, TopicTransformer
 from transformer_topics.training import TrainConfig, corpus_batches, make_optimizer, train
 
+ROOT = Path(__file__).resolve().parents[1]
 VOCAB = Vocabulary(10, 10)
 MASKING = MaskingConfig(0.15, 0.1, 0.1)
 BATCH_SIZE = 40
@@ -188,11 +192,31 @@ def train_loop_rate(steps: int) -> float:
     return positions / (time.perf_counter() - start)
 
 
+def report_times(summary: Path) -> list[str]:
+    """The profile line and each notebook's wall time from a report's summary.md (its "Notebooks" table)."""
+    lines = summary.read_text().splitlines()
+    profile = next((line.lstrip("- ") for line in lines if line.startswith("- Profile:")), "profile unknown")
+    made = next((line.lstrip("- ") for line in lines if line.startswith("- Made ")), "")
+    total = next((line.lstrip("- ") for line in lines if line.startswith("- Time:")), "")
+    start = lines.index("## Notebooks") if "## Notebooks" in lines else len(lines)
+    rows = []
+    for line in lines[start + 1:]:
+        if line.startswith("## "):
+            break
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) > 2 and cells[-1].endswith(" s") and not cells[0].startswith("---"):
+            name = re.sub(r"\[(.*?)\]\(.*?\)", r"\1", cells[0])
+            rows.append(f"  {name:40s} {cells[-1]:>10s}   {cells[1]}")
+    return [f"report {summary}: {profile}; {made}; {total}", *rows]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=40, help="batches per timed run")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--report", type=Path, default=ROOT / "reports" / "latest" / "summary.md",
+                        help="a report's summary.md whose per-notebook wall times are printed (when it exists)")
     parser.add_argument("--memory-child", nargs=2, metavar=("SIDE", "ATTENTION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -222,6 +246,10 @@ def main() -> None:
           f"{train_loop_rate(4 * args.steps) / 1e3:.1f}k positions/s")
     print("the public code itself, one thread, measured elsewhere (not here; issues 2 and 17): "
           + ", ".join(f"{k} {v / 1e3:.0f}k words/s" for k, v in PUBLIC_CODE_ONE_THREAD.items()))
+    if args.report.is_file():
+        print("\n" + "\n".join(report_times(args.report)))
+    else:
+        print(f"\nno report at {args.report}: per-notebook wall times not printed (make report, or --report PATH)")
 
 
 if __name__ == "__main__":
