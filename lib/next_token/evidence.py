@@ -237,3 +237,40 @@ def plateau(fin_dist_by_rate: dict[float, np.ndarray], fin_used: np.ndarray) -> 
         unmet = f"only {settled.sum()} of {settled.size} (step size, dataset) runs have settled"
     measured = float(np.median(ratios[settled])) if settled.any() else float("nan")
     return Evidence(measured, None, 0.5, unmet, dict(ratios=ratios, settled=settled))
+
+
+def shared_context_frequencies(
+    ds, W_fin: np.ndarray, retrieved: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """N7 with shared contexts: for every token sequence that occurs in at least two samples, the W^fin composition's
+    next-token probabilities and the empirical label frequencies over the vocabulary.
+
+    The two are equal exactly when the context is *decoupled*: no other sample with the same query contributes to
+    L_fin (has a retrieved set with a token besides its label). Then the context's terms of L_fin are a cross-entropy
+    between its label frequencies and a softmax of scores that S_fin leaves free, minimised at equality. Otherwise
+    the shared W^fin scores also serve the other samples, and the composition is a compromise.
+    Returns (predicted, empirical, decoupled): (groups, K), (groups, K), (groups,) bool.
+    """
+    from next_token.loss import scores
+
+    a = np.where(retrieved, scores(ds, W_fin), -np.inf)
+    comp = np.exp(a - a.max(1, keepdims=True))
+    comp /= comp.sum(1, keepdims=True)
+    contributes = (retrieved & ~ds.label_mask).any(1)
+    groups: dict[tuple, list[int]] = {}
+    for i, row in enumerate(ds.tok.tolist()):
+        groups.setdefault(tuple(row), []).append(i)
+    predicted, empirical, decoupled = [], [], []
+    for rows in groups.values():
+        if len(rows) < 2:
+            continue
+        i = rows[0]
+        p = np.zeros(ds.K)
+        np.add.at(p, ds.tok[i], comp[i])
+        predicted.append(p)
+        empirical.append(np.bincount(ds.y[rows], minlength=ds.K) / len(rows))
+        others = (ds.query == ds.query[i]) & contributes
+        others[rows] = False
+        decoupled.append(not others.any())
+    shape = (len(predicted), ds.K)
+    return np.array(predicted).reshape(shape), np.array(empirical).reshape(shape), np.array(decoupled, dtype=bool)
