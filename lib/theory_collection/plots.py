@@ -13,8 +13,18 @@ matplotlib.rcParams["svg.hashsalt"] = "theory-collection"
 sns.set_theme(context="notebook", style="white")
 
 
+def figure_title(fig) -> str:
+    """The figure's suptitle, else its axes' titles joined by " · " ("" when it has none)."""
+    suptitle = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) is not None else ""
+    return suptitle or " · ".join(ax.get_title() for ax in fig.axes if ax.get_title())
+
+
 def save_figure(fig, name: str, directory: str | Path) -> list[Path]:
-    """Save ``fig`` as ``<directory>/<name>.png`` and ``.svg``; return the paths."""
+    """Save ``fig`` as ``<directory>/<name>.png`` and ``.svg``; return the paths.
+
+    The figure's title (:func:`figure_title`) is stored in both files' metadata (``Title``): the
+    report's caption and alt text.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     # A heatmap or pcolormesh is one vector path per cell in an SVG (megabytes for a V x V matrix):
@@ -24,6 +34,7 @@ def save_figure(fig, name: str, directory: str | Path) -> list[Path]:
             if isinstance(artist, QuadMesh):
                 artist.set_rasterized(True)
     paths = [directory / f"{name}.png", directory / f"{name}.svg"]
-    fig.savefig(paths[0], dpi=130, bbox_inches="tight", metadata={"Software": None})
-    fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    title = figure_title(fig)
+    fig.savefig(paths[0], dpi=130, bbox_inches="tight", metadata={"Software": None, "Title": title or None})
+    fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None, "Creator": None, "Title": title or None})
     return paths

@@ -1,7 +1,9 @@
 """`transformer-topics report` and the report module, on the tiny notebooks of tests/core/fixtures/report:
 01_geometric (a claims table, a figure, an exercise) and 02_broken (raises in its fourth code cell)."""
 
+import html
 import json
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -9,7 +11,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
-
 from theory_collection import papers, report, runner
 from theory_collection.cli import main
 
@@ -38,8 +39,21 @@ def collection_report(tmp_path_factory):
     stale = out / "report" / "02_broken" / "claims.json"
     (stale.parent / "figures").mkdir(parents=True)
     (stale.parent / "figures" / "02_broken_old.png").write_bytes(b"not this run's")
-    stale.write_text(json.dumps([{"notebook": "02_broken", "id": "OLD", "statement": "stale", "theory": 1.0,
-                                  "measured": 1.0, "tolerance": "rel 0", "holds": True}]))
+    stale.write_text(
+        json.dumps(
+            [
+                {
+                    "notebook": "02_broken",
+                    "id": "OLD",
+                    "statement": "stale",
+                    "theory": 1.0,
+                    "measured": 1.0,
+                    "tolerance": "rel 0",
+                    "holds": True,
+                }
+            ]
+        )
+    )
     code = main(["report", "--notebooks", str(FIXTURES), "--out", str(out)])
     return code, out
 
@@ -50,7 +64,9 @@ def test_report_exit_code_and_summary_name_the_failing_notebook_and_cell(collect
     summary = (out / "summary.md").read_text()
     assert "**02_broken failed**: cell In [5] `ratio = 1 / 0" in summary
     assert "ZeroDivisionError: division by zero" in summary
-    assert "| G1 | the partial sum of 2^-k reaches its limit 2 | 2 | 2 | rel 0.0001 | holds |" in summary
+    assert (
+        "| G1 | prediction | the partial sum of 2^-k reaches its limit 2 | 2 | 2 | rel 0.0001 |  | holds |" in summary
+    )
     assert "OLD" not in summary, "a stale claims.json from an earlier run was reported as this run's"
     assert "02_broken_old" not in (out / "index.html").read_text(), "a stale figure was shown as this run's"
 
@@ -69,29 +85,64 @@ def test_index_links_all_resolve_to_files(collection_report):
     _, out = collection_report
     index = out / "index.html"
     targets = links_of(index)
-    files = [t for t in targets if not t.startswith("#")]
+    files = [urlparse(t).path for t in targets if not t.startswith("#") and not urlparse(t).scheme]
     assert files, "the index links nothing"
     for target in files:
-        assert not urlparse(target).scheme and not target.startswith("/"), f"link {target!r} is not relative"
+        assert not target.startswith("/"), f"link {target!r} is not relative"
         assert (out / unquote(target)).is_file(), f"index.html links {target!r}, which does not exist"
-    for expected in ("report/01_geometric/01_geometric.html", "report/02_broken/02_broken.html",
-                     "report/01_geometric/figures/01_geometric_partial_sums.png", "report/01_geometric/claims.json", "summary.md"):
+    for expected in (
+        "report/01_geometric/01_geometric.html",
+        "report/02_broken/02_broken.html",
+        "report/01_geometric/figures/01_geometric_partial_sums.png",
+        "report/01_geometric/claims.json",
+        "report/01_geometric/01_geometric.ipynb",
+        "report/01_geometric/partial_sums.csv",
+        "report/THEORY.html",
+        "_static/mathjax/MathJax.js",
+        "summary.md",
+    ):
         assert expected in files
-    anchors = {t[1:] for t in targets if t.startswith("#")}
-    assert anchors == {"01_geometric", "02_broken"}
     text = index.read_text()
-    assert all(f'id="{a}"' in text for a in anchors)
+    anchors = {unquote(t[1:]) for t in targets if t.startswith("#")}
+    assert {"report/01_geometric", "report/02_broken"} <= anchors
+    assert all(f'id="{html.escape(a)}"' in text for a in anchors), "an anchor of the index has no target"
     assert "ZeroDivisionError" in text and "holds" in text
+    assert '<meta name="viewport"' in text
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", re.sub(r'<a [^>]*href="https?://[^"]*"', "", text)), (
+        "the index loads something from the network"
+    )
+
+
+def test_notebook_pages_are_offline_and_relative(collection_report):
+    _, out = collection_report
+    page = (out / "report" / "01_geometric" / "01_geometric.html").read_text()
+    assert "<title>Fixture: a geometric series</title>" in page
+    assert not re.search(r"""<(script|link)[^>]*(src|href)=["'](https?:)?//""", page), "a page loads from the network"
+    assert '<script src="../../_static/mathjax/MathJax.js' in page
+    assert str(out.resolve()) not in page and str(papers.REPO_ROOT) not in page
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))
+    assert 'output_dir = "report/01_geometric"' in text, "the injected output_dir is shown relative to the report"
+    assert "output_dir=PosixPath('report/01_geometric')" in text
+    assert "partial sums: 100%" in text
+    assert 'href="../../index.html"' in page and 'href="../THEORY.html#1-the-series"' in page
+    assert re.search(r'<a (?=[^>]*\bdownload\b)[^>]*href="01_geometric.ipynb"', page), "the notebook is a download"
+    theory = (out / "report" / "THEORY.html").read_text()
+    assert 'id="1-the-series"' in theory and "MathJax.js" in theory
 
 
 def test_summary_markdown_links_resolve(collection_report):
     _, out = collection_report
     summary = (out / "summary.md").read_text()
-    assert "(report/01_geometric/01_geometric.html)" in summary and (out / "report/01_geometric/01_geometric.html").is_file()
+    assert (
+        "(report/01_geometric/01_geometric.html)" in summary
+        and (out / "report/01_geometric/01_geometric.html").is_file()
+    )
 
 
 def test_override_reaches_notebook_and_failing_claim_is_reported(tmp_path):
-    code = main(["report", "--notebooks", str(FIXTURES), "--notebook", "01", "-p", "terms", "5", "--out", str(tmp_path)])
+    code = main(
+        ["report", "--notebooks", str(FIXTURES), "--notebook", "01", "-p", "terms", "5", "--out", str(tmp_path)]
+    )
     assert code == 1
     claims = json.loads((tmp_path / "report" / "01_geometric" / "claims.json").read_text())
     assert claims[0]["measured"] == pytest.approx(1.9375) and not claims[0]["holds"]
@@ -102,13 +153,16 @@ def test_override_reaches_notebook_and_failing_claim_is_reported(tmp_path):
     assert not (tmp_path / "02_broken").exists()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--notebook", "99"], "unknown notebook '99'"),
-    (["-p", "nonsense", "1"], "unknown parameter(s) ['nonsense']"),
-    (["-p", "seed", "-1"], "seed must be an integer in [0, 4294967295], got -1"),
-    (["-p", "output_dir", "x"], "set by the runner"),
-    (["-p", "terms", "[1,"], "cannot parse parameter value"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--notebook", "99"], "unknown notebook '99'"),
+        (["-p", "nonsense", "1"], "unknown parameter(s) ['nonsense']"),
+        (["-p", "seed", "-1"], "seed must be an integer in [0, 4294967295], got -1"),
+        (["-p", "output_dir", "x"], "set by the runner"),
+        (["-p", "terms", "[1,"], "cannot parse parameter value"),
+    ],
+)
 def test_bad_input_exits_2_before_any_work(tmp_path, capsys, argv, message):
     out = tmp_path / "out"
     assert main(["report", "--notebooks", str(FIXTURES), "--out", str(out), *argv]) == 2
@@ -159,23 +213,39 @@ def test_check_values_applies_the_standard_rules():
 
 
 def test_summaries_list_problems_and_escape_html(tmp_path):
-    good = runner.NotebookRun("01_a", tmp_path / "01_a", claims=[
-        {"id": "C1", "statement": "x < y & z", "theory": 1.0, "measured": 1.5, "tolerance": "rel 0.1", "holds": False, "reason": "needs kappa < 1"},
-        {"id": "C2", "statement": "ok", "theory": 2.0, "measured": 2.0, "tolerance": "rel 0.1", "holds": True}])
+    good = runner.NotebookRun(
+        "01_a",
+        tmp_path / "01_a",
+        claims=[
+            {
+                "id": "C1",
+                "statement": "x < y & z",
+                "theory": 1.0,
+                "measured": 1.5,
+                "tolerance": "rel 0.1",
+                "holds": False,
+                "reason": "needs kappa < 1",
+            },
+            {"id": "C2", "statement": "ok", "theory": 2.0, "measured": 2.0, "tolerance": "rel 0.1", "holds": True},
+        ],
+    )
     bad = runner.NotebookRun("02_b", tmp_path / "02_b", error="cell In [3] `x`: <ValueError>: boom")
     assert good.status == "claims fail" and bad.status == "error"
     assert [what for what, _ in report.problems([good, bad])] == ["02_b failed", "C1 does not hold (01_a)"]
     markdown = report.summary_markdown([good, bad], "quick")
     assert "2 problem(s) in 2 notebooks (2 claims)" in markdown and "needs kappa < 1" in markdown
-    assert "| 01_a | C1 | x < y & z | 1 | 1.5 | rel 0.1 | **FAILS** |" in markdown
+    assert "| 01_a | C1 |  | x < y & z | 1 | 1.5 | rel 0.1 |  | **FAILS** |" in markdown
     page = report.index_html([good, bad], "quick", tmp_path)
     assert "x &lt; y &amp; z" in page and "&lt;ValueError&gt;" in page and "<ValueError>" not in page
     clean = report.summary_markdown([runner.NotebookRun("01_a", tmp_path, claims=good.claims[1:])], "quick")
-    assert "All 1 claims of 1 notebooks hold." in clean
+    assert "None: every notebook ran; no claim of the 1 fails." in clean
 
 
 def test_refresh_figures_copies_png_and_svg(collection_report, tmp_path):
     _, out = collection_report
     runs = [runner.NotebookRun("01_geometric", out / "report" / "01_geometric", paper="report")]
     assert runner.refresh_figures(runs, tmp_path / "figures") == 2
-    assert sorted(p.name for p in (tmp_path / "figures" / "report").iterdir()) == ["01_geometric_partial_sums.png", "01_geometric_partial_sums.svg"]
+    assert sorted(p.name for p in (tmp_path / "figures" / "report").iterdir()) == [
+        "01_geometric_partial_sums.png",
+        "01_geometric_partial_sums.svg",
+    ]
