@@ -1,6 +1,7 @@
 """No notebook of the collection shows a reader an unfilled placeholder such as ``PAPER_TIME``.
 
-A placeholder is an UPPER_CASE word with an underscore (``PAPER_TIME``, ``FILL_ME``) or one of
+A placeholder is an UPPER_CASE word with an underscore (``PAPER_TIME``, ``FILL_ME``; not a symbol
+such as ``R_V``) or one of
 TODO, FIXME, TBD, XXX, in the prose of a markdown cell: code spans, code blocks, maths and link
 targets are left out (``[MASK]``, ``THEORY.md`` and ``BERT`` are words, not placeholders).
 """
@@ -11,7 +12,8 @@ import nbformat
 import pytest
 from theory_collection.runner import collection_notebooks
 
-PLACEHOLDER = re.compile(r"\b(?:[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|TODO|FIXME|TBD|XXX)\b")
+# Words of two or more capitals joined by underscores; a symbol like R_V is maths, not a placeholder.
+PLACEHOLDER = re.compile(r"\b(?:[A-Z][A-Z0-9]+(?:_[A-Z0-9]{2,})+|TODO|FIXME|TBD|XXX)\b")
 
 
 def prose(markdown: str) -> str:
@@ -30,6 +32,7 @@ def placeholders(markdown: str) -> list[str]:
 
 def test_placeholder_pattern_finds_placeholders_and_spares_words():
     assert placeholders("it takes about PAPER_TIME on 2 cores; TODO: say why") == ["PAPER_TIME", "TODO"]
+    assert placeholders("the criteria of R_V and R_A") == []
     spared = "BERT predicts [MASK]; see [THEORY.md §3](THEORY.md#3-model), `NUM_TOPICS`, $W_{KQ}$ and ICML."
     assert placeholders(spared) == []
 
