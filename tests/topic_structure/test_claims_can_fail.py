@@ -183,3 +183,114 @@ def test_chosen_positions_visible_as_keys_fail(monkeypatch):
     result = masking_verdicts()
     assert result["M1.chosen_hidden"] == "fails"
     assert result["M1.chosen_rate"] == "holds"  # the perturbation changes what is visible, not what is chosen
+
+
+# ----- C4 (notebook 05, library of the two-timescale theory): the onset claims catch a 10% error -----------------
+# The measured grid (population gradient descent from random starts) is computed once, at notebook 05's quick
+# profile; each perturbation changes only the theory's predictions, which are then judged against it by the same
+# function the notebook calls (experiments.record_onset_claims).
+
+ONSET = dict(
+    num_topics=5,
+    words_per_topic=4,
+    topics_per_doc=2,
+    keep_prob=0.1,
+    random_prob=0.1,
+    init_scale=0.01,
+    learning_rate=10.0,
+    steps=2000,
+    excess=0.05,
+)
+ONSET_POINTS = list(
+    dict.fromkeys(
+        [(s, 0.1, 10.0) for s in (1e-4, 1e-3, 1e-2, 3e-2)]
+        + [(0.01, p, 10.0) for p in (0.05, 0.1, 0.2, 0.4)]
+        + [(0.01, 0.1, lr) for lr in (10.0, 20.0, 40.0)]
+    )
+)
+
+
+def predicted_onsets():
+    from transformer_topics import experiments as ex
+
+    o = ONSET
+    return ex.predict_onsets(ONSET_POINTS, o["num_topics"], o["words_per_topic"], o["topics_per_doc"], 0.0, o["excess"])
+
+
+@pytest.fixture(scope="module")
+def measured_onsets():
+    from transformer_topics import experiments as ex
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        o = ONSET
+        return ex.measure_onsets(
+            predicted_onsets(),
+            o["num_topics"],
+            o["words_per_topic"],
+            o["topics_per_doc"],
+            o["random_prob"],
+            0.0,
+            o["excess"],
+            o["steps"],
+            0,
+            progress_bar=False,
+        )
+    finally:
+        torch.set_num_threads(threads)
+
+
+def onset_verdicts(measured) -> dict[str, str]:
+    from transformer_topics import experiments as ex
+
+    grid = measured.copy()
+    predicted = predicted_onsets()
+    for column in ("predicted", "predicted steps", "predicted slope", "leading order", "Lambda"):
+        grid[column] = predicted[column].to_numpy()
+    grid["error"] = grid["measured"] / grid["predicted"] - 1
+    table = ClaimsTable("05_two_stage_dynamics")
+    ex.record_onset_claims(
+        table, grid, ONSET["init_scale"], ONSET["keep_prob"], ONSET["learning_rate"], ONSET["excess"]
+    )
+    return verdicts(table)
+
+
+def test_c4_onset_claims_do_not_fail_unperturbed(measured_onsets):
+    assert "fails" not in onset_verdicts(measured_onsets).values()
+
+
+@pytest.mark.parametrize("factor", [1.1, 0.9])
+def test_c4_onset_time_off_by_ten_percent_fails(monkeypatch, measured_onsets, factor):
+    from transformer_topics import theory_dynamics as td
+
+    original = td.predicted_onset
+
+    def perturbed(*args, **kwargs):
+        p = original(*args, **kwargs)
+        return dataclasses.replace(p, time=factor * p.time, steps=factor * p.steps, slope=factor * p.slope)
+
+    monkeypatch.setattr(td, "predicted_onset", perturbed)
+    assert "fails" in {onset_verdicts(measured_onsets)[c] for c in ("C4.onset_time", "C4.onset_early")}
+
+
+@pytest.mark.parametrize("factor", [1.1, 0.9])
+def test_c4_growth_rate_off_by_ten_percent_fails(monkeypatch, measured_onsets, factor):
+    from transformer_topics import theory_dynamics as td
+
+    original = td.growth_rate_per_margin
+    monkeypatch.setattr(td, "growth_rate_per_margin", lambda *args, **kwargs: factor * original(*args, **kwargs))
+    assert "fails" in {onset_verdicts(measured_onsets)[c] for c in ("C4.onset_time", "C4.onset_early")}
+
+
+@pytest.mark.parametrize("factor", [2**0.5, 2**-0.5])
+def test_c4_random_start_amplitude_off_by_root_two_fails(monkeypatch, measured_onsets, factor):
+    from transformer_topics import theory_dynamics as td
+
+    original = td.initial_state
+
+    def perturbed(init_scale, num_topics, words_per_topic, init="symmetric"):
+        return original(init_scale * (factor if init == "random" else 1.0), num_topics, words_per_topic, init)
+
+    monkeypatch.setattr(td, "initial_state", perturbed)
+    assert "fails" in {onset_verdicts(measured_onsets)[c] for c in ("C4.onset_time", "C4.onset_early")}
