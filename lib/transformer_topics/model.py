@@ -241,6 +241,22 @@ class TopicTransformer(nn.Module):
             logits = (mass @ values) @ decoder.T
         return logits.index_select(0, which)  # (M, V)
 
+    def attention_map(self, inputs: torch.Tensor, key_visible: torch.Tensor) -> torch.Tensor:
+        """(B, N, N) [query, key] attention of every position, as :meth:`forward` returns it, without values or logits.
+
+        inputs, key_visible: (B, N). Scores are read from the (vocab, vocab) table ``E W_Q^T W_K E^T / sqrt(d)``
+        instead of (B, N, N, d) products; uniform attention gives each visible key ``1 / (number visible)``.
+        A query with no visible key gets a zero row. For measurements and figures, which need every row.
+        """
+        if self.config.attention == "uniform":
+            weights = key_visible.to(self.embedding.dtype) / key_visible.sum(1, keepdim=True).clamp(min=1)  # (B, N)
+            return weights[:, None, :].expand(-1, inputs.shape[1], -1)
+        keys, queries, _ = self._token_tables()
+        table = (queries @ keys.T) / math.sqrt(self.config.width)  # (vocab, vocab) [query token, key token]
+        scores = table[inputs[:, :, None], inputs[:, None, :]]  # (B, N, N)
+        scores = scores.masked_fill(~key_visible[:, None, :], float("-inf"))
+        return torch.softmax(scores, dim=-1).nan_to_num(0.0)
+
     def _token_tables(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(vocab, d) key, query and value vectors of every token: ``E W_K^T``, ``E W_Q^T``, ``E W_V^T``.
 

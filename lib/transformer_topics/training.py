@@ -22,6 +22,8 @@ DocumentSource = Callable[[int, np.random.Generator], Documents]
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """Optimiser, schedule and logging of one :func:`train` call (validated on construction)."""
+
     optimizer: str = "adam"  # "sgd" | "adam" | "adamw"
     learning_rate: float = 0.01
     weight_decay: float = 0.0  # SGD/Adam: the L2 penalty (lambda/2)||W||^2; AdamW: decoupled decay
@@ -52,6 +54,7 @@ class History:
     snapshots: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
 
     def frame(self) -> pd.DataFrame:
+        """The records as a table, one row per logged step."""
         return pd.DataFrame(self.records)
 
 
@@ -66,6 +69,7 @@ def corpus_batches(corpus: Documents) -> DocumentSource:
 
 
 def make_optimizer(name: str, parameters, learning_rate: float, weight_decay: float) -> torch.optim.Optimizer:
+    """SGD, Adam or AdamW over ``parameters`` (``weight_decay``: L2 for SGD and Adam, decoupled for AdamW)."""
     check_choice("optimizer", name, OPTIMIZERS)
     kinds = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
     return kinds[name](parameters, lr=learning_rate, weight_decay=weight_decay)
@@ -82,11 +86,10 @@ def measure(model: TopicTransformer, probe: MaskedBatch) -> dict[str, float]:
     """Norms, block averages of the token-space matrices, and attention topic statistics on ``probe``."""
     vocab = model.vocab
     record = {f"norm.{name}": value for name, value in model.matrix_norms().items()}
-    for name, matrix in (("value", model.value_output_matrix()), ("gram", model.gram()), ("score", model.score_matrix())):
+    matrices = (("value", model.value_output_matrix()), ("gram", model.gram()), ("score", model.score_matrix()))
+    for name, matrix in matrices:
         record.update({f"{name}.{block}": value for block, value in block_averages(matrix, vocab).items()})
-    attention = model(probe.inputs, probe.key_visible).attention
-    if attention is None:
-        attention = uniform_attention(probe.key_visible)
+    attention = model.attention_map(probe.inputs, probe.key_visible)  # (B, N, N): every row, no logits
     stats = attention_by_topic(attention, probe.inputs, probe.key_visible, vocab)
     record.update({f"attention.{name}": value for name, value in stats.items()})
     return record

@@ -8,8 +8,9 @@ import pytest
 import torch
 from transformer_topics.data import Vocabulary, sample_lda
 from transformer_topics.masking import MaskingConfig, mask_documents
+from transformer_topics.measurements import attention_by_topic
 from transformer_topics.model import ATTENTIONS, DECODERS, LOSSES, VALUES, ModelConfig, TopicTransformer
-from transformer_topics.training import TrainConfig, fresh_documents, train
+from transformer_topics.training import TrainConfig, fresh_documents, measure, train
 
 T, v = 3, 4
 VOCAB = Vocabulary(T, v)
@@ -159,3 +160,33 @@ def test_training_with_the_fast_path_is_deterministic():
         runs.append((train(model, source, MaskingConfig(), config).frame(), model))
     (f1, m1), (f2, m2) = runs
     assert f1.equals(f2) and all(torch.equal(a, b) for a, b in zip(m1.parameters(), m2.parameters()))
+
+
+@pytest.mark.parametrize("switches", [c for c in COMBINATIONS if c["loss"] == "cross_entropy"],
+                         ids=lambda s: "-".join(f"{value}" for value in list(s.values())[:-1]))
+def test_attention_map_equals_the_dense_attention(switches):
+    model = _model(switches, seed=5)
+    for seed, attend in ((0, False), (1, True)):
+        batch = _batch(seed, attend_to_chosen=attend)
+        with torch.no_grad():
+            attention = model.attention_map(batch.inputs, batch.key_visible)
+            if model.config.attention == "uniform":
+                dense = _dense_twin(model)(batch.inputs, batch.key_visible).attention
+            else:
+                dense = model(batch.inputs, batch.key_visible).attention
+        assert attention.shape == dense.shape == (*batch.inputs.shape, batch.inputs.shape[1])
+        assert _relative_gap(attention, dense) <= RELATIVE
+        assert (attention[0] == 0).all()  # the document without visible keys
+
+
+def test_measure_reads_the_attention_map():
+    # measure's attention statistics come from attention_map; the dense attention gives the same numbers.
+    switches = dict(embedding="onehot", d_model=None, attention="trained", value="trained", decoder="identity",
+                    loss="cross_entropy")
+    model, probe = _model(switches, seed=6), _batch(3, starved_doc=False)
+    record = measure(model, probe)
+    with torch.no_grad():
+        dense = attention_by_topic(model(probe.inputs, probe.key_visible).attention, probe.inputs, probe.key_visible,
+                                   VOCAB)
+    for name, value in dense.items():
+        assert record[f"attention.{name}"] == pytest.approx(value, rel=1e-9, nan_ok=True)
