@@ -561,3 +561,31 @@ def record_onset_claims(
         "slope_measured": slope_measured,
         "lr_slope": lr_slope,
     }
+
+
+# ----- the one-layer model's topic attention on whole documents (notebook 07) -----------------------------
+
+
+@torch.no_grad()
+def model_topic_attention(
+    net: TopicTransformer, docs: Documents, lookup: torch.Tensor, batch_size: int = 128
+) -> dict[str, dict[str, torch.Tensor]]:
+    """Per-document sums behind the topic ratio of ``net``'s attention over whole documents (no masking).
+
+    lookup: (P, vocabulary size) token id -> topic label under P labelings (row 0 real, -1: none;
+    :func:`realtext.topic_lookup`). Returns ``{"attention": {kind: (P, D)}, "uniform": {kind: (P, D)}}``
+    for kinds ``same_topic`` and ``diff_topic``, ready for :func:`measurements.topic_ratio_with_baseline`.
+    """
+    from .measurements import topic_pair_weights, uniform_attention_over, weighted_attention_sums
+
+    kinds = ("same_topic", "diff_topic")
+    sums = {"attention": {k: [] for k in kinds}, "uniform": {k: [] for k in kinds}}
+    for chunk in torch.arange(len(docs)).split(batch_size):
+        part = docs[chunk]
+        visible = part.is_word()  # (B, N)
+        attention = net(part.tokens, visible).attention  # (B, N, N) [query, key]
+        weights = topic_pair_weights(torch.where(visible[None], lookup[:, part.tokens], -1), part.tokens, visible)
+        for k in kinds:
+            sums["attention"][k].append(weighted_attention_sums(attention, weights[k]))
+            sums["uniform"][k].append(weighted_attention_sums(uniform_attention_over(visible), weights[k]))
+    return {part: {k: torch.cat(v, 1) for k, v in kinds_.items()} for part, kinds_ in sums.items()}

@@ -278,3 +278,46 @@ def geometric_mean_interval(
     means = logs[rng.integers(0, len(logs), size=(resamples, len(logs)))].mean(1)
     low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return float(np.exp(logs.mean())), float(np.exp(low)), float(np.exp(high))
+
+
+def topic_ratio_with_baseline(
+    attention: dict[str, torch.Tensor],
+    reference: dict[str, torch.Tensor],
+    pool: tuple[int, ...] = (),
+    num_bootstrap: int = 0,
+    rng: np.random.Generator | None = None,
+) -> dict:
+    """The topic ratio ``(A_same / U_same) / (A_diff / U_diff)`` of per-document sums, pooled, with intervals.
+
+    attention: ``{"same_topic", "diff_topic"}`` -> (P, D, *heads) sums (labeling 0 real, the others
+    shuffled; :func:`weighted_attention_sums`); reference: the same kinds -> (P, D) or (P, D, *heads)
+    sums of the reference attention (uniform attention; or, for the real labeling only, (1, D, *heads)
+    sums of another attention, which makes the result ``R / R_reference``). pool: axes of ``heads``
+    summed over. Returns ratio, low, high (bootstrap over documents, real labeling) and, with
+    shuffled labelings, baseline (mean ratio over them), baseline_low, baseline_high (their 2.5%
+    and 97.5% quantiles), baseline_se.
+    """
+
+    def pooled(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        x = x.double().reshape(*x.shape, *([1] * (like.dim() - x.dim()))).expand(x.shape[0], *like.shape[1:])
+        return x.sum(dim=tuple(2 + a for a in pool)) if pool else x
+
+    same, diff = attention["same_topic"], attention["diff_topic"]
+    parts = [
+        pooled(same, same),
+        pooled(reference["same_topic"], same),
+        pooled(diff, diff),
+        pooled(reference["diff_topic"], diff),
+    ]
+    result = ratio_of_sums((parts[0][0], parts[1][0]), (parts[2][0], parts[3][0]), num_bootstrap, rng)
+    if same.shape[0] > 1 and parts[1].shape[0] == same.shape[0]:  # shuffled labelings with their own reference
+        totals = [p[1:].sum(1) for p in parts]
+        shuffled = (totals[0] / totals[1]) / (totals[2] / totals[3])  # (P - 1, ...)
+        result.update(
+            baseline=shuffled.mean(0).numpy(),
+            baseline_low=shuffled.quantile(0.025, dim=0).numpy(),
+            baseline_high=shuffled.quantile(0.975, dim=0).numpy(),
+            baseline_se=(shuffled.std(0) / np.sqrt(len(shuffled))).numpy(),
+        )
+        result = {k: (float(v) if np.ndim(v) == 0 else v) for k, v in result.items()}
+    return result

