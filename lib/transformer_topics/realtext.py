@@ -110,7 +110,8 @@ def installed_file(distribution: str, relative_path: str, verify: bool = True) -
         )
         if digest != entry.hash.value:
             raise RealTextError(
-                f"{path} is corrupted (its {entry.hash.mode} differs from the install record); reinstall it with: {install}"
+                f"{path} is corrupted (its {entry.hash.mode} differs from the install record); "
+                f"reinstall it with: {install}"
             )
     return path
 
@@ -121,6 +122,8 @@ def installed_file(distribution: str, relative_path: str, verify: bool = True) -
 
 @dataclass(frozen=True)
 class Article:
+    """One Wikipedia summary."""
+
     title: str
     text: str  # the summary ("extract")
     description: str
@@ -150,7 +153,8 @@ def load_summaries(num_articles: int | str = "all", seed: int = 0, path: str | P
         ]
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, KeyError, TypeError) as error:
         raise RealTextError(
-            f"{path} is not a summaries file (a JSON object title -> {{extract, description, topic}}): {error}; {remedy}"
+            f"{path} is not a summaries file (a JSON object title -> {{extract, description, topic}}): "
+            f"{error}; {remedy}"
         ) from error
     if not articles:
         raise RealTextError(f"{path} holds no articles; {remedy}")
@@ -193,6 +197,7 @@ class Corpus:
 
     @cached_property
     def word_ids(self) -> dict[str, int]:
+        """Word -> its index in ``words``."""
         return {word: i for i, word in enumerate(self.words)}
 
     @cached_property
@@ -288,6 +293,7 @@ class TopicModel:
 
     @property
     def num_topics(self) -> int:
+        """K, the number of topics."""
         return self.topic_words.shape[0]
 
     def topic_sizes(self) -> np.ndarray:
