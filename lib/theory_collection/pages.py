@@ -98,7 +98,8 @@ def progress_to_text(nb: nbformat.NotebookNode) -> int:
 
     Consecutive stream outputs of one kind are merged first; carriage returns are applied as a
     terminal would (what follows the last ``\\r`` of a line is what the reader saw). A stderr
-    output that holds anything besides progress bars (a warning) stays stderr.
+    output that holds anything besides progress bars (a warning) stays stderr; one with nothing
+    left on the screen (bars that cleared themselves) is dropped.
     """
     changed = 0
     for cell in nb.cells:
@@ -115,15 +116,20 @@ def progress_to_text(nb: nbformat.NotebookNode) -> int:
                 merged[-1].text += output.text
             else:
                 merged.append(output)
+        kept = []
         for output in merged:
-            if output.output_type != "stream" or output.name != "stderr":
-                continue
-            lines = [line.rsplit("\r", 1)[-1].rstrip() for line in output.text.replace("\r\n", "\n").split("\n")]
-            lines = [line for line in lines if line.strip()]
-            if lines and all(_PROGRESS.search(line) for line in lines):
-                output.name = "stdout"
-                output.text = "\n".join(lines) + "\n"
-                changed += 1
+            if output.output_type == "stream" and output.name == "stderr":
+                lines = [line.rsplit("\r", 1)[-1].rstrip() for line in output.text.replace("\r\n", "\n").split("\n")]
+                lines = [line for line in lines if line.strip()]
+                if not lines:  # bars that cleared themselves (leave=False): nothing was left on the screen
+                    changed += 1
+                    continue
+                if all(_PROGRESS.search(line) for line in lines):
+                    output.name = "stdout"
+                    output.text = "\n".join(lines) + "\n"
+                    changed += 1
+            kept.append(output)
+        merged = kept
         cell.outputs = merged
     return changed
 

@@ -576,8 +576,8 @@ def _claim_row(run: NotebookRun, c: dict, links: ClaimLinks, root: Path) -> str:
         + (f"<br><small>{' · '.join(to)}</small>" if to else "")
         + f"{note}</td>"
         f"<td>{_e(c.get('kind', ''))}</td><td>{_e(c['statement'])}{reason}</td>"
-        f'<td title="{_e(c["theory"])}">{_e(_fmt(c["theory"]))}</td>'
-        f'<td title="{_e(c["measured"])}">{measured}</td><td>{tolerance}</td><td>{_e(c.get("data", ""))}</td>'
+        f'<td title="{_e(_full(c["theory"]))}">{_e(_fmt(c["theory"]))}</td>'
+        f'<td title="{_e(_full(c["measured"]))}">{measured}</td><td>{tolerance}</td><td>{_e(c.get("data", ""))}</td>'
         f'<td class="{_css(verdict)}">{shown}</td></tr>'
     )
 
@@ -661,6 +661,11 @@ def _e(value) -> str:
 
 def _css(status: str) -> str:
     return {"ok": "good", "holds": "good", "observed": "plain", "inconclusive": "open"}.get(status, "bad")
+
+
+def _full(value) -> str:
+    """A value at full precision (shown on hover)."""
+    return _fmt(value) if isinstance(value, bool) or value is None else str(value)
 
 
 def _fmt(value) -> str:

@@ -54,8 +54,16 @@ def collection_report(tmp_path_factory):
             ]
         )
     )
+    (out / runner.STAGING / "report" / "02_broken").mkdir(parents=True)  # what a killed run leaves
     code = main(["report", "--notebooks", str(FIXTURES), "--out", str(out)])
     return code, out
+
+
+def test_report_publishes_from_staging_and_leaves_no_marker(collection_report):
+    _, out = collection_report
+    assert not (out / runner.STAGING).exists() and not (out / runner.INCOMPLETE).exists()
+    executed = (out / "report" / "01_geometric" / "01_geometric.ipynb").read_text()
+    assert runner.STAGING in executed  # the notebook ran in the staging area before its folder was moved into place
 
 
 def test_report_exit_code_and_summary_name_the_failing_notebook_and_cell(collection_report):
@@ -249,3 +257,164 @@ def test_refresh_figures_copies_png_and_svg(collection_report, tmp_path):
         "01_geometric_partial_sums.png",
         "01_geometric_partial_sums.svg",
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# The headline, counts, times and claim links of index.html and summary.md
+
+
+def claim(id, kind, verdict, data="", measured=1.0, **extra):
+    return {
+        "id": id,
+        "kind": kind,
+        "statement": f"statement of {id}",
+        "theory": None,
+        "measured": measured,
+        "tolerance": "> 0.9",
+        "verdict": verdict,
+        "holds": verdict == "holds",
+        "data": data,
+        **extra,
+    }
+
+
+def topic_runs(tmp_path, a1_wikipedia="fails"):
+    folder = tmp_path / "topic_structure"
+    value = runner.NotebookRun(
+        "03_value_matrix",
+        folder / "03_value_matrix",
+        paper="topic_structure",
+        seconds=12.34,
+        claims=[claim("C2.shape", "derivation", "holds"), claim("C2.trained", "prediction", "holds", "synthetic")],
+    )
+    assumptions = runner.NotebookRun(
+        "06_assumptions_on_data",
+        folder / "06_assumptions_on_data",
+        paper="topic_structure",
+        seconds=45.67,
+        claims=[
+            claim("A1.synthetic", "assumption", "holds", "synthetic"),
+            claim(
+                "A1.wikipedia",
+                "assumption",
+                a1_wikipedia,
+                "wikipedia",
+                measured=0.62,
+                criterion=0.9,
+                criterion_reason="the paper's nearly disjoint topics",
+                tolerance_reason="bootstrap over documents",
+            ),
+            claim("C4.value_first_adam", "paper", "inconclusive", "synthetic", interval=[0.5, 2.0]),
+            claim("C6.proxy", "observation", "observed", "wikipedia", measured=True),
+        ],
+    )
+    return [value, assumptions]
+
+
+def test_index_opens_with_the_refuted_claims_then_the_headline_table(tmp_path):
+    runs = topic_runs(tmp_path)
+    info = report.BuildInfo("2026-01-02 03:04 UTC", "abc123", "quick", {"seed": 3})
+    page = report.index_html(runs, "quick", tmp_path, info=info)
+    topic = papers.get("topic_structure")
+    assert topic.title in page and topic.citation in page and f'href="{topic.url}"' in page
+    assert "2026-01-02 03:04 UTC" in page and "abc123" in page and "<code>seed = 3</code>" in page
+    refuted, table = page.index("The data refute 1 of the paper"), page.index('class="headline"')
+    assert refuted < table < page.index('id="counts"') < page.index('id="notebooks"'), (
+        "refutations, headline, counts, notebooks"
+    )
+    callout = page[refuted:table]
+    assert "<b>A1</b>" in callout and "<b>wikipedia</b>" in callout and "A1.wikipedia" in callout
+    assert "A1.synthetic" not in callout, "only the failing evidence is named as refuting"
+    rows = {m.group(1): m.group(2) for m in re.finditer(r'<tr><th scope="row">(\w+)<br>(.*?)</tr>', page)}
+    assert re.search(r'<td class="bad"><span class="verdict">refuted</span>.*A1\.wikipedia', rows["A1"])
+    assert re.search(r'<td class="good"><span class="verdict">confirmed</span>.*A1\.synthetic', rows["A1"])
+    assert '<td class="open"><span class="verdict">inconclusive</span>' in rows["C4"]
+    assert rows["C1"].count("not tested") == 2
+    assert "C2.shape" not in rows["C2"], "a derivation is not evidence on data"
+    assert 'href="#claim:topic_structure/03_value_matrix/C2.trained"' in rows["C2"]
+    assert 'id="claim:topic_structure/03_value_matrix/C2.trained"' in page
+    counts = page[page.index('id="counts"') : page.index('id="notebooks"')]
+    assert re.search(r"<th scope=\"row\">derivation</th><td[^>]*>1</td>", counts)
+    assert "12.3 s" in page and "45.7 s" in page and "58 s for 2 notebooks" in page
+    assert ">true<" in page and "True" not in page.replace("True</", ""), "booleans read true/false"
+    assert "bootstrap over documents" in page and "the paper&#x27;s nearly disjoint topics" in page
+    assert "[0.5, 2]" in page, "an interval is shown under its measurement"
+
+
+def test_summary_opens_with_the_same_headline(tmp_path):
+    runs = topic_runs(tmp_path)
+    markdown = report.summary_markdown(runs, "quick", info=report.BuildInfo("2026-01-02", "abc123", "quick"))
+    refuted = markdown.index("**The data refute A1 on wikipedia data (A1.wikipedia).**")
+    assert refuted < markdown.index("## What the data say") < markdown.index("## Claims by kind and verdict")
+    assert "| **A1** topics nearly disjoint | confirmed (A1.synthetic) | refuted (A1.wikipedia) |" in markdown
+    assert "| **C1** embeddings encode topics (block Gram matrix) | not tested | not tested |" in markdown
+    assert "| derivation | 1 | 0 | 0 | 0 |" in markdown and "| assumption | 1 | 1 | 0 | 0 |" in markdown
+    assert "| 06_assumptions_on_data | claims fail | 1 | 1 | 1 | 1 | 45.7 s |" in markdown
+    assert "- Overrides: none" in markdown and "commit abc123" in markdown
+
+
+def test_when_the_data_agree_nothing_is_called_refuted(tmp_path):
+    runs = topic_runs(tmp_path, a1_wikipedia="holds")
+    page = report.index_html(runs, "quick", tmp_path)
+    markdown = report.summary_markdown(runs, "quick")
+    assert "refute" not in page.lower().replace("<b>refuted</b> when", "") and "refute" not in markdown
+    assert "| **A1** topics nearly disjoint | confirmed (A1.synthetic) | confirmed (A1.wikipedia) |" in markdown
+
+
+def test_claims_link_to_the_section_and_figure_that_the_notebook_gives(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+    from theory_collection.plots import save_figure
+
+    output_dir = tmp_path / "paper" / "01_nb"
+    output_dir.mkdir(parents=True)
+    nbformat.write(
+        new_notebook(
+            cells=[
+                new_markdown_cell("# 01 · A notebook"),
+                new_markdown_cell("Intro.\n\n## 2 · Two *things*"),
+                new_code_cell('table.check("X.a", "a", 1, 1)\nsave_figure(fig, f"01_nb_{name}", FIGURES)'),
+                new_markdown_cell("## Claims"),
+                new_code_cell('for k in keys:\n    table.observe(f"X.{k}_seen", "b", 1)'),
+            ]
+        ),
+        output_dir / "01_nb.ipynb",
+    )
+    fig, ax = plt.subplots()
+    ax.set_title("Two things, $x^2$")
+    save_figure(fig, "01_nb_one", output_dir / "figures")
+    plt.close(fig)
+    page = output_dir / "01_nb.html"
+    page.write_text(
+        '<h1 id="01--a-notebook">01 · A notebook<a class="anchor-link" href="#01--a-notebook">¶</a></h1>'
+        '<h2 id="2--two-things">2 · Two <em>things</em><a class="anchor-link" href="#x">¶</a></h2>'
+        '<h2 id="claims">Claims</h2>'
+    )
+    run = runner.NotebookRun(
+        "01_nb",
+        output_dir,
+        paper="paper",
+        html=page,
+        claims=[
+            claim("X.a", "prediction", "holds"),
+            claim("X.b_seen", "observation", "observed"),
+            claim("X.c", "prediction", "holds", section="Claims", figure="01_nb_one"),
+            claim("X.d", "prediction", "holds", section="Nowhere", figure="01_nb_missing"),
+        ],
+    )
+    links = report.claim_links(run)
+    assert links["X.a"].section.anchor == "2--two-things" and [p.name for p in links["X.a"].figures] == [
+        "01_nb_one.png"
+    ]
+    assert links["X.b_seen"].section.anchor == "claims" and links["X.b_seen"].figures == [], "f-string ids are found"
+    assert links["X.c"].section.anchor == "claims" and [p.name for p in links["X.c"].figures] == ["01_nb_one.png"]
+    assert links["X.d"].section is None and "01_nb_missing" in links["X.d"].note
+    assert report.figure_caption(output_dir / "figures" / "01_nb_one.png") == "Two things, $x^2$"
+    assert report.alt_text("Two things, $x^2$") == "Two things, x^2"
+    index = report.index_html([run], "quick", tmp_path)
+    assert 'href="paper/01_nb/01_nb.html#2--two-things"' in index and 'href="#figure:paper/01_nb_one"' in index
+    assert 'id="figure:paper/01_nb_one"' in index and 'alt="Two things, x^2"' in index
