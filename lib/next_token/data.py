@@ -289,3 +289,14 @@ def load_dataset(path: str | Path) -> Dataset:
         return Dataset(E, payload["tok"], payload["y"], meta=meta)
     except DatasetError as err:
         raise DatasetError(f"{path}: {err}") from err
+
+
+def dataset_from_params(P) -> Dataset:
+    """The dataset a notebook works on: the file P.dataset_file when given, else the generator with P's sizes.
+
+    P is a resolved parameter namespace with the paper's standard names (see next_token.params).
+    """
+    if getattr(P, "dataset_file", None):
+        return load_dataset(P.dataset_file)
+    return generate_dataset(P.num_samples, P.seq_len, P.vocab_size, P.embed_dim, P.data_class, P.embeddings,
+                            P.repeats, P.seed, max_tries=10_000)

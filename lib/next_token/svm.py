@@ -389,8 +389,9 @@ class FinSolution:
 
 
 def solve_w_fin(ds: Dataset, graphs: TokenPriorityGraphs | None = None, basis: FinBasis | None = None,
-                tol: float = 1e-13, max_steps: int = 100) -> FinSolution:
-    """Exact W^fin: Newton with backtracking line search on the coordinates of S_fin.
+                tol: float = 1e-15, max_steps: int = 100) -> FinSolution:
+    """Exact W^fin: Newton with backtracking line search on the coordinates of S_fin, until the gradient norm is
+    below tol or stops decreasing at the round-off floor.
 
     Only samples whose retrieved set C_i holds a token other than the label contribute to L_fin (the others
     contribute exactly 0), so only they enter the iterations.
@@ -435,8 +436,11 @@ def solve_w_fin(ds: Dataset, graphs: TokenPriorityGraphs | None = None, basis: F
             t *= 0.5
         theta = theta + t * step
         f = f_new
+        previous = np.linalg.norm(g)
         g, H = grad_hess(theta)
         steps += 1
+        if np.linalg.norm(g) >= previous and previous < 1e-10:  # round-off floor reached: no further progress
+            break
     W = np.tensordot(theta, basis.matrices, axes=(0, 0))
     eig_min = float(np.linalg.eigvalsh(H).min()) if sub is not None else 0.0
     return FinSolution(W, theta, log_loss(ds, W, C), float(np.linalg.norm(g)), eig_min, steps)
