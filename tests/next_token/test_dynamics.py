@@ -95,10 +95,13 @@ def test_direction_evidence_holds_for_w_svm_and_flips_for_a_perturbed_direction(
     good = ev.direction(dy.measure(stack, exact, run.W), exact)
     assert good.unmet == "" and good.measured > good.criterion
     noise = np.random.default_rng(1).normal(size=exact.W_svm.shape)
-    W_bad = exact.W_svm + 0.3 * exact.svm_norm[:, None, None] * noise / 8
-    wrong = dataclasses.replace(exact, W_svm=W_bad, svm_norm=np.linalg.norm(W_bad.reshape(len(W_bad), -1), axis=1))
-    bad = ev.direction(dy.measure(stack, wrong, run.W), wrong)
-    assert bad.measured < bad.criterion
+    for scale, verdicts in [(0.3, ("fails", "inconclusive")), (1.0, ("fails",))]:
+        W_bad = exact.W_svm + scale * exact.svm_norm[:, None, None] * noise / 8
+        norms = np.linalg.norm(W_bad.reshape(len(W_bad), -1), axis=1)
+        wrong = dataclasses.replace(exact, W_svm=W_bad, svm_norm=norms)
+        bad = ev.direction(dy.measure(stack, wrong, run.W), wrong)
+        assert bad.measured < bad.criterion  # never "holds" for a wrong direction
+        assert ("inconclusive" if bad.unmet else "fails") in verdicts
 
 
 def test_fin_evidence_flips_for_a_wrong_finite_component(e1):
