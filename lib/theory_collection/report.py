@@ -222,6 +222,22 @@ def figure_caption(png: Path) -> str:
     return name.replace("_", " ")
 
 
+# A figure at least this many pixels wide (several panels, at save_figure's 130 dpi) takes a whole row.
+WIDE_FIGURE = 1000
+SCREEN_SCALE = 96 / 130
+
+
+def image_size(png: Path) -> tuple[int, int]:
+    """(width, height) of an image in pixels; (0, 0) when it cannot be read."""
+    try:
+        from PIL import Image
+
+        with Image.open(png) as image:
+            return image.size
+    except Exception:  # an unreadable image is still linked; the browser test finds it broken
+        return 0, 0
+
+
 def alt_text(caption: str) -> str:
     """A caption without TeX markup, for ``alt``."""
     text = re.sub(r"\\(mathrm|mathcal|mathbf|operatorname|text)\{([^}]*)\}", r"\2", caption)
@@ -543,9 +559,13 @@ def _notebook_html(run: NotebookRun, root: Path, links: dict[str, ClaimLinks]) -
             caption = figure_caption(png)
             svg = png.with_suffix(".svg")
             extra = f' <a href="{_href(svg, root)}">SVG</a>' if svg.exists() else ""
+            width, height = image_size(png)
+            wide = ' class="wide"' if width >= WIDE_FIGURE else ""
+            # shown at the figure's physical size (save_figure's 130 dpi on a 96 px-per-inch screen)
+            size = f' width="{round(width * SCREEN_SCALE)}" height="{round(height * SCREEN_SCALE)}"' if width else ""
             body.append(
-                f'<figure id="{_e(_figure_anchor(run, png))}"><a class="zoom" href="{_href(png, root)}">'
-                f'<img src="{_href(png, root)}" alt="{_e(alt_text(caption))}"></a>'
+                f'<figure id="{_e(_figure_anchor(run, png))}"{wide}><a class="zoom" href="{_href(png, root)}">'
+                f'<img src="{_href(png, root)}" alt="{_e(alt_text(caption))}"{size}></a>'
                 f"<figcaption>{_e(caption)} <small>({_e(png.stem)}.png{extra})</small></figcaption></figure>"
             )
         body.append("</div>")
@@ -716,6 +736,7 @@ pre.bad { white-space: pre-wrap; background: var(--callout); padding: 0.5rem; }
 .figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 34rem), 1fr)); gap: 1.5rem;
   align-items: start; }
 figure { margin: 0; }
+figure.wide { grid-column: 1 / -1; }
 figure img { display: block; max-width: 100%; height: auto; border: 1px solid var(--line); cursor: zoom-in; }
 figcaption { font-size: 0.9rem; margin-top: 0.3rem; }
 dialog.zoom { padding: 0; border: none; max-width: 98vw; max-height: 98vh; background: #fff; }
