@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
-from theory_collection import papers, runner
+from theory_collection import papers, report, runner
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -34,14 +34,17 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def built_report(tmp_path_factory):
-    """One report folder: the fixtures and notebook 01 of the topic paper, quick profile."""
-    out = tmp_path_factory.mktemp("browser") / "report"
+    """One report folder: the fixtures and notebook 01 of the topic paper, quick profile, built in
+    one place and then moved to another (a report must read anywhere). Returns (folder, runs, build folder)."""
+    build = tmp_path_factory.mktemp("build") / "report"
     paths = runner.select_notebooks(None, FIXTURES)
     topic = papers.get("topic_structure")
     paths += runner.select_notebooks([REAL_NOTEBOOK], topic.notebook_dir)
-    runs = runner.run_notebooks(paths, out, "quick", progress=False)
-    runner.write_report(runs, out, "quick")
-    return out, runs
+    runs = runner.run_notebooks(paths, build, "quick", progress=False)
+    runner.write_report(runs, build, "quick")
+    out = tmp_path_factory.mktemp("moved") / "report"
+    shutil.move(build, out)
+    return out, runs, build
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +101,7 @@ def pages_of(out: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def visited(built_report, browser):
     """Every page opened once: its console messages, visible text, images, links and maths."""
-    out, _ = built_report
+    out, _, _ = built_report
     found = {}
     for page in pages_of(out):
         console = open_page(browser, page)
@@ -129,11 +132,11 @@ def visited(built_report, browser):
 
 
 def test_every_page_was_made(built_report):
-    out, runs = built_report
+    out, runs, _ = built_report
     assert [r.notebook for r in runs] == ["01_geometric", "02_broken", "01_topic_model_and_masking"]
     made = pages_of(out)
     assert len(made) == 6, made  # index, three notebook pages, two THEORY pages
-    assert all(r.html is not None and r.html.is_file() for r in runs)
+    assert all((out / r.paper / r.notebook / f"{r.notebook}.html").is_file() for r in runs)
 
 
 def test_no_console_errors_and_no_network(visited):
@@ -164,14 +167,14 @@ def test_maths_is_rendered(visited):
 
 
 def test_no_absolute_build_paths(built_report, visited):
-    out, _ = built_report
-    forbidden = {str(out.resolve()), str(out.resolve().parent), str(papers.REPO_ROOT), str(Path.home())}
+    out, _, build = built_report
+    forbidden = {str(build), str(build.parent), str(out), str(papers.REPO_ROOT), str(Path.home())}
     for page, seen in visited.items():
         text = seen["text"] + "\n".join(seen["links"])
         found = [path for path in forbidden if path in text]
         assert not found, f"{page.name} shows absolute paths of the build machine: {found}"
         source = page.read_text(encoding="utf-8")
-        assert str(out.resolve()) not in source, f"{page.name}: the report folder's absolute path is in the HTML"
+        assert str(build) not in source, f"{page.name}: the build folder's absolute path is in the HTML"
 
 
 def test_every_relative_link_resolves(visited):
@@ -190,24 +193,33 @@ def test_every_relative_link_resolves(visited):
 
 
 def test_claims_link_to_their_figure_and_section(built_report, visited):
-    out, _ = built_report
+    out, runs, _ = built_report
     index = visited[out / "index.html"]
     assert "report/01_geometric/01_geometric.html#1--the-partial-sums-reach-2" in index["links"]
     assert "#figure:report/01_geometric_partial_sums" in index["links"]
     page = visited[out / "report" / "01_geometric" / "01_geometric.html"]
     assert "../THEORY.html#1-the-series" in page["links"], "THEORY.md links point at the rendered notes"
     assert "../../index.html" in page["links"], "a notebook page links back to the index"
+    (real,) = [r for r in runs if r.paper == "topic_structure"]
+    real.output_dir, real.html = (
+        out / real.paper / real.notebook,
+        out / real.paper / real.notebook / f"{real.notebook}.html",
+    )
+    links = report.claim_links(real)
+    assert real.claims and links.keys() == {c["id"] for c in real.claims}
+    unlinked = {i: link.note or "no section found" for i, link in links.items() if link.section is None or link.note}
+    assert not unlinked, f"claims of {real.notebook} without their section or figure: {unlinked}"
 
 
 def test_progress_bars_are_plain_text(built_report):
-    out, _ = built_report
+    out, _, _ = built_report
     page = (out / "report" / "01_geometric" / "01_geometric.html").read_text(encoding="utf-8")
     assert "partial sums: 100%" in page
     assert "application/vnd.jupyter.stderr" not in page.split("</style>")[-1], "a progress bar is shown as an error"
 
 
 def test_screenshots_at_desktop_and_phone_width(built_report, browser):
-    out, _ = built_report
+    out, _, _ = built_report
     shots = out / "screenshots"
     shots.mkdir(exist_ok=True)
     for name, width, height in (("index-desktop", 1280, 1600), ("index-phone", 390, 1600)):
