@@ -32,12 +32,14 @@ from .params import check_float, check_int
 from .population import combine_terms, fit_population, population_loss, population_loss_terms
 from .training import DocumentSource, TrainConfig, train
 
-# Float64 L-BFGS lands on the optimum to about 1e-8 relative (gradient tolerance 1e-15); the block
-# averages of a full matrix found from a random start agree with the symbolic values far inside this.
-EXACT_TOLERANCE = 1e-4
+# Error model of a float64 L-BFGS optimum: it stops where the loss no longer changes in the last bit, so an entry
+# is determined only to about sqrt(eps |L| / curvature) ~ 1e-6 of the matrix's largest entry (eps = 2.2e-16, the
+# penalty's curvature lambda >= 1e-4, |L| ~ 3); measured over the held-out settings of the tests: at most 2e-7 of
+# the scale. 1e-5 of the scale is ten times the error model.
+EXACT_TOLERANCE = 1e-5
 EXACT_REASON = (
-    "float64 L-BFGS to a gradient of 1e-15 reaches the optimum to ~1e-8 relative; 1e-4 leaves room for "
-    "flat directions pinned only by the penalty"
+    "float64 L-BFGS stops where the loss is flat to the last bit: entries are determined to about "
+    "sqrt(2.2e-16 |L| / lambda) ~ 1e-6 of the largest entry; 1e-5 of it is ten times that"
 )
 
 
@@ -263,10 +265,9 @@ def value_model(setting: Setting, loss: str = "cross_entropy", init_scale: float
 
 
 def _block_claim(table, claim_id, statement, predicted, measured, tolerance, scale, **fields):
-    """Relative comparison, or absolute on ``scale`` where the theory value is exactly 0."""
-    if predicted == 0:
-        return table.check(claim_id, statement, predicted, measured, tolerance * (scale or 1.0), "absolute", **fields)
-    return table.check(claim_id, statement, predicted, measured, tolerance, "relative", **fields)
+    """``|measured - predicted| <= tolerance * scale``: the error of a numeric optimum is on the scale of the
+    matrix's largest entry (``scale``), not of each block, so a small block is not held to a tighter bound."""
+    return table.check(claim_id, statement, predicted, measured, tolerance * (scale or 1.0), "absolute", **fields)
 
 
 def embedding_exact_claims(
@@ -493,15 +494,15 @@ def attention_gradient_claims(table, setting: Setting, value_output: torch.Tenso
         kind="derivation",
         section=section,
         figure="04_attention_gradient",
-        tolerance_reason="float64 autograd of a closed form: agreement to ~1e-12 relative; 1e-4 is generous, "
-        "a wrong coefficient misses by O(1)",
+        tolerance_reason="float64 autograd against a closed form: round-off of sums of ~1e3 terms, ~1e-15 relative; "
+        "1e-10 leaves room for the summation order",
     )
     table.check(
         "C3.grad_same_topic",
         "d(population loss)/dA, same-topic block at uniform attention, W_V at the C2 optimum",
         closed["total"]["same_topic"],
         measured["same_topic"],
-        1e-4,
+        1e-10,
         **fields,
     )
     table.check(
@@ -509,7 +510,7 @@ def attention_gradient_claims(table, setting: Setting, value_output: torch.Tenso
         "d(population loss)/dA, different-topic block at uniform attention",
         closed["total"]["diff_topic"],
         measured["diff_topic"],
-        1e-4,
+        1e-10,
         **fields,
     )
     table.check(
@@ -517,7 +518,7 @@ def attention_gradient_claims(table, setting: Setting, value_output: torch.Tenso
         "the diagonal entries get the same-topic gradient",
         closed["total"]["diagonal"],
         measured["diagonal"],
-        1e-4,
+        1e-10,
         **fields,
     )
     precision = dict(
@@ -578,6 +579,11 @@ def attention_optimum_claims(table, setting: Setting, value_output: torch.Tensor
     full_mass = ta.same_topic_mass(full_scores, vocab, tau)  # (V, C(T-1, tau-1))
     section = "3 · (b) The optimal same-topic mass $x^*$"
     fields = dict(kind="derivation", section=section, figure="04_attention_optimum")
+    score_reason = (
+        "the full score matrix is fitted by float64 L-BFGS with no penalty: where the loss is flat to the last bit "
+        "the masses are determined to ~1e-6 (at most 1.3e-6 over the tests' held-out settings); 1e-5 is about ten "
+        "times that"
+    )
     table.check(
         "C3.x_star",
         "optimal same-topic attention mass of a word query (W_V at the C2 optimum): symbolic vs the "
@@ -585,7 +591,7 @@ def attention_optimum_claims(table, setting: Setting, value_output: torch.Tensor
         optimum["x_star"],
         float(full_mass.mean()),
         EXACT_TOLERANCE,
-        tolerance_reason=EXACT_REASON,
+        tolerance_reason=score_reason,
         **fields,
     )
     table.check(
@@ -595,7 +601,7 @@ def attention_optimum_claims(table, setting: Setting, value_output: torch.Tensor
         float((full_mass - optimum["x_star"]).abs().max()),
         EXACT_TOLERANCE,
         comparison="absolute",
-        tolerance_reason=EXACT_REASON,
+        tolerance_reason=score_reason,
         **fields,
     )
     table.check(
@@ -603,10 +609,10 @@ def attention_optimum_claims(table, setting: Setting, value_output: torch.Tensor
         "x* equals the 1-D argmin over s of the exact population loss",
         optimum["x_star"],
         line_mass,
-        1e-6,
+        1e-7,
         **fields,
-        tolerance_reason="brentq to 1e-14 in s on an autograd slope; in the diverging regime s stops at "
-        f"{S_MAX:g}, x = 1 - 2e-9 (tau - 1)",
+        tolerance_reason="brentq to 1e-14 in s on an autograd slope (~1e-14 in x); in the diverging regime s stops "
+        f"at {S_MAX:g}, x = 1 - 2e-9 (tau - 1) < 1e-8 below 1 for tau <= 5; 1e-7 is ten times that",
     )
     return {
         "optimum": optimum,
