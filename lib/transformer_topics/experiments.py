@@ -589,3 +589,35 @@ def model_topic_attention(
             sums["attention"][k].append(weighted_attention_sums(attention, weights[k]))
             sums["uniform"][k].append(weighted_attention_sums(uniform_attention_over(visible), weights[k]))
     return {part: {k: torch.cat(v, 1) for k, v in kinds_.items()} for part, kinds_ in sums.items()}
+
+
+GRID_NAMES = (
+    "optimizer",
+    "learning_rate",
+    "weight_decay",
+    "init_scale",
+    "mask_prob",
+    "keep_prob",
+    "random_prob",
+    "num_topics",
+    "words_per_topic",
+    "alpha",
+    "doc_length",
+)
+
+
+def check_grid(grid, base: dict) -> None:
+    """A robustness grid is a non-empty list of dicts overriding :data:`GRID_NAMES` of ``base``; every
+    point, applied to ``base``, must pass the paper's parameter rules (ValueError naming the point)."""
+    from .params import resolve
+
+    if not isinstance(grid, list) or not grid or not all(isinstance(point, dict) for point in grid):
+        raise ValueError(f"grid must be a non-empty list of dicts of parameter overrides, got {grid!r}")
+    for point in grid:
+        unknown = sorted(set(point) - set(GRID_NAMES))
+        if unknown:
+            raise ValueError(f"grid point {point}: unknown name(s) {unknown}; a point may set {list(GRID_NAMES)}")
+        try:
+            resolve({"quick": {}}, "quick", **{**{name: base[name] for name in GRID_NAMES}, **point})
+        except ValueError as error:
+            raise ValueError(f"grid point {point}: {error}") from error

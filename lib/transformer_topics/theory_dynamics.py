@@ -814,3 +814,51 @@ def equivalent_relative_changes(
             "change.W_Q": key_change / initial_norms["W_Q"],
         }
     )
+
+
+def invariance_checks(
+    flow: ReducedFlow, keep_prob: float, random_prob: float, rng: np.random.Generator, points: int = 3
+) -> pd.DataFrame:
+    """The reduced loss and its gradient against the full-matrix population loss at random points of S.
+
+    At each point all 33 coordinates of S are random (special orbits included). Columns:
+    ``|L_reduced - L_full|``, the largest off-subspace and special-orbit components of the full
+    gradient and the largest difference between the reduced gradient and the full gradient summed
+    over each orbit, each relative to the largest gradient entry (all 0 up to rounding).
+    """
+    from .population import population_loss
+
+    vocab = flow.vocab
+    masks = orbit_masks(vocab)
+    rows = []
+    for point in range(points):
+        state = rng.normal(size=9)
+        model = symmetric_model(state, vocab)
+        with torch.no_grad():
+            for W in (model.W_V, model.W_K, model.W_Q):
+                for name in ORBITS[3:]:
+                    W[masks[name]] = float(rng.normal())
+        loss = population_loss(model, flow.topics_per_doc, keep_prob, random_prob)
+        loss.backward()
+        grads = [model.W_V.grad, model.W_K.grad, model.W_Q.grad]
+        scale = max(float(g.abs().max()) for g in grads)
+        summed = np.array([float(g[masks[block]].sum()) for g in grads for block in BLOCKS])
+        rows.append(
+            {
+                "point": point,
+                "|L_reduced - L_full|": abs(flow.loss(state) - float(loss.detach())),
+                "off-subspace gradient / max|grad|": max(float((g - symmetrize(g, vocab)).abs().max()) for g in grads)
+                / scale,
+                "special-orbit gradient / max|grad|": max(abs(project(g, vocab)[n]) for g in grads for n in ORBITS[3:])
+                / scale,
+                "|reduced grad - orbit sums| / max|grad|": float(np.abs(flow.gradient(state) - summed).max()) / scale,
+            }
+        )
+    return pd.DataFrame(rows).set_index("point")
+
+
+def left_subspace(frame: pd.DataFrame, tolerance: float = 1e-6) -> int | None:
+    """First recorded step at which gradient descent from a symmetric start is measurably outside S
+    (``asymmetry`` column of :func:`population_gradient_descent` with ``track_symmetry``), or None."""
+    outside = frame.loc[frame["asymmetry"] > tolerance, "step"]
+    return int(outside.iloc[0]) if len(outside) else None

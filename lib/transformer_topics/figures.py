@@ -1,0 +1,333 @@
+"""The larger figures of notebooks 05-08, drawn from the frames the notebooks compute.
+
+Each function takes measured and predicted curves (pandas frames with the column names of
+:mod:`theory_dynamics`, :mod:`experiments` and :mod:`training`) and returns a matplotlib figure;
+the notebook saves it (:func:`theory_collection.plots.save_figure`) and shows it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+MATRIX_COLORS = {"W_V": "tab:blue", "W_K": "tab:orange", "W_Q": "tab:green"}
+MASS, UNIFORM_MASS = "attention.same_topic_mass", "attention.uniform_same_topic_mass"
+
+
+# ----- notebook 05 -------------------------------------------------------------------------------------
+
+
+def dynamics_trajectories(
+    panels: list[tuple[str, dict[str, tuple[pd.DataFrame, str]]]],
+    reference: pd.DataFrame,
+    onsets: dict[str, float],
+    excess: float,
+):
+    """Norms (top) and same-topic attention mass over uniform (bottom) of four dynamics side by side.
+
+    panels: ``(title, {label: (frame, line style)})``; the last panel is plotted against ``step``, the
+    others against gradient-flow ``time``, with ``reference`` (the reduced ODE) dotted in panels 2 and 3
+    and the predicted ``onsets`` (``{"random": t, "symmetric": t}``) as vertical lines.
+    """
+    fig, axes = plt.subplots(2, len(panels), figsize=(17, 7.2), sharex="col")
+    for column, (title, runs) in enumerate(panels):
+        x = "step" if column == len(panels) - 1 else "time"
+        top, bottom = axes[0, column], axes[1, column]
+        for label, (frame, style) in runs.items():
+            for name, color in MATRIX_COLORS.items():
+                top.plot(
+                    frame[x],
+                    frame[f"norm.{name}"].where(frame[f"norm.{name}"] > 0),
+                    style,
+                    color=color,
+                    label=f"$\\|{name}\\|$" if style == "-" else None,
+                )
+            bottom.plot(frame[x], frame[MASS] - frame[UNIFORM_MASS], style, color="k", label=label)
+        if column in (1, 2):
+            bottom.plot(
+                reference["time"],
+                reference[MASS] - reference[UNIFORM_MASS],
+                ":",
+                color="tab:red",
+                label="ODE (random-equivalent)",
+            )
+            for name, color in MATRIX_COLORS.items():
+                norm = reference[f"norm.{name}"]
+                top.plot(reference["time"], norm.where(norm > 0), ":", color=color, alpha=0.6)
+        if x == "time" and math.isfinite(onsets["random"]):
+            for ax in (top, bottom):
+                ax.axvline(onsets["random"], color="tab:red", lw=0.8, alpha=0.7)
+                if column < 2:
+                    ax.axvline(onsets["symmetric"], color="tab:red", lw=0.8, ls="--", alpha=0.7)
+        bottom.axhline(excess, color="grey", lw=0.8, ls="--")
+        top.set(yscale="log", title=title)
+        bottom.set_xlabel("gradient-flow time $t = \\eta\\cdot$step" if x == "time" else "step")
+        bottom.legend(fontsize=8, loc="upper left")
+    axes[0, 1].legend(fontsize=8, loc="lower right")
+    axes[0, 0].set_ylabel("Frobenius norm")
+    axes[1, 0].set_ylabel("same-topic attention mass $-$ uniform")
+    fig.suptitle(
+        "W_V grows first; W_K, W_Q and the same-topic attention take off at stage 2\n"
+        "red: predicted onset (solid: random start, dashed: symmetric start); grey: onset threshold; "
+        "$W_K = W_Q$ in the symmetric runs; dotted: the ODE for reference"
+    )
+    fig.tight_layout()
+    return fig
+
+
+def relative_change_curves(
+    runs: list[tuple[str, pd.DataFrame, str]], theory: pd.DataFrame, onset_of: Callable[[pd.DataFrame, str], float]
+):
+    """Relative change of W_V, W_K, W_Q per run (``(title, frame, x)``), the theory dotted on time axes,
+    the run's measured onset (``onset_of(frame, x)``) and half of it as vertical lines."""
+    fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 3.8))
+    for ax, (title, frame, x) in zip(axes, runs):
+        for name, color in MATRIX_COLORS.items():
+            ax.plot(frame[x], frame[f"change.{name}"], color=color, label=f"$\\|\\Delta {name}\\| / \\|{name}(0)\\|$")
+            if x == "time":
+                ax.plot(theory["time"], theory[f"change.{name}"], ":", color=color)
+        at = onset_of(frame, x)
+        if math.isfinite(at):
+            ax.axvline(at, color="k", lw=0.8, label="measured onset")
+            ax.axvline(at / 2, color="k", lw=0.8, ls="--", label="half the onset")
+        ax.set(yscale="log", ylim=(1e-3, None), title=title, xlabel="gradient-flow time $t$" if x == "time" else "step")
+    axes[0].set_ylabel("relative change since init")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def onset_sweeps(
+    sweeps: dict[str, pd.DataFrame],
+    predict: Callable[..., object],
+    learning_rate: float,
+    collapse: tuple[np.ndarray, np.ndarray],
+    judged: pd.DataFrame,
+):
+    """Onset of stage 2 against init_scale, keep_prob and the learning rate (theory lines, reduced ODE,
+    population GD), and every point against the single variable Lambda (``collapse``: Lambda grid, theory t*).
+
+    sweeps: ``{"init_scale", "keep_prob", "learning_rate"}`` -> rows of the onset grid;
+    predict(init_scale=..., keep_prob=..., learning_rate=...) -> an ``OnsetPrediction``.
+    """
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4.0))
+    for ax, column in zip(axes[:2], ("init_scale", "keep_prob")):
+        sweep = sweeps[column]
+        dense = np.geomspace(sweep[column].min() / 1.5, sweep[column].max() * 1.5, 60)
+        if column == "keep_prob":
+            dense = dense[dense < 1]
+        predictions = [predict(**{column: x}) for x in dense]
+        ax.plot(dense, [p.time for p in predictions], "-", color="tab:red", label="two-timescale theory")
+        ax.plot(
+            dense,
+            [p.leading_order_time * learning_rate for p in predictions],
+            "--",
+            color="tab:red",
+            alpha=0.6,
+            label="leading order $\\Lambda/W(\\kappa m\\Lambda/e)$",
+        )
+        ax.plot(sweep[column], sweep["ODE"], "s", mfc="none", color="tab:purple", label="reduced ODE")
+        ax.plot(sweep[column], sweep["measured"], "o", color="k", label="population GD, random start")
+        ax.set_xscale("log")
+        ax.set_xticks(sweep[column], [f"{x:g}" for x in sweep[column]], minor=False)
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set(xlabel=f"{column} (log axis)", ylabel="onset time $t^*$", title=f"onset vs {column}")
+    axes[0].legend(fontsize=8)
+    sweep = sweeps["learning_rate"]
+    dense = np.geomspace(sweep["learning_rate"].min() / 1.5, sweep["learning_rate"].max() * 1.5, 30)
+    axes[2].plot(
+        dense, [predict(learning_rate=lr).steps for lr in dense], "-", color="tab:red", label="theory $t^*/\\eta$"
+    )
+    axes[2].plot(sweep["learning_rate"], sweep["measured steps"], "o", color="k", label="population GD")
+    axes[2].set(
+        xscale="log",
+        yscale="log",
+        xlabel="learning rate $\\eta$",
+        ylabel="onset (steps)",
+        title="onset vs learning rate",
+    )
+    axes[2].set_xticks(sweep["learning_rate"], [f"{x:g}" for x in sweep["learning_rate"]])
+    axes[2].set_yticks(sweep["measured steps"].dropna(), [f"{x:.0f}" for x in sweep["measured steps"].dropna()])
+    for axis in (axes[2].xaxis, axes[2].yaxis):
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    axes[2].legend(fontsize=8)
+    lambdas, times = collapse
+    axes[3].plot(lambdas, times, "-", color="tab:red", label="$t^*(\\Lambda)$ theory")
+    axes[3].scatter(
+        judged["Lambda"],
+        judged["measured"],
+        c=np.log10(judged["init_scale"]),
+        cmap="viridis",
+        marker="o",
+        edgecolor="k",
+        label="population GD (colour: log$_{10}$ init_scale)",
+    )
+    axes[3].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+    axes[3].set(
+        xlabel="$\\Lambda \\propto \\log(1/\\epsilon)/p_c$", ylabel="onset time $t^*$", title="one variable: $\\Lambda$"
+    )
+    axes[3].legend(fontsize=8)
+    fig.suptitle("Onset of stage 2: predicted vs full-matrix population gradient descent")
+    fig.tight_layout()
+    return fig
+
+
+# ----- notebook 08 -------------------------------------------------------------------------------------
+
+
+def two_stage_curves(
+    long: pd.DataFrame, decoders, t_value: dict[str, float], stage_criteria: dict[str, float], value_first: float
+):
+    """Per decoder: the ratios (log scale, stage criteria dashed), the progress s_V and s_A, the norms' change.
+
+    long: rows ``decoder, seed, step, panel ("ratio" | "progress" | "norm"), curve, y``; t_value:
+    ``{decoder: t_V}`` of the notebook's seed (dotted line).
+    """
+    titles = {
+        "ratio": ("the four ratios", "ratio $R$ (log scale)"),
+        "progress": ("progress of value and attention", "progress $s(t)$"),
+        "norm": ("relative change of the norms", "$\\|W(t)\\| / \\|W(0)\\| - 1$"),
+    }
+    fig, axes = plt.subplots(3, len(decoders), figsize=(5.2 * len(decoders), 10), squeeze=False)
+    for col, label in enumerate(decoders):
+        for row, (panel, (title, ylabel)) in enumerate(titles.items()):
+            ax = axes[row, col]
+            rows = long[(long.decoder == label) & (long.panel == panel)]
+            sns.lineplot(rows, x="step", y="y", hue="curve", errorbar=("pi", 100), ax=ax)
+            ax.set_xscale("log")
+            ax.axvline(t_value[label], color="k", ls=":", lw=1)
+            if panel == "ratio":
+                ax.set_yscale("log")
+                for criterion in stage_criteria.values():
+                    ax.axhline(criterion, color="grey", lw=0.6, ls="--")
+            if panel == "progress":
+                ax.axhline(0.5, color="grey", lw=0.6)
+                ax.axhline(value_first, color="grey", lw=0.6, ls="--")
+            ax.set(title=f"{label} decoder: {title}", ylabel=ylabel)
+            ax.legend(title=None, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def robustness_map(checks: dict[str, tuple[pd.Series, pd.Series]], points: pd.Series, title: str):
+    """Grid points x checks: green where a check passes, red where not, grey where undefined (NaN).
+
+    checks: ``{column title: (passed (bool or NaN per point), text per point)}``.
+    """
+    verdicts = pd.DataFrame({name: passed.map({True: 1.0, False: 0.0}) for name, (passed, _) in checks.items()})
+    verdicts.index = points
+    labels = pd.DataFrame({name: text for name, (_, text) in checks.items()}).set_index(points)
+    fig, ax = plt.subplots(figsize=(10.5, 0.42 * len(points) + 1.8))
+    ax.set_facecolor("#dddddd")
+    sns.heatmap(
+        verdicts.astype(float),
+        annot=labels,
+        fmt="",
+        cmap=sns.color_palette(["#d73027", "#1a9850"]),
+        vmin=0,
+        vmax=1,
+        cbar=False,
+        linewidths=0.6,
+        linecolor="white",
+        ax=ax,
+    )
+    for row in range(len(verdicts)):
+        for col, value in enumerate(verdicts.iloc[row]):
+            if np.isnan(value):
+                ax.text(col + 0.5, row + 0.5, "no 2nd stage", ha="center", va="center", fontsize=8, color="#555555")
+    ax.set(title=title, xlabel="", ylabel="grid point (changes from the base configuration)")
+    ax.xaxis.tick_top()
+    fig.tight_layout()
+    return fig
+
+
+def attention_maps(nets: dict, documents: list, words_per_topic: int):
+    """Attention of each net (rows) on each document (columns: a (N,) token tensor sorted by topic), all
+    positions visible; white lines where one topic's tokens end."""
+    import torch
+
+    fig, axes = plt.subplots(len(nets), len(documents), figsize=(4.0 * len(documents), 3.6 * len(nets)), squeeze=False)
+    for row, (label, net) in enumerate(nets.items()):
+        for col, tokens in enumerate(documents):
+            with torch.no_grad():
+                attention = net(tokens[None], torch.ones(1, len(tokens), dtype=torch.bool)).attention[0]  # (N, N)
+            ax = axes[row, col]
+            sns.heatmap(
+                attention.float().numpy(),
+                ax=ax,
+                cmap="viridis",
+                square=True,
+                xticklabels=False,
+                yticklabels=False,
+                cbar_kws={"shrink": 0.7},
+            )
+            topics = (tokens // words_per_topic).numpy()
+            for boundary in np.flatnonzero(np.diff(topics)) + 1:
+                ax.axhline(boundary, color="w", lw=0.8)
+                ax.axvline(boundary, color="w", lw=0.8)
+            ax.set(
+                title=f"{label}, document {col + 1}\ntopics {sorted(set(topics.tolist()))}",
+                xlabel="key (sorted by topic)",
+                ylabel="query (sorted by topic)",
+            )
+    fig.tight_layout()
+    return fig
+
+
+def block_average_bars(averages: pd.DataFrame, seed: int, title: str):
+    """Bars of the block averages (columns decoder, quantity, pairs, average; one row per seed) with 95% intervals."""
+    bars = sns.catplot(
+        averages,
+        x="decoder",
+        y="average",
+        hue="pairs",
+        col="quantity",
+        kind="bar",
+        sharey=False,
+        errorbar=("ci", 95),
+        seed=seed,
+        height=3.3,
+        aspect=1.0,
+        palette=["#4575b4", "#1a9850", "#999999"],
+    )
+    bars.set_titles("{col_name}")
+    for ax in bars.axes.flat:
+        ax.axhline(0, color="k", lw=0.6)
+    bars.axes.flat[-1].axhline(1, color="k", lw=0.8, ls=":")  # uniform attention
+    bars.figure.suptitle(title, y=1.03)
+    return bars.figure
+
+
+def long_curves(runs: dict, progress: Callable[[pd.Series], pd.Series]) -> pd.DataFrame:
+    """The curves of ``{(decoder, seed): (model, curves, loss)}`` in long form for :func:`two_stage_curves`."""
+    rows = []
+    for (label, seed), (_, curves, _) in runs.items():
+        steps = curves["step"]
+        for name, ratio in (
+            ("embedding $R_E$", "R_E"),
+            ("value $R_V$", "R_V"),
+            ("attention $R_A$", "R_A"),
+            ("copies $R_I$", "R_I"),
+        ):
+            rows += [
+                {"decoder": label, "seed": seed, "step": s, "panel": "ratio", "curve": name, "y": y}
+                for s, y in zip(steps, curves[ratio])
+            ]
+        for name, ratio in (("value $s_V$", "R_V"), ("attention $s_A$", "R_A")):
+            rows += [
+                {"decoder": label, "seed": seed, "step": s, "panel": "progress", "curve": name, "y": y}
+                for s, y in zip(steps, progress(curves[ratio]))
+            ]
+        for matrix in ("E", "W_K", "W_Q", "W_V"):
+            norms = curves[f"norm.{matrix}"]
+            rows += [
+                {"decoder": label, "seed": seed, "step": s, "panel": "norm", "curve": f"$\\|{matrix}\\|$", "y": y}
+                for s, y in zip(steps, norms / norms.iloc[0] - 1)
+            ]
+    return pd.DataFrame(rows).query("step > 0")  # a log axis
