@@ -250,19 +250,22 @@ def solve_graph_svm(ds: Dataset, graphs: TokenPriorityGraphs | None = None) -> G
     return GraphSVMSolution(W, True, lam, cons, basis, cert, info)
 
 
-def _nnls_gram(G: np.ndarray, b: np.ndarray, max_iter: int | None = None) -> np.ndarray | None:
+def _nnls_gram(G: np.ndarray, b: np.ndarray, max_iter: int | None = None, refresh: int = 8) -> np.ndarray | None:
     """min 1/2 x^T G x - b^T x over x >= 0 (G = M^T M, b = M^T f): Lawson and Hanson's NNLS in Gram form.
 
-    The passive set P grows one index at a time (largest positive dual w = b - G x). The columns G[:, P] and the
-    inverse Cholesky factor L^{-1} of G[P, P] live in preallocated buffers extended by one column/row, so an
-    addition costs O(m |P|) in matrix-vector products; a removal (the inner loop of Lawson-Hanson) refactors. An
-    index whose column is numerically dependent on P is skipped. The caller polishes the result with a fresh
-    factorisation. Returns None when max_iter (default 3 m) runs out.
+    The passive set P grows one index at a time by an index with positive dual w_j = b_j - G[j, P] x_P (Lawson and
+    Hanson's step needs only w_j > 0, not the largest). Partial pricing: the full dual vector (an m x |P| product,
+    the memory-bound part) is recomputed only every `refresh` additions or when the candidates it ranked run out;
+    in between, candidates are taken in its order and each one's dual is recomputed exactly (O(|P|)) before it
+    enters. The inverse Cholesky factor of G[P, P] is extended by one row per addition; a removal (the inner loop of
+    Lawson-Hanson) rebuilds only the rows from the first removed position on. An index whose column is numerically
+    dependent on P is skipped. The loop stops only at a fresh full dual vector with no positive entry (a KKT
+    point). Returns None when max_iter (default 3 m) runs out.
     """
     m = b.size
     max_iter = 3 * m if max_iter is None else max_iter
     passive: list[int] = []
-    cols = np.empty((m, m), order="F")  # cols[:, :p] = G[:, P]
+    cols = np.empty((m, m), order="F")  # cols[:, :p] = G[:, P], contiguous for the full dual product
     inv_chol = np.zeros((m, m))  # inv_chol[:p, :p] = L^{-1}, L the lower Cholesky factor of G[P, P]
     y = np.zeros(m)  # y[:p] = L^{-1} b[P], so the passive solution is z = L^{-T} y
     x = np.zeros(m)
@@ -270,41 +273,53 @@ def _nnls_gram(G: np.ndarray, b: np.ndarray, max_iter: int | None = None) -> np.
     in_p = np.zeros(m, dtype=bool)
     tol = 1e-13 * max(1.0, float(np.abs(np.diag(G)).max())) * max(1.0, float(np.abs(b).max()))
 
-    def refactor(p):
-        if p:
-            L = np.linalg.cholesky(G[np.ix_(passive, passive)])
-            inv_chol[:p, :p] = solve_triangular(L, np.eye(p), lower=True, check_finite=False)
-            y[:p] = inv_chol[:p, :p] @ b[passive]
+    def refactor(p, start):
+        """Refactor after removals: rows before `start` (the first removed position) are unchanged; the trailing
+        block of L^{-1} is rebuilt from the Schur complement of the kept leading block."""
+        inv_chol[p:, :] = 0.0
+        if p <= start:
+            return
+        lead = inv_chol[:start, :start]
+        cross = cols[passive[start:], :start] @ lead.T  # L21 = G21 L11^{-T}
+        schur = G[np.ix_(passive[start:], passive[start:])] - cross @ cross.T
+        inv22 = solve_triangular(np.linalg.cholesky(schur), np.eye(p - start), lower=True, check_finite=False)
+        inv_chol[start:p, :start] = -inv22 @ (cross @ lead)
+        inv_chol[start:p, start:p] = inv22
+        y[start:p] = inv_chol[start:p, :p] @ b[passive]
 
-    w = b.copy()
-    batch = 1
+    queue: list[int] = []  # candidates ranked by the last full dual vector
+    since_refresh = refresh
     for _ in range(max_iter):
-        cand = np.where(~in_p & ~skipped & (w > tol), w, -np.inf)
-        count = int(np.isfinite(cand).sum())
-        if count == 0:
-            return x
-        # Several entering indices at once (largest duals first) while that keeps paying off; one at a time is
-        # Lawson-Hanson proper. Either way the loop only stops at a KKT point (no positive dual left).
-        order = np.argsort(-cand)[: min(batch, count)]
-        added = 0
-        for j in order:
+        j = -1
+        while j < 0:
             p = len(passive)
-            row = inv_chol[:p, :p] @ cols[j, :p]  # new row of L
-            pivot = G[j, j] - row @ row
-            if pivot <= 1e-12 * G[j, j]:
-                skipped[j] = True
+            xp = x[passive]
+            if not queue or since_refresh >= refresh:
+                w = b - cols[:, :p] @ xp
+                positive = np.flatnonzero(~in_p & ~skipped & (w > tol))
+                if positive.size == 0:
+                    return x
+                queue = positive[np.argsort(-w[positive])].tolist()[::-1]  # pop() takes the largest
+                since_refresh = 0
+            candidate = queue.pop()
+            if in_p[candidate] or skipped[candidate]:
                 continue
-            delta = np.sqrt(pivot)
-            inv_chol[p, :p] = -(row @ inv_chol[:p, :p]) / delta
-            inv_chol[p, p] = 1.0 / delta
-            y[p] = (b[j] - row @ y[:p]) / delta
-            cols[:, p] = G[:, j]
-            passive.append(int(j))
-            in_p[j] = True
-            added += 1
-        if added == 0:
+            if b[candidate] - cols[candidate, :p] @ xp > tol:
+                j = candidate
+        p = len(passive)
+        row = inv_chol[:p, :p] @ cols[j, :p]  # new row of L (G is symmetric)
+        pivot = G[j, j] - row @ row
+        if pivot <= 1e-12 * G[j, j]:
+            skipped[j] = True
             continue
-        removals = 0
+        delta = np.sqrt(pivot)
+        inv_chol[p, :p] = -(row @ inv_chol[:p, :p]) / delta
+        inv_chol[p, p] = 1.0 / delta
+        y[p] = (b[j] - row @ y[:p]) / delta
+        cols[:, p] = G[:, j]
+        passive.append(int(j))
+        in_p[j] = True
+        since_refresh += 1
         while True:
             p = len(passive)
             z = y[:p] @ inv_chol[:p, :p]  # L^{-T} y
@@ -318,18 +333,15 @@ def _nnls_gram(G: np.ndarray, b: np.ndarray, max_iter: int | None = None) -> np.
             keep = xp > 1e-15 * max(1.0, xp.max())
             keep[np.flatnonzero(neg)[np.argmin(ratios)]] = False  # the blocking index leaves, whatever round-off says
             x[:] = 0.0
+            start = int(np.argmin(keep))  # first removed position: the factor before it stays valid
             passive = [q for q, k in zip(passive, keep) if k]
             in_p[:] = False
             in_p[passive] = True
             x[passive] = xp[keep]
-            p = len(passive)
-            cols[:, :p] = G[:, passive]
-            refactor(p)
+            cols[:, start : len(passive)] = G[:, passive[start:]]
+            refactor(len(passive), start)
             skipped[:] = False
-            removals += 1
-        batch = min(2 * batch, 64) if removals == 0 else 1
-        p = len(passive)
-        w = b - cols[:, :p] @ x[passive]
+            since_refresh = refresh  # the ranking is stale after a removal
     return None
 
 

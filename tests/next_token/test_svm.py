@@ -170,3 +170,23 @@ def test_path_loss_decreases_towards_loss_star():
     assert losses[-1] - fin.loss_star < 1e-6
     cos = np.sum(points[-1].W * svm.W) / (points[-1].norm * svm.norm)
     assert cos > 0.99  # the direction of the path approaches W^svm (N4, checked fully in part 2)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_gram_nnls_matches_scipy(seed):
+    from scipy.optimize import nnls
+
+    from next_token.svm import _nnls_gram
+
+    rng = np.random.default_rng(seed)
+    rows, cols = rng.integers(3, 40, size=2)
+    M = rng.standard_normal((rows, cols))
+    if seed % 3 == 0:  # rank-deficient columns
+        M[:, : cols // 2] = M[:, cols // 2 : 2 * (cols // 2)]
+    f = rng.standard_normal(rows)
+    x = _nnls_gram(M.T @ M, M.T @ f, refresh=1 + seed % 5)
+    reference, residual = nnls(M, f)
+    assert np.all(x >= 0)
+    assert np.linalg.norm(M @ x - f) == pytest.approx(residual, abs=1e-9)
+    w = M.T @ (f - M @ x)  # KKT: no positive dual left, zero dual on the support
+    assert np.all(w <= 1e-9) and np.all(np.abs(w[x > 0]) <= 1e-9)
