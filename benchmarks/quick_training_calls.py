@@ -1,4 +1,4 @@
-"""The quick profile's training calls, timed with the model of another revision and with the present one.
+"""The quick profile's training calls, timed with the model and training loop of another revision and the present ones.
 
     python benchmarks/quick_training_calls.py [--against 2bd4daf] [--repeats 3]
 
@@ -28,22 +28,23 @@ from pathlib import Path
 import numpy as np
 import torch
 from transformer_topics import model as present_model
+from transformer_topics import training as present_training
 from transformer_topics.data import Vocabulary, sample_equal_mixture, sample_lda
 from transformer_topics.masking import MaskingConfig
 from transformer_topics.model import ModelConfig
-from transformer_topics.training import TrainConfig, corpus_batches, fresh_documents, train
+from transformer_topics.training import TrainConfig, corpus_batches, fresh_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 BERT = MaskingConfig(0.15, 0.1, 0.1)
 
 
-def model_module_at(revision: str):
-    """lib/transformer_topics/model.py as it was at ``revision``, imported beside the present one."""
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{revision}:lib/transformer_topics/model.py"],
+def module_at(revision: str, name: str):
+    """lib/transformer_topics/<name>.py as it was at ``revision``, imported beside the present one."""
+    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{revision}:lib/transformer_topics/{name}.py"],
                             capture_output=True, text=True, check=True).stdout
-    path = Path(tempfile.mkdtemp()) / "model_at_revision.py"
+    path = Path(tempfile.mkdtemp()) / f"{name}_at_revision.py"
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location("transformer_topics._model_at_revision", path)
+    spec = importlib.util.spec_from_file_location(f"transformer_topics._{name}_at_revision", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -90,12 +91,13 @@ def cases() -> dict:
     }
 
 
-def run(module, config, source, train_config, frozen):
-    model = module.TopicTransformer(config, seed=0)
+def run(modules, config, source, train_config, frozen):
+    model_module, training_module = modules
+    model = model_module.TopicTransformer(config, seed=0)
     for name in frozen:
         getattr(model, name).requires_grad_(False)
     start = time.perf_counter()
-    history = train(model, source, BERT, TrainConfig(**{**vars(train_config), "progress": False}))
+    history = training_module.train(model, source, BERT, TrainConfig(**{**vars(train_config), "progress": False}))
     return time.perf_counter() - start, history.frame(), {n: p.detach() for n, p in model.named_parameters()}
 
 
@@ -117,16 +119,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    before = model_module_at(args.against)
+    before = (module_at(args.against, "model"), module_at(args.against, "training"))
+    present = (present_model, present_training)
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(f"{now}; {os.cpu_count()} cores, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}; one thread; "
           f"median of {args.repeats} alternated repeats; shared machine: timings are noisy")
-    print(f"{'case':42s} {'model at ' + args.against:>16s} {'present':>9s} {'ratio':>6s}  drift: records  parameters")
+    print(f"{'case':42s} {'at ' + args.against:>16s} {'present':>9s} {'ratio':>6s}  drift: records  parameters")
     for name, (config, source, train_config, frozen) in cases().items():
         times = {"before": [], "present": []}
         for _ in range(args.repeats):
             old = run(before, config, source, train_config, frozen)
-            new = run(present_model, config, source, train_config, frozen)
+            new = run(present, config, source, train_config, frozen)
             times["before"].append(old[0])
             times["present"].append(new[0])
         records = record_drift(new[1].to_numpy(), old[1].to_numpy())

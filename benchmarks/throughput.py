@@ -21,7 +21,6 @@ import time
 
 import numpy as np
 import torch
-
 from transformer_topics.data import Vocabulary, sample_lda
 from transformer_topics.masking import MaskingConfig, mask_documents
 from transformer_topics.model import ModelConfig, TopicTransformer
@@ -41,8 +40,10 @@ def sample_and_mask(num_docs: int = 10_000, seed: int = 0) -> float:
 
 
 def training_tokens_per_second(steps: int, corpus) -> float:
-    model = TopicTransformer(ModelConfig(10, 10, attention="uniform", value="trained", decoder="identity", init_scale=0.01), seed=0)
-    config = TrainConfig(optimizer="adam", learning_rate=0.01, steps=steps, batch_size=40, log_every=steps, progress=False)
+    model_config = ModelConfig(10, 10, attention="uniform", value="trained", decoder="identity", init_scale=0.01)
+    model = TopicTransformer(model_config, seed=0)
+    config = TrainConfig(optimizer="adam", learning_rate=0.01, steps=steps, batch_size=40, log_every=steps,
+                         progress=False)
     source = corpus_batches(corpus)
     # Count the input tokens the loop will see: replay the same minibatch draws.
     rng = np.random.default_rng(config.seed)
