@@ -233,3 +233,19 @@ def test_screenshots_at_desktop_and_phone_width(built_report, browser):
     keep = os.environ.get("REPORT_SCREENSHOTS")  # a folder to copy the screenshots and report to, for a look
     if keep:
         shutil.copytree(out, keep, dirs_exist_ok=True)
+
+
+def test_a_figure_enlarges_on_click(built_report, browser):
+    out, _, _ = built_report
+    browser.set_window_size(1280, 1000)
+    open_page(browser, out / "index.html")
+    browser.execute_script("document.querySelector('a.zoom').click()")
+    time.sleep(0.5)
+    shown = browser.execute_script(
+        "var image = document.querySelector('dialog.zoom[open] img');"
+        "return image ? [image.complete, image.naturalWidth, image.getBoundingClientRect().width] : null"
+    )
+    assert shown is not None, "clicking a figure opened no dialog"
+    complete, natural, width = shown
+    assert complete and natural > 0 and width > 300, f"the enlarged figure did not show: {shown}"
+    assert browser.current_url.endswith("index.html"), "the click navigated away instead of enlarging"
