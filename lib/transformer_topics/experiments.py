@@ -583,7 +583,8 @@ def model_topic_attention(
     for chunk in torch.arange(len(docs)).split(batch_size):
         part = docs[chunk]
         visible = part.is_word()  # (B, N)
-        attention = net(part.tokens, visible).attention  # (B, N, N) [query, key]
+        attention = net(part.tokens, visible).attention  # (B, N, N) [query, key]; None: uniform attention
+        attention = uniform_attention_over(visible) if attention is None else attention
         weights = topic_pair_weights(torch.where(visible[None], lookup[:, part.tokens], -1), part.tokens, visible)
         for k in kinds:
             sums["attention"][k].append(weighted_attention_sums(attention, weights[k]))
