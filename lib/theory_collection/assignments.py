@@ -19,7 +19,8 @@ preprocessors, in the order of ``nbgrader generate_assignment``, to write
 
 Both copies get an injected parameter cell (papermill's convention) that sends their outputs to
 ``NN_name_output/`` next to the notebook, so they run wherever they are handed out.
-:func:`autograde` executes a copy and scores its autograder cells the way nbgrader does.
+:func:`autograde` executes a copy and scores it the way ``nbgrader autograde`` does, against the
+instructor copy: an autograder cell that is missing or changed (checksum) scores 0 and is reported.
 """
 
 from __future__ import annotations
@@ -30,7 +31,15 @@ from pathlib import Path
 
 import nbformat
 from nbgrader import utils as nbgrader_utils
-from nbgrader.preprocessors import CheckCellMetadata, ClearHiddenTests, ClearOutput, ClearSolutions, ComputeChecksums, Execute, LockCells
+from nbgrader.preprocessors import (
+    CheckCellMetadata,
+    ClearHiddenTests,
+    ClearOutput,
+    ClearSolutions,
+    ComputeChecksums,
+    Execute,
+    LockCells,
+)
 
 from .params import check_int
 from .runner import QUIET_KERNEL
@@ -50,9 +59,12 @@ class Exercise:
 
 @dataclass(frozen=True)
 class Grade:
+    """The score of one exercise; ``problem`` says why it is 0 without its cell having run as written."""
+
     grade_id: str
     points: float
     max_points: float
+    problem: str = ""
 
 
 def _tags(cell) -> list[str]:
@@ -73,7 +85,9 @@ def find_exercises(nb: nbformat.NotebookNode, name: str = "notebook") -> list[Ex
                 raise ValueError(f"{where}: a cell tagged {SOLUTION_TAG!r} must be a code cell")
             _check_markers(source, where)
             if pending is not None:
-                raise ValueError(f"{where}: solution cell {pending} has no {AUTOGRADER_TAG!r} cell before this next solution cell")
+                raise ValueError(
+                    f"{where}: solution cell {pending} has no {AUTOGRADER_TAG!r} cell before this next solution cell"
+                )
             pending = index
         elif has_markers:
             raise ValueError(f"{where}: has {BEGIN_SOLUTION!r} / {END_SOLUTION!r} but is not tagged {SOLUTION_TAG!r}")
@@ -85,7 +99,9 @@ def find_exercises(nb: nbformat.NotebookNode, name: str = "notebook") -> list[Ex
             exercises.append(Exercise(pending, index))
             pending = None
         elif pending is not None and index != pending and cell.cell_type == "code":
-            raise ValueError(f"{name}, cell {pending}: the code cell after a solution cell must be tagged {AUTOGRADER_TAG!r}")
+            raise ValueError(
+                f"{name}, cell {pending}: the code cell after a solution cell must be tagged {AUTOGRADER_TAG!r}"
+            )
     if pending is not None:
         raise ValueError(f"{name}, cell {pending}: solution cell has no {AUTOGRADER_TAG!r} cell after it")
     return exercises
@@ -111,11 +127,22 @@ def with_nbgrader_metadata(nb: nbformat.NotebookNode, name: str) -> nbformat.Not
     nb = copy.deepcopy(nb)
     for k, exercise in enumerate(find_exercises(nb, name), start=1):
         nb.cells[exercise.solution].metadata["nbgrader"] = {
-            "grade": False, "solution": True, "locked": False, "task": False,
-            "grade_id": f"{name}_exercise_{k}", "schema_version": 3}
+            "grade": False,
+            "solution": True,
+            "locked": False,
+            "task": False,
+            "grade_id": f"{name}_exercise_{k}",
+            "schema_version": 3,
+        }
         nb.cells[exercise.autograder].metadata["nbgrader"] = {
-            "grade": True, "solution": False, "locked": True, "task": False, "points": POINTS,
-            "grade_id": f"{name}_exercise_{k}_tests", "schema_version": 3}
+            "grade": True,
+            "solution": False,
+            "locked": True,
+            "task": False,
+            "points": POINTS,
+            "grade_id": f"{name}_exercise_{k}_tests",
+            "schema_version": 3,
+        }
     return nb
 
 
@@ -144,7 +171,9 @@ def _portable(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
 def student_version(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
     """Solutions replaced by stubs, outputs cleared, autograder cells locked, checksums set."""
     nb = with_nbgrader_metadata(nb, name)
-    nb = _apply(nb, LockCells(), ClearSolutions(), ClearOutput(), ClearHiddenTests(), ComputeChecksums(), CheckCellMetadata())
+    nb = _apply(
+        nb, LockCells(), ClearSolutions(), ClearOutput(), ClearHiddenTests(), ComputeChecksums(), CheckCellMetadata()
+    )
     for cell in nb.cells:  # run records of the author's execution mean nothing to a student
         for key in ("papermill", "execution"):
             cell.metadata.pop(key, None)
@@ -176,7 +205,9 @@ def write_assignments(paths: list[Path], out: str | Path) -> tuple[list[Assignme
     counts = {name: len(find_exercises(nb, name)) for name, nb in notebooks.items()}
     with_exercises = [name for name, count in counts.items() if count]
     if not with_exercises:
-        raise ValueError(f"none of the notebooks {sorted(notebooks)} marks an exercise (a cell tagged {SOLUTION_TAG!r})")
+        raise ValueError(
+            f"none of the notebooks {sorted(notebooks)} marks an exercise (a cell tagged {SOLUTION_TAG!r})"
+        )
     out = Path(out)
     written = []
     for name in with_exercises:
@@ -190,19 +221,78 @@ def write_assignments(paths: list[Path], out: str | Path) -> tuple[list[Assignme
     return written, [name for name, count in counts.items() if not count]
 
 
-def autograde(path: str | Path, timeout: int | None = 600) -> list[Grade]:
-    """Execute a notebook copy in its folder and score its grade cells as ``nbgrader autograde`` does:
-    an autograder cell that raises (or writes to stderr) scores 0, one that runs through scores its points."""
+def autograde(path: str | Path, reference: str | Path | None = None, timeout: int | None = 600) -> list[Grade]:
+    """Execute a notebook copy in its folder and score every exercise as strictly as ``nbgrader autograde``.
+
+    The exercises, their points and the checksums of their locked autograder cells come from
+    ``reference``, the instructor copy (default: ``../instructor/<name>.ipynb`` beside a
+    ``student/`` copy), never from the copy being graded. Each exercise of the reference gets one
+    :class:`Grade`: 0 with a ``problem`` when its autograder cell is missing, duplicated or changed
+    (nbgrader's checksum differs from the reference's), else the points nbgrader's
+    ``determine_grade`` gives the executed cell (0 if it raised or wrote to stderr).
+    """
     if timeout is not None:
         check_int("timeout", timeout, 1)
     path = Path(path)
+    expected = expected_grades(_reference_for(path, reference))
     nb = nbformat.read(path, as_version=4)
-    executor = Execute(timeout=timeout, allow_errors=True, kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"),
-                       extra_arguments=QUIET_KERNEL)
+    executor = Execute(
+        timeout=timeout,
+        allow_errors=True,
+        extra_arguments=QUIET_KERNEL,
+        kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"),
+    )
     nb, _ = executor.preprocess(nb, {"metadata": {"path": str(path.parent.resolve())}})
-    grades = []
+    cells: dict[str, list] = {}
     for cell in nb.cells:
-        if nbgrader_utils.is_grade(cell):
-            points, max_points = nbgrader_utils.determine_grade(cell)
-            grades.append(Grade(cell.metadata.nbgrader["grade_id"], float(points or 0.0), float(max_points)))
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id in expected:
+            cells.setdefault(grade_id, []).append(cell)
+    grades = []
+    for grade_id, (checksum, max_points) in expected.items():
+        found = cells.get(grade_id, [])
+        if not found:
+            grades.append(Grade(grade_id, 0.0, max_points, "autograder cell missing"))
+        elif len(found) > 1:
+            grades.append(Grade(grade_id, 0.0, max_points, f"autograder cell appears {len(found)} times"))
+        elif _checksum(found[0]) != checksum:
+            grades.append(
+                Grade(
+                    grade_id,
+                    0.0,
+                    max_points,
+                    "autograder cell changed (its checksum differs from the instructor copy's)",
+                )
+            )
+        else:
+            points, _ = nbgrader_utils.determine_grade(found[0])
+            grades.append(Grade(grade_id, float(points or 0.0), max_points))
     return grades
+
+
+def expected_grades(reference: str | Path) -> dict[str, tuple[str, float]]:
+    """``grade_id -> (checksum, points)`` of every autograder cell of an instructor copy."""
+    nb = nbformat.read(reference, as_version=4)
+    expected = {
+        cell.metadata.nbgrader["grade_id"]: (_checksum(cell), float(cell.metadata.nbgrader["points"]))
+        for cell in nb.cells
+        if nbgrader_utils.is_grade(cell)
+    }
+    if not expected:
+        raise ValueError(f"{reference} has no autograder cells: it is not an instructor copy written by `assignments`")
+    return expected
+
+
+def _reference_for(path: Path, reference: str | Path | None) -> Path:
+    if reference is None:
+        reference = path.resolve().parent.parent / "instructor" / path.name
+        if not reference.is_file():
+            raise ValueError(f"no instructor copy at {reference} to grade {path} against; pass reference=")
+    return Path(reference)
+
+
+def _checksum(cell) -> str | None:
+    try:
+        return nbgrader_utils.compute_checksum(cell)
+    except (KeyError, TypeError, ValueError, AttributeError):  # metadata a student broke
+        return None

@@ -2,8 +2,9 @@
 make assignments, for every paper of the collection.
 
 Exit status: 0 when everything ran and every claim holds; 1 when a notebook (or sweep point)
-failed or a claim does not hold (report); 2 on bad input (unknown notebook, parameter or profile,
-malformed grid file, unreachable scheduler), detected before any work starts.
+failed or a claim does not hold (report); 2 on bad input (unknown notebook, parameter or profile, a
+value a notebook would refuse, a size that does not fit in memory, malformed grid file, unusable
+--out, unreachable scheduler), detected before any work starts; 130 when interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -37,40 +38,74 @@ GRID_SCHEMA = """GRID.yaml:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="transformer-topics", description=__doc__, epilog=EXAMPLES,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="transformer-topics",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="{report,sweep,assignments}")
 
-    run = commands.add_parser("report", help="execute the notebooks in order and aggregate their claims",
-                              description="Execute the notebooks in order through papermill, export HTML, and write "
-                                          "summary.md and index.html (claims, verdicts, figures) into --out.")
+    run = commands.add_parser(
+        "report",
+        help="execute the notebooks in order and aggregate their claims",
+        description="Execute the notebooks in order through papermill, export HTML, and write "
+        "summary.md and index.html (claims, verdicts, figures) into --out.",
+    )
     run.add_argument("--profile", default="quick", choices=PROFILES, help="parameter profile (default: quick)")
-    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                     help="override a notebook parameter, VALUE in YAML (0.01, 1e-3, adam, [100, 150]); repeatable; "
-                          "reaches the notebooks that declare NAME")
-    run.add_argument("--out", default=str(REPO_ROOT / "reports" / "latest"), help="output directory (default: reports/latest)")
+    run.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override a notebook parameter, VALUE in YAML (0.01, 1e-3, adam, [100, 150]); repeatable; "
+        "reaches the notebooks that declare NAME",
+    )
+    run.add_argument(
+        "--out", default=str(REPO_ROOT / "reports" / "latest"), help="output directory (default: reports/latest)"
+    )
     add_selection(run)
     run.add_argument("--no-figures", action="store_true", help="do not refresh the collection's figures/")
 
-    sweep = commands.add_parser("sweep", help="run one notebook over a YAML parameter grid through Dask",
-                                description="Run one notebook at every point of a YAML parameter grid, one papermill run "
-                                            "per point, through Dask; finished points are skipped. Writes results.csv "
-                                            "and sweep_summary.png (see the README).",
-                                epilog=GRID_SCHEMA, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sweep = commands.add_parser(
+        "sweep",
+        help="run one notebook over a YAML parameter grid through Dask",
+        description="Run one notebook at every point of a YAML parameter grid, one papermill run "
+        "per point, through Dask; finished points are skipped. Writes results.csv "
+        "and sweep_summary.png (see the README).",
+        epilog=GRID_SCHEMA,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sweep.add_argument("grid", metavar="GRID.yaml", help="the parameter grid")
-    sweep.add_argument("--scheduler", metavar="ADDRESS", help="address of a running Dask scheduler, e.g. tcp://host:8786 "
-                                                              "(default: start a LocalCluster)")
+    sweep.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="address of a running Dask scheduler, e.g. tcp://host:8786 (default: start a LocalCluster)",
+    )
     sweep.add_argument("--out", help="output directory (default: reports/sweeps/<grid file name>)")
     sweep.add_argument("--workers", type=int, help="LocalCluster workers (default: min(points, CPU cores))")
-    sweep.add_argument("--notebooks", metavar="DIR", help="look the grid's notebook up in this folder "
-                                                          "(default: the collection's papers)")
-    sweep.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS", help="how long to try to reach --scheduler")
+    sweep.add_argument(
+        "--notebooks",
+        metavar="DIR",
+        help="look the grid's notebook up in this folder (default: the collection's papers)",
+    )
+    sweep.add_argument(
+        "--connect-timeout", type=float, default=10.0, metavar="SECONDS", help="how long to try to reach --scheduler"
+    )
 
-    assign = commands.add_parser("assignments", help="write student and instructor versions of the notebooks (nbgrader)",
-                                 description="Write student versions (solutions replaced by stubs, outputs cleared, "
-                                             "autograder cells kept) and instructor versions of every notebook with exercises.")
-    assign.add_argument("--out", default=str(REPO_ROOT / "reports" / "assignments"),
-                        help="output directory, gets student/ and instructor/ (default: reports/assignments)")
+    assign = commands.add_parser(
+        "assignments",
+        help="write student and instructor versions of the notebooks (nbgrader)",
+        description="Write student versions (solutions replaced by stubs, outputs cleared, "
+        "autograder cells kept) and instructor versions of every notebook with exercises.",
+    )
+    assign.add_argument(
+        "--out",
+        default=str(REPO_ROOT / "reports" / "assignments"),
+        help="output directory, gets student/ and instructor/ (default: reports/assignments)",
+    )
     add_selection(assign)
     return parser
 
@@ -78,11 +113,23 @@ def build_parser() -> argparse.ArgumentParser:
 def add_selection(command: argparse.ArgumentParser) -> None:
     """--paper, --notebook and --notebooks: which notebooks a command works on."""
     names = ", ".join(papers.registered())
-    command.add_argument("--paper", action="append", default=[], metavar="NAME",
-                         help=f"only this paper's notebooks ({names}); repeatable (default: every paper)")
-    command.add_argument("--notebook", action="append", default=[], metavar="NAME",
-                         help="only this notebook (file name, stem, NN prefix within the chosen papers, or paper/NN); repeatable")
-    command.add_argument("--notebooks", metavar="DIR", help="a folder of NN_*.ipynb notebooks instead of the collection's papers")
+    command.add_argument(
+        "--paper",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"only this paper's notebooks ({names}); repeatable (default: every paper)",
+    )
+    command.add_argument(
+        "--notebook",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this notebook (file name, stem, NN prefix within the chosen papers, or paper/NN); repeatable",
+    )
+    command.add_argument(
+        "--notebooks", metavar="DIR", help="a folder of NN_*.ipynb notebooks instead of the collection's papers"
+    )
 
 
 def selected_notebooks(args) -> list[Path]:
@@ -95,15 +142,28 @@ def selected_notebooks(args) -> list[Path]:
 def run_report(args) -> int:
     paths = selected_notebooks(args)
     overrides = {name: runner.parse_value(value) for name, value in args.parameter}
-    out = Path(args.out)
-    runs = runner.run_notebooks(paths, out, args.profile, overrides)  # checks the overrides before running
-    summary, index = report.write_summaries(runs, args.profile, out)
+    out = runner.check_out_dir(args.out)
+    runner.prepare(paths, overrides, args.profile)  # every check, before anything is written
+    try:
+        runs = runner.run_notebooks(paths, out, args.profile, overrides)
+    except KeyboardInterrupt:
+        print(
+            f"transformer-topics report: interrupted; the report in {out} is unchanged (this run's notebooks were "
+            "discarded)",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
+    summary, index = runner.write_report(runs, out, args.profile)
     if args.notebooks is None and args.profile == "quick" and not overrides and not args.no_figures:
         runner.refresh_figures(runs)
     print(summary.read_text())
     issues = report.problems(runs)
     print(f"report: {index.resolve()}")
-    print(f"{len(issues)} problem(s) in {len(runs)} notebooks" if issues else f"all {len(runs)} notebooks ran and every claim holds")
+    print(
+        f"{len(issues)} problem(s) in {len(runs)} notebooks"
+        if issues
+        else f"all {len(runs)} notebooks ran and every claim holds"
+    )
     return 1 if issues else 0
 
 
@@ -113,12 +173,22 @@ def run_sweep(args) -> int:
     grid = sweep.load_grid(args.grid, args.notebooks)
     if args.scheduler is not None:
         sweep.check_scheduler_address(args.scheduler)
-    out = Path(args.out) if args.out else REPO_ROOT / "reports" / "sweeps" / Path(args.grid).stem
-    table = sweep.run_sweep(grid, out, scheduler=args.scheduler, workers=args.workers, timeout=args.connect_timeout)
+    timeout = sweep.check_connect_timeout(args.connect_timeout)
+    workers = None if args.workers is None else sweep.check_workers(args.workers)
+    out = runner.check_out_dir(args.out if args.out else REPO_ROOT / "reports" / "sweeps" / Path(args.grid).stem)
+    table = sweep.run_sweep(grid, out, scheduler=args.scheduler, workers=workers, timeout=timeout)
     counts = table["status"].value_counts().to_dict()
     print(f"{len(table)} points of {grid.notebook.stem}: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
     print(f"results: {(out / 'results.csv').resolve()}\nfigure:  {(out / 'sweep_summary.png').resolve()}")
-    errors = table[table["status"].isin(["error", "not run"])]
+    if table.attrs.get("interrupted"):
+        finished = int(table["status"].isin(sweep.FINISHED).sum())
+        print(
+            f"transformer-topics sweep: interrupted; {finished} of {len(table)} points finished and are in "
+            "results.csv. Run the same command again to resume: finished points are skipped.",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
+    errors = table[~table["status"].isin(sweep.FINISHED)]
     for _, row in errors.iterrows():
         print(f"  {row['point']}: {row['status']}: {row['error']}")
     return 1 if len(errors) else 0
@@ -127,6 +197,7 @@ def run_sweep(args) -> int:
 def run_assignments(args) -> int:
     from . import assignments
 
+    runner.check_out_dir(args.out)
     paths = selected_notebooks(args)
     written, without = assignments.write_assignments(paths, args.out)
     for a in written:
@@ -137,6 +208,7 @@ def run_assignments(args) -> int:
 
 
 COMMANDS = {"report": run_report, "sweep": run_sweep, "assignments": run_assignments}
+INTERRUPTED = 130  # the shell's status for a command stopped by Ctrl-C
 
 
 def main(argv: list[str] | None = None) -> int:

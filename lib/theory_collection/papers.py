@@ -56,6 +56,14 @@ class Paper:
     checks: Mapping[str, Check] = field(default_factory=dict)
     cross_check: Callable[[dict[str, Any]], None] | None = None
     profiles: tuple[str, ...] = PROFILES
+    # The rules of each notebook's own parameters, keyed by notebook stem: name -> check (validate and
+    # normalise, like ``checks``), and a cross-check on the notebook's resolved values. The runner
+    # applies them before any kernel starts (see :mod:`theory_collection.runner`).
+    notebook_checks: Mapping[str, Mapping[str, Check]] = field(default_factory=dict)
+    notebook_cross_checks: Mapping[str, Callable[[dict[str, Any]], None]] = field(default_factory=dict)
+    # Bytes a notebook would need at its resolved values (an upper estimate of its largest tensors);
+    # the runner refuses a run whose estimate exceeds the machine's memory budget.
+    memory_estimate: Callable[[str, dict[str, Any]], int] | None = None
     order: int = 100  # reading order of the papers in a full report
     # The headline table of a report: one row per claim or assumption of the paper (the prefix of
     # the claim ids, ``C3`` for ``C3.x_star``), one column per kind of data (a claim's ``data``).
@@ -70,6 +78,10 @@ class Paper:
     @property
     def all_checks(self) -> dict[str, Check]:
         return {**COMMON_CHECKS, **self.checks}
+
+    def checks_for(self, notebook: str) -> dict[str, Check]:
+        """The rules of every parameter of ``notebook`` (its stem): the standard ones, then its own."""
+        return {**self.all_checks, **self.notebook_checks.get(notebook, {})}
 
     @property
     def notebook_dir(self) -> Path:
@@ -96,7 +108,9 @@ def registered() -> dict[str, Paper]:
     for point in entry_points(group=ENTRY_POINT_GROUP):
         paper = point.load()
         if not isinstance(paper, Paper) or paper.name != point.name:
-            raise RuntimeError(f"entry point {point.name!r} of {ENTRY_POINT_GROUP} must be a Paper named {point.name!r}")
+            raise RuntimeError(
+                f"entry point {point.name!r} of {ENTRY_POINT_GROUP} must be a Paper named {point.name!r}"
+            )
         found[paper.name] = paper
     return dict(sorted(found.items(), key=lambda item: (item[1].order, item[0])))
 

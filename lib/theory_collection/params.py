@@ -10,6 +10,7 @@ with the paper's ``resolve``.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,8 +20,15 @@ PROFILES = ("quick", "paper")
 
 
 def check_int(name: str, value: Any, low: int | None = None, high: int | None = None) -> int:
-    """Return ``value`` as an int if it is an integer in ``[low, high]``; else raise ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    """Return ``value`` as an int if it is an integer in ``[low, high]``; else raise ValueError.
+
+    A float is accepted only when it is exactly integral (``1.0``, YAML's ``1e1``) and comes back as an int.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not value.is_integer())
+    ):
         raise ValueError(f"{name} must be an integer{_range_text(low, high)}, got {value!r}")
     value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
@@ -39,7 +47,9 @@ def check_float(
 ) -> float:
     """Return ``value`` as a float if it is finite and inside the (half-)open interval."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number{_interval_text(low, high, low_open, high_open)}, got {value!r}")
+        raise ValueError(
+            f"{name} must be a finite number{_interval_text(low, high, low_open, high_open)}, got {value!r}"
+        )
     value = float(value)
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
@@ -125,3 +135,60 @@ def _interval_text(low: float | None, high: float | None, low_open: bool, high_o
     left = "(" if (low_open or low is None) else "["
     right = ")" if (high_open or high is None) else "]"
     return f" {left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
+
+
+def check_list(name: str, value: Any, check: Callable[[str, Any], Any], min_length: int = 1) -> list:
+    """A list (or tuple) of at least ``min_length`` values, each validated by ``check(f"{name}[i]", item)``."""
+    if not isinstance(value, list | tuple) or len(value) < min_length:
+        raise ValueError(f"{name} must be a list of at least {min_length} value(s), got {value!r}")
+    return [check(f"{name}[{i}]", item) for i, item in enumerate(value)]
+
+
+def like_profile(name: str, value: Any, profile_value: Any) -> Any:
+    """The fallback rule of a parameter without a declared rule: typed like its profile value.
+
+    An integer in the profile makes the parameter an integer (a float is accepted only when it is
+    exactly integral, and becomes an int); a float in the profile makes it a finite number; other
+    values pass unchanged (the notebook validates them).
+    """
+    if isinstance(profile_value, bool) or value is None:
+        return value
+    if isinstance(profile_value, int) and isinstance(value, float):
+        return check_int(name, value)
+    if isinstance(profile_value, float) and isinstance(value, int | float) and not isinstance(value, bool):
+        return check_float(name, value)
+    return value
+
+
+def as_given(value: Any, normalised: Any) -> Any:
+    """What a notebook receives for a checked value: the given value, with exactly integral floats
+    replaced by the ints the checks made of them (also inside lists), so ``seed=1.0`` arrives as ``1``.
+
+    Other normalisations (a ``doc_length`` pair, a resolved path) are left to the notebook's own
+    ``resolve``, which makes them again from the given value.
+    """
+    if isinstance(value, float) and isinstance(normalised, int) and not isinstance(normalised, bool):
+        return normalised
+    if isinstance(value, list | tuple) and isinstance(normalised, list | tuple) and len(value) == len(normalised):
+        return type(value)(as_given(v, n) for v, n in zip(value, normalised))
+    return value
+
+
+def memory_budget_bytes() -> int:
+    """The most memory one notebook may plan to use: 3/4 of the machine's physical memory.
+
+    ``THEORY_COLLECTION_MEMORY_BYTES`` overrides it (a shared machine, a container with a smaller limit).
+    """
+    override = os.environ.get("THEORY_COLLECTION_MEMORY_BYTES")
+    if override:
+        return int(float(override))
+    return int(0.75 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def format_bytes(count: float) -> str:
+    """``1.5 GB`` style, powers of 1000."""
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if abs(count) < 1000 or unit == "PB":
+            return f"{count:.3g} {unit}"
+        count /= 1000
+    return f"{count:.3g} PB"

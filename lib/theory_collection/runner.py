@@ -6,12 +6,40 @@ notebook, its HTML export, ``claims.json`` and ``figures/``)::
     <out>/<paper>/NN_name/NN_name.ipynb, NN_name.html, claims.json, figures/*.png|svg
 
 :mod:`theory_collection.report` writes the summaries (``index.html``, ``summary.md``) over them.
+
+**Everything is checked before any kernel starts** (:func:`prepare`). For each notebook the runner
+reads, without executing anything,
+
+- its ``parameters`` cell (names and default values, as literals), and
+- its profiles: the code cell that assigns ``PROFILES = {...}``. The right-hand side may use dict
+  and list literals, ``dict(...)`` calls, numbers, strings and names assigned earlier *in the same
+  cell* (``BASE = dict(...)``, ``GRID = [...]``); anything else (a function call, an import) makes
+  the profiles unreadable, which is an error naming the notebook.
+
+Each parameter's value is the override, else its non-``None`` default, else the profile's value.
+These values are validated by the paper's rules (:class:`theory_collection.papers.Paper`): the
+standard names by ``checks``, the notebook's own names by ``notebook_checks[<stem>]``, or, when no
+rule is declared, by the type of the profile value (an integer profile value makes it an integer);
+then ``cross_check`` and ``notebook_cross_checks[<stem>]`` see them all, and the paper's
+``memory_estimate`` must fit in :func:`theory_collection.params.memory_budget_bytes`. Any failure is
+a ``ValueError`` naming the notebook and the parameter. A notebook author who adds a parameter adds
+its rule to the paper's ``notebook_checks`` (for the topic paper: ``transformer_topics.params``).
+An exactly integral float given for an integer (``-p seed 1.0``, YAML ``1e1``) is converted to the
+int, and the notebook receives the int; the conversion is reported.
+
+A report run writes each notebook into a staging folder ``<out>/.staging/`` and, once every notebook
+has run, replaces the notebooks' previous folders with the new ones (one rename each) and then
+writes the summaries, so an interrupted run leaves the earlier report as it was; an interrupted
+replacement leaves ``<out>/.incomplete.json`` naming the notebooks whose folders may not match the summaries.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +48,9 @@ import yaml
 from tqdm.auto import tqdm
 
 from . import papers
-from .claims import load_claims, verdict_of
+from .claims import load_claims, verdict_of, write_atomic
 from .papers import Paper, paper_of
-from .params import PROFILES, check_choice
+from .params import PROFILES, as_given, check_choice, format_bytes, like_profile, memory_budget_bytes
 
 KERNEL = "python3"
 # The kernel's own log (a TCP-transport warning at every start, an interrupt at shutdown) is noise
@@ -55,7 +83,7 @@ class NotebookRun:
 
     @property
     def status(self) -> str:
-        """"error" (did not run through), "claims fail" (ran; a claim does not hold) or "ok"."""
+        """ "error" (did not run through), "claims fail" (ran; a claim does not hold) or "ok"."""
         if self.error:
             return "error"
         return "claims fail" if self.failed_claims else "ok"
@@ -78,25 +106,28 @@ def discover_notebooks(directory: str | Path) -> list[Path]:
 
 
 def notebook_parameters(path: str | Path) -> dict[str, object]:
-    """The names and default values (as source text) of a notebook's ``parameters`` cell."""
-    import papermill  # here, not at the top: papermill and nbconvert take seconds to import, --help should not
-
-    try:
-        inferred = papermill.inspect_notebook(str(path))
-    except Exception as error:  # not JSON, not a notebook, not there
-        raise ValueError(f"cannot read notebook {path}: {type(error).__name__}: {error}") from error
-    return {name: spec["default"] for name, spec in inferred.items()}
+    """The names and literal default values of a notebook's ``parameters`` cell (read, not run)."""
+    return {name: default_of(spec, name) for spec in [read_notebook_spec(path)] for name in spec.defaults}
 
 
 def collection_notebooks(paper_names: list[str] | None = None) -> list[Path]:
     """The notebooks of the chosen papers (default: every registered paper), papers in reading order."""
-    chosen = [papers.get(name) for name in dict.fromkeys(paper_names)] if paper_names else list(papers.registered().values())
+    chosen = (
+        [papers.get(name) for name in dict.fromkeys(paper_names)] if paper_names else list(papers.registered().values())
+    )
     chosen.sort(key=lambda paper: (paper.order, paper.name))
-    return [path for paper in chosen for path in discover_notebooks(paper.notebook_dir)]
+    if paper_names:
+        return [path for paper in chosen for path in discover_notebooks(paper.notebook_dir)]
+    # every paper: one whose notebooks are not written yet contributes none
+    found = [path for paper in chosen for path in sorted(paper.notebook_dir.glob("[0-9][0-9]_*.ipynb"))]
+    if not found:
+        raise ValueError(f"no notebooks named NN_*.ipynb in the papers' folders under {papers.NOTEBOOK_ROOT}")
+    return found
 
 
-def select_notebooks(names: list[str] | None, directory: str | Path | None = None,
-                     paper_names: list[str] | None = None) -> list[Path]:
+def select_notebooks(
+    names: list[str] | None, directory: str | Path | None = None, paper_names: list[str] | None = None
+) -> list[Path]:
     """All notebooks, or those named (by file name, stem, NN prefix like ``03``, or ``paper/NN``).
 
     The notebooks come from ``directory`` when it is given, else from the chosen papers' folders
@@ -121,23 +152,242 @@ def notebook_output_dir(out: str | Path, notebook: Path) -> Path:
     return (Path(out) / paper_of(notebook).name / notebook.stem).resolve()
 
 
-def check_overrides(paths: list[Path], overrides: dict[str, object], profile: str = "quick") -> None:
-    """Reject an override that no notebook declares, or a bad value of a standard parameter.
+@dataclass
+class Prepared:
+    """One notebook, checked and ready to run: the parameters it receives and what was converted."""
 
-    Values of each paper's standard names are validated here with the same rules its notebooks
-    apply, so ``-p seed -1`` fails before any notebook starts; a notebook-specific parameter is
-    validated by its notebook.
+    path: Path
+    parameters: dict  # the overrides this notebook declares, as it receives them (integral floats made ints)
+    values: dict  # every parameter's checked value (override, default or profile value), normalised
+    notes: list[str] = field(default_factory=list)  # conversions to tell the user about
+
+
+def check_overrides(paths: list[Path], overrides: dict[str, object], profile: str = "quick") -> list[Prepared]:
+    """Reject an override that no notebook declares, or any value a notebook would refuse; see :func:`prepare`."""
+    return prepare(paths, overrides, profile)
+
+
+def prepare(paths: list[Path], overrides: dict[str, object], profile: str = "quick") -> list[Prepared]:
+    """Check every notebook's parameters at ``profile`` with ``overrides``, before any kernel starts.
+
+    Returns one :class:`Prepared` per notebook. Raises ``ValueError`` naming the notebook and the
+    parameter for an unknown name, a bad value, a broken rule between parameters (against the
+    profile's values), or a size whose memory estimate exceeds the machine's budget.
     """
     check_choice("profile", profile, PROFILES)
     fixed = sorted(set(overrides) & set(RUNNER_PARAMETERS))
     if fixed:
         raise ValueError(f"parameter(s) {fixed} are set by the runner (--profile, --out), not by an override")
-    known = set().union(*(notebook_parameters(p) for p in paths))
+    specs = {path: read_notebook_spec(path) for path in paths}
+    known = set().union(*(spec.defaults for spec in specs.values()))
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ValueError(f"unknown parameter(s) {unknown}; the notebooks take {sorted(known - set(RUNNER_PARAMETERS))}")
-    for paper in {paper_of(path).name: paper_of(path) for path in paths}.values():
-        check_values(overrides, paper, profile)
+    return [_prepare_one(path, spec, overrides, profile) for path, spec in specs.items()]
+
+
+def _prepare_one(path: Path, spec: NotebookSpec, overrides: dict[str, object], profile: str) -> Prepared:
+    paper, stem = paper_of(path), path.stem
+    if spec.profiles is not None and profile not in spec.profiles:
+        raise ValueError(
+            f"{stem}: profile {profile!r} is not defined by this notebook; it defines {sorted(spec.profiles)}"
+        )
+    profile_values = (spec.profiles or {}).get(profile, {})
+    given = {name: value for name, value in overrides.items() if name in spec.defaults}
+    values: dict[str, object] = {}
+    for name, default in spec.defaults.items():
+        if name in RUNNER_PARAMETERS:
+            continue
+        if name in given:
+            values[name] = given[name]
+        elif default is not None and default is not _UNREADABLE:
+            values[name] = default
+        elif name in profile_values:
+            values[name] = profile_values[name]
+    checks = paper.checks_for(stem)
+    normalised, notes = {}, []
+    try:
+        for name, value in values.items():
+            if name in checks:
+                normalised[name] = checks[name](value)
+            else:
+                normalised[name] = like_profile(name, value, profile_values.get(name, default_of(spec, name)))
+            if (
+                name in given
+                and isinstance(value, float)
+                and isinstance(normalised[name], int)
+                and not isinstance(normalised[name], bool)
+            ):
+                notes.append(f"{name}: {value!r} taken as the integer {normalised[name]}")
+        if paper.cross_check is not None:
+            paper.cross_check({k: v for k, v in normalised.items() if k in paper.all_checks})
+        if stem in paper.notebook_cross_checks:
+            paper.notebook_cross_checks[stem](dict(normalised))
+    except ValueError as error:
+        raise ValueError(f"{stem} ({profile} profile): {error}") from None
+    if paper.memory_estimate is not None:
+        needed, budget = paper.memory_estimate(stem, dict(normalised)), memory_budget_bytes()
+        if needed > budget:
+            sizes = ", ".join(f"{name}={normalised[name]!r}" for name in given) or "its profile values"
+            raise ValueError(
+                f"{stem} ({profile} profile): at {sizes} it needs about {format_bytes(needed)} of memory, "
+                f"more than the {format_bytes(budget)} this machine allows (3/4 of its memory); "
+                "choose smaller sizes"
+            )
+    parameters = {name: as_given(value, normalised[name]) for name, value in given.items()}
+    return Prepared(path, parameters, normalised, notes)
+
+
+def default_of(spec: NotebookSpec, name: str):
+    default = spec.defaults.get(name)
+    return None if default is _UNREADABLE else default
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a notebook without running it
+
+
+_UNREADABLE = object()  # a parameters-cell default that is not a literal (an expression)
+
+
+class _NotStatic(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class NotebookSpec:
+    """What the runner reads from a notebook without executing it."""
+
+    defaults: dict  # the parameters cell: name -> literal default (``_UNREADABLE`` for an expression)
+    profiles: dict | None  # ``PROFILES``: profile -> {name: value}; None when the notebook assigns none
+
+
+def read_notebook_spec(path: str | Path) -> NotebookSpec:
+    """The parameters cell and the ``PROFILES`` of a notebook, read statically (see the module docstring)."""
+    import nbformat
+
+    path = Path(path)
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as error:  # not JSON, not a notebook, not there
+        raise ValueError(f"cannot read notebook {path}: {type(error).__name__}: {error}") from error
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    tagged = [cell for cell in code if "parameters" in cell.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        raise ValueError(
+            f"{path.stem}: a notebook needs exactly one code cell tagged 'parameters', found {len(tagged)}"
+        )
+    defaults = {}
+    for name, node in _assignments(tagged[0].source, path.stem):
+        try:
+            defaults[name] = _static_value(node, {})
+        except _NotStatic:
+            defaults[name] = _UNREADABLE
+    profiles = None
+    for cell in code:
+        if cell is tagged[0] or "PROFILES" not in cell.source:
+            continue
+        names: dict = {}
+        for name, node in _assignments(cell.source, path.stem):
+            try:
+                names[name] = _static_value(node, names)
+            except _NotStatic:
+                names.pop(name, None)
+                if name == "PROFILES":
+                    raise ValueError(
+                        f"{path.stem}: PROFILES cannot be read without running the notebook: write it with "
+                        "literals, dict(...) and names assigned earlier in its cell"
+                    ) from None
+        if "PROFILES" in names:
+            profiles = names["PROFILES"]
+            if not isinstance(profiles, dict) or not all(isinstance(v, dict) for v in profiles.values()):
+                raise ValueError(f"{path.stem}: PROFILES must map each profile name to a dict of values")
+            break
+    return NotebookSpec(defaults, profiles)
+
+
+def _assignments(source: str, where: str):
+    """``(name, value node)`` of the top-level assignments of a cell's source, in order."""
+    import ast
+
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]  # IPython magics
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError as error:
+        raise ValueError(f"{where}: cannot parse a cell: {error}") from error
+    for statement in tree.body:
+        if (
+            isinstance(statement, ast.Assign)
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name)
+        ):
+            yield statement.targets[0].id, statement.value
+        elif (
+            isinstance(statement, ast.AnnAssign)
+            and isinstance(statement.target, ast.Name)
+            and statement.value is not None
+        ):
+            yield statement.target.id, statement.value
+
+
+def _static_value(node, names: dict):
+    """The value of an expression made of literals, ``dict(...)``, arithmetic and known names; else _NotStatic."""
+    import ast
+
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.List | ast.Tuple):
+        items = [_static_value(item, names) for item in node.elts]
+        return items if isinstance(node, ast.List) else tuple(items)
+    if isinstance(node, ast.Dict):
+        result = {}
+        for key, value in zip(node.keys, node.values):
+            if key is None:  # {**BASE, ...}
+                result.update(_mapping(_static_value(value, names)))
+            else:
+                result[_static_value(key, names)] = _static_value(value, names)
+        return result
+    if isinstance(node, ast.Name):
+        if node.id in names:
+            return names[node.id]
+        raise _NotStatic(node.id)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        operand = _static_value(node.operand, names)
+        if isinstance(operand, int | float) and not isinstance(operand, bool):
+            return -operand if isinstance(node.op, ast.USub) else operand
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub | ast.Mult | ast.Div | ast.Pow):
+        left, right = _static_value(node.left, names), _static_value(node.right, names)
+        numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in (left, right))
+        if numbers and not (isinstance(node.op, ast.Pow) and abs(right) > 64):
+            return {
+                ast.Add: lambda: left + right,
+                ast.Sub: lambda: left - right,
+                ast.Mult: lambda: left * right,
+                ast.Div: lambda: left / right,
+                ast.Pow: lambda: left**right,
+            }[type(node.op)]()
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "dict"
+        and "dict" not in names
+        and len(node.args) <= 1
+    ):
+        result = _mapping(_static_value(node.args[0], names)) if node.args else {}
+        for keyword in node.keywords:
+            value = _static_value(keyword.value, names)
+            if keyword.arg is None:
+                result.update(_mapping(value))
+            else:
+                result[keyword.arg] = value
+        return result
+    raise _NotStatic(type(node).__name__)
+
+
+def _mapping(value) -> dict:
+    if not isinstance(value, dict):
+        raise _NotStatic("not a mapping")
+    return dict(value)
 
 
 def check_values(overrides: dict[str, object], paper: Paper, profile: str = "quick") -> None:
@@ -177,8 +427,13 @@ def parse_value(text: str):
 # Running
 
 
-def run_notebook(path: str | Path, output_dir: str | Path, parameters: dict[str, object], kernel: str = KERNEL,
-                 cwd: str | Path | None = None) -> NotebookRun:
+def run_notebook(
+    path: str | Path,
+    output_dir: str | Path,
+    parameters: dict[str, object],
+    kernel: str = KERNEL,
+    cwd: str | Path | None = None,
+) -> NotebookRun:
     """Execute ``path`` into ``output_dir/<stem>.ipynb`` with ``parameters``; never raises for a failing notebook.
 
     The kernel's working directory is ``cwd``, by default the notebook's own folder (as under nbval
@@ -199,8 +454,16 @@ def run_notebook(path: str | Path, output_dir: str | Path, parameters: dict[str,
     stopped_by_claims = False
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(str(path), str(run.executed), parameters=parameters, cwd=str(cwd or path.parent),
-                                   kernel_name=kernel, progress_bar=False, log_output=False, extra_arguments=QUIET_KERNEL)
+        papermill.execute_notebook(
+            str(path),
+            str(run.executed),
+            parameters=parameters,
+            cwd=str(cwd or path.parent),
+            kernel_name=kernel,
+            progress_bar=False,
+            log_output=False,
+            extra_arguments=QUIET_KERNEL,
+        )
     except papermill.PapermillExecutionError as error:
         first_line = next((line for line in error.source.splitlines() if line.strip()), "")
         run.error = f"cell In [{error.exec_count}] `{first_line.strip()}`: {error.ename}: {error.evalue}"
@@ -218,6 +481,27 @@ def run_notebook(path: str | Path, output_dir: str | Path, parameters: dict[str,
     return run
 
 
+STAGING = ".staging"
+INCOMPLETE = ".incomplete.json"
+
+
+def check_out_dir(out: str | Path, option: str = "--out") -> Path:
+    """An output folder that exists, or can be created, and is writable; else a one-line ValueError."""
+    path = Path(out).expanduser().absolute()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {out}: exists and is not a directory")
+    existing = path
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{option} {out}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {out}: {existing} is not writable")
+    return path
+
+
 def run_notebooks(
     paths: list[Path],
     out: str | Path,
@@ -228,34 +512,86 @@ def run_notebooks(
 ) -> list[NotebookRun]:
     """Execute each notebook with ``profile`` and ``overrides`` into ``out/<paper>/<stem>/``, in order.
 
-    A failing notebook is recorded with its error and the rest still run. Each notebook gets the
-    overrides it declares (so ``-p steps 100`` reaches only notebooks with a ``steps`` parameter).
+    Everything is checked first (:func:`prepare`). The notebooks run into ``out/.staging/``; when all
+    have run, each replaces its previous folder (:func:`publish_runs`), so a run stopped before then
+    (Ctrl-C, a kill) leaves the earlier report as it was. A failing notebook is recorded with its
+    error and the rest still run. Each notebook gets the overrides it declares (so ``-p steps 100``
+    reaches only notebooks with a ``steps`` parameter). Write the summaries next, with :func:`write_report`.
     """
-    overrides = dict(overrides or {})
-    check_overrides(paths, overrides, profile)
-    out = Path(out)
+    prepared = prepare(paths, dict(overrides or {}), profile)
+    out = check_out_dir(out)
+    for item in prepared:
+        for note in item.notes:
+            print(f"{item.path.stem}: {note}", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
+    staging = out / STAGING
+    shutil.rmtree(staging, ignore_errors=True)  # left by a run that was killed
     runs = []
-    bar = tqdm(paths, desc=f"notebooks ({profile})", unit="notebook", disable=not progress)
-    for path in bar:
-        bar.set_postfix_str(path.stem)
-        output_dir = notebook_output_dir(out, path)
-        declared = notebook_parameters(path)
-        parameters = {"profile": profile, "output_dir": str(output_dir)}
-        parameters.update({k: v for k, v in overrides.items() if k in declared})
-        run = run_notebook(path, output_dir, parameters)
-        run.paper = paper_of(path).name
-        if html and run.executed.exists():
-            try:
-                from .report import export_html  # report imports this module
+    bar = tqdm(prepared, desc=f"notebooks ({profile})", unit="notebook", disable=not progress)
+    try:
+        for item in bar:
+            path = item.path
+            bar.set_postfix_str(path.stem)
+            output_dir = staging / paper_of(path).name / path.stem
+            parameters = {"profile": profile, "output_dir": str(output_dir), **item.parameters}
+            run = run_notebook(path, output_dir, parameters)
+            run.paper = paper_of(path).name
+            if html and run.executed.exists():
+                try:
+                    from .report import export_html  # report imports this module
 
-                run.html = export_html(run.executed)
-            except Exception as error:  # the report still links the .ipynb
-                run.error = run.error or f"HTML export failed: {type(error).__name__}: {error}"
-        if run.status != "ok":
-            bar.write(f"{run.notebook}: {run.status}: {run.error or ', '.join(c['id'] for c in run.failed_claims)}")
-        runs.append(run)
+                    run.html = export_html(run.executed)
+                except Exception as error:  # the report still links the .ipynb
+                    run.error = run.error or f"HTML export failed: {type(error).__name__}: {error}"
+            if run.status != "ok":
+                bar.write(f"{run.notebook}: {run.status}: {run.error or ', '.join(c['id'] for c in run.failed_claims)}")
+            runs.append(run)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    publish_runs(runs, out)
     return runs
+
+
+def publish_runs(runs: list[NotebookRun], out: str | Path) -> None:
+    """Move each staged run into ``out/<paper>/<stem>/``, replacing that notebook's earlier folder.
+
+    ``out/.incomplete.json`` names the notebooks being replaced until :func:`write_report` has written
+    the summaries over them; each replacement is two renames on one file system.
+    """
+    out = Path(out)
+    staging, retired = out / STAGING, out / STAGING / ".retired"
+    write_atomic(
+        out / INCOMPLETE,
+        json.dumps(
+            {
+                "notebooks": [f"{r.paper}/{r.notebook}" for r in runs],
+                "meaning": "these notebooks were being replaced; the summaries may not describe them",
+            },
+            indent=2,
+        )
+        + "\n",
+    )
+    for run in runs:
+        final = out / run.paper / run.notebook
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():
+            (retired / run.paper).mkdir(parents=True, exist_ok=True)
+            final.rename(retired / run.paper / run.notebook)
+        run.output_dir.rename(final)
+        if run.html is not None:
+            run.html = final / run.html.name
+        run.output_dir = final
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_report(runs: list[NotebookRun], out: str | Path, profile: str) -> tuple[Path, Path]:
+    """Write the summaries (``summary.md``, ``index.html``) of published runs, then clear the incomplete marker."""
+    from .report import write_summaries  # report imports this module
+
+    summary, index = write_summaries(runs, profile, out)
+    (Path(out) / INCOMPLETE).unlink(missing_ok=True)
+    return summary, index
 
 
 def refresh_figures(runs: list[NotebookRun], destination: str | Path = papers.FIGURE_ROOT) -> int:
@@ -268,5 +604,3 @@ def refresh_figures(runs: list[NotebookRun], destination: str | Path = papers.FI
             shutil.copy2(figure, folder / figure.name)
             copied += 1
     return copied
-
-

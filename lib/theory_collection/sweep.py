@@ -15,20 +15,35 @@ A grid file (YAML)::
 The notebook is copied to ``<out>/<name>.ipynb`` when the sweep starts and every point runs that
 copy (in the notebook's own folder), so a notebook edited mid-sweep cannot mix versions.
 Each point runs into ``<out>/<point name>/`` (``seed=0,weight_decay=0.01``) and, once it has run
-to the end or to its failing claims, leaves ``status.json`` there: a later sweep skips it
-(resumable). A point whose worker dies is rescheduled by the Dask scheduler (up to
+to the end or to its failing claims, leaves ``status.json`` there (written atomically) with the
+point's **fingerprint**: the notebook's name and the hash of its code cells, the profile, the fixed
+and swept values, and the package version (the git commit is recorded beside it, not compared). A
+later sweep skips a point only if its fingerprint matches (resumable); a point run with other
+settings is run again, and until then it is reported as ``stale`` without its claims. Edits to the
+library do not change the fingerprint: sweep into a new ``--out`` after changing the library.
+Values are checked as ``report`` checks them (:func:`theory_collection.runner.prepare`), point by
+point, before any cluster starts; integral floats (``seed: 1.0``) become ints. Ctrl-C stops the
+sweep: the running points are cancelled, ``results.csv`` and the figure are written for what
+finished, and running the same command again resumes.
+
+A point whose worker dies is rescheduled by the Dask scheduler (up to
 ``distributed.scheduler.allowed-failures`` deaths) and one whose run raises is retried
 (``retries``). The results are read back from disk into ``<out>/results.csv`` (one row per point:
-parameters, status, each claim's theory, measured value and verdict) and ``<out>/sweep_summary.png``.
+parameters, status, each claim's theory, measured value and verdict) and ``<out>/sweep_summary.png``;
+both describe only points whose ``status.json`` matches this grid.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import logging
 import os
 import re
+import signal
+import subprocess
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,13 +53,29 @@ import pandas as pd
 import yaml
 
 from . import runner
-from .papers import paper_of
-from .claims import load_claims
-from .params import PROFILES, check_choice, check_int
+from .claims import load_claims, write_atomic
+from .papers import REPO_ROOT
+from .params import PROFILES, check_choice, check_float, check_int
 
 GRID_KEYS = ("notebook", "profile", "parameters", "fixed", "retries")
 STATUS_FILE = "status.json"
-FINISHED = ("ok", "claims fail")  # a point with one of these statuses is not run again
+FINISHED = ("ok", "claims fail")  # a point with one of these statuses (and a matching fingerprint) is not run again
+MAX_CONNECT_TIMEOUT = 3600.0  # seconds
+
+
+def max_workers() -> int:
+    """The most LocalCluster workers: one per CPU core (at least 2); more only queue for the cores."""
+    return max(os.cpu_count() or 1, 2)
+
+
+def check_workers(workers) -> int:
+    """``--workers``: an integer in ``[1, max_workers()]``."""
+    return check_int("--workers", workers, 1, max_workers())
+
+
+def check_connect_timeout(seconds) -> float:
+    """``--connect-timeout``: seconds in ``(0, 3600]``."""
+    return check_float("--connect-timeout", seconds, 0.0, MAX_CONNECT_TIMEOUT, low_open=True)
 
 
 @dataclass(frozen=True)
@@ -64,8 +95,10 @@ class Grid:
     def points(self) -> list[Point]:
         """Every combination of the swept values, in the grid's order (last name varies fastest)."""
         names = list(self.parameters)
-        points = [Point(point_name(dict(zip(names, values))), dict(zip(names, values)))
-                  for values in itertools.product(*self.parameters.values())]
+        points = [
+            Point(point_name(dict(zip(names, values))), dict(zip(names, values)))
+            for values in itertools.product(*self.parameters.values())
+        ]
         seen = {}
         for p in points:
             if p.name in seen:
@@ -76,10 +109,12 @@ class Grid:
 
 def point_name(parameters: dict) -> str:
     """A readable, file-system-safe directory name: ``seed=0,weight_decay=0.01``."""
+
     def text(value) -> str:
         if isinstance(value, list | tuple):
             return "-".join(text(v) for v in value)
         return re.sub(r"[^A-Za-z0-9._+-]", "_", str(value))
+
     return ",".join(f"{name}={text(value)}" for name, value in parameters.items())
 
 
@@ -109,19 +144,35 @@ def load_grid(path: str | Path, notebook_dir: str | Path | None = None) -> Grid:
         raise ValueError(f"grid file {path}: 'parameters' must map each swept name to a list of values")
     for name, values in swept.items():
         if not isinstance(values, list) or not values:
-            raise ValueError(f"grid file {path}: parameters.{name} must be a non-empty list of values, got {values!r} "
-                             "(put a single value under 'fixed')")
+            raise ValueError(
+                f"grid file {path}: parameters.{name} must be a non-empty list of values, got {values!r} "
+                "(put a single value under 'fixed')"
+            )
     if not isinstance(fixed, dict):
         raise ValueError(f"grid file {path}: 'fixed' must map names to values")
     both = sorted(set(swept) & set(fixed))
     if both:
         raise ValueError(f"grid file {path}: {both} both swept and fixed")
-    grid = Grid(notebook, profile, swept, fixed, retries)
-    points = grid.points()
-    runner.check_overrides([notebook], {**fixed, **points[0].parameters}, profile)  # names, before any work
-    for point in points[1:]:
-        runner.check_values({**fixed, **point.parameters}, paper_of(notebook), profile)
-    return grid
+    return _checked_grid(Grid(notebook, profile, swept, fixed, retries))
+
+
+def _checked_grid(grid: Grid) -> Grid:
+    """Check every point as ``report`` would (names, values, rules, memory) and make integral floats ints."""
+    names = list(grid.parameters)
+    swept = {name: list(values) for name, values in grid.parameters.items()}
+    fixed, notes = dict(grid.fixed), set()
+    for indices in itertools.product(*(range(len(values)) for values in grid.parameters.values())):
+        point = {name: grid.parameters[name][i] for name, i in zip(names, indices)}
+        (prepared,) = runner.prepare([grid.notebook], {**grid.fixed, **point}, grid.profile)
+        for name, i in zip(names, indices):
+            swept[name][i] = prepared.parameters[name]
+        fixed = {name: prepared.parameters[name] for name in grid.fixed}
+        notes.update(prepared.notes)
+    for note in sorted(notes):
+        print(f"{grid.notebook.stem}: {note}", file=sys.stderr)
+    checked = Grid(grid.notebook, grid.profile, swept, fixed, grid.retries)
+    checked.points()  # distinct directory names (seed: [1, 1.0] is one point twice)
+    return checked
 
 
 def _find_notebook(value, grid_dir: Path, notebook_dir: str | Path | None) -> Path:
@@ -136,8 +187,10 @@ def _find_notebook(value, grid_dir: Path, notebook_dir: str | Path | None) -> Pa
         return notebook
     found = runner.select_notebooks([value], notebook_dir)
     if len(found) > 1:
-        raise ValueError(f"notebook {value!r} is ambiguous ({', '.join(f'{p.parent.name}/{p.stem}' for p in found)}); "
-                         "name it as paper/NN or by its stem")
+        raise ValueError(
+            f"notebook {value!r} is ambiguous ({', '.join(f'{p.parent.name}/{p.stem}' for p in found)}); "
+            "name it as paper/NN or by its stem"
+        )
     return found[0]
 
 
@@ -148,36 +201,102 @@ def _find_notebook(value, grid_dir: Path, notebook_dir: str | Path | None) -> Pa
 def point_status(point_dir: str | Path) -> dict | None:
     """The recorded outcome of a point, or None if it never completed a run."""
     try:
-        return json.loads((Path(point_dir) / STATUS_FILE).read_text())
+        status = json.loads((Path(point_dir) / STATUS_FILE).read_text())
     except (OSError, json.JSONDecodeError):
         return None
+    return status if isinstance(status, dict) else None
 
 
-def is_finished(point_dir: str | Path) -> bool:
+def code_hash(notebook: str | Path) -> str:
+    """SHA-256 of a notebook's code cells (sources and tags): what it runs, not the outputs it last showed."""
+    nb = nbformat.read(notebook, as_version=4)
+    code = [
+        (cell.source, sorted(cell.get("metadata", {}).get("tags", []))) for cell in nb.cells if cell.cell_type == "code"
+    ]
+    return hashlib.sha256(json.dumps(code).encode()).hexdigest()
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("transformer-topics")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def git_commit() -> str:
+    """The collection's git commit (recorded with each point; not part of its fingerprint)."""
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return result.stdout.strip() if result.returncode == 0 else "unknown"
+
+
+def fingerprint(grid: Grid, point: Point, notebook_code: str | None = None) -> dict:
+    """What a point's result depends on: notebook and its code, profile, fixed and swept values, version."""
+    return {
+        "notebook": grid.notebook.name,
+        "notebook_code_sha256": notebook_code or code_hash(grid.notebook),
+        "profile": grid.profile,
+        "fixed": _canonical(grid.fixed),
+        "parameters": _canonical(point.parameters),
+        "version": package_version(),
+    }
+
+
+def _canonical(values: dict) -> dict:
+    return json.loads(json.dumps(values, sort_keys=True, default=str))
+
+
+def is_finished(point_dir: str | Path, expected: dict | None = None) -> bool:
+    """Whether a point ran to the end (or its failing claims), with fingerprint ``expected`` when given."""
     status = point_status(point_dir)
-    return status is not None and status.get("status") in FINISHED
+    if status is None or status.get("status") not in FINISHED:
+        return False
+    return expected is None or status.get("fingerprint") == expected
 
 
 def pending_points(grid: Grid, out: str | Path) -> list[Point]:
-    """The points of ``grid`` that have not finished in ``out`` (never run, or their run errored)."""
-    return [p for p in grid.points() if not is_finished(Path(out) / p.name)]
+    """The points of ``grid`` not finished in ``out`` with this grid's settings (never run, errored, or stale)."""
+    notebook_code = code_hash(grid.notebook)
+    return [p for p in grid.points() if not is_finished(Path(out) / p.name, fingerprint(grid, p, notebook_code))]
 
 
-def run_point(notebook: str, profile: str, parameters: dict, point_dir: str, cwd: str | None = None) -> dict:
+def run_point(
+    notebook: str,
+    profile: str,
+    parameters: dict,
+    point_dir: str,
+    cwd: str | None = None,
+    fingerprint: dict | None = None,
+) -> dict:
     """Execute one point and record its outcome in ``point_dir/status.json``; return that record.
 
-    A kernel that dies raises (so Dask's ``retries`` runs the point again); a notebook error is a
-    recorded outcome, since running it again would give the same error.
+    The earlier ``status.json`` is removed first, so a point stopped mid-run is never taken as
+    finished with the old record. A kernel that dies raises (so Dask's ``retries`` runs the point
+    again); a notebook error is a recorded outcome, since running it again would give the same error.
     """
     point_dir = Path(point_dir)
-    run = runner.run_notebook(notebook, point_dir, {"profile": profile, **parameters, "output_dir": str(point_dir.resolve())},
-                              cwd=cwd)
+    point_dir.mkdir(parents=True, exist_ok=True)
+    (point_dir / STATUS_FILE).unlink(missing_ok=True)
+    run = runner.run_notebook(
+        notebook, point_dir, {"profile": profile, **parameters, "output_dir": str(point_dir.resolve())}, cwd=cwd
+    )
     if run.error.startswith(("DeadKernelError", "RuntimeError: Kernel died")):
         raise RuntimeError(f"{point_dir.name}: {run.error}")
-    record = {"status": run.status, "error": run.error, "seconds": round(run.seconds, 2), "parameters": parameters}
-    tmp = point_dir / (STATUS_FILE + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(point_dir / STATUS_FILE)  # atomic: a half-written marker never marks a point finished
+    record = {
+        "status": run.status,
+        "error": run.error,
+        "seconds": round(run.seconds, 2),
+        "parameters": parameters,
+        "fingerprint": fingerprint,
+        "git_commit": git_commit(),
+    }
+    write_atomic(point_dir / STATUS_FILE, json.dumps(record, indent=2) + "\n")  # never a half-written marker
     return record
 
 
@@ -195,8 +314,16 @@ def connect(scheduler: str | None, workers: int, timeout: float = 10.0):
     from distributed import Client, LocalCluster
 
     if scheduler is None:
-        with LocalCluster(n_workers=check_int("workers", workers, 1), threads_per_worker=1, processes=True,
-                          dashboard_address=None, silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        with (
+            LocalCluster(
+                n_workers=check_workers(workers),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             yield client
         return
     check_scheduler_address(scheduler)
@@ -214,30 +341,81 @@ def check_scheduler_address(scheduler: str) -> str:
     return scheduler
 
 
-def run_sweep(grid: Grid, out: str | Path, scheduler: str | None = None, workers: int | None = None,
-              progress: bool = True, timeout: float = 10.0) -> pd.DataFrame:
+def run_sweep(
+    grid: Grid,
+    out: str | Path,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    timeout: float = 10.0,
+) -> pd.DataFrame:
     """Run every unfinished point of ``grid`` through Dask, then write and return the results table."""
     from distributed import as_completed
     from tqdm.auto import tqdm
 
-    out = Path(out).resolve()
+    out = runner.check_out_dir(out, "--out").resolve()
+    if workers is not None:
+        workers = check_workers(workers)
+    timeout = check_connect_timeout(timeout)
+    notebook_code = code_hash(grid.notebook)
     points, todo = grid.points(), pending_points(grid, out)
     if progress and len(todo) < len(points):
-        print(f"{len(points) - len(todo)} of {len(points)} points already finished in {out}; skipping them")
+        print(
+            f"{len(points) - len(todo)} of {len(points)} points already finished in {out} with these settings; "
+            "skipping them"
+        )
+    interrupted = False
     if todo:
-        workers = workers or min(len(todo), os.cpu_count() or 1)
-        with connect(scheduler, workers, timeout) as client:  # an unreachable scheduler fails before any write
-            snapshot = _snapshot(grid.notebook, out)
-            futures = {client.submit(run_point, str(snapshot), grid.profile, {**grid.fixed, **p.parameters},
-                                     str(out / p.name), str(grid.notebook.parent), retries=grid.retries, pure=False): p
-                       for p in todo}
-            for future in tqdm(as_completed(futures), total=len(futures), desc="sweep points", unit="point", disable=not progress):
-                if future.status != "finished":  # retries and reschedules exhausted: record it, keep the rest
-                    _record_failure(out / futures[future].name, futures[future], future)
-    out.mkdir(parents=True, exist_ok=True)
-    table = results_table(grid, out)
-    table.to_csv(out / "results.csv", index=False)
-    summary_figure(table, grid, out)
+        workers = workers or min(len(todo), max_workers(), os.cpu_count() or 1)
+        try:
+            with connect(scheduler, workers, timeout) as client:  # an unreachable scheduler fails before any write
+                snapshot = _snapshot(grid.notebook, out)
+                futures = {
+                    client.submit(
+                        run_point,
+                        str(snapshot),
+                        grid.profile,
+                        {**grid.fixed, **p.parameters},
+                        str(out / p.name),
+                        str(grid.notebook.parent),
+                        fingerprint(grid, p, notebook_code),
+                        retries=grid.retries,
+                        pure=False,
+                    ): p
+                    for p in todo
+                }
+                try:
+                    for future in tqdm(
+                        as_completed(futures),
+                        total=len(futures),
+                        desc="sweep points",
+                        unit="point",
+                        disable=not progress,
+                    ):
+                        if future.status != "finished":  # retries and reschedules exhausted: record it, keep the rest
+                            _record_failure(
+                                out / futures[future].name,
+                                futures[future],
+                                future,
+                                fingerprint(grid, futures[future], notebook_code),
+                            )
+                except KeyboardInterrupt:
+                    interrupted = True
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the tidy stop short
+                    print("\ninterrupted: cancelling the running points ...", file=sys.stderr)
+                    client.cancel(list(futures))
+        except KeyboardInterrupt:  # while the cluster started or stopped
+            interrupted = True
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:  # after Ctrl-C, SIGINT stays ignored until results.csv and the figure are written
+        out.mkdir(parents=True, exist_ok=True)
+        table = results_table(grid, out)
+        write_atomic(out / "results.csv", table.to_csv(index=False))
+        summary_figure(table, grid, out)
+    finally:
+        if interrupted:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    table.attrs["interrupted"] = interrupted
     return table
 
 
@@ -254,29 +432,48 @@ def _snapshot(notebook: Path, out: Path) -> Path:
     return snapshot
 
 
-def _record_failure(point_dir: Path, point: Point, future) -> None:
+def _record_failure(point_dir: Path, point: Point, future, expected: dict) -> None:
     try:
         error = future.exception()
         message = f"{type(error).__name__}: {error}"
     except Exception as cancelled:  # a cancelled future has no exception to give
         message = f"{future.status}: {type(cancelled).__name__}"
     point_dir.mkdir(exist_ok=True)
-    record = {"status": "error", "error": message, "parameters": point.parameters}
-    (point_dir / STATUS_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    record = {"status": "error", "error": message, "parameters": point.parameters, "fingerprint": expected}
+    write_atomic(point_dir / STATUS_FILE, json.dumps(record, indent=2) + "\n")
 
 
 def results_table(grid: Grid, out: str | Path) -> pd.DataFrame:
     """One row per point, from what the runs left on disk: parameters, status, then per claim
-    ``<id>.theory``, ``<id>.measured`` and ``<id>.verdict`` (holds / FAILS)."""
+    ``<id>.theory``, ``<id>.measured`` and ``<id>.verdict`` (holds / FAILS).
+
+    Only a point whose ``status.json`` has this grid's fingerprint contributes claims; one run with
+    other settings is ``stale`` and one never run is ``not run``, both without values."""
     rows = []
+    notebook_code = code_hash(grid.notebook)
     for point in grid.points():
         point_dir = Path(out) / point.name
         status = point_status(point_dir) or {"status": "not run"}
-        row = {**point.parameters, "point": point.name, "status": status["status"],
-               "seconds": status.get("seconds"), "error": status.get("error", "")}
+        row = {
+            **point.parameters,
+            "point": point.name,
+            "status": status.get("status", "not run"),
+            "seconds": status.get("seconds"),
+            "error": status.get("error", ""),
+        }
+        expected = fingerprint(grid, point, notebook_code)
+        if row["status"] != "not run" and status.get("fingerprint") != expected:  # a record of another run
+            differs = sorted(k for k in expected if (status.get("fingerprint") or {}).get(k) != expected[k])
+            row.update(
+                status="stale",
+                seconds=None,
+                error=f"ran with other settings ({', '.join(differs)} differ); will run again",
+            )
+            rows.append(row)
+            continue
         claims_path = point_dir / "claims.json"
         try:
-            claims = load_claims(claims_path) if claims_path.exists() else []
+            claims = load_claims(claims_path) if claims_path.exists() and row["status"] != "not run" else []
         except ValueError as error:  # the point's own output is broken: report it in its row
             claims, row["status"], row["error"] = [], "error", str(error)
         for claim in claims:
@@ -306,17 +503,39 @@ def summary_figure(table: pd.DataFrame, grid: Grid, out: str | Path) -> list[Pat
     x = next(iter(grid.parameters))
     points = list(table["point"])
     fig, (ax_map, ax_ratio) = plt.subplots(
-        1, 2, figsize=(min(4 + 0.6 * len(points), 14) + 7, max(3.8, 0.32 * len(claims) + 2.2)),
-        gridspec_kw={"width_ratios": [max(1.0, 0.15 * len(points)), 1.4]})
+        1,
+        2,
+        figsize=(min(4 + 0.6 * len(points), 14) + 7, max(3.8, 0.32 * len(claims) + 2.2)),
+        gridspec_kw={"width_ratios": [max(1.0, 0.15 * len(points)), 1.4]},
+    )
     if claims:
-        verdicts = pd.DataFrame([table[f"{c}.verdict"].map({"holds": 1.0, "FAILS": 0.0}).to_numpy() for c in claims],
-                                index=claims, columns=points)
+        verdicts = pd.DataFrame(
+            [table[f"{c}.verdict"].map({"holds": 1.0, "FAILS": 0.0}).to_numpy() for c in claims],
+            index=claims,
+            columns=points,
+        )
         annotate = len(claims) * len(points) <= 48
-        labels = pd.DataFrame([table[f"{c}.measured"].map(_fmt).fillna("").to_numpy() for c in claims],
-                              index=claims, columns=points) if annotate else False
+        labels = (
+            pd.DataFrame(
+                [table[f"{c}.measured"].map(_fmt).fillna("").to_numpy() for c in claims], index=claims, columns=points
+            )
+            if annotate
+            else False
+        )
         ax_map.set_facecolor("#d9d9d9")  # no value
-        sns.heatmap(verdicts, ax=ax_map, annot=labels, fmt="", annot_kws={"fontsize": 8},
-                    cmap=sns.color_palette(["#d73027", "#1a9850"]), vmin=0, vmax=1, cbar=False, linewidths=0.5, linecolor="white")
+        sns.heatmap(
+            verdicts,
+            ax=ax_map,
+            annot=labels,
+            fmt="",
+            annot_kws={"fontsize": 8},
+            cmap=sns.color_palette(["#d73027", "#1a9850"]),
+            vmin=0,
+            vmax=1,
+            cbar=False,
+            linewidths=0.5,
+            linecolor="white",
+        )
         ax_map.set(title="verdicts", xlabel="point (green holds, red fails, grey: no value)", ylabel="claim")
         ax_map.tick_params(axis="x", labelrotation=90)
     else:
@@ -331,8 +550,18 @@ def summary_figure(table: pd.DataFrame, grid: Grid, out: str | Path) -> list[Pat
         ratios.append(pd.DataFrame({x: table[x].map(_fmt), "claim": c, "measured / theory": ratio}).dropna())
     ratios = pd.concat(ratios) if ratios else pd.DataFrame()
     if len(ratios):
-        sns.pointplot(data=ratios, x=x, y="measured / theory", hue="claim", ax=ax_ratio, errorbar="sd", dodge=0.3,
-                      markersize=4, linewidth=1.2, order=list(dict.fromkeys(table[x].map(_fmt))))
+        sns.pointplot(
+            data=ratios,
+            x=x,
+            y="measured / theory",
+            hue="claim",
+            ax=ax_ratio,
+            errorbar="sd",
+            dodge=0.3 if len(claims) > 1 else False,
+            markersize=4,
+            linewidth=1.2,
+            order=list(dict.fromkeys(table[x].map(_fmt))),
+        )
         ax_ratio.axhline(1.0, color="k", lw=0.8, ls="--")
         ax_ratio.set(title="measured / theory per numeric claim (1 = agreement)", xlabel=x)
         sns.move_legend(ax_ratio, "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title="claim")

@@ -2,7 +2,7 @@
 
 from theory_collection.papers import Paper
 
-from .params import STANDARD_CHECKS, cross_check
+from .params import NOTEBOOK_CHECKS, NOTEBOOK_CROSS_CHECKS, STANDARD_CHECKS, cross_check, memory_estimate
 
 PAPER = Paper(
     name="topic_structure",
@@ -11,6 +11,9 @@ PAPER = Paper(
     url="https://arxiv.org/abs/2303.04245",
     checks=STANDARD_CHECKS,
     cross_check=cross_check,
+    notebook_checks=NOTEBOOK_CHECKS,
+    notebook_cross_checks=NOTEBOOK_CROSS_CHECKS,
+    memory_estimate=memory_estimate,
     order=1,
     headline_rows=("C1", "C2", "C3", "C4", "C5", "C6", "A1", "A2", "A3", "A4"),
     headline_rows_text={

@@ -2,19 +2,27 @@
 
 The generic checks (``check_int``, ``check_float``, ...) live in :mod:`theory_collection.params`
 and are re-exported here, so the library's modules validate with one import.
+
+Besides the standard names, this module declares the rules of each notebook's own parameters
+(:data:`NOTEBOOK_CHECKS`, :data:`NOTEBOOK_CROSS_CHECKS`, keyed by notebook stem) and the memory a
+notebook needs at given sizes (:func:`memory_estimate`), so that the runner refuses a bad value, or a
+size the machine cannot hold, before any kernel starts. A notebook keeps its own in-kernel checks
+(it also runs outside the runner); a new parameter of a notebook gets its rule here as well.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
 
 from theory_collection.params import (  # noqa: F401  (re-exported for the library's modules)
     PROFILES,
+    check_bool,
     check_choice,
     check_float,
     check_int,
+    check_list,
     check_output_dir,
     check_probability,
 )
@@ -81,7 +89,9 @@ def cross_check(values: dict[str, Any]) -> None:
     if "num_topics" in values and "topics_per_doc" in values:
         check_int("topics_per_doc", values["topics_per_doc"], 1, values["num_topics"])
     if "keep_prob" in values and "random_prob" in values:
-        check_masking_probabilities(values.get("mask_prob", DEFAULT_MASK_PROB), values["keep_prob"], values["random_prob"])
+        check_masking_probabilities(
+            values.get("mask_prob", DEFAULT_MASK_PROB), values["keep_prob"], values["random_prob"]
+        )
 
 
 def resolve(profiles: Mapping[str, Mapping[str, Any]], profile: str, **given: Any) -> SimpleNamespace:
@@ -93,3 +103,206 @@ def resolve(profiles: Mapping[str, Mapping[str, Any]], profile: str, **given: An
     from .paper import PAPER  # the paper module imports this one
 
     return resolve_with(profiles, profile, PAPER.all_checks, cross_check, **given)
+
+
+# ---------------------------------------------------------------------------------------------
+# Each notebook's own parameters (keyed by notebook stem), as the notebooks check them
+
+
+def _int(low: int | None = None, high: int | None = None) -> Callable[[str, Any], int]:
+    return lambda name, value: check_int(name, value, low, high)
+
+
+def _positive(name: str, value: Any) -> float:
+    return check_float(name, value, 0.0, low_open=True)
+
+
+def _count_or_all(name: str, low: int) -> Callable[[Any], Any]:
+    return lambda value: value if value == "all" else check_int(name, value, low)
+
+
+def _optional_path(name: str, value: Any) -> Any:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ValueError(f"{name} must be a folder path or None, got {value!r}")
+    return value
+
+
+_BATCH = {"batch_size": lambda v: check_int("batch_size", v, 1)}
+_WIKIPEDIA = {
+    "num_articles": _count_or_all("num_articles", 50),
+    "num_lda_topics": lambda v: check_int("num_lda_topics", v, 2),
+    "lda_passes": lambda v: check_int("lda_passes", v, 1),
+    "min_topic_share": lambda v: check_float("min_topic_share", v, 0.0, 1.0, low_open=True),
+    "cache_dir": lambda v: _optional_path("cache_dir", v),
+}
+# What a grid point of notebook 08 may change.
+GRID_NAMES = (
+    "optimizer",
+    "learning_rate",
+    "weight_decay",
+    "init_scale",
+    "mask_prob",
+    "keep_prob",
+    "random_prob",
+    "num_topics",
+    "words_per_topic",
+    "alpha",
+    "doc_length",
+)
+
+# The symbolic optima (theory.py, theory_dynamics.py) need two topics of two words and, for C1 and C2, lambda > 0.
+_SYMBOLIC = {
+    "num_topics": lambda v: check_int("num_topics", v, 2),
+    "words_per_topic": lambda v: check_int("words_per_topic", v, 2),
+}
+_DECAYED = {"weight_decay": lambda v: _positive("weight_decay", v)}
+
+NOTEBOOK_CHECKS: dict[str, dict[str, Callable[[Any], Any]]] = {
+    "01_topic_model_and_masking": {"num_docs": lambda v: check_int("num_docs", v, 10)},
+    "02_embeddings": {
+        **_BATCH,
+        **_SYMBOLIC,
+        **_DECAYED,
+        "d_model": lambda v: None if v is None else check_int("d_model", v, 1),
+    },
+    "03_value_matrix": {**_BATCH, **_SYMBOLIC, **_DECAYED},
+    "04_attention": {
+        **_BATCH,
+        **_DECAYED,  # the C2 optimum that fixes W_V needs lambda > 0
+        "high_random_prob": lambda v: None if v is None else check_probability("high_random_prob", v),
+    },
+    "05_two_stage_dynamics": {
+        **_BATCH,
+        **_SYMBOLIC,
+        "adam_steps": lambda v: check_int("adam_steps", v, 1),
+        "value_seeds": lambda v: check_int("value_seeds", v, 2),
+        "adam_learning_rate": lambda v: _positive("adam_learning_rate", v),
+        "onset_excess": lambda v: check_float("onset_excess", v, 0.0, 1.0, low_open=True, high_open=True),
+        "init_scales": lambda v: check_list("init_scales", v, _positive, 2),
+        "keep_probs": lambda v: check_list("keep_probs", v, check_probability, 2),
+        "learning_rates": lambda v: check_list("learning_rates", v, _positive, 2),
+    },
+    "06_assumptions_on_data": {
+        **_BATCH,
+        **_WIKIPEDIA,
+        "num_docs": lambda v: check_int("num_docs", v, 10),
+        "wiki_words_per_topic": lambda v: check_int("wiki_words_per_topic", v, 1),
+        "adam_learning_rate": lambda v: _positive("adam_learning_rate", v),
+        "adam_steps": lambda v: check_int("adam_steps", v, 1),
+        "steps": lambda v: check_int("steps", v, 20),
+    },
+    "07_wikipedia": {
+        **_BATCH,
+        **_WIKIPEDIA,
+        "num_pretrained_docs": lambda v: check_int("num_pretrained_docs", v, 10),
+        "max_tokens": lambda v: check_int("max_tokens", v, 8, 512),
+        "d_model": lambda v: check_int("d_model", v, 2),
+        "num_bootstrap": lambda v: check_int("num_bootstrap", v, 100),
+        "num_permutations": lambda v: check_int("num_permutations", v, 10),
+    },
+    "08_synthetic_lda": {
+        **_BATCH,
+        "num_docs": lambda v: check_int("num_docs", v, 100),
+        "num_seeds": lambda v: check_int("num_seeds", v, 3),
+        "log_every": lambda v: check_int("log_every", v, 1),
+        "grid_steps": lambda v: check_int("grid_steps", v, 1),
+        "grid": lambda v: _check_grid(v),
+    },
+}
+
+
+def _check_grid(grid: Any) -> list:
+    if not isinstance(grid, list) or not grid or not all(isinstance(point, dict) for point in grid):
+        raise ValueError(f"grid must be a non-empty list of dicts of parameter overrides, got {grid!r}")
+    for point in grid:
+        unknown = sorted(set(point) - set(GRID_NAMES))
+        if unknown:
+            raise ValueError(f"grid point {point}: unknown name(s) {unknown}; a point may set {list(GRID_NAMES)}")
+        for name, value in point.items():
+            STANDARD_CHECKS[name](value)
+    return grid
+
+
+def _cross_04(values: dict[str, Any]) -> None:
+    if "topics_per_doc" in values and "num_topics" in values:  # tau = 1: every key is same-topic
+        check_int("topics_per_doc", values["topics_per_doc"], 2, values["num_topics"])
+    if values.get("keep_prob") == 0:
+        raise ValueError("keep_prob must be > 0 in 04_attention: the keep queries carry the topic signal")
+    if values.get("high_random_prob") is not None and {"random_prob", "keep_prob"} <= set(values):
+        # the falsification run's random_prob: above this run's, and leaving room for keep_prob
+        check_float(
+            "high_random_prob",
+            values["high_random_prob"],
+            values["random_prob"],
+            1 - values["keep_prob"],
+            low_open=True,
+        )
+
+
+def _cross_05(values: dict[str, Any]) -> None:
+    if "topics_per_doc" in values and "num_topics" in values:  # tau = 1: no other topic, no stage 2
+        check_int("topics_per_doc", values["topics_per_doc"], 2, values["num_topics"])
+    if "onset_excess" in values and "topics_per_doc" in values:
+        check_float(
+            "onset_excess", values["onset_excess"], 0.0, 1 - 1 / values["topics_per_doc"], low_open=True, high_open=True
+        )
+    if "keep_probs" in values and "random_prob" in values:
+        for keep_prob in values["keep_probs"]:
+            check_masking_probabilities(values.get("mask_prob", DEFAULT_MASK_PROB), keep_prob, values["random_prob"])
+
+
+def _cross_08(values: dict[str, Any]) -> None:
+    if "batch_size" in values and "num_docs" in values:
+        check_int("batch_size", values["batch_size"], 1, values["num_docs"])
+    if "log_every" in values and "steps" in values:
+        check_int("log_every", values["log_every"], 1, values["steps"])
+    if "grid_steps" in values and "log_every" in values:
+        check_int("grid_steps", values["grid_steps"], values["log_every"])
+    for point in values.get("grid") or []:
+        cross_check({name: value for name, value in {**values, **point}.items() if name in STANDARD_CHECKS})
+
+
+def _cross_02(values: dict[str, Any]) -> None:
+    if values.get("d_model") is not None and "num_topics" in values:
+        check_int("d_model", values["d_model"], values["num_topics"] - 1)
+
+
+NOTEBOOK_CROSS_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "02_embeddings": _cross_02,
+    "04_attention": _cross_04,
+    "05_two_stage_dynamics": _cross_05,
+    "08_synthetic_lda": _cross_08,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory
+
+
+def memory_estimate(notebook: str, values: dict[str, Any]) -> int:
+    """Bytes a topic notebook needs at ``values`` (resolved, checked): an upper estimate of its largest tensors.
+
+    With ``V = T v + 2`` tokens, ``N`` the longest document, ``B`` the batch and ``D`` the documents
+    held, all in float64 (8 bytes; the population and symbolic routes work in double precision):
+
+    - 16 ``V x V`` matrices (``W_V``, ``W_K``, ``W_Q``, Gram matrices, their gradients and Adam's two moments),
+    - 8 ``B x N x max(V, d)`` activations (embeddings, logits over the vocabulary; with gradients),
+    - 4 ``B x q x N`` attention scores (``q = mask_prob N`` chosen queries; with gradients),
+    - the corpus: ``D x N`` tokens and masks and ``D x V`` word counts.
+
+    It is meant to refuse a size that cannot run (``num_topics=100000`` needs terabytes), not to
+    predict the peak; every profile of every notebook stays far below the budget (a test checks it).
+    """
+    del notebook  # one model covers every topic notebook
+    num_words = values.get("num_topics", values.get("num_lda_topics", 1)) * values.get("words_per_topic", 1)
+    vocabulary = num_words + 2
+    doc_length = values.get("doc_length", values.get("max_tokens", 1))
+    longest = doc_length[1] if isinstance(doc_length, tuple | list) else doc_length
+    batch = values.get("batch_size", 1)
+    documents = values.get("num_docs", 0)
+    width = max(vocabulary, values.get("d_model") or 0)
+    queries = max(1.0, values.get("mask_prob", DEFAULT_MASK_PROB) * longest)
+    matrices = 16 * vocabulary**2
+    activations = 8 * batch * longest * width + 4 * batch * queries * longest
+    corpus = 2 * documents * longest + documents * vocabulary
+    return int(8 * (matrices + activations + corpus))

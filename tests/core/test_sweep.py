@@ -7,9 +7,9 @@ import socket
 import time
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 import pytest
-
 from theory_collection import sweep
 from theory_collection.cli import main
 
@@ -82,16 +82,124 @@ def test_rerun_skips_finished_points_without_a_cluster(killed_worker_sweep, monk
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/status.json")} == before
 
 
-def test_pending_points_are_the_unfinished_and_the_errored(tmp_path):
+def test_pending_points_are_the_unfinished_the_errored_and_the_stale(tmp_path):
     grid = sweep.Grid(POINT_NOTEBOOK, parameters={"ratio": [0.5, 0.9], "terms": [5]})
-    names = [p.name for p in grid.points()]
-    assert names == ["ratio=0.5,terms=5", "ratio=0.9,terms=5"]
-    for name, status in zip(names, ["ok", "error"]):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / sweep.STATUS_FILE).write_text(json.dumps({"status": status}))
+    points = grid.points()
+    assert [p.name for p in points] == ["ratio=0.5,terms=5", "ratio=0.9,terms=5"]
+    for point, status in zip(points, ["ok", "error"]):
+        (tmp_path / point.name).mkdir()
+        record = {"status": status, "fingerprint": sweep.fingerprint(grid, point)}
+        (tmp_path / point.name / sweep.STATUS_FILE).write_text(json.dumps(record))
     assert [p.name for p in sweep.pending_points(grid, tmp_path)] == ["ratio=0.9,terms=5"]
-    (tmp_path / names[0] / sweep.STATUS_FILE).write_text('{"status": "ok"')  # half-written marker
+    for changed in (
+        sweep.Grid(POINT_NOTEBOOK, "paper", grid.parameters),
+        sweep.Grid(POINT_NOTEBOOK, "quick", grid.parameters, {"seed": 1}),
+    ):
+        assert len(sweep.pending_points(changed, tmp_path)) == 2, (
+            f"a point run with other settings counted as finished: {changed}"
+        )
+    (tmp_path / points[0].name / sweep.STATUS_FILE).write_text(
+        json.dumps({"status": "ok"})
+    )  # no fingerprint: unknown settings
     assert len(sweep.pending_points(grid, tmp_path)) == 2
+    (tmp_path / points[0].name / sweep.STATUS_FILE).write_text('{"status": "ok"')  # half-written marker
+    assert len(sweep.pending_points(grid, tmp_path)) == 2
+
+
+def test_changed_profile_fixed_value_or_notebook_reruns_the_points(tmp_path, capsys):
+    """Profile quick -> paper, a fixed value, an edit of the notebook's code: each reruns every point, and
+    results.csv and the figure describe only what matches the grid."""
+    from distributed import LocalCluster
+
+    notebook = tmp_path / "point.ipynb"
+    shutil.copy(POINT_NOTEBOOK, notebook)
+    out = tmp_path / "out"
+
+    def sweep_with(profile, ratio):
+        grid = write_grid(
+            tmp_path,
+            f"notebook: {notebook}\nprofile: {profile}\nparameters: {{terms: [40]}}\nfixed: {{ratio: {ratio}}}\n",
+        )
+        assert main(["sweep", str(grid), "--scheduler", cluster.scheduler_address, "--out", str(out)]) in (0, 1)
+        return pd.read_csv(out / "results.csv"), {
+            p.parent.name: json.loads(p.read_text()) for p in out.glob("*/status.json")
+        }
+
+    with LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, protocol="tcp://", dashboard_address=None
+    ) as cluster:
+        table, status = sweep_with("quick", 0.5)
+        assert list(table["status"]) == ["ok"] and all(s["fingerprint"]["profile"] == "quick" for s in status.values())
+        capsys.readouterr()
+
+        stale = sweep.results_table(
+            sweep.load_grid(
+                write_grid(
+                    tmp_path,
+                    f"notebook: {notebook}\nprofile: paper\nparameters: {{terms: [40]}}\nfixed: {{ratio: 0.5}}\n",
+                )
+            ),
+            out,
+        )
+        assert list(stale["status"]) == ["stale"] and "profile differ" in stale["error"][0]
+        assert not any(column.endswith(".measured") for column in stale.columns), "a stale point's claims were reported"
+
+        table, status = sweep_with("paper", 0.5)
+        assert "already finished" not in capsys.readouterr().out
+        assert all(s["fingerprint"]["profile"] == "paper" for s in status.values())
+
+        table, status = sweep_with("paper", 0.9)
+        assert all(s["fingerprint"]["fixed"] == {"ratio": 0.9} for s in status.values())
+        assert table["G1.measured"].tolist() == pytest.approx([sum(0.9**k for k in range(40))])
+        capsys.readouterr()
+
+        sweep_with("paper", 0.9)  # nothing changed: nothing runs
+        assert "1 of 1 points already finished" in capsys.readouterr().out
+
+        nb = nbformat.read(notebook, as_version=4)
+        nb.cells[-2].source += "\n# an edit"
+        nbformat.write(nb, notebook)
+        sweep_with("paper", 0.9)
+        assert "already finished" not in capsys.readouterr().out
+
+
+def test_float_integers_in_a_grid_become_ints(tmp_path, capsys):
+    grid = sweep.load_grid(
+        write_grid(tmp_path, f"notebook: {POINT_NOTEBOOK}\nparameters: {{terms: [5.0, 1e1]}}\nfixed: {{seed: 1.0}}\n")
+    )
+    assert grid.parameters == {"terms": [5, 10]} and grid.fixed == {"seed": 1}
+    assert all(type(v) is int for v in [*grid.parameters["terms"], grid.fixed["seed"]])
+    assert [p.name for p in grid.points()] == ["terms=5", "terms=10"]
+    assert "seed: 1.0 taken as the integer 1" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="share the directory name"):
+        sweep.load_grid(write_grid(tmp_path, f"notebook: {POINT_NOTEBOOK}\nparameters: {{terms: [5, 5.0]}}\n"))
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--workers", "0"], "--workers must be an integer in [1, "),
+        (["--workers", "100000"], "--workers must be an integer in [1, "),
+        (["--connect-timeout", "-5"], "--connect-timeout must be in (0.0, 3600.0], got -5.0"),
+        (["--connect-timeout", "nan"], "--connect-timeout must be a finite number"),
+    ],
+)
+def test_bad_sweep_options_exit_2_in_one_line(tmp_path, capsys, argv, message):
+    out = tmp_path / "out"
+    assert main(["sweep", str(write_grid(tmp_path, GRID)), "--out", str(out), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_bad_sweep_out_exits_2_before_a_cluster_starts(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sweep, "connect", lambda *a, **k: pytest.fail("a cluster started for a bad --out"))
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out, message in ((afile, "exists and is not a directory"), (afile / "sub", "is not a directory")):
+        assert main(["sweep", str(write_grid(tmp_path, GRID)), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
 
 
 def test_run_point_raises_for_a_dead_kernel_so_dask_retries_it(tmp_path, monkeypatch):
@@ -111,7 +219,10 @@ def test_run_point_raises_for_a_dead_kernel_so_dask_retries_it(tmp_path, monkeyp
 
 
 def test_point_names_are_safe_and_distinct():
-    assert sweep.point_name({"doc_length": [100, 150], "optimizer": "adam", "lr": 1e-3}) == "doc_length=100-150,optimizer=adam,lr=0.001"
+    assert (
+        sweep.point_name({"doc_length": [100, 150], "optimizer": "adam", "lr": 1e-3})
+        == "doc_length=100-150,optimizer=adam,lr=0.001"
+    )
     assert sweep.point_name({"path": "a/b c"}) == "path=a_b_c"
     with pytest.raises(ValueError, match="share the directory name"):
         sweep.Grid(POINT_NOTEBOOK, parameters={"tag": ["a/b", "a b"]}).points()
@@ -139,20 +250,26 @@ def test_load_grid_reads_scientific_notation_and_defaults(tmp_path):
     assert by_number.notebook.name == "02_broken.ipynb"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("notebook: [unclosed\n", "is not valid YAML"),
-    ("- just\n- a list\n", "must be a YAML mapping"),
-    (f"notebook: {POINT_NOTEBOOK}\nparameters: {{terms: [3]}}\nworkers: 4\n", "unknown key(s) ['workers']"),
-    ("parameters: {terms: [3]}\n", "missing key 'notebook'"),
-    ("notebook: 99_nothing\nparameters: {terms: [3]}\n", "unknown notebook '99_nothing'"),
-    ("notebook: missing/point.ipynb\nparameters: {terms: [3]}\n", "not found"),
-    (f"notebook: {POINT_NOTEBOOK}\nparameters: {{tems: [3]}}\n", "unknown parameter(s) ['tems']"),
-    (f"notebook: {POINT_NOTEBOOK}\nprofile: huge\nparameters: {{terms: [3]}}\n", "profile must be one of"),
-    (f"notebook: {POINT_NOTEBOOK}\nparameters: {{terms: 3}}\n", "parameters.terms must be a non-empty list"),
-    (f"notebook: {POINT_NOTEBOOK}\nparameters: {{terms: [3]}}\nfixed: {{terms: 4}}\n", "both swept and fixed"),
-    (f"notebook: {POINT_NOTEBOOK}\nparameters: {{seed: [0, -1]}}\n", "seed must be an integer in [0, 4294967295], got -1"),
-    (f"notebook: {POINT_NOTEBOOK}\nparameters: {{output_dir: [a]}}\n", "set by the runner"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("notebook: [unclosed\n", "is not valid YAML"),
+        ("- just\n- a list\n", "must be a YAML mapping"),
+        (f"notebook: {POINT_NOTEBOOK}\nparameters: {{terms: [3]}}\nworkers: 4\n", "unknown key(s) ['workers']"),
+        ("parameters: {terms: [3]}\n", "missing key 'notebook'"),
+        ("notebook: 99_nothing\nparameters: {terms: [3]}\n", "unknown notebook '99_nothing'"),
+        ("notebook: missing/point.ipynb\nparameters: {terms: [3]}\n", "not found"),
+        (f"notebook: {POINT_NOTEBOOK}\nparameters: {{tems: [3]}}\n", "unknown parameter(s) ['tems']"),
+        (f"notebook: {POINT_NOTEBOOK}\nprofile: huge\nparameters: {{terms: [3]}}\n", "profile must be one of"),
+        (f"notebook: {POINT_NOTEBOOK}\nparameters: {{terms: 3}}\n", "parameters.terms must be a non-empty list"),
+        (f"notebook: {POINT_NOTEBOOK}\nparameters: {{terms: [3]}}\nfixed: {{terms: 4}}\n", "both swept and fixed"),
+        (
+            f"notebook: {POINT_NOTEBOOK}\nparameters: {{seed: [0, -1]}}\n",
+            "seed must be an integer in [0, 4294967295], got -1",
+        ),
+        (f"notebook: {POINT_NOTEBOOK}\nparameters: {{output_dir: [a]}}\n", "set by the runner"),
+    ],
+)
 def test_bad_grid_exits_2_before_any_work(tmp_path, capsys, text, message):
     out = tmp_path / "out"
     assert main(["sweep", str(write_grid(tmp_path, text)), "--out", str(out)]) == 2
@@ -179,8 +296,18 @@ def test_unreachable_scheduler_exits_2_before_any_work(tmp_path, capsys):
         port = probe.getsockname()[1]
     out = tmp_path / "out"
     start = time.perf_counter()
-    code = main(["sweep", str(write_grid(tmp_path, GRID)), "--scheduler", f"tcp://127.0.0.1:{port}",
-                 "--connect-timeout", "2", "--out", str(out)])
+    code = main(
+        [
+            "sweep",
+            str(write_grid(tmp_path, GRID)),
+            "--scheduler",
+            f"tcp://127.0.0.1:{port}",
+            "--connect-timeout",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 2
     assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in capsys.readouterr().err
     assert not out.exists()
