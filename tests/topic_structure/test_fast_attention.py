@@ -95,7 +95,7 @@ def test_fast_loss_and_gradients_equal_the_dense_path(switches):
 TRAINED_ATTENTION = [c for c in COMBINATIONS if c["attention"] == "trained" and c["loss"] == "cross_entropy"]
 
 
-@pytest.mark.parametrize("score_by_table, decode_by_table", itertools.product((True, False), repeat=2))
+@pytest.mark.parametrize("score_by_table, decode_by_table", list(itertools.product((True, False), repeat=2)))
 @pytest.mark.parametrize("switches", TRAINED_ATTENTION,
                          ids=lambda s: f"{s['embedding']}{s['d_model'] or ''}-{s['value']}-{s['decoder']}")
 def test_every_route_gives_the_dense_logits_and_gradients(switches, score_by_table, decode_by_table):
