@@ -138,14 +138,14 @@ def key_uniformity_claims(
         "TV distance of visible keys to uniform over S decays like N^(-1/2) (log-log slope)",
         -0.5,
         slope,
-        0.05,
+        0.03,
         comparison="absolute",
         kind="prediction",
         data="synthetic",
         section="4 · The population limit",
         figure="01_topic_model_and_masking_population_limit",
-        tolerance_reason=f"the slope of {len(lengths)} points over {num_docs} documents each: its seed spread is "
-        "about 0.01; the N^(-1/2) law holds only asymptotically at the shortest lengths",
+        tolerance_reason=f"5 standard deviations of the fitted slope over seeds ({len(lengths)} lengths, {num_docs} "
+        "documents each): 0.006 measured over 8 seeds at the quick profile, 0.003 at the paper's",
     )
     return frame
 

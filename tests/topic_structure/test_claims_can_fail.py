@@ -165,9 +165,11 @@ def test_c3_gradient_of_mask_queries_not_zero_fails(monkeypatch):
 
 def masking_verdicts() -> dict[str, str]:
     vocab = Vocabulary(5, 4)
+    masking = MaskingConfig(0.15, 0.1, 0.1)
     documents = sample_lda(vocab, 400, 0.1, (100, 150), np.random.default_rng(0))
     table = ClaimsTable("01_topic_model_and_masking")
-    nc.masking_claims(table, documents, MaskingConfig(0.15, 0.1, 0.1), np.random.default_rng(1))
+    nc.masking_claims(table, documents, masking, np.random.default_rng(1))
+    nc.key_uniformity_claims(table, vocab, masking, topics_per_doc=2, seed=[0, 1])  # notebook 01's seed
     return verdicts(table)
 
 
@@ -182,6 +184,8 @@ def test_chosen_positions_visible_as_keys_fail(monkeypatch):
     monkeypatch.setattr(nc, "mask_documents", leaky)
     result = masking_verdicts()
     assert result["M1.chosen_hidden"] == "fails"
+    # visible chosen positions add random words from outside S to the keys: a floor under their distance to uniform
+    assert result["P1.keys_uniform_rate"] == "fails"
     assert result["M1.chosen_rate"] == "holds"  # the perturbation changes what is visible, not what is chosen
 
 
