@@ -120,6 +120,24 @@ def test_training_claims_are_inconclusive_until_converged_and_never_pass_a_30_pe
         assert "not converged" in table.claims[0].reason and f"{gaps[-1]:.3g}" in table.claims[0].reason
 
 
+def test_a_finite_length_bias_too_large_to_test_the_theory_is_inconclusive_not_a_wide_pass():
+    table = ClaimsTable("x")
+    nc.uniform_training_claims(
+        table,
+        "C2",
+        {"same_topic": 1.0, "diff_topic": -0.25},
+        {"same_topic": 1.3, "diff_topic": -0.325},
+        {"bias": 0.2},
+        run_of([0.001]),
+        {"same_topic": "s", "diff_topic": "d"},
+        "50",
+        section="",
+        figure="",
+    )
+    assert [c.verdict for c in table.claims] == ["inconclusive", "inconclusive"]
+    assert "too short" in table.claims[0].reason
+
+
 def attention_runs(default_mass: float, more_mass: float, converged: bool = True) -> dict:
     drift = [math.inf, 0.001 if converged else 0.05]
     run = nc.ConvergedRun(
