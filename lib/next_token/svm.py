@@ -130,7 +130,7 @@ class SVMCertificate:
 
     min_margin: smallest (x_u - x_v)^T W x_k over cross-SCC edges (>= 1 for feasibility; inf if none).
     equality_violation: largest |(x_u - x_v)^T W x_k| over within-SCC edges.
-    complementarity: largest lambda_c * |margin_c - 1| over the kept constraints.
+    complementarity: largest lambda_c * |margin_c - 1| over the kept constraints, relative to max(1, largest lambda).
     dual_feasibility: smallest multiplier (>= 0).
     stationarity: || W - P_{S_fin^perp}(sum_c lambda_c g_c) ||_F, relative to ||W||_F (W = 0: absolute).
     perp_fin: || P_{S_fin} W ||_F relative to ||W||_F (W = 0: absolute).
@@ -194,7 +194,8 @@ def svm_certificate(E: np.ndarray, graphs: TokenPriorityGraphs, W: np.ndarray, m
     return SVMCertificate(
         min_margin=float(margins_all.min()) if margins_all.size else float("inf"),
         equality_violation=float(np.abs(eq_all).max()) if eq_all.size else 0.0,
-        complementarity=float(np.max(multipliers * np.abs(kept - 1.0))) if kept.size else 0.0,
+        complementarity=float(np.max(multipliers * np.abs(kept - 1.0)) / max(1.0, float(multipliers.max())))
+        if kept.size else 0.0,
         dual_feasibility=float(multipliers.min()) if multipliers.size else 0.0,
         stationarity=float(np.linalg.norm(W - combo_perp)) / scale,
         perp_fin=float(np.linalg.norm(basis.project(W))) / scale if basis.dim else 0.0,
@@ -273,10 +274,10 @@ def _nnls_gram(G: np.ndarray, b: np.ndarray, max_iter: int | None = None, refres
     in_p = np.zeros(m, dtype=bool)
     tol = 1e-13 * max(1.0, float(np.abs(np.diag(G)).max())) * max(1.0, float(np.abs(b).max()))
 
-    def refactor(p, start):
+    def refactor(p, start, old_p):
         """Refactor after removals: rows before `start` (the first removed position) are unchanged; the trailing
         block of L^{-1} is rebuilt from the Schur complement of the kept leading block."""
-        inv_chol[p:, :] = 0.0
+        inv_chol[p:old_p, :old_p] = 0.0
         if p <= start:
             return
         lead = inv_chol[:start, :start]
@@ -334,12 +335,13 @@ def _nnls_gram(G: np.ndarray, b: np.ndarray, max_iter: int | None = None, refres
             keep[np.flatnonzero(neg)[np.argmin(ratios)]] = False  # the blocking index leaves, whatever round-off says
             x[:] = 0.0
             start = int(np.argmin(keep))  # first removed position: the factor before it stays valid
+            old_p = len(passive)
             passive = [q for q, k in zip(passive, keep) if k]
             in_p[:] = False
             in_p[passive] = True
             x[passive] = xp[keep]
             cols[:, start : len(passive)] = G[:, passive[start:]]
-            refactor(len(passive), start)
+            refactor(len(passive), start, old_p)
             skipped[:] = False
             since_refresh = refresh  # the ranking is stale after a removal
     return None

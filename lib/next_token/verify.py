@@ -163,6 +163,8 @@ def record_svm(claims, ds: Dataset, graphs: TokenPriorityGraphs, svm: GraphSVMSo
     its own merits.
     """
     cross, within = graphs.edge_kinds()
+    # N3 is derived under (A3); an infeasible problem can only occur without it, and then N3 is not tested
+    lost = "" if svm.feasible else "the Graph-SVM is infeasible: the embeddings are linearly dependent (A3 lost)"
     margins = edge_margins(ds.E, svm.W, cross)
     eq = edge_margins(ds.E, svm.W, within)
     norm = float(np.linalg.norm(svm.W))
@@ -172,17 +174,19 @@ def record_svm(claims, ds: Dataset, graphs: TokenPriorityGraphs, svm: GraphSVMSo
                  measured=float(margins.min()) if margins.size else 1.0, comparison="greater",
                  criterion=1.0 - FLOAT_TOL, criterion_reason=fp, kind="derivation", data="synthetic",
                  reason=f"{margins.size} cross-SCC edges" if margins.size else "no cross-SCC edge: W^svm = 0",
-                 section=section)
+                 section=section, unmet=lost)
     claims.check("N3.svm_equality", "W^svm gives equal scores inside every SCC (largest within-SCC violation)",
                  measured=float(np.abs(eq).max()) if eq.size else 0.0, comparison="less", criterion=FLOAT_TOL,
                  criterion_reason=fp, kind="derivation", data="synthetic", section=section,
-                 reason=f"{eq.size} within-SCC edges")
+                 reason=f"{eq.size} within-SCC edges", unmet=lost)
     claims.check("N3.svm_perp_fin", "W^svm is orthogonal to S_fin: ||P_Sfin W^svm|| / ||W^svm||",
                  measured=perp / norm if norm > 0 else perp, comparison="less", criterion=FLOAT_TOL,
                  criterion_reason=fp, kind="derivation", data="synthetic", section=section,
-                 reason=f"dim S_fin = {svm.basis.dim}")
-    unmet = ""
-    if indep.W is None:
+                 reason=f"dim S_fin = {svm.basis.dim}", unmet=lost)
+    unmet = lost
+    if lost:
+        pass
+    elif indep.W is None:
         unmet = indep.message
     elif not indep.success or indep.min_margin < 1 - 1e-8 or indep.equality_violation > 1e-8:
         unmet = (f"SLSQP result not feasible/converged (success={indep.success}, min margin {indep.min_margin:.3g}, "
@@ -198,8 +202,11 @@ def record_svm(claims, ds: Dataset, graphs: TokenPriorityGraphs, svm: GraphSVMSo
                  + (f"; ||W_slsqp - W^svm|| = {np.linalg.norm(indep.W - svm.W):.2e}" if indep.W is not None else ""))
 
 
-def record_fin(claims, fin: FinSolution, indep: IndependentFin, section: str = "") -> None:
-    """N5.fin_norm: ||W^fin|| by Newton against BFGS, with a strong-convexity error bound as tolerance."""
+def record_fin(claims, fin: FinSolution, indep: IndependentFin, section: str = "", unmet: str = "") -> None:
+    """N5.fin_norm: ||W^fin|| by Newton against BFGS, with a strong-convexity error bound as tolerance.
+
+    unmet: a precondition the caller found missing (e.g. dependent embeddings: W^fin need not be unique).
+    """
     theory = float(np.linalg.norm(fin.W))
     measured = float(np.linalg.norm(indep.W))
     # strong convexity on S_fin: ||W - W^fin|| <= ||grad L_fin(W)|| / lambda_min (factor 2 for the local estimate)
@@ -209,13 +216,15 @@ def record_fin(claims, fin: FinSolution, indep: IndependentFin, section: str = "
                  theory=theory, measured=measured, tolerance=tol, comparison="absolute",
                  tolerance_reason=f"strong convexity: ||W_bfgs - W^fin|| <= 2 ||grad|| / lambda_min = "
                  f"2 x {indep.grad_norm:.1e} / {fin.hess_min_eig:.3g} (floor 1e-12)",
-                 kind="derivation", unmet="" if indep.success or indep.grad_norm < 1e-8 else "BFGS did not converge",
+                 kind="derivation",
+                 unmet=unmet or ("" if indep.success or indep.grad_norm < 1e-8 else "BFGS did not converge"),
                  data="synthetic", section=section,
                  reason=f"Newton gradient norm {fin.grad_norm:.1e}, smallest Hessian eigenvalue on S_fin "
                  f"{fin.hess_min_eig:.3g}")
 
 
-def record_loss_star(claims, points: list[PathPoint], fin: FinSolution, section: str = "") -> None:
+def record_loss_star(claims, points: list[PathPoint], fin: FinSolution, section: str = "",
+                     precondition: str = "") -> None:
     """N7.loss_star: the loss along the regularization path converges to L* = L_fin(W^fin).
 
     measured: L(W_mu) at the last (smallest) mu. Tolerance: the path's own convergence, not the theory: its loss
@@ -223,7 +232,8 @@ def record_loss_star(claims, points: list[PathPoint], fin: FinSolution, section:
     decrement divided by (ratio - 1), ratio being the measured ratio of the last two decrements (doubled for
     drift). A ratio below 2 (not yet geometric) or a non-stationary last point makes the claim inconclusive. A
     second check,
-    N7.loss_above_star, asks L(W_mu) >= L* (L* must be a lower bound).
+    N7.loss_above_star, asks L(W_mu) >= L* (L* must be a lower bound). precondition: a missing assumption found by
+    the caller (an infeasible Graph-SVM), which makes the claim inconclusive.
     """
     losses = np.array([p.loss for p in points])
     point = points[-1]
@@ -232,7 +242,7 @@ def record_loss_star(claims, points: list[PathPoint], fin: FinSolution, section:
     ratio = previous / last if last > 0 else np.inf
     # factor 2: the decay ratio drifts between decades
     remaining = 2 * last / (ratio - 1) if np.isfinite(ratio) and ratio > 1 else (0.0 if last == 0 else np.inf)
-    unmet = []
+    unmet = [precondition] if precondition else []
     if point.grad_norm > 1e-8:
         unmet.append(f"last path point not stationary: gradient norm {point.grad_norm:.1e} > 1e-8")
     if np.isfinite(ratio) and ratio < 2 and last > 1e-12:

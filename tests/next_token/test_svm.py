@@ -174,9 +174,8 @@ def test_path_loss_decreases_towards_loss_star():
 
 @pytest.mark.parametrize("seed", range(20))
 def test_gram_nnls_matches_scipy(seed):
-    from scipy.optimize import nnls
-
     from next_token.svm import _nnls_gram
+    from scipy.optimize import nnls
 
     rng = np.random.default_rng(seed)
     rows, cols = rng.integers(3, 40, size=2)
@@ -190,3 +189,28 @@ def test_gram_nnls_matches_scipy(seed):
     assert np.linalg.norm(M @ x - f) == pytest.approx(residual, abs=1e-9)
     w = M.T @ (f - M @ x)  # KKT: no positive dual left, zero dual on the support
     assert np.all(w <= 1e-9) and np.all(np.abs(w[x > 0]) <= 1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_feasibility_verdict_matches_a_linear_program(seed):
+    from next_token.path import data_basis
+    from scipy.optimize import linprog
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EmbeddingRankWarning)
+        ds = generate_dataset(12, 4, 8, 4, "cyclic", seed=seed)  # K > d: feasibility is not guaranteed
+    graphs = token_priority_graphs(ds)
+    basis = data_basis(ds, graphs)
+    tables = np.einsum("ka,jab,lb->jkl", ds.E, basis, ds.E)
+    cross, within = graphs.edge_kinds()
+
+    def rows(e):
+        return (tables[:, e[:, 1], e[:, 0]] - tables[:, e[:, 2], e[:, 0]]).T
+
+    lp = linprog(np.zeros(basis.shape[0]), A_ub=-rows(cross), b_ub=-np.ones(len(cross)),
+                 A_eq=rows(within) if len(within) else None, b_eq=np.zeros(len(within)) if len(within) else None,
+                 bounds=(None, None))
+    svm = solve_graph_svm(ds, graphs)
+    assert svm.feasible == (lp.status == 0)
+    if svm.feasible:
+        assert svm.certificate.min_margin >= 1 - 1e-8 and svm.certificate.equality_violation <= 1e-8
