@@ -34,7 +34,8 @@ def save_figure(fig, name: str, directory: str | Path) -> list[Path]:
             if isinstance(artist, QuadMesh):
                 artist.set_rasterized(True)
     paths = [directory / f"{name}.png", directory / f"{name}.svg"]
-    title = figure_title(fig)
-    fig.savefig(paths[0], dpi=130, bbox_inches="tight", metadata={"Software": None, "Title": title or None})
-    fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None, "Creator": None, "Title": title or None})
+    # The SVG backend refuses a None title, so an untitled figure simply has no Title entry.
+    titled = {"Title": title} if (title := figure_title(fig)) else {}
+    fig.savefig(paths[0], dpi=130, bbox_inches="tight", metadata={"Software": None, **titled})
+    fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None, "Creator": None, **titled})
     return paths
