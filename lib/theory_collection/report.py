@@ -391,8 +391,8 @@ def index_html(runs: list[NotebookRun], profile: str, root: str | Path, info: Bu
             text = paper.headline_rows_text.get(subject, "")
             items.append(f"<li><b>{_e(subject)}</b> {_e(text)} &mdash; on <b>{_e(data)}</b> data ({claims})</li>")
         parts.append(
-            f'<section class="callout bad" aria-label="refuted"><p><b>The data refute {len(refuted)} of the '
-            f"paper's claims and assumptions:</b></p><ul>{''.join(items)}</ul></section>"
+            f'<section class="callout" aria-label="refuted"><p class="bad">The data refute {len(refuted)} of the '
+            f"paper's claims and assumptions:</p><ul>{''.join(items)}</ul></section>"
         )
     for paper, group in by_paper(runs):
         table = paper_headline(paper, group)
