@@ -418,3 +418,25 @@ def test_claims_link_to_the_section_and_figure_that_the_notebook_gives(tmp_path)
     index = report.index_html([run], "quick", tmp_path)
     assert 'href="paper/01_nb/01_nb.html#2--two-things"' in index and 'href="#figure:paper/01_nb_one"' in index
     assert 'id="figure:paper/01_nb_one"' in index and 'alt="Two things, x^2"' in index
+
+
+def test_progress_bars_become_their_final_lines_and_warnings_stay():
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+    from theory_collection import pages
+
+    def stderr(text):
+        return new_output("stream", name="stderr", text=text)
+
+    bar = "\rtrain:   0%|          | 0/3 [00:00<?, ?it/s]\rtrain: 100%|##########| 3/3 [00:01<00:00,  2.9it/s]"
+    nb = new_notebook(
+        cells=[
+            new_code_cell("a", outputs=[stderr(bar), stderr("\n")]),
+            new_code_cell("b", outputs=[stderr("\rleft:  50%|#####     | 1/2 [00:00<00:00]\r                    \r")]),
+            new_code_cell("c", outputs=[stderr("UserWarning: the sky is falling\n")]),
+        ]
+    )
+    assert pages.progress_to_text(nb) == 2
+    (shown,) = nb.cells[0].outputs
+    assert shown.name == "stdout" and shown.text == "train: 100%|##########| 3/3 [00:01<00:00,  2.9it/s]\n"
+    assert nb.cells[1].outputs == [], "a bar that cleared itself leaves nothing"
+    assert nb.cells[2].outputs[0].name == "stderr", "a warning is still shown as one"
