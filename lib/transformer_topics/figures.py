@@ -331,3 +331,198 @@ def long_curves(runs: dict, progress: Callable[[pd.Series], pd.Series]) -> pd.Da
                 for s, y in zip(steps, norms / norms.iloc[0] - 1)
             ]
     return pd.DataFrame(rows).query("step > 0")  # a log axis
+
+
+# ----- notebook 07 -------------------------------------------------------------------------------------
+
+
+def top_words(
+    topic_words: np.ndarray,
+    topic_sizes: np.ndarray,
+    words: list[str],
+    confident: np.ndarray,
+    topics: int = 20,
+    per_topic: int = 8,
+):
+    """Bars of p(w | k) for the most probable words of the largest topics; blue: confident words, grey: shared.
+
+    topic_words: (K, W); topic_sizes: (K,); words: the W vocabulary words; confident: (W,) bool.
+    """
+    shown = np.argsort(-topic_sizes, kind="stable")[:topics]
+    fig, axes = plt.subplots(4, 5, figsize=(15, 10.5))
+    for ax, k in zip(axes.flat, shown):
+        top = np.argsort(-topic_words[k], kind="stable")[:per_topic]
+        colours = ["tab:blue" if confident[i] else "tab:grey" for i in top]
+        ax.barh([words[i] for i in top][::-1], topic_words[k, top][::-1], color=colours[::-1])
+        ax.set_title(f"topic {k} (p = {topic_sizes[k]:.3f})", fontsize=9)
+        ax.tick_params(labelsize=8)
+    for ax in axes.flat[len(shown) :]:
+        ax.axis("off")
+    fig.suptitle(
+        "Top words per LDA topic, p(w | k); blue: confident words of that topic, grey: shared with other topics"
+    )
+    fig.tight_layout()
+    return fig
+
+
+def topic_sorted_words(topics: np.ndarray, frequency: np.ndarray, per_topic: int) -> np.ndarray:
+    """Indices of up to ``per_topic`` most frequent words of each topic, grouped by topic (topics: (W,) labels)."""
+    chosen = [
+        np.flatnonzero(topics == k)[np.argsort(-frequency[topics == k], kind="stable")][:per_topic]
+        for k in np.unique(topics)
+    ]
+    return np.concatenate(chosen)
+
+
+def grouped_heatmap(matrix: np.ndarray, topics: np.ndarray, ax, title: str, label: str) -> None:
+    """Heatmap of a (W, W) word x word matrix sorted by topic, lines between topics (which may differ in size)."""
+    limit = np.percentile(np.abs(matrix[~np.eye(len(matrix), dtype=bool)]), 99)
+    image = ax.imshow(matrix, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+    for boundary in np.flatnonzero(np.diff(topics)) + 0.5:
+        ax.axhline(boundary, color="k", lw=0.4)
+        ax.axvline(boundary, color="k", lw=0.4)
+    ax.set(xticks=[], yticks=[], title=title, xlabel="words, grouped by LDA topic")
+    plt.colorbar(image, ax=ax, shrink=0.8, label=label)
+
+
+def layer_ratios(per_layer: dict, per_head: dict, title: str):
+    """The attention ratio per layer with its interval next to the shuffled baseline, and per layer and head."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4), gridspec_kw={"width_ratios": [1, 1.3]})
+    x = np.arange(len(per_layer["ratio"]))
+    axes[0].bar(
+        x - 0.2,
+        per_layer["ratio"],
+        0.4,
+        capsize=3,
+        label="LDA topics (95% bootstrap interval)",
+        yerr=[per_layer["ratio"] - per_layer["low"], per_layer["high"] - per_layer["ratio"]],
+    )
+    axes[0].bar(
+        x + 0.2,
+        per_layer["baseline"],
+        0.4,
+        color="tab:grey",
+        capsize=3,
+        label="labels shuffled (95% range)",
+        yerr=[per_layer["baseline"] - per_layer["baseline_low"], per_layer["baseline_high"] - per_layer["baseline"]],
+    )
+    axes[0].axhline(1, color="k", lw=0.8)
+    axes[0].set(
+        xticks=x, xticklabels=[f"layer {i + 1}" for i in x], ylabel="same / different topic attention", title=title
+    )
+    axes[0].legend(fontsize=8)
+    heads = pd.DataFrame(
+        per_head["ratio"], index=[f"layer {i + 1}" for i in x], columns=range(1, per_head["ratio"].shape[1] + 1)
+    )
+    sns.heatmap(
+        heads,
+        ax=axes[1],
+        center=1,
+        cmap="RdBu_r",
+        annot=True,
+        fmt=".2f",
+        annot_kws={"fontsize": 7},
+        cbar_kws={"label": "ratio"},
+    )
+    axes[1].set(xlabel="head", title="per layer and head")
+    fig.tight_layout()
+    return fig
+
+
+def scratch_structure(matrices: dict[str, np.ndarray], topics: np.ndarray, ratios: dict[str, dict]):
+    """The from-scratch model's two word x word matrices, and attention ratios (with shuffled baselines) side by side.
+
+    ratios: ``{bar label: topic_ratio_with_baseline result}`` (ratio, low, high, baseline, baseline_low/high).
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    for ax, (name, matrix) in zip(axes[:2], matrices.items()):
+        grouped_heatmap(matrix, topics, ax, f"from scratch: {name}", "")
+    columns = {"LDA topics": ("ratio", "low", "high"), "shuffled": ("baseline", "baseline_low", "baseline_high")}
+    bars = pd.DataFrame(
+        [[float(stats[key]) for key in keys] for stats in ratios.values() for keys in columns.values()],
+        columns=["ratio", "low", "high"],
+    )  # per model: real labels, shuffled
+    positions = np.concatenate([[1.2 * i, 1.2 * i + 0.4] for i in range(len(ratios))])
+    axes[2].bar(
+        positions,
+        bars["ratio"],
+        0.35,
+        color=["tab:blue", "tab:grey"] * len(ratios),
+        yerr=[bars["ratio"] - bars["low"], bars["high"] - bars["ratio"]],
+        capsize=4,
+    )
+    axes[2].axhline(1, color="k", lw=0.8)
+    axes[2].set(
+        xticks=positions[::2] + 0.2,
+        xticklabels=list(ratios),
+        ylabel="same / different topic attention",
+        title="Attention ratio (grey: labels shuffled)",
+    )
+    fig.tight_layout()
+    return fig
+
+
+# ----- notebook 06 -------------------------------------------------------------------------------------
+
+
+def topic_share_histogram(shares: dict[str, tuple[np.ndarray, np.ndarray]], criterion: float, num_topics: int):
+    """Token-weighted histograms of the top-topic share ``s(w)``; shares: ``{corpus: (s (W,), token counts (W,))}``."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    for name, (s, n) in shares.items():
+        sns.histplot(x=s, weights=n / n.sum(), bins=40, binrange=(0, 1), element="step", fill=False, label=name, ax=ax)
+    ax.axvline(criterion, color="k", ls="--", lw=1, label="A1 criterion")
+    ax.axvline(1 / num_topics, color="grey", ls=":", lw=1, label=f"1/K (no structure, K = {num_topics})")
+    ax.set(
+        xlabel="top-topic share s(w) = max_k p(k | w)",
+        ylabel="share of tokens",
+        title="A1: how much of a word's topic mass its top topic holds",
+    )
+    ax.legend(fontsize=8)
+    return fig
+
+
+def length_against_support(supports: dict[str, tuple[np.ndarray, np.ndarray]]):
+    """Document length ``N_d`` against ``(tau v)_d = exp H(p_d)``, and the histogram of their log ratio.
+
+    supports: ``{corpus: (lengths (D,), supports (D,))}``.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    for name, (n, s) in supports.items():
+        axes[0].scatter(s, n, s=4, alpha=0.3, label=name, rasterized=True)
+        sns.histplot(x=np.log10(n / s), bins=50, stat="proportion", element="step", fill=False, label=name, ax=axes[1])
+    axes[0].plot([1, 1e4], [1, 1e4], "k--", lw=1, label="N = tau v")
+    axes[0].set(
+        xscale="log",
+        yscale="log",
+        xlabel="(tau v)_d = exp H(p_d)",
+        ylabel="N_d, tokens",
+        title="A3: document length against its topics' support",
+    )
+    axes[1].axvline(0, color="k", ls="--", lw=1, label="criterion rho = 1")
+    axes[1].set(xlabel="log10 rho_d = log10 N_d / (tau v)_d", ylabel="share of documents", title="A3: rho_d")
+    for ax in axes:
+        ax.legend(fontsize=8, markerscale=3)
+    fig.tight_layout()
+    return fig
+
+
+def stage_one_curves(runs: dict[tuple[str, str], pd.DataFrame], criteria: dict[str, float]):
+    """W_V's topic contrast, the larger key/query norm growth and the attention entropy ratio per run
+    (``{(corpus, optimizer): frame}`` of :func:`experiments.stage_one_run`; solid: SGD, dashed: Adam)."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+    for (data, key), frame in runs.items():
+        label, style = f"{data}, {key}", "-" if key == "sgd" else "--"
+        axes[0].plot(frame["step"], frame["W_V topic contrast"], style, marker=".", label=label)
+        axes[1].plot(frame["step"], frame[["W_K growth", "W_Q growth"]].max(1), style, marker=".", label=label)
+        axes[2].plot(frame["step"], frame["entropy ratio"], style, marker=".", label=label)
+    axes[0].axhline(criteria["A4_contrast"], color="k", ls=":", lw=1)
+    axes[0].set(xlabel="step", ylabel="logit", title="W_V learns: same- minus different-topic")
+    axes[1].axhline(criteria["A4_growth"], color="k", ls=":", lw=1)
+    axes[1].set(xlabel="step", ylabel="largest of W_K, W_Q norm / initial", yscale="log", title="Key and query norms")
+    axes[2].axhline(criteria["A4_entropy"], color="k", ls=":", lw=1)
+    axes[2].set(xlabel="step", ylabel="H(attention) / log(#keys)", title="Attention entropy")
+    for ax in axes:
+        ax.set_xscale("symlog", linthresh=10)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -653,3 +653,13 @@ def pretrained_topic_attention(
     result["positional"] = {k: torch.einsum("dg,lhg->dlh", g, profile) for k, g in gaps.items()}
     result["mean_distance"] = {k: float((g * torch.arange(G)).sum() / g.sum()) for k, g in gaps.items()}
     return result
+
+
+def effective_support(doc_topics: np.ndarray, topic_words: np.ndarray) -> np.ndarray:
+    """(D,) ``e^{H(p_d)}``: the number of words document d's topic mixture ``p_d = theta_d beta`` spreads over.
+
+    doc_topics: (D, K) theta; topic_words: (K, W) beta. For an equal mixture of tau disjoint topics of
+    v words it is exactly tau v.
+    """
+    p = doc_topics @ topic_words  # (D, W)
+    return np.exp(-(p * np.log(np.where(p > 0, p, 1.0))).sum(1))

