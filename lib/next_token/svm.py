@@ -220,19 +220,21 @@ def solve_graph_svm(ds: Dataset, graphs: TokenPriorityGraphs | None = None) -> G
         cert = svm_certificate(E, graphs, W, lam, cons, basis)
         return GraphSVMSolution(W, True, lam, cons, basis, cert, {"kept_constraints": 0})
     L, R = _factors(E, cons.margin)
-    Q = _gram(L, R, L, R)
+    # Lawson-Hanson: min ||w|| s.t. G w >= 1  <->  NNLS min_{u >= 0} || [G^T; 1^T] u - e_last ||, whose Gram form
+    # is min 1/2 u^T (Q + 1 1^T) u - 1^T u with Q the Gram matrix of the projected rows; then
+    # lambda = u / (1 - sum u), and sum u = 1 means infeasible. Built in place: these are m x m arrays.
+    gram = _gram(L, R, L, R)
+    P = None
     if basis.dim:
         Le, Re = _factors(E, basis.generators)
         P = _gram(L, R, Le, Re) @ basis.coeffs  # <g_c, B_j>
-        Q = Q - P @ P.T
-    Q = (Q + Q.T) / 2
-    # Lawson-Hanson: min ||w|| s.t. G w >= 1  <->  NNLS min_{u >= 0} || [G^T; 1^T] u - e_last ||, whose Gram form
-    # is min 1/2 u^T (Q + 1 1^T) u - 1^T u; then lambda = u / (1 - sum u), and sum u = 1 means infeasible.
-    u = _nnls_gram(Q + 1.0, np.ones(m))
+        gram -= P @ P.T  # Q: the rows projected off S_fin
+    gram += 1.0  # Q + 1 1^T
+    u = _nnls_gram(gram, np.ones(m))
     route = "lawson-hanson-gram"
     if u is None:  # iteration budget exhausted: scipy's NNLS on an explicit factor
         route = "lawson-hanson-scipy"
-        evals, evecs = np.linalg.eigh(Q)
+        evals, evecs = np.linalg.eigh(gram - 1.0)
         keep = evals > RANK_RTOL * max(evals.max(), 1e-300)
         factor = np.sqrt(evals[keep])[:, None] * evecs[:, keep].T  # factor^T factor = Q on its range
         M = np.vstack([factor, np.ones((1, m))])
@@ -244,8 +246,8 @@ def solve_graph_svm(ds: Dataset, graphs: TokenPriorityGraphs | None = None) -> G
         return GraphSVMSolution(np.zeros((d, d)), False, np.zeros(m), cons, basis, None,
                                 {"kept_constraints": m, "route": route})
     lam = u / slack
-    W = _svm_matrix(L, R, lam, basis, P if basis.dim else None)
-    W, lam = _polish(E, W, lam, L, R, Q, basis, P if basis.dim else None)
+    W = _svm_matrix(L, R, lam, basis, P)
+    W, lam = _polish(W, lam, L, R, gram, basis, P)
     cert = svm_certificate(E, graphs, W, lam, cons, basis)
     info = {"kept_constraints": m, "support": int((lam > 0).sum()), "route": route}
     return GraphSVMSolution(W, True, lam, cons, basis, cert, info)
@@ -269,6 +271,7 @@ def _nnls_gram(G: np.ndarray, b: np.ndarray, max_iter: int | None = None, refres
     cols = np.empty((m, m), order="F")  # cols[:, :p] = G[:, P], contiguous for the full dual product
     inv_chol = np.zeros((m, m))  # inv_chol[:p, :p] = L^{-1}, L the lower Cholesky factor of G[P, P]
     y = np.zeros(m)  # y[:p] = L^{-1} b[P], so the passive solution is z = L^{-T} y
+    z_buf = np.zeros(m)  # z_buf[:p] = L^{-T} y, updated in O(p) per addition
     x = np.zeros(m)
     skipped = np.zeros(m, dtype=bool)
     in_p = np.zeros(m, dtype=bool)
@@ -317,13 +320,15 @@ def _nnls_gram(G: np.ndarray, b: np.ndarray, max_iter: int | None = None, refres
         inv_chol[p, :p] = -(row @ inv_chol[:p, :p]) / delta
         inv_chol[p, p] = 1.0 / delta
         y[p] = (b[j] - row @ y[:p]) / delta
+        z_buf[:p] += y[p] * inv_chol[p, :p]  # the new row of L^{-1} adds y_p times itself to L^{-T} y
+        z_buf[p] = y[p] / delta
         cols[:, p] = G[:, j]
         passive.append(int(j))
         in_p[j] = True
         since_refresh += 1
         while True:
             p = len(passive)
-            z = y[:p] @ inv_chol[:p, :p]  # L^{-T} y
+            z = z_buf[:p]
             if np.all(z > 0):
                 x[passive] = z
                 break
@@ -342,6 +347,7 @@ def _nnls_gram(G: np.ndarray, b: np.ndarray, max_iter: int | None = None, refres
             x[passive] = xp[keep]
             cols[:, start : len(passive)] = G[:, passive[start:]]
             refactor(len(passive), start, old_p)
+            z_buf[: len(passive)] = y[: len(passive)] @ inv_chol[: len(passive), : len(passive)]
             skipped[:] = False
             since_refresh = refresh  # the ranking is stale after a removal
     return None
@@ -355,14 +361,14 @@ def _svm_matrix(L, R, lam, basis: FinBasis, P) -> np.ndarray:
     return W
 
 
-def _polish(E, W, lam, L, R, Q, basis, P):
+def _polish(W, lam, L, R, gram_plus_one, basis, P):
     """Re-solve exactly on the support S found by NNLS: (Q + 1 1^T)_SS u = 1 with a fresh factorisation,
     lambda = u / (1 - sum u); kept only when its margins are no worse (round-off accumulates in the updated factor)."""
     support = lam > 0
     if not support.any():
         return W, lam
     try:
-        u = np.linalg.solve(Q[np.ix_(support, support)] + 1.0, np.ones(support.sum()))
+        u = np.linalg.solve(gram_plus_one[np.ix_(support, support)], np.ones(support.sum()))
     except np.linalg.LinAlgError:
         return W, lam
     if np.any(u < 0) or u.sum() >= 1.0:
