@@ -186,18 +186,22 @@ def claim_links(run: NotebookRun) -> dict[str, ClaimLinks]:
     for claim in run.claims:
         found = ClaimLinks()
         heading = claim.get("section") or next((h for p, h in recorded.items() if re.fullmatch(p, claim["id"])), "")
+        notes = []
         if heading:
             found.section = pages.find_section(page_sections, heading)
-            if found.section is None and claim.get("section"):
-                found.note = f"section {claim['section']!r} is not a heading of the notebook"
+            if found.section is None and page_sections:
+                notes.append(f"section {heading!r} is not a heading of the notebook")
+        elif page_sections:
+            notes.append("no section: record the claim with section= (the heading where it is derived)")
         if claim.get("figure"):
             if claim["figure"] in available:
                 found.figures = [available[claim["figure"]]]
             else:
-                found.note = f"figure {claim['figure']!r} was not saved by this run"
+                notes.append(f"figure {claim['figure']!r} was not saved by this run")
         elif heading:
             patterns = figures_under.get(heading, [])
             found.figures = [png for stem, png in available.items() if any(re.fullmatch(p, stem) for p in patterns)]
+        found.note = "; ".join(notes)
         links[claim["id"]] = found
     return links
 
@@ -400,6 +404,7 @@ def index_html(runs: list[NotebookRun], profile: str, root: str | Path, info: Bu
             parts.append(_headline_html(paper, table, row_of))
     parts.append(_counts_html(runs))
     parts.append(_problems_html(runs))
+    parts.append(_link_notes_html(runs, links))
     parts.append(_overview_html(runs, root))
     for run in runs:
         parts.append(_notebook_html(run, root, links[id(run)]))
@@ -493,6 +498,23 @@ def _problems_html(runs) -> str:
     items = "".join(f"<li><b>{_e(what)}</b>: {_e(why)}</li>" for what, why in issues)
     heading = '<h2 id="problems">Problems</h2>'
     return f'<section>{heading}<p class="bad">{len(issues)} problem(s):</p><ul>{items}</ul></section>'
+
+
+def _link_notes_html(runs, links) -> str:
+    """The claims the report could not link to their section or figure (a convention not followed)."""
+    items = [
+        f"<li><code>{_e(claim_id)}</code> ({_e(run.notebook)}): {_e(found.note)}</li>"
+        for run in runs
+        for claim_id, found in links[id(run)].items()
+        if found.note
+    ]
+    if not items:
+        return ""
+    return (
+        f'<section><h2 id="links">Claims without their section or figure</h2><p class="open">{len(items)} '
+        f"claim(s) the report cannot link (see the report module for the convention):</p><ul>{''.join(items)}</ul>"
+        "</section>"
+    )
 
 
 def _overview_html(runs, root) -> str:

@@ -404,6 +404,7 @@ def test_claims_link_to_the_section_and_figure_that_the_notebook_gives(tmp_path)
             claim("X.b_seen", "observation", "observed"),
             claim("X.c", "prediction", "holds", section="Claims", figure="01_nb_one"),
             claim("X.d", "prediction", "holds", section="Nowhere", figure="01_nb_missing"),
+            claim("Y.z", "prediction", "holds"),
         ],
     )
     links = report.claim_links(run)
@@ -412,12 +413,17 @@ def test_claims_link_to_the_section_and_figure_that_the_notebook_gives(tmp_path)
     ]
     assert links["X.b_seen"].section.anchor == "claims" and links["X.b_seen"].figures == [], "f-string ids are found"
     assert links["X.c"].section.anchor == "claims" and [p.name for p in links["X.c"].figures] == ["01_nb_one.png"]
-    assert links["X.d"].section is None and "01_nb_missing" in links["X.d"].note
+    assert links["X.d"].section is None and "'Nowhere' is not a heading" in links["X.d"].note
+    assert "figure '01_nb_missing' was not saved" in links["X.d"].note
+    assert links["Y.z"].section is None and "no section" in links["Y.z"].note
+    assert not links["X.a"].note and not links["X.c"].note
     assert report.figure_caption(output_dir / "figures" / "01_nb_one.png") == "Two things, $x^2$"
     assert report.alt_text("Two things, $x^2$") == "Two things, x^2"
     index = report.index_html([run], "quick", tmp_path)
     assert 'href="paper/01_nb/01_nb.html#2--two-things"' in index and 'href="#figure:paper/01_nb_one"' in index
     assert 'id="figure:paper/01_nb_one"' in index and 'alt="Two things, x^2"' in index
+    unlinked = index[index.index('id="links"') : index.index('id="notebooks"')]
+    assert "<code>X.d</code>" in unlinked and "<code>Y.z</code>" in unlinked and "<code>X.a</code>" not in unlinked
 
 
 def test_progress_bars_become_their_final_lines_and_warnings_stay():
