@@ -622,3 +622,22 @@ def check_grid(grid, base: dict) -> None:
             resolve({"quick": {}}, "quick", **{**{name: base[name] for name in GRID_NAMES}, **point})
         except ValueError as error:
             raise ValueError(f"grid point {point}: {error}") from error
+
+
+def value_first_row(frame: pd.DataFrame, theory: pd.DataFrame | None, x: str, excess: float) -> dict:
+    """The value-first reading of a run: relative changes at half its measured onset of stage 2, and their ratio.
+
+    frame: a run with ``change.W_V/W_K/W_Q`` and the same-topic mass columns (against ``x``); theory:
+    optional predicted changes against ``time`` (:func:`theory_dynamics.equivalent_relative_changes`),
+    read at the same moment. Returns ``at (half the onset)``, ``measured ratio`` (change of W_V over
+    the larger of W_K's and W_Q's), ``predicted ratio`` (with a theory) and each ``measured change``.
+    """
+    from . import theory_dynamics as td
+
+    at = td.onset_time(frame, excess, x=x) / 2
+    measured = changes_at(frame, x, at)
+    row = {"at (half the onset)": at, "measured ratio": measured["W_V"] / max(measured["W_K"], measured["W_Q"])}
+    if theory is not None:
+        predicted = changes_at(theory, "time", at)
+        row["predicted ratio"] = predicted["W_V"] / max(predicted["W_K"], predicted["W_Q"])
+    return {**row, **{f"measured change {name}": change for name, change in measured.items()}}

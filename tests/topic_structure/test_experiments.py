@@ -179,3 +179,23 @@ def test_model_topic_attention_of_uniform_attention_gives_ratio_one():
     sums = ex.model_topic_attention(net, docs, lookup)
     assert sums["attention"]["same_topic"].shape == (3, 12)
     assert topic_ratio_with_baseline(sums["attention"], sums["uniform"])["ratio"] == pytest.approx(1.0)
+
+
+def test_value_first_row_reads_the_changes_at_half_the_onset():
+    steps = np.arange(0, 11)
+    frame = pd.DataFrame(
+        {
+            "step": steps,
+            "time": steps * 10.0,
+            "change.W_V": steps * 1.0,
+            "change.W_K": steps * 0.1,
+            "change.W_Q": steps * 0.05,
+            td.MASS: 0.5 + 0.01 * steps,
+            td.UNIFORM_MASS: 0.5,
+        }
+    )
+    theory = frame[["time", "change.W_V", "change.W_K", "change.W_Q"]].assign(**{"change.W_K": steps * 0.2})
+    row = ex.value_first_row(frame, theory, "time", excess=0.08)
+    assert row["at (half the onset)"] == pytest.approx(40.0)
+    assert row["measured ratio"] == pytest.approx(10.0) and row["predicted ratio"] == pytest.approx(5.0)
+    assert "predicted ratio" not in ex.value_first_row(frame, None, "step", excess=0.08)
