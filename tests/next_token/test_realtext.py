@@ -136,3 +136,31 @@ def test_train_layer_matches_the_library_gradient():
     assert np.allclose(W[1], -0.5 * g0, atol=1e-13)
     _, g1 = loss_and_grad(ds, W[1])
     assert np.allclose(W[2], W[1] - 0.5 * g1, atol=1e-13)
+
+
+def test_realizability_can_be_complete():
+    # a text that repeats one two-word phrase: every window of length >= 2 holds its next word
+    docs = [["to", "be"] * 10]
+    s = nr.restrict(docs, nr.top_words(docs, 2))
+    fractions, counts = nr.realizable_fraction(s, [1, 2, 5])
+    assert fractions.tolist() == [0.0, 1.0, 1.0] and counts.tolist() == [19, 18, 15]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_top_scc_of_training_windows_is_the_retrieved_set_and_retrieval_can_fail(seed):
+    from next_token.graphs import retrieved_mask
+    from next_token.svm import solve_graph_svm
+
+    K = 7
+    w = nr.random_windows(25, 4, K, seed)
+    ds = Dataset(np.eye(K), w.tok, w.y)
+    g = nr.corpus_tpgs(w.tok, w.y, K)
+    top, unique = nr.top_scc_positions(nr.reachability_tensor(g), w.tok)
+    assert unique.all()  # N1: the label's SCC tops its own window
+    assert np.array_equal(top, retrieved_mask(ds, token_priority_graphs(ds)))
+    svm = solve_graph_svm(ds)
+    uniform = (nr.attention(ds.E, np.zeros((K, K)), w.tok) * top).sum(1)
+    far = (nr.attention(ds.E, 60 * svm.W / svm.norm, w.tok) * top).sum(1)
+    assert np.all(far > 0.99)  # along the SVM direction the attention retrieves the top SCC
+    partial = top.sum(1) < w.tok.shape[1]
+    assert partial.any() and np.all(uniform[partial] < 1.0)  # an untrained layer does not
