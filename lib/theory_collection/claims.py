@@ -45,6 +45,9 @@ import pandas as pd
 
 KINDS = ("derivation", "prediction", "paper", "assumption", "check", "observation")
 VERDICTS = ("holds", "fails", "inconclusive", "observed")
+# The collection's own claims: a failure is a bug (or a wrong derivation) and stops the notebook.
+# A failing paper or assumption claim is a finding about the paper and does not.
+OWN_KINDS = ("derivation", "prediction", "check")
 COMPARISONS = ("relative", "absolute", "greater", "less", "true")
 
 
@@ -179,15 +182,24 @@ class ClaimsTable:
         return [c for c in self.claims if c.verdict == "fails"]
 
     def raise_if_any_fails(self) -> None:
-        """Stop the notebook (and so the test run) when a claim fails at this profile.
+        """Stop the notebook (and so the test run) when one of the collection's own claims fails.
 
-        Inconclusive claims do not stop it: they are the honest result of a run that did not meet
-        its precondition, and are reported as such.
+        The collection's own claims are its derivations, its predictions and its checks: a failure
+        there means the code or the theory derived here is wrong, and the tests must stop. A claim of
+        the paper or an assumption of the paper that the data refute (kind ``paper`` or
+        ``assumption``) is a finding: it is recorded, written to ``claims.json`` and reported first
+        by the report, and the notebook runs on. Inconclusive claims do not stop it either: they are
+        the honest result of a run that did not meet its precondition.
         """
-        failed = self.failures()
-        if failed:
-            lines = "\n".join(f"  {c.id}: theory {c.theory}, measured {c.measured} ({c.tolerance}) {c.reason}" for c in failed)
-            raise AssertionError(f"{len(failed)} claim(s) of {self.notebook} do not hold:\n{lines}")
+        broken = [c for c in self.failures() if c.kind in OWN_KINDS]
+        if broken:
+            lines = "\n".join(f"  {c.id} ({c.kind}): theory {c.theory}, measured {c.measured} ({c.tolerance}) {c.reason}"
+                              for c in broken)
+            raise AssertionError(f"{len(broken)} claim(s) of {self.notebook} do not hold:\n{lines}")
+
+    def findings(self) -> list[Claim]:
+        """The paper's claims and assumptions that the data refute (verdict ``fails``, kind paper or assumption)."""
+        return [c for c in self.failures() if c.kind not in OWN_KINDS]
 
 
 def write_atomic(path: str | Path, text: str) -> None:

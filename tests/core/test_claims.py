@@ -120,6 +120,20 @@ def test_check_records_every_field_and_the_verdict(tmp_path):
         table.raise_if_any_fails()
 
 
+def test_a_refuted_paper_claim_is_a_finding_and_does_not_stop_the_notebook():
+    table = ClaimsTable("x")
+    table.check("A1.wiki", "top-topic share at least 0.9", measured=0.49, comparison="greater", criterion=0.9,
+                kind="assumption", data="wikipedia")
+    table.check("C4.adam", "W_V moves first under Adam", measured=1.8, comparison="greater", criterion=10,
+                kind="paper", data="synthetic")
+    table.raise_if_any_fails()  # findings about the paper are results, not bugs
+    assert [c.id for c in table.findings()] == ["A1.wiki", "C4.adam"]
+    table.check("C1.value", "symbolic = numeric", 1.0, 1.2, 1e-6, kind="derivation")
+    with pytest.raises(AssertionError, match="C1.value") as raised:
+        table.raise_if_any_fails()
+    assert "A1.wiki" not in str(raised.value)
+
+
 def test_a_threshold_is_a_criterion_not_a_theory_value():
     table = ClaimsTable("x")
     claim = table.check(
