@@ -35,13 +35,19 @@ replacement leaves ``<out>/.incomplete.json`` naming the notebooks whose folders
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
 import shutil
+import signal
 import sys
+import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -264,9 +270,18 @@ class NotebookSpec:
 
 def read_notebook_spec(path: str | Path) -> NotebookSpec:
     """The parameters cell and the ``PROFILES`` of a notebook, read statically (see the module docstring)."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError as error:
+        raise ValueError(f"cannot read notebook {path}: {error.strerror}") from error
+    return copy.deepcopy(_read_notebook_spec(path.resolve(), stat.st_mtime_ns, stat.st_size))
+
+
+@lru_cache(maxsize=64)  # a grid checks every point against the same notebook
+def _read_notebook_spec(path: Path, mtime_ns: int, size: int) -> NotebookSpec:
     import nbformat
 
-    path = Path(path)
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception as error:  # not JSON, not a notebook, not there
@@ -497,8 +512,10 @@ def check_out_dir(out: str | Path, option: str = "--out") -> Path:
         existing = existing.parent
     if not existing.is_dir():
         raise ValueError(f"{option} {out}: {existing} is not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"{option} {out}: {existing} is not writable")
+    try:  # the real test (also for root, read-only file systems, /proc): make and remove a folder there
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".write-test-"))
+    except OSError as error:
+        raise ValueError(f"{option} {out}: {existing} is not writable ({error.strerror})") from None
     return path
 
 
@@ -549,8 +566,22 @@ def run_notebooks(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    publish_runs(runs, out)
+    with uninterruptible():
+        publish_runs(runs, out)
     return runs
+
+
+@contextmanager
+def uninterruptible():
+    """Ctrl-C is ignored inside (a few renames and writes that must not stop half-way); main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def publish_runs(runs: list[NotebookRun], out: str | Path) -> None:
@@ -589,8 +620,9 @@ def write_report(runs: list[NotebookRun], out: str | Path, profile: str) -> tupl
     """Write the summaries (``summary.md``, ``index.html``) of published runs, then clear the incomplete marker."""
     from .report import write_summaries  # report imports this module
 
-    summary, index = write_summaries(runs, profile, out)
-    (Path(out) / INCOMPLETE).unlink(missing_ok=True)
+    with uninterruptible():
+        summary, index = write_summaries(runs, profile, out)
+        (Path(out) / INCOMPLETE).unlink(missing_ok=True)
     return summary, index
 
 

@@ -44,6 +44,7 @@ import re
 import signal
 import subprocess
 import sys
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -370,6 +371,7 @@ def run_sweep(
         try:
             with connect(scheduler, workers, timeout) as client:  # an unreachable scheduler fails before any write
                 snapshot = _snapshot(grid.notebook, out)
+                notebook_code = code_hash(snapshot)  # what the points run, even if the notebook is edited meanwhile
                 futures = {
                     client.submit(
                         run_point,
@@ -569,7 +571,9 @@ def summary_figure(table: pd.DataFrame, grid: Grid, out: str | Path) -> list[Pat
         ax_ratio.text(0.5, 0.5, "no numeric claim with a nonzero theory value", ha="center", va="center")
         ax_ratio.set_axis_off()
     fig.suptitle(f"Sweep of {grid.notebook.stem} ({grid.profile} profile, {len(table)} points)")
-    fig.tight_layout()
+    with warnings.catch_warnings():  # a tall verdict map cannot always get its margins; the figure is still whole
+        warnings.simplefilter("ignore", UserWarning)
+        fig.tight_layout()
     # As plots.save_figure, without importing torch into the client for one figure.
     paths = [Path(out) / "sweep_summary.png", Path(out) / "sweep_summary.svg"]
     fig.savefig(paths[0], dpi=130, bbox_inches="tight", metadata={"Software": None})

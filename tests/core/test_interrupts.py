@@ -2,6 +2,7 @@
 tidily (results.csv for what finished, how to resume). The command runs in a subprocess on the tiny
 notebooks of tests/core/fixtures, one of which (slow/01_slow) waits while the test interrupts it."""
 
+import json
 import os
 import shutil
 import signal
@@ -70,25 +71,10 @@ def test_interrupted_or_killed_report_leaves_the_earlier_report_as_it_was(tmp_pa
     before = snapshot(out)
     assert "notebooks/01_geometric/claims.json" in before and "notebooks/02_slow/claims.json" in before
 
-    # Ctrl-C while 02 runs (01 has run again, with 5 terms, so its claim now fails)
+    # Ctrl-C while 02 runs (02 alone: the kill below covers a notebook that finished before the stop)
     marker = tmp_path / "started"
-    argv = [
-        "report",
-        "--notebooks",
-        str(folder),
-        "--out",
-        str(out),
-        "-p",
-        "terms",
-        "5",
-        "-p",
-        "pause",
-        "120",
-        "-p",
-        "started",
-        str(marker),
-    ]
-    process = start(argv)
+    slow = ["-p", "pause", "120", "-p", "started", str(marker)]
+    process = start(["report", "--notebooks", str(folder), "--notebook", "02", "--out", str(out), *slow])
     wait_for(marker, process)
     os.kill(process.pid, signal.SIGINT)
     try:
@@ -100,16 +86,18 @@ def test_interrupted_or_killed_report_leaves_the_earlier_report_as_it_was(tmp_pa
     assert snapshot(out) == before, "an interrupted report changed the report it was replacing"
     assert not (out / runner.STAGING).exists()
 
-    # killed (no chance to tidy up) while 02 runs
+    # killed (no chance to tidy up) while 02 runs; 01 has run again first, with 5 terms, so its claim now fails
     marker.unlink()
-    process = start(argv)
+    process = start(["report", "--notebooks", str(folder), "--out", str(out), "-p", "terms", "5", *slow])
     wait_for(marker, process)
     os.killpg(process.pid, signal.SIGKILL)
     kill_kernel(marker)
     process.wait(30)
     assert snapshot(out) == before, "a killed report changed the report it was replacing"
 
-    assert (out / runner.STAGING).is_dir()  # what the killed run had done; the next run starts by clearing it
+    staged = json.loads((out / runner.STAGING / "notebooks" / "01_geometric" / "claims.json").read_text())
+    assert staged[0]["verdict"] == "fails", "01 did not finish in the killed run: the test did not cover it"
+    # the staging area holds what the killed run had done; the next run starts by clearing it
 
 
 def test_ctrl_c_stops_a_sweep_writes_results_and_says_how_to_resume(tmp_path):
