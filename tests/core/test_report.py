@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import nbformat
 import pytest
 from theory_collection import papers, report, runner
 from theory_collection.cli import main
@@ -147,11 +148,15 @@ def test_summary_markdown_links_resolve(collection_report):
     )
 
 
-def test_override_reaches_notebook_and_failing_claim_is_reported(tmp_path):
+def test_override_reaches_notebook_and_failing_claim_is_reported(tmp_path, capsys):
     code = main(
-        ["report", "--notebooks", str(FIXTURES), "--notebook", "01", "-p", "terms", "5", "--out", str(tmp_path)]
+        ["report", "--notebooks", str(FIXTURES), "--notebook", "01", "-p", "terms", "5.0", "--out", str(tmp_path)]
     )
     assert code == 1
+    assert "01_geometric: terms: 5.0 taken as the integer 5" in capsys.readouterr().err
+    executed = nbformat.read(tmp_path / "report" / "01_geometric" / "01_geometric.ipynb", as_version=4)
+    (injected,) = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert "terms = 5\n" in injected.source + "\n", "the notebook did not receive the integer"
     claims = json.loads((tmp_path / "report" / "01_geometric" / "claims.json").read_text())
     assert claims[0]["measured"] == pytest.approx(1.9375) and not claims[0]["holds"]
     summary = (tmp_path / "summary.md").read_text()
