@@ -73,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep",
         help="run one notebook over a YAML parameter grid through Dask",
         description="Run one notebook at every point of a YAML parameter grid, one papermill run "
-        "per point, through Dask; finished points are skipped. Writes results.csv "
-        "and sweep_summary.png (see the README).",
+        "per point, through Dask; a point that finished with the same notebook code, profile and values is "
+        "skipped, any other runs again. Writes results.csv and sweep_summary.png (see the README) for the points "
+        "that match the grid. Ctrl-C stops it tidily; the same command resumes.",
         epilog=GRID_SCHEMA,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -85,14 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="address of a running Dask scheduler, e.g. tcp://host:8786 (default: start a LocalCluster)",
     )
     sweep.add_argument("--out", help="output directory (default: reports/sweeps/<grid file name>)")
-    sweep.add_argument("--workers", type=int, help="LocalCluster workers (default: min(points, CPU cores))")
+    sweep.add_argument(
+        "--workers", type=int, help="LocalCluster workers, 1 to the CPU cores (default: min(points, CPU cores))"
+    )
     sweep.add_argument(
         "--notebooks",
         metavar="DIR",
         help="look the grid's notebook up in this folder (default: the collection's papers)",
     )
     sweep.add_argument(
-        "--connect-timeout", type=float, default=10.0, metavar="SECONDS", help="how long to try to reach --scheduler"
+        "--connect-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long to try to reach --scheduler, in (0, 3600] (default: 10)",
     )
 
     assign = commands.add_parser(
