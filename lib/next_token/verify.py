@@ -129,20 +129,63 @@ def hessian_min_eigenvalues(ds: Dataset, graphs: TokenPriorityGraphs, num_points
                             seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Smallest and largest Hessian eigenvalues of L at random W = scale * G / ||G||_F (G Gaussian).
 
-    The Hessian vanishes outside S_data, so it is evaluated in the coordinates of an orthonormal S_data basis
-    (the same eigenvalues apart from the zeros). Returns (min eigenvalues, max eigenvalues), one per point.
+    The Hessian vanishes outside S_data, so up to DENSE_HESSIAN_MAX edges it is formed in the coordinates of an
+    orthonormal S_data basis (the same eigenvalues apart from the zeros); beyond, Lanczos (scipy eigsh) on
+    Hessian-vector products finds the extreme eigenvalues over all of R^{d x d}, where the smallest is the zero of
+    the complement unless a negative one exists. Returns (min eigenvalues, max eigenvalues), one per point.
     """
-    basis = data_basis(ds, graphs)
     rng = np.random.default_rng(seed)
+    edges = graphs.edges().shape[0]
+    basis = data_basis(ds, graphs) if edges <= DENSE_HESSIAN_MAX else None
     lows, highs = [], []
     for _ in range(num_points):
         W = rng.standard_normal((ds.d, ds.d))
         W *= scale / np.linalg.norm(W)
-        H = hessian(ds, W, basis=basis if basis.shape[0] else None)
-        ev = np.linalg.eigvalsh((H + H.T) / 2)
-        lows.append(ev.min())
-        highs.append(ev.max())
+        if basis is not None:
+            H = hessian(ds, W, basis=basis if basis.shape[0] else None)
+            ev = np.linalg.eigvalsh((H + H.T) / 2)
+            low, high = ev.min(), ev.max()
+        else:  # large: Lanczos on Hessian-vector products over all of R^{d x d} (zeros outside S_data included)
+            low, high = _lanczos_extremes(ds, W)
+        lows.append(low)
+        highs.append(high)
     return np.array(lows), np.array(highs)
+
+
+DENSE_HESSIAN_MAX = 600  # edges (an upper bound of dim S_data) up to which the Hessian is formed densely
+
+
+def hessian_vector_product(ds: Dataset, W: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """(d, d) Hessian of L at W applied to the direction V, in O(K d^2 + n T) without forming the Hessian.
+
+    The scores move by delta = scores(V); the second-order change of the loss is the attention covariance of delta
+    minus its covariance under the label softmax, so H V = (1/n) sum_it [s_it (delta_it - mean_s) -
+    q_it (delta_it - mean_q)] x_{tok_it} x_{k_i}^T.
+    """
+    from next_token.loss import attention, scores
+
+    delta = scores(ds, V)
+    s = attention(ds, W)
+    q = attention(ds, W, restrict=ds.label_mask)
+    weights = s * (delta - (s * delta).sum(1, keepdims=True)) - q * (delta - (q * delta).sum(1, keepdims=True))
+    K = ds.K
+    flat = (ds.tok * K + ds.query[:, None]).ravel()
+    table = np.bincount(flat, weights=weights.ravel(), minlength=K * K).reshape(K, K) / ds.n
+    return ds.E.T @ table @ ds.E
+
+
+def _lanczos_extremes(ds: Dataset, W: np.ndarray) -> tuple[float, float]:
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    d = ds.d
+    op = LinearOperator((d * d, d * d), dtype=float,
+                        matvec=lambda v: hessian_vector_product(ds, W, v.reshape(d, d)).ravel())
+    start = np.ones(d * d) / d  # a fixed start vector: deterministic Ritz values
+    high = float(eigsh(op, k=1, which="LA", tol=1e-10, v0=start, ncv=40, return_eigenvectors=False)[0])
+    # Ritz values lie inside the spectrum, so this can only overestimate the smallest eigenvalue; an isolated
+    # negative eigenvalue is an extreme that Lanczos finds first, while the zeros of a PSD Hessian form a cluster
+    low = float(eigsh(op, k=1, which="SA", tol=1e-10, v0=start, ncv=40, return_eigenvectors=False)[0])
+    return low, high
 
 
 def record_convexity(claims, lows: np.ndarray, highs: np.ndarray, section: str = "") -> None:

@@ -1,6 +1,7 @@
 import warnings
 
 import numpy as np
+import pytest
 from next_token.data import EmbeddingRankWarning, generate_dataset
 from next_token.graphs import retrieved_mask, token_priority_graphs
 from next_token.loss import hessian, log_loss, loss_and_grad, next_token_probs, per_sample_loss
@@ -50,3 +51,18 @@ def test_probabilities_and_loss_agree():
     p = next_token_probs(ds, W)
     assert np.allclose(p.sum(axis=1), 1.0)
     assert np.allclose(-np.log(p[np.arange(ds.n), ds.y]), per_sample_loss(ds, W))
+
+
+def test_hessian_vector_product_and_lanczos_match_the_dense_hessian():
+    from next_token.verify import _lanczos_extremes, hessian_vector_product
+
+    ds = generate_dataset(10, 6, 8, 8, "cyclic", seed=2)
+    rng = np.random.default_rng(0)
+    W, V = rng.standard_normal((8, 8)), rng.standard_normal((8, 8))
+    H = hessian(ds, W)
+    assert np.allclose(H @ V.ravel(), hessian_vector_product(ds, W, V).ravel(), atol=1e-14)
+    assert hessian(ds, W, basis=V[None])[0, 0] == pytest.approx(V.ravel() @ H @ V.ravel(), rel=1e-12)
+    low, high = _lanczos_extremes(ds, W)
+    eig = np.linalg.eigvalsh(H)
+    assert high == pytest.approx(eig[-1], rel=1e-8)
+    assert eig[0] - 1e-12 <= low <= 1e-4 * high  # a Ritz value inside the spectrum, in the cluster at zero
