@@ -46,6 +46,10 @@ class IndependentSVM:
 
 def independent_svm(ds: Dataset, graphs: TokenPriorityGraphs, max_vars: int = SLSQP_MAX_VARS) -> IndependentSVM:
     """Solve the Graph-SVM with scipy's SLSQP over the coordinates of S_data (all edges as constraints)."""
+    edges = graphs.edges().shape[0]
+    if edges > 4 * max_vars:  # dim S_data <= edges; skip before paying for the basis of a large graph
+        return IndependentSVM(None, False, float("nan"), float("nan"), edges,
+                              f"skipped: {edges} edges (SLSQP is run up to {4 * max_vars} edges, {max_vars} variables)")
     basis = data_basis(ds, graphs)
     m = basis.shape[0]
     if m > max_vars:
