@@ -245,8 +245,9 @@ def record_svm(claims, ds: Dataset, graphs: TokenPriorityGraphs, svm: GraphSVMSo
                  tolerance_reason="SLSQP stops at ftol 1e-15 with constraints active to ~1e-10; 1e-6 covers its "
                  "active-set tolerance, while a wrong optimum differs at O(1)",
                  kind="derivation", unmet=unmet, data="synthetic", section=section,
-                 reason=f"SLSQP on {indep.variables} coordinates of S_data"
-                 + (f"; ||W_slsqp - W^svm|| = {np.linalg.norm(indep.W - svm.W):.2e}" if indep.W is not None else ""))
+                 reason=(f"SLSQP on {indep.variables} coordinates of S_data; "
+                         f"||W_slsqp - W^svm|| = {np.linalg.norm(indep.W - svm.W):.2e}") if indep.W is not None
+                 else "no independent route at this size")
 
 
 def record_fin(claims, fin: FinSolution, indep: IndependentFin, section: str = "", unmet: str = "") -> None:
