@@ -73,10 +73,12 @@ class Paper:
 
     @property
     def standard_names(self) -> tuple[str, ...]:
+        """The names every notebook of this paper shares: the common ones, then the paper's."""
         return tuple(dict.fromkeys([*COMMON_CHECKS, *self.checks]))
 
     @property
     def all_checks(self) -> dict[str, Check]:
+        """The rule of each standard name (common and the paper's)."""
         return {**COMMON_CHECKS, **self.checks}
 
     def checks_for(self, notebook: str) -> dict[str, Check]:
@@ -85,14 +87,17 @@ class Paper:
 
     @property
     def notebook_dir(self) -> Path:
+        """``notebooks/<name>/``: the paper's notebooks and its ``THEORY.md``."""
         return NOTEBOOK_ROOT / self.name
 
     @property
     def figure_dir(self) -> Path:
+        """``figures/<name>/``: the figures of the latest quick-profile report."""
         return FIGURE_ROOT / self.name
 
     @property
     def theory_notes(self) -> Path:
+        """The paper's theory notes, ``notebooks/<name>/THEORY.md``."""
         return self.notebook_dir / "THEORY.md"
 
 

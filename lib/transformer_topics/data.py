@@ -42,10 +42,12 @@ class Vocabulary:
 
     @property
     def mask_id(self) -> int:
+        """The id of [MASK], right after the content words."""
         return self.num_words
 
     @property
     def pad_id(self) -> int:
+        """The id of [PAD], after [MASK]."""
         return self.num_words + 1
 
     @property

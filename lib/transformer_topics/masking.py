@@ -32,6 +32,11 @@ class QueryKind(IntEnum):
 
 @dataclass(frozen=True)
 class MaskingConfig:
+    """BERT-style masking: each position is chosen with ``mask_prob``; a chosen one keeps its word
+    with ``keep_prob``, shows a random content word with ``random_prob``, else [MASK].
+    ``attend_to_chosen=False`` hides chosen positions from the attention keys (the public code's choice).
+    """
+
     mask_prob: float = 0.15
     keep_prob: float = 0.1
     random_prob: float = 0.1

@@ -7,21 +7,20 @@ re-exported here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
-
 from theory_collection.plots import save_figure  # noqa: F401  (re-exported for the notebooks)
 
 from .data import Vocabulary
 
 
-
-def topic_heatmap(matrix, vocab: Vocabulary, ax=None, title: str = "", center: float | None = 0.0, cmap: str = "RdBu_r", **kwargs):
+def topic_heatmap(
+    matrix, vocab: Vocabulary, ax=None, title: str = "", center: float | None = 0.0, cmap: str = "RdBu_r", **kwargs
+):
     """Heatmap of a (V, V) word x word matrix with grid lines between topics."""
     values = np.asarray(matrix.detach().cpu() if isinstance(matrix, torch.Tensor) else matrix, dtype=float)
     values = values[: vocab.num_words, : vocab.num_words]
@@ -36,8 +35,13 @@ def topic_heatmap(matrix, vocab: Vocabulary, ax=None, title: str = "", center: f
 
 def side_by_side(matrices: dict[str, object], vocab: Vocabulary, title: str = "", shared_scale: bool = True):
     """One topic heatmap per named matrix in a row (e.g. theory vs learned), on a shared colour scale."""
-    arrays = {name: np.asarray(m.detach().cpu() if isinstance(m, torch.Tensor) else m, dtype=float) for name, m in matrices.items()}
-    limit = max(np.abs(a[: vocab.num_words, : vocab.num_words]).max() for a in arrays.values()) if shared_scale else None
+    arrays = {
+        name: np.asarray(m.detach().cpu() if isinstance(m, torch.Tensor) else m, dtype=float)
+        for name, m in matrices.items()
+    }
+    limit = (
+        max(np.abs(a[: vocab.num_words, : vocab.num_words]).max() for a in arrays.values()) if shared_scale else None
+    )
     fig, axes = plt.subplots(1, len(arrays), figsize=(4.2 * len(arrays), 3.6), squeeze=False)
     for ax, (name, array) in zip(axes[0], arrays.items()):
         topic_heatmap(array, vocab, ax=ax, title=name, vmin=-limit if limit else None, vmax=limit)
@@ -46,7 +50,15 @@ def side_by_side(matrices: dict[str, object], vocab: Vocabulary, title: str = ""
     return fig
 
 
-def dynamics(frame: pd.DataFrame, columns: Sequence[str], x: str = "step", ax=None, logy: bool = False, title: str = "", labels: dict[str, str] | None = None):
+def dynamics(
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    x: str = "step",
+    ax=None,
+    logy: bool = False,
+    title: str = "",
+    labels: dict[str, str] | None = None,
+):
     """Curves of history columns against ``x``."""
     ax = ax or plt.subplots(figsize=(5.5, 3.6))[1]
     long = frame.melt(id_vars=[x], value_vars=list(columns), var_name="quantity", value_name="value")

@@ -1,4 +1,6 @@
-"""The exact population loss of equal-mixture documents in the limit N -> infinity (notebooks/topic_structure/THEORY.md §2).
+"""The exact population loss of equal-mixture documents in the limit N -> infinity.
+
+The setting is notebooks/topic_structure/THEORY.md §2.
 
 With chosen positions removed from the keys, the visible keys of a document with topic set ``S``
 are, as N grows, exactly uniform over the ``tau * v`` words of ``S``, and the chosen word ``y`` is a
@@ -21,7 +23,14 @@ import torch
 
 from .data import Vocabulary
 from .model import LOSSES, TopicTransformer
-from .params import DEFAULT_MASK_PROB, check_choice, check_float, check_int, check_masking_probabilities, check_topic_counts
+from .params import (
+    DEFAULT_MASK_PROB,
+    check_choice,
+    check_float,
+    check_int,
+    check_masking_probabilities,
+    check_topic_counts,
+)
 
 QUERY_KINDS = ("mask", "keep", "random")
 MAX_TOPIC_SETS = 200_000
@@ -55,7 +64,10 @@ def population_loss_terms(
     check_choice("loss", loss, LOSSES)
     V, v = vocab.num_words, vocab.words_per_topic
     if score_matrix.shape[0] < V + 1 or score_matrix.shape[1] < V + 1:
-        raise ValueError(f"score_matrix must be at least ({V + 1}, {V + 1}) (content words and [MASK]), got {tuple(score_matrix.shape)}")
+        raise ValueError(
+            f"score_matrix must be at least ({V + 1}, {V + 1}) (content words and [MASK]), "
+            f"got {tuple(score_matrix.shape)}"
+        )
     if value_output.shape[0] != V or value_output.shape[1] < V:
         raise ValueError(f"value_output must be ({V}, >= {V}), got {tuple(value_output.shape)}")
     sets = topic_sets(vocab.num_topics, topics_per_doc)
@@ -102,7 +114,9 @@ def population_loss(
     """
     check_masking_probabilities(DEFAULT_MASK_PROB, keep_prob, random_prob)
     check_float("weight_decay", weight_decay, 0.0)
-    terms = population_loss_terms(model.score_matrix(), model.value_output_matrix(), model.vocab, topics_per_doc, model.config.loss)
+    terms = population_loss_terms(
+        model.score_matrix(), model.value_output_matrix(), model.vocab, topics_per_doc, model.config.loss
+    )
     loss = combine_terms(terms, keep_prob, random_prob)
     return loss + weight_decay * model.l2_penalty() if weight_decay else loss
 
@@ -139,8 +153,15 @@ def fit_population(
 
     losses: list[float] = []
     if method == "lbfgs":
-        optimizer = torch.optim.LBFGS(parameters, lr=learning_rate, max_iter=20, history_size=50,
-                                      tolerance_grad=tolerance, tolerance_change=1e-16, line_search_fn="strong_wolfe")
+        optimizer = torch.optim.LBFGS(
+            parameters,
+            lr=learning_rate,
+            max_iter=20,
+            history_size=50,
+            tolerance_grad=tolerance,
+            tolerance_change=1e-16,
+            line_search_fn="strong_wolfe",
+        )
 
         def closure() -> torch.Tensor:
             optimizer.zero_grad()

@@ -23,7 +23,9 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def test_core_imports_no_paper_package():
-    paper_packages = {p.name for p in (ROOT / "lib").iterdir() if p.is_dir() and p.name != CORE.name and (p / "__init__.py").exists()}
+    paper_packages = {
+        p.name for p in (ROOT / "lib").iterdir() if p.is_dir() and p.name != CORE.name and (p / "__init__.py").exists()
+    }
     assert paper_packages, "expected at least one paper package beside the core"
     for module in CORE.glob("*.py"):
         assert not imported_modules(module) & paper_packages, f"{module.name} imports a paper package"
@@ -51,8 +53,12 @@ def test_repository_cites_no_file_outside_itself():
 def test_theory_notes_sections_cited_by_notebooks_exist():
     for paper in papers.registered().values():
         notes = paper.theory_notes.read_text()
-        slugs = {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
-                 for heading in re.findall(r"^#+ (.+)$", notes, flags=re.M)}
+        slugs = {
+            re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+            for heading in re.findall(r"^#+ (.+)$", notes, flags=re.M)
+        }
         for notebook in paper.notebook_dir.glob("*.ipynb"):
             for anchor in re.findall(r"\(THEORY\.md#([\w\-]+)\)", notebook.read_text()):
-                assert anchor in slugs, f"{notebook.name} links THEORY.md#{anchor}, which is no heading of {paper.name}'s notes"
+                assert anchor in slugs, (
+                    f"{notebook.name} links THEORY.md#{anchor}, which is no heading of {paper.name}'s notes"
+                )

@@ -3,7 +3,6 @@
 import nbformat
 import papermill
 import pytest
-
 from theory_collection.papers import paper_of
 from theory_collection.runner import collection_notebooks
 
@@ -15,8 +14,11 @@ def test_parameters_cell_is_unique_and_fully_visible_to_papermill(path):
     notebook = nbformat.read(path, as_version=4)
     cells = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(cells) == 1, "exactly one cell tagged 'parameters'"
-    assigned = [line.split("=")[0].strip() for line in cells[0].source.splitlines()
-                if "=" in line and not line.lstrip().startswith("#")]
+    assigned = [
+        line.split("=")[0].strip()
+        for line in cells[0].source.splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    ]
     inferred = papermill.inspect_notebook(str(path))
     # papermill silently drops a line it cannot parse (e.g. '=' inside a comment): -p would then be refused
     assert sorted(inferred) == sorted(assigned)

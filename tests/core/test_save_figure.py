@@ -1,5 +1,4 @@
 import matplotlib.pyplot as plt
-
 from theory_collection.plots import figure_title, save_figure
 
 

@@ -1,13 +1,14 @@
-import math
-
 import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from transformer_topics.data import (
-    Vocabulary, cooccurrence, pointwise_mutual_information, sample_equal_mixture, sample_lda,
+    Vocabulary,
+    cooccurrence,
+    pointwise_mutual_information,
+    sample_equal_mixture,
+    sample_lda,
 )
 
 
@@ -26,7 +27,15 @@ def test_vocabulary_rejects_empty_topics(bad):
 
 
 @settings(max_examples=25, deadline=None)
-@given(T=st.integers(1, 6), v=st.integers(1, 5), data=st.data(), n=st.integers(1, 20), low=st.integers(1, 30), extra=st.integers(0, 10), seed=st.integers(0, 2**16))
+@given(
+    T=st.integers(1, 6),
+    v=st.integers(1, 5),
+    data=st.data(),
+    n=st.integers(1, 20),
+    low=st.integers(1, 30),
+    extra=st.integers(0, 10),
+    seed=st.integers(0, 2**16),
+)
 def test_equal_mixture_documents_use_only_their_topic_set(T, v, data, n, low, extra, seed):
     tau = data.draw(st.integers(1, T))
     vocab = Vocabulary(T, v)

@@ -4,7 +4,6 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from transformer_topics.data import Vocabulary, sample_lda
 from transformer_topics.masking import IGNORE_LABEL, MaskingConfig, QueryKind, mask_documents
 
@@ -35,8 +34,11 @@ def test_masking_rates_are_within_binomial_bounds():
 
 @settings(max_examples=30, deadline=None)
 @given(
-    mask_prob=st.floats(0.01, 1.0), keep=st.floats(0, 1), random_share=st.floats(0, 1),
-    attend=st.booleans(), seed=st.integers(0, 2**16),
+    mask_prob=st.floats(0.01, 1.0),
+    keep=st.floats(0, 1),
+    random_share=st.floats(0, 1),
+    attend=st.booleans(),
+    seed=st.integers(0, 2**16),
 )
 def test_masking_invariants(mask_prob, keep, random_share, attend, seed):
     random_prob = (1 - keep) * random_share

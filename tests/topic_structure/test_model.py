@@ -3,7 +3,6 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-
 from transformer_topics.data import Vocabulary, sample_equal_mixture
 from transformer_topics.masking import MaskingConfig, mask_documents
 from transformer_topics.model import ModelConfig, TopicTransformer, prediction_loss
@@ -122,7 +121,9 @@ def test_losses_match_their_definitions():
 def test_model_loss_and_penalty():
     model, batch = _model(), _batch()
     logits = model(batch.inputs, batch.key_visible).logits
-    assert torch.isclose(model.loss(batch), F.cross_entropy(logits[batch.chosen], batch.labels[batch.chosen]), atol=1e-6)
+    assert torch.isclose(
+        model.loss(batch), F.cross_entropy(logits[batch.chosen], batch.labels[batch.chosen]), atol=1e-6
+    )
     expected = 0.5 * sum((p**2).sum() for p in (model.W_K, model.W_Q, model.W_V))
     assert torch.isclose(model.l2_penalty(), expected)
     assert set(model.matrix_norms()) == {"E", "W_K", "W_Q", "W_V"}

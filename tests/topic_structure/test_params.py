@@ -1,14 +1,34 @@
 import pytest
-
 from transformer_topics import params
 
-PROFILES = {"quick": dict(num_topics=5, words_per_topic=4, topics_per_doc=2, keep_prob=0.1, random_prob=0.1,
-                          doc_length=[100, 150], optimizer="adam", steps=10)}
+PROFILES = {
+    "quick": dict(
+        num_topics=5,
+        words_per_topic=4,
+        topics_per_doc=2,
+        keep_prob=0.1,
+        random_prob=0.1,
+        doc_length=[100, 150],
+        optimizer="adam",
+        steps=10,
+    )
+}
 
 
 def test_resolve_fills_from_profile_and_overrides(tmp_path):
-    p = params.resolve(PROFILES, "quick", num_topics=None, words_per_topic=3, topics_per_doc=None, keep_prob=None,
-                       random_prob=None, doc_length=None, optimizer=None, steps=None, output_dir=str(tmp_path / "out"))
+    p = params.resolve(
+        PROFILES,
+        "quick",
+        num_topics=None,
+        words_per_topic=3,
+        topics_per_doc=None,
+        keep_prob=None,
+        random_prob=None,
+        doc_length=None,
+        optimizer=None,
+        steps=None,
+        output_dir=str(tmp_path / "out"),
+    )
     assert (p.num_topics, p.words_per_topic, p.topics_per_doc) == (5, 3, 2)
     assert p.doc_length == (100, 150)
     assert p.output_dir.is_dir() and p.profile == "quick"

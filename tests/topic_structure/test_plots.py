@@ -1,7 +1,6 @@
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
-
 from transformer_topics.data import Vocabulary
 from transformer_topics.measurements import block_matrix
 from transformer_topics.plots import dynamics, save_figure, side_by_side, topic_heatmap

@@ -4,13 +4,16 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from transformer_topics.data import Vocabulary, sample_equal_mixture
 from transformer_topics.masking import MaskingConfig, mask_documents
 from transformer_topics.measurements import block_averages
 from transformer_topics.model import ModelConfig, TopicTransformer
 from transformer_topics.population import (
-    combine_terms, fit_population, population_loss, population_loss_terms, topic_sets,
+    combine_terms,
+    fit_population,
+    population_loss,
+    population_loss_terms,
+    topic_sets,
 )
 
 
@@ -65,8 +68,10 @@ def test_population_loss_matches_long_sampled_documents():
     masking = MaskingConfig(0.15, 0.2, 0.2)
     with torch.no_grad():
         exact = float(population_loss(model, 2, 0.2, 0.2))
-        sampled = [float(model.loss(mask_documents(sample_equal_mixture(config.vocab, 25, 2, 1000, s), masking, s)))
-                   for s in range(12)]
+        sampled = [
+            float(model.loss(mask_documents(sample_equal_mixture(config.vocab, 25, 2, 1000, s), masking, s)))
+            for s in range(12)
+        ]
     error = np.std(sampled) / math.sqrt(len(sampled))
     # Finite documents differ from the population by O(1/N) besides the Monte-Carlo error.
     assert abs(np.mean(sampled) - exact) < 4 * error + 3e-3

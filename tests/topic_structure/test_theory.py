@@ -6,14 +6,12 @@ import itertools
 import pytest
 import sympy as sp
 import torch
-
 from transformer_topics import theory
 from transformer_topics.data import Vocabulary
 from transformer_topics.measurements import block_averages
 from transformer_topics.model import ModelConfig, TopicTransformer
 from transformer_topics.population import fit_population, population_loss_terms
 from transformer_topics.theory import IBJ, D, T, lam, tau, v
-
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -53,11 +51,11 @@ def test_algebra_matches_explicit_matrices(num_topics, words_per_topic):
 
 
 def test_products_of_the_basis():
-    I, B, J = theory.basis()
+    identity, B, J = theory.basis()
     assert B * B == IBJ(0, v, 0)
     assert B * J == J * B == IBJ(0, 0, v)
     assert J * J == IBJ(0, 0, T * v)
-    assert I * B == B
+    assert identity * B == B
 
 
 def test_idempotents_are_orthogonal_projections_summing_to_identity():
@@ -71,7 +69,11 @@ def test_idempotents_are_orthogonal_projections_summing_to_identity():
 
 def test_blocks_round_trip_and_match_measurements():
     element = IBJ.from_blocks(sp.Rational(3, 2), sp.Rational(1, 3), -sp.Rational(1, 5))
-    assert element.blocks() == {"diagonal": sp.Rational(3, 2), "same_topic": sp.Rational(1, 3), "diff_topic": -sp.Rational(1, 5)}
+    assert element.blocks() == {
+        "diagonal": sp.Rational(3, 2),
+        "same_topic": sp.Rational(1, 3),
+        "diff_topic": -sp.Rational(1, 5),
+    }
     vocab = Vocabulary(3, 2)
     measured = block_averages(torch.tensor(element.matrix(3, 2).tolist(), dtype=torch.float64), vocab)
     assert measured == pytest.approx({k: float(e) for k, e in element.blocks().items()}, rel=1e-12)
@@ -118,8 +120,12 @@ def population_optimum(model: TopicTransformer, topics_per_doc: int, weight_deca
 @pytest.mark.parametrize("loss", ["cross_entropy", "squared"])
 def test_value_optimum_matches_the_full_matrix_population_optimum(setting, loss):
     num_topics, words_per_topic, topics_per_doc, weight_decay = setting
-    config = ModelConfig(num_topics, words_per_topic, attention="uniform", value="trained", decoder="identity", init_scale=0.1, loss=loss)
-    measured = population_optimum(TopicTransformer(config, seed=3), topics_per_doc, weight_decay, TopicTransformer.value_output_matrix)
+    config = ModelConfig(
+        num_topics, words_per_topic, attention="uniform", value="trained", decoder="identity", init_scale=0.1, loss=loss
+    )
+    measured = population_optimum(
+        TopicTransformer(config, seed=3), topics_per_doc, weight_decay, TopicTransformer.value_output_matrix
+    )
     predicted = theory.value_optimum(*setting, loss=loss)
     scale = max(abs(x) for x in predicted.values())  # a block that is exactly 0 is compared on this scale
     for block in BLOCKS:
@@ -129,8 +135,16 @@ def test_value_optimum_matches_the_full_matrix_population_optimum(setting, loss)
 @pytest.mark.parametrize("setting", SETTINGS)
 def test_embedding_optimum_matches_the_full_matrix_population_optimum(setting):
     num_topics, words_per_topic, topics_per_doc, weight_decay = setting
-    config = ModelConfig(num_topics, words_per_topic, embedding="trained", d_model=num_topics * words_per_topic,
-                         attention="uniform", value="identity", decoder="tied", init_scale=0.3)
+    config = ModelConfig(
+        num_topics,
+        words_per_topic,
+        embedding="trained",
+        d_model=num_topics * words_per_topic,
+        attention="uniform",
+        value="identity",
+        decoder="tied",
+        init_scale=0.3,
+    )
     assert theory.embedding_condition(*setting)["nonzero"]
     measured = population_optimum(TopicTransformer(config, seed=4), topics_per_doc, weight_decay, TopicTransformer.gram)
     predicted = theory.embedding_optimum(*setting)
@@ -146,10 +160,23 @@ def test_embedding_optimum_closed_form_and_collapse():
     above = theory.embedding_condition(num_topics, words_per_topic, topics_per_doc, 1.1 * threshold / kappa_per_lambda)
     assert below["nonzero"] and below["margin"] > 0 and below["kappa"] == pytest.approx(0.9 * threshold)
     assert not above["nonzero"] and above["margin"] < 0
-    assert theory.embedding_optimum(num_topics, words_per_topic, topics_per_doc, 1.1 * threshold / kappa_per_lambda) == dict.fromkeys(BLOCKS, 0.0)
+    assert theory.embedding_optimum(
+        num_topics, words_per_topic, topics_per_doc, 1.1 * threshold / kappa_per_lambda
+    ) == dict.fromkeys(BLOCKS, 0.0)
     # the full-matrix optimum collapses too
-    config = ModelConfig(num_topics, words_per_topic, embedding="trained", d_model=8, attention="uniform", value="identity", decoder="tied", init_scale=0.3)
-    measured = population_optimum(TopicTransformer(config, seed=5), topics_per_doc, 1.1 * threshold / kappa_per_lambda, TopicTransformer.gram)
+    config = ModelConfig(
+        num_topics,
+        words_per_topic,
+        embedding="trained",
+        d_model=8,
+        attention="uniform",
+        value="identity",
+        decoder="tied",
+        init_scale=0.3,
+    )
+    measured = population_optimum(
+        TopicTransformer(config, seed=5), topics_per_doc, 1.1 * threshold / kappa_per_lambda, TopicTransformer.gram
+    )
     assert max(abs(x) for x in measured.values()) < 1e-6
 
 
@@ -165,19 +192,22 @@ def test_finite_length_loss_tends_to_the_population_loss():
     assert abs(float(short) - float(exact)) > 1e-3  # short documents are measurably different
 
 
-@pytest.mark.parametrize("call, name", [
-    (lambda: theory.value_optimum(1, 4, 1, 0.1), "num_topics"),
-    (lambda: theory.value_optimum(5, 1, 2, 0.1), "words_per_topic"),
-    (lambda: theory.value_optimum(5, 4, 6, 0.1), "topics_per_doc"),
-    (lambda: theory.value_optimum(5, 4, 2, 0.0), "weight_decay"),
-    (lambda: theory.value_optimum(5, 4, 2, 0.1, loss="hinge"), "loss"),
-    (lambda: theory.embedding_optimum(5, 4, 0, 0.1), "topics_per_doc"),
-    (lambda: theory.embedding_condition(5, 4, 2, -1.0), "weight_decay"),
-    (lambda: IBJ(1, 0, 0).matrix(0, 2), "num_topics"),
-    (lambda: theory.sample_key_bags(Vocabulary(3, 2), 2, 10, 1.0, 5, seed=0), "mask_prob"),
-    (lambda: theory.sample_key_bags(Vocabulary(3, 2), 2, 0, 0.15, 5, seed=0), "doc_length"),
-    (lambda: theory.fit_finite_length(TopicTransformer(ModelConfig(3, 2)), None, None, 0.1), "attention"),
-])
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: theory.value_optimum(1, 4, 1, 0.1), "num_topics"),
+        (lambda: theory.value_optimum(5, 1, 2, 0.1), "words_per_topic"),
+        (lambda: theory.value_optimum(5, 4, 6, 0.1), "topics_per_doc"),
+        (lambda: theory.value_optimum(5, 4, 2, 0.0), "weight_decay"),
+        (lambda: theory.value_optimum(5, 4, 2, 0.1, loss="hinge"), "loss"),
+        (lambda: theory.embedding_optimum(5, 4, 0, 0.1), "topics_per_doc"),
+        (lambda: theory.embedding_condition(5, 4, 2, -1.0), "weight_decay"),
+        (lambda: IBJ(1, 0, 0).matrix(0, 2), "num_topics"),
+        (lambda: theory.sample_key_bags(Vocabulary(3, 2), 2, 10, 1.0, 5, seed=0), "mask_prob"),
+        (lambda: theory.sample_key_bags(Vocabulary(3, 2), 2, 0, 0.15, 5, seed=0), "doc_length"),
+        (lambda: theory.fit_finite_length(TopicTransformer(ModelConfig(3, 2)), None, None, 0.1), "attention"),
+    ],
+)
 def test_arguments_are_validated(call, name):
     with pytest.raises(ValueError, match=name):
         call()

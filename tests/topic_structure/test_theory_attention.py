@@ -6,7 +6,6 @@ import pytest
 import sympy as sp
 import torch
 from scipy.optimize import brentq
-
 from transformer_topics import theory_attention as ta
 from transformer_topics.data import Vocabulary
 from transformer_topics.measurements import block_averages
@@ -48,8 +47,11 @@ def test_score_gradient_matches_autograd_per_query_kind(T, v, tau, keep, random,
                 assert _relative(blocks[block], expected) < 1e-6
         # entry by entry, not just on average; the [MASK] column on word keys too
         same = vocab.same_topic()
-        closed = torch.where(same, torch.tensor(theory[kind]["same_topic"], dtype=torch.float64),
-                             torch.tensor(theory[kind]["diff_topic"], dtype=torch.float64))
+        closed = torch.where(
+            same,
+            torch.tensor(theory[kind]["same_topic"], dtype=torch.float64),
+            torch.tensor(theory[kind]["diff_topic"], dtype=torch.float64),
+        )
         V = vocab.num_words
         assert torch.allclose(grad[:V, :V], closed, rtol=0, atol=1e-12)
         assert grad[:V, vocab.mask_id].abs().max() < 1e-15
@@ -89,7 +91,9 @@ def test_x_star_is_the_argmin_of_the_population_loss(T, v, tau, keep, random, de
 
     def slope(score: float) -> float:
         s = torch.tensor(score, dtype=torch.float64, requires_grad=True)
-        loss = combine_terms(population_loss_terms(ta.topic_score_matrix(vocab, s), value_output, vocab, tau), keep, random)
+        loss = combine_terms(
+            population_loss_terms(ta.topic_score_matrix(vocab, s), value_output, vocab, tau), keep, random
+        )
         return float(torch.autograd.grad(loss, s)[0])
 
     score = brentq(slope, 0.0, 20.0, xtol=1e-14, rtol=1e-14)
@@ -155,7 +159,10 @@ def test_same_topic_mass_of_simple_score_matrices():
         (lambda: ta.topic_score_matrix(Vocabulary(4, 3), torch.ones(2)), "score"),
         (lambda: ta.same_topic_mass(torch.zeros(5, 5), Vocabulary(4, 3), 2), "score_matrix"),
         (lambda: ta.same_topic_mass(torch.zeros(14, 14), Vocabulary(4, 3), 5), "topics_per_doc"),
-        (lambda: ta.fit_score_matrix(torch.zeros(12, 14), Vocabulary(4, 3), 2, 0.1, 0.1, init_scale=-1.0), "init_scale"),
+        (
+            lambda: ta.fit_score_matrix(torch.zeros(12, 14), Vocabulary(4, 3), 2, 0.1, 0.1, init_scale=-1.0),
+            "init_scale",
+        ),
         (lambda: ta.query_loss([(1, ta.x)], "first"), "label"),
         (lambda: ta.perturbed_groups("diagonal"), "case"),
     ],

@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 import sympy as sp
 import torch
-
 from transformer_topics import theory_dynamics as td
 from transformer_topics.data import Vocabulary
 from transformer_topics.model import ModelConfig, TopicTransformer
@@ -69,13 +68,23 @@ def test_euler_step_of_the_flow_is_a_population_gradient_descent_step():
     rng = np.random.default_rng(3)
     state = rng.normal(size=9) * 0.5
     model = td.symmetric_model(state, flow.vocab)
-    frame = td.population_gradient_descent(model, flow.topics_per_doc, flow.keep_prob, flow.random_prob,
-                                           learning_rate=0.7, steps=3, weight_decay=0.01, track_symmetry=True)
+    frame = td.population_gradient_descent(
+        model,
+        flow.topics_per_doc,
+        flow.keep_prob,
+        flow.random_prob,
+        learning_rate=0.7,
+        steps=3,
+        weight_decay=0.01,
+        track_symmetry=True,
+    )
     assert frame["asymmetry"].max() < 1e-14
     for _ in range(3):
         state = state + 0.7 * flow.velocity(state)
     for i, W in enumerate((model.W_V, model.W_K, model.W_Q)):
-        torch.testing.assert_close(W.detach(), td.embed(state, flow.vocab)[("W_V", "W_K", "W_Q")[i]], rtol=0, atol=1e-12)
+        torch.testing.assert_close(
+            W.detach(), td.embed(state, flow.vocab)[("W_V", "W_K", "W_Q")[i]], rtol=0, atol=1e-12
+        )
     assert math.isclose(frame[td.MASS].iloc[-1], flow.same_topic_mass(state), rel_tol=1e-10)
     assert list(frame["time"]) == pytest.approx([0, 0.7, 1.4, 2.1])
 
@@ -87,7 +96,9 @@ def test_integrate_euler_and_rk45_agree_and_record_the_columns():
     smooth = td.integrate(flow, state, 50.0, "rk45", points=11)
     assert {"time", td.MASS, td.UNIFORM_MASS, "norm.W_V", *td.STATE_NAMES} <= set(smooth.columns)
     assert euler["step"].iloc[-1] == 1000 and smooth["time"].iloc[-1] == 50.0
-    np.testing.assert_allclose(euler[list(td.STATE_NAMES)].iloc[-1], smooth[list(td.STATE_NAMES)].iloc[-1], rtol=2e-3, atol=1e-6)
+    np.testing.assert_allclose(
+        euler[list(td.STATE_NAMES)].iloc[-1], smooth[list(td.STATE_NAMES)].iloc[-1], rtol=2e-3, atol=1e-6
+    )
     assert smooth["loss"].is_monotonic_decreasing  # gradient flow without weight decay
     with pytest.raises(ValueError, match="learning_rate"):
         td.integrate(flow, state, 1.0, "euler")
@@ -196,9 +207,19 @@ def test_random_initialisation_amplitude():
     u = torch.zeros(vocab.size, dtype=torch.float64)
     u[:2], u[2:4] = 1, -1
     u /= u.norm()
-    draws = [((torch.randn(vocab.size, vocab.size, generator=generator, dtype=torch.float64) * 0.1
-               + torch.randn(vocab.size, vocab.size, generator=generator, dtype=torch.float64) * 0.1) @ u).pow(2).sum() / 4
-             for _ in range(4000)]
+    draws = [
+        (
+            (
+                torch.randn(vocab.size, vocab.size, generator=generator, dtype=torch.float64) * 0.1
+                + torch.randn(vocab.size, vocab.size, generator=generator, dtype=torch.float64) * 0.1
+            )
+            @ u
+        )
+        .pow(2)
+        .sum()
+        / 4
+        for _ in range(4000)
+    ]
     amplitude = td.initial_state(0.1, 3, 2, "random")[3]
     assert math.isclose(float(torch.stack(draws).mean()), amplitude**2, rel_tol=0.05)
     assert td.initial_state(0.1, 3, 2, "symmetric")[[0, 3, 6]].tolist() == [0.1, 0.1, 0.1]

@@ -2,11 +2,17 @@ import math
 
 import pytest
 import torch
-
 from transformer_topics.data import Vocabulary, sample_equal_mixture, sample_lda
 from transformer_topics.masking import MaskingConfig
 from transformer_topics.model import ModelConfig, TopicTransformer
-from transformer_topics.training import TrainConfig, corpus_batches, fresh_documents, make_optimizer, train, uniform_attention
+from transformer_topics.training import (
+    TrainConfig,
+    corpus_batches,
+    fresh_documents,
+    make_optimizer,
+    train,
+    uniform_attention,
+)
 
 VOCAB = Vocabulary(4, 3)
 
@@ -17,8 +23,12 @@ def _source():
 
 def test_training_learns_block_structured_value_matrix():
     model = TopicTransformer(ModelConfig(4, 3, attention="uniform", init_scale=0.01), seed=0)
-    history = train(model, _source(), MaskingConfig(), TrainConfig(optimizer="adam", learning_rate=0.05, steps=150,
-                                                                    batch_size=32, log_every=50, progress=False))
+    history = train(
+        model,
+        _source(),
+        MaskingConfig(),
+        TrainConfig(optimizer="adam", learning_rate=0.05, steps=150, batch_size=32, log_every=50, progress=False),
+    )
     frame = history.frame()
     assert list(frame["step"]) == [0, 50, 100, 150]
     assert frame["loss"].iloc[-1] < math.log(VOCAB.num_words)  # better than uniform prediction
@@ -30,7 +40,9 @@ def test_training_learns_block_structured_value_matrix():
 
 
 def test_training_is_deterministic_and_snapshots():
-    config = TrainConfig(optimizer="sgd", learning_rate=0.5, steps=6, batch_size=8, log_every=3, snapshot_every=2, progress=False)
+    config = TrainConfig(
+        optimizer="sgd", learning_rate=0.5, steps=6, batch_size=8, log_every=3, snapshot_every=2, progress=False
+    )
     runs = []
     for _ in range(2):
         model = TopicTransformer(ModelConfig(4, 3, init_scale=0.1), seed=1)
@@ -46,8 +58,12 @@ def test_weight_decay_shrinks_a_frozen_signal_free_matrix():
     # under uniform-init attention only through scores, so decay dominates W_Q's [MASK]-unrelated rows.
     model = TopicTransformer(ModelConfig(4, 3, attention="uniform", init_scale=1.0), seed=0)
     before = float(model.W_V.detach().norm())
-    train(model, _source(), MaskingConfig(keep_prob=0.0, random_prob=0.0),
-          TrainConfig(optimizer="sgd", learning_rate=0.1, weight_decay=1.0, steps=20, batch_size=8, progress=False))
+    train(
+        model,
+        _source(),
+        MaskingConfig(keep_prob=0.0, random_prob=0.0),
+        TrainConfig(optimizer="sgd", learning_rate=0.1, weight_decay=1.0, steps=20, batch_size=8, progress=False),
+    )
     assert float(model.W_V.detach().norm()) < before
 
 
@@ -67,9 +83,14 @@ def test_optimizers_and_validation():
     assert isinstance(make_optimizer("adamw", params, 0.1, 0.01), torch.optim.AdamW)
     with pytest.raises(ValueError, match="optimizer"):
         make_optimizer("lion", params, 0.1, 0.0)
-    for kwargs, message in [(dict(learning_rate=0.0), "learning_rate"), (dict(steps=0), "steps"),
-                            (dict(weight_decay=-1.0), "weight_decay"), (dict(batch_size=0), "batch_size"),
-                            (dict(optimizer="rmsprop"), "optimizer"), (dict(snapshot_every=0), "snapshot_every")]:
+    for kwargs, message in [
+        (dict(learning_rate=0.0), "learning_rate"),
+        (dict(steps=0), "steps"),
+        (dict(weight_decay=-1.0), "weight_decay"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(optimizer="rmsprop"), "optimizer"),
+        (dict(snapshot_every=0), "snapshot_every"),
+    ]:
         with pytest.raises(ValueError, match=message):
             TrainConfig(**kwargs)
     frozen = TopicTransformer(ModelConfig(4, 3, attention="uniform", value="identity"), seed=0)
