@@ -73,8 +73,14 @@ class Claim:
     section: str = ""  # the notebook heading under which it is derived and checked
 
 
-def judge(measured, comparison: str, theory=None, tolerance: float = 0.0, criterion: float | None = None,
-          interval: tuple[float, float] | None = None) -> str:
+def judge(
+    measured,
+    comparison: str,
+    theory=None,
+    tolerance: float = 0.0,
+    criterion: float | None = None,
+    interval: tuple[float, float] | None = None,
+) -> str:
     """The verdict of one comparison: ``"holds"``, ``"fails"`` or ``"inconclusive"``.
 
     relative: ``|measured - theory| <= tolerance * |theory|``; absolute: ``<= tolerance``;
@@ -112,11 +118,26 @@ class ClaimsTable:
         self.notebook = notebook
         self.claims: list[Claim] = []
 
-    def check(self, id: str, statement: str, theory=None, measured=None, tolerance: float = 0.0,
-              comparison: str = "relative", reason: str = "", *, kind: str = "prediction",
-              tolerance_reason: str = "", criterion: float | None = None, criterion_reason: str = "",
-              interval: tuple[float, float] | None = None, unmet: str = "", data: str = "",
-              figure: str = "", section: str = "") -> Claim:
+    def check(
+        self,
+        id: str,
+        statement: str,
+        theory=None,
+        measured=None,
+        tolerance: float = 0.0,
+        comparison: str = "relative",
+        reason: str = "",
+        *,
+        kind: str = "prediction",
+        tolerance_reason: str = "",
+        criterion: float | None = None,
+        criterion_reason: str = "",
+        interval: tuple[float, float] | None = None,
+        unmet: str = "",
+        data: str = "",
+        figure: str = "",
+        section: str = "",
+    ) -> Claim:
         """Judge and record a claim.
 
         ``unmet`` describes a precondition the experiment did not meet (say "not converged:
@@ -131,27 +152,58 @@ class ClaimsTable:
         if kind not in KINDS or kind == "observation":
             raise ValueError(f"kind must be one of {KINDS[:-1]} (use observe() for an observation), got {kind!r}")
         self._check_new(id)
-        if comparison in ("greater", "less") and criterion is None:  # TRANSITIONAL: old tables put the threshold in theory
-            criterion = float(theory) + (tolerance if comparison == "greater" else -tolerance)
         verdict = judge(measured, comparison, theory, tolerance, criterion, interval)
         if unmet:
             verdict = "inconclusive"
             reason = f"{reason}; inconclusive: {unmet}" if reason else f"inconclusive: {unmet}"
-        claim = Claim(id=id, kind=kind, statement=statement, theory=_plain(theory), measured=_plain(measured),
-                      tolerance=_tolerance_text(tolerance, comparison, criterion), verdict=verdict,
-                      holds=verdict == "holds", reason=reason, tolerance_reason=tolerance_reason,
-                      criterion=None if criterion is None else float(criterion), criterion_reason=criterion_reason,
-                      interval=None if interval is None else [float(interval[0]), float(interval[1])], data=data,
-                      figure=figure, section=section)
+        claim = Claim(
+            id=id,
+            kind=kind,
+            statement=statement,
+            theory=_plain(theory),
+            measured=_plain(measured),
+            tolerance=_tolerance_text(tolerance, comparison, criterion),
+            verdict=verdict,
+            holds=verdict == "holds",
+            reason=reason,
+            tolerance_reason=tolerance_reason,
+            criterion=None if criterion is None else float(criterion),
+            criterion_reason=criterion_reason,
+            interval=None if interval is None else [float(interval[0]), float(interval[1])],
+            data=data,
+            figure=figure,
+            section=section,
+        )
         self.claims.append(claim)
         return claim
 
-    def observe(self, id: str, statement: str, measured, theory=None, reason: str = "", data: str = "",
-                figure: str = "", section: str = "") -> Claim:
+    def observe(
+        self,
+        id: str,
+        statement: str,
+        measured,
+        theory=None,
+        reason: str = "",
+        data: str = "",
+        figure: str = "",
+        section: str = "",
+    ) -> Claim:
         """Record an observation: shown with its value (and a theory value if one exists), no verdict."""
         self._check_new(id)
-        claim = Claim(id=id, kind="observation", statement=statement, theory=_plain(theory), measured=_plain(measured),
-                      tolerance="", verdict="observed", holds=False, reason=reason, data=data, figure=figure, section=section)
+        claim = Claim(
+            id=id,
+            kind="observation",
+            statement=statement,
+            theory=_plain(theory),
+            measured=_plain(measured),
+            tolerance="",
+            verdict="observed",
+            holds=False,
+            reason=reason,
+            data=data,
+            figure=figure,
+            section=section,
+        )
         self.claims.append(claim)
         return claim
 
@@ -193,8 +245,10 @@ class ClaimsTable:
         """
         broken = [c for c in self.failures() if c.kind in OWN_KINDS]
         if broken:
-            lines = "\n".join(f"  {c.id} ({c.kind}): theory {c.theory}, measured {c.measured} ({c.tolerance}) {c.reason}"
-                              for c in broken)
+            lines = "\n".join(
+                f"  {c.id} ({c.kind}): theory {c.theory}, measured {c.measured} ({c.tolerance}) {c.reason}"
+                for c in broken
+            )
             raise AssertionError(f"{len(broken)} claim(s) of {self.notebook} do not hold:\n{lines}")
 
     def findings(self) -> list[Claim]:
@@ -209,6 +263,10 @@ def write_atomic(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
+        # mkstemp creates the file readable by its owner only; give it the mode a plain write would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -281,11 +339,23 @@ def headline(records: list[dict], subjects: list[str], data_kinds: list[str]) ->
     for subject in subjects:
         table[subject] = {}
         for data in data_kinds:
-            evidence = [r for r in records if subject_of(r["id"]) == subject and r.get("data", "") == data
-                        and r.get("kind", "prediction") in EVIDENCE_KINDS]
+            evidence = [
+                r
+                for r in records
+                if subject_of(r["id"]) == subject
+                and r.get("data", "") == data
+                and r.get("kind", "prediction") in EVIDENCE_KINDS
+            ]
             verdicts = {verdict_of(r) for r in evidence}
-            verdict = ("refuted" if "fails" in verdicts else "inconclusive" if "inconclusive" in verdicts
-                       else "confirmed" if evidence else "not tested")
+            verdict = (
+                "refuted"
+                if "fails" in verdicts
+                else "inconclusive"
+                if "inconclusive" in verdicts
+                else "confirmed"
+                if evidence
+                else "not tested"
+            )
             table[subject][data] = {"verdict": verdict, "ids": [r["id"] for r in evidence]}
     return table
 
@@ -296,4 +366,3 @@ def counts_by_kind(records: list[dict]) -> dict[str, dict[str, int]]:
     for record in records:
         counts[record.get("kind", "prediction")][verdict_of(record)] += 1
     return {kind: row for kind, row in counts.items() if sum(row.values())}
-

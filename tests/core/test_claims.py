@@ -296,3 +296,15 @@ def test_counts_by_kind_in_canonical_order_and_old_records():
     assert counts["derivation"] == {"holds": 1, "fails": 1, "inconclusive": 0, "observed": 0}
     assert counts["prediction"] == {"holds": 1, "fails": 0, "inconclusive": 1, "observed": 0}
     assert list(counts["observation"]) == list(VERDICTS)
+
+
+def test_claims_file_is_readable_like_a_plain_write(tmp_path):
+    import os
+    import stat
+
+    table = ClaimsTable("x")
+    table.check("C9.a", "s", 1.0, 1.0, 0.1)
+    written = table.write(tmp_path)
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    assert stat.S_IMODE(os.stat(written).st_mode) == stat.S_IMODE(os.stat(plain).st_mode)
