@@ -1,7 +1,7 @@
 """Symbolic theory of claims C1 (embeddings) and C2 (value matrix) under uniform attention.
 
-Symmetry is the workhorse (notebooks/topic_structure/THEORY.md §4). The population loss is invariant under permuting topics
-and permuting the words of a topic, and it is convex in the word x word matrix it depends on, so a
+Symmetry is the workhorse (notebooks/topic_structure/THEORY.md §4). The population loss is invariant under permuting
+topics and permuting the words of a topic, and it is convex in the word x word matrix it depends on, so a
 minimiser lies in the span of
 
     I  (identity),   B  (same-topic indicator, B_ij = 1 iff topic(i) = topic(j)),   J  (all ones),
@@ -31,7 +31,7 @@ section computes the optimum that training on such documents actually targets
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import sympy as sp
@@ -77,7 +77,9 @@ class IBJ:
         return IBJ(
             sp.expand(self.x * other.x),
             sp.expand(self.x * other.y + self.y * other.x + v * self.y * other.y),
-            sp.expand(self.x * other.z + self.z * other.x + v * (self.y * other.z + self.z * other.y) + V * self.z * other.z),
+            sp.expand(
+                self.x * other.z + self.z * other.x + v * (self.y * other.z + self.z * other.y) + V * self.z * other.z
+            ),
         )
 
     __rmul__ = __mul__  # scalars commute, and so do elements of this algebra
@@ -87,6 +89,7 @@ class IBJ:
         return sp.expand(V * (self.x + self.y + self.z))
 
     def blocks(self) -> dict[str, sp.Expr]:
+        """The three block values: ``{"diagonal", "same_topic", "diff_topic"}``."""
         return {"diagonal": self.x + self.y + self.z, "same_topic": self.y + self.z, "diff_topic": self.z}
 
     def eigenvalues(self) -> dict[str, tuple[sp.Expr, sp.Expr]]:
@@ -115,6 +118,7 @@ class IBJ:
         return x * sp.eye(size) + y * same + z * sp.ones(size, size)
 
     def simplify(self) -> IBJ:
+        """Each coefficient simplified."""
         return IBJ(sp.simplify(self.x), sp.simplify(self.y), sp.simplify(self.z))
 
     def expr(self) -> sp.Expr:
@@ -134,8 +138,8 @@ def idempotents() -> tuple[IBJ, IBJ, IBJ]:
     ``J / V`` (constant vectors), ``B / v - J / V`` (topic contrasts, rank T - 1) and
     ``I - B / v`` (contrasts within a topic, rank V - T).
     """
-    I, B, J = basis()
-    return J * (1 / V), B * (1 / v) - J * (1 / V), I - B * (1 / v)
+    identity, B, J = basis()
+    return J * (1 / V), B * (1 / v) - J * (1 / V), identity - B * (1 / v)
 
 
 # ----- the population loss as a function of the logit margin ------------------------------------
@@ -175,7 +179,7 @@ def value_objective(loss: str = "cross_entropy") -> sp.Expr:
     return expected_loss(margin, offset, loss) + lam / 2 * (W * W).trace()
 
 
-@lru_cache(maxsize=None)
+@cache
 def value_solution(loss: str = "cross_entropy") -> dict:
     """The C2 optimum, symbolically.
 
@@ -191,7 +195,11 @@ def value_solution(loss: str = "cross_entropy") -> dict:
     if loss == "squared":
         solution = sp.solve(stationarity, value_coefficients, dict=True)[0]
         W = IBJ(*(sp.factor(sp.simplify(solution[c])) for c in value_coefficients))
-        return {"stationarity": stationarity, "coefficients": W, "blocks": {k: sp.factor(sp.simplify(e)) for k, e in W.blocks().items()}}
+        return {
+            "stationarity": stationarity,
+            "coefficients": W,
+            "blocks": {k: sp.factor(sp.simplify(e)) for k, e in W.blocks().items()},
+        }
     g = sp.Symbol("g", real=True)  # the loss's slope in the margin at the optimum
     W = IBJ(*value_coefficients)
     margin, _ = W.on_topic_set()
@@ -214,7 +222,9 @@ def value_solution(loss: str = "cross_entropy") -> dict:
     }
 
 
-def value_optimum(num_topics: int, words_per_topic: int, topics_per_doc: int, weight_decay: float, loss: str = "cross_entropy") -> dict[str, float]:
+def value_optimum(
+    num_topics: int, words_per_topic: int, topics_per_doc: int, weight_decay: float, loss: str = "cross_entropy"
+) -> dict[str, float]:
     """Block values of the optimal ``W_V`` of C2 (one-hot E, ``W_pred = I``, uniform attention,
     penalty ``(weight_decay/2) ||W_V||_F^2`` on the population loss averaged over chosen positions).
 
@@ -272,7 +282,7 @@ def embedding_objective() -> sp.Expr:
     return expected_loss(margin, offset, "cross_entropy") + lam / 2 * G.trace()
 
 
-@lru_cache(maxsize=None)
+@cache
 def embedding_solution() -> dict:
     """The C1 optimum, symbolically (cross-entropy).
 
@@ -309,7 +319,9 @@ def embedding_solution() -> dict:
     }
 
 
-def embedding_condition(num_topics: int, words_per_topic: int, topics_per_doc: int, weight_decay: float) -> dict[str, float | bool]:
+def embedding_condition(
+    num_topics: int, words_per_topic: int, topics_per_doc: int, weight_decay: float
+) -> dict[str, float | bool]:
     """When is the C1 optimum nonzero? Returns ``{"kappa", "threshold", "nonzero", "margin"}``.
 
     ``kappa = weight_decay (T-1) tau v / 2``; the optimum is nonzero iff ``kappa < threshold =
@@ -321,7 +333,12 @@ def embedding_condition(num_topics: int, words_per_topic: int, topics_per_doc: i
     kappa = solution["kappa_value"].subs(values)
     threshold = 1 - sp.Rational(values[tau], values[T])
     margin = sp.N(solution["margin"].subs(values).subs(solution["kappa"], kappa), PRECISION) if kappa < 1 else -sp.oo
-    return {"kappa": float(kappa), "threshold": float(threshold), "nonzero": bool(kappa < threshold), "margin": float(margin)}
+    return {
+        "kappa": float(kappa),
+        "threshold": float(threshold),
+        "nonzero": bool(kappa < threshold),
+        "margin": float(margin),
+    }
 
 
 def embedding_critical_weight_decay(num_topics: int, words_per_topic: int, topics_per_doc: int) -> float:
@@ -333,7 +350,9 @@ def embedding_critical_weight_decay(num_topics: int, words_per_topic: int, topic
     return float(sp.N(critical.subs(values), PRECISION))
 
 
-def embedding_optimum(num_topics: int, words_per_topic: int, topics_per_doc: int, weight_decay: float) -> dict[str, float]:
+def embedding_optimum(
+    num_topics: int, words_per_topic: int, topics_per_doc: int, weight_decay: float
+) -> dict[str, float]:
     """Block values of the optimal Gram matrix ``E E^T`` of C1 (trained E, ``W_V = I``, decoder
     tied to E, uniform attention, penalty ``(weight_decay/2) ||E||_F^2``, cross-entropy).
 
@@ -364,7 +383,12 @@ def _setting(num_topics, words_per_topic, topics_per_doc, weight_decay) -> dict:
 
 
 def sample_key_bags(
-    vocab: Vocabulary, topics_per_doc: int, doc_length, mask_prob: float, num_docs: int, seed: Seed,
+    vocab: Vocabulary,
+    topics_per_doc: int,
+    doc_length,
+    mask_prob: float,
+    num_docs: int,
+    seed: Seed,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Key bags of ``num_docs`` equal-mixture documents of finite length.
 
@@ -391,7 +415,9 @@ def sample_key_bags(
     return torch.from_numpy(bags), torch.from_numpy(in_set)
 
 
-def finite_length_loss(word_matrix: torch.Tensor, bags: torch.Tensor, in_set: torch.Tensor, loss: str = "cross_entropy") -> torch.Tensor:
+def finite_length_loss(
+    word_matrix: torch.Tensor, bags: torch.Tensor, in_set: torch.Tensor, loss: str = "cross_entropy"
+) -> torch.Tensor:
     """Expected loss at uniform attention over sampled key bags, exact in the label.
 
     word_matrix: (V, V) logit of word y per unit attention on word k (``W_V`` for C2, ``E E^T``
@@ -424,17 +450,29 @@ def fit_finite_length(
     Only uniform-attention models are meaningful here (their logits depend on the keys' bag alone).
     """
     if model.config.attention != "uniform":
-        raise ValueError(f"model.config.attention must be 'uniform' for a bag-of-keys loss, got {model.config.attention!r}")
+        raise ValueError(
+            f"model.config.attention must be 'uniform' for a bag-of-keys loss, got {model.config.attention!r}"
+        )
     check_float("weight_decay", weight_decay, 0.0)
     check_int("steps", steps, 1)
     V = model.vocab.num_words
     parameters = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.LBFGS(parameters, lr=1.0, max_iter=20, history_size=50, tolerance_grad=tolerance,
-                                  tolerance_change=tolerance, line_search_fn="strong_wolfe")
+    optimizer = torch.optim.LBFGS(
+        parameters,
+        lr=1.0,
+        max_iter=20,
+        history_size=50,
+        tolerance_grad=tolerance,
+        tolerance_change=tolerance,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        objective = finite_length_loss(model.value_output_matrix()[:, :V], bags, in_set, model.config.loss) + weight_decay * model.l2_penalty()
+        objective = (
+            finite_length_loss(model.value_output_matrix()[:, :V], bags, in_set, model.config.loss)
+            + weight_decay * model.l2_penalty()
+        )
         objective.backward()
         return objective
 

@@ -1,4 +1,4 @@
-"""Symbolic theory of claim C3: the attention scores given a block value matrix (notebooks/topic_structure/THEORY.md §4).
+"""Symbolic theory of claim C3: the attention scores given a block value matrix (topic_structure/THEORY.md §4).
 
 Setting: one-hot E, ``W_pred = I``, and ``W_V`` fixed at the C2 optimum, whose diagonal equals its
 same-topic entries: ``W_V = c J + Delta B`` over content words, ``Delta = b - c > 0`` the *value
@@ -30,7 +30,7 @@ scores from a random start.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 import torch
@@ -116,11 +116,13 @@ def gradient_cases() -> list[dict]:
         ("random", "diff_topic", 1 / V * (1 - in_s) * other_in_s_without_q, "away", "uniform"),
         ("mask", "mask_column", in_s, "away", "uniform"),
     ]
-    return [dict(kind=kind, block=block, probability=probability, groups=perturbed_groups(case), label=label)
-            for kind, block, probability, case, label in rows]
+    return [
+        dict(kind=kind, block=block, probability=probability, groups=perturbed_groups(case), label=label)
+        for kind, block, probability, case, label in rows
+    ]
 
 
-@lru_cache(maxsize=None)
+@cache
 def score_gradient() -> dict[str, dict[str, sp.Expr]]:
     """``{kind: {block: d(term_kind)/dA[k, q] at A = 0}}`` for kind in mask, keep, random, and
     ``"total"``: the gradient of ``(1 - p_c - p_r) mask + p_c keep + p_r random``.
@@ -132,23 +134,37 @@ def score_gradient() -> dict[str, dict[str, sp.Expr]]:
         slope = sp.diff(case["probability"] * query_loss(case["groups"], case["label"]), epsilon).subs(epsilon, 0)
         blocks = gradient[case["kind"]]
         blocks[case["block"]] = blocks.get(case["block"], 0) + slope
-    gradient = {kind: {block: sp.factor(sp.simplify(e)) for block, e in blocks.items()} for kind, blocks in gradient.items()}
+    gradient = {
+        kind: {block: sp.factor(sp.simplify(e)) for block, e in blocks.items()} for kind, blocks in gradient.items()
+    }
     weights = {"mask": 1 - p_c - p_r, "keep": p_c, "random": p_r}
     blocks = [block for block in (*GRADIENT_BLOCKS, "mask_column") if any(block in gradient[kind] for kind in KINDS)]
     gradient["total"] = {
-        block: sp.factor(sp.simplify(sum(weights[kind] * gradient[kind].get(block, 0) for kind in KINDS))) for block in blocks
+        block: sp.factor(sp.simplify(sum(weights[kind] * gradient[kind].get(block, 0) for kind in KINDS)))
+        for block in blocks
     }
     return gradient
 
 
 def score_gradient_values(
-    num_topics: int, words_per_topic: int, topics_per_doc: int, keep_prob: float, random_prob: float, value_strength: float
+    num_topics: int,
+    words_per_topic: int,
+    topics_per_doc: int,
+    keep_prob: float,
+    random_prob: float,
+    value_strength: float,
 ) -> dict[str, dict[str, float]]:
-    """:func:`score_gradient` evaluated: ``{kind or "total": {"diagonal", "same_topic", "diff_topic", "mask_column"}}``."""
+    """:func:`score_gradient` evaluated.
+
+    Returns ``{kind or "total": {"diagonal", "same_topic", "diff_topic", "mask_column"}}``.
+    """
     values = _setting(num_topics, words_per_topic, topics_per_doc, keep_prob, random_prob, value_strength)
     out = {}
     for kind, blocks in score_gradient().items():
-        numbers = {block: float(sp.N(sp.sympify(blocks.get(block, 0)).subs(values), PRECISION)) for block in ("same_topic", "diff_topic", "mask_column")}
+        numbers = {
+            block: float(sp.N(sp.sympify(blocks.get(block, 0)).subs(values), PRECISION))
+            for block in ("same_topic", "diff_topic", "mask_column")
+        }
         out[kind] = {"diagonal": numbers["same_topic"], **numbers}
     return out
 
@@ -156,7 +172,7 @@ def score_gradient_values(
 # ----- (b) the optimal same-topic mass ---------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def mass_objective() -> dict[str, sp.Expr]:
     """The population loss of the family "score s on the query's own topic, 0 elsewhere".
 
@@ -176,8 +192,13 @@ def mass_objective() -> dict[str, sp.Expr]:
     }
     total = (1 - p_c - p_r) * terms["mask"] + p_c * terms["keep"] + p_r * terms["random"]
     F = -p_c * Delta * x + (p_c + p_r * tau / T) * log_partition_of_mass()
-    return {**terms, "total": total, "F": F, "F_is_x_part": sp.simplify(sp.diff(total - F, x)) == 0,
-            "slope": sp.diff(F, x)}
+    return {
+        **terms,
+        "total": total,
+        "F": F,
+        "F_is_x_part": sp.simplify(sp.diff(total - F, x)) == 0,
+        "slope": sp.diff(F, x),
+    }
 
 
 def log_partition_of_mass() -> sp.Expr:
@@ -185,7 +206,7 @@ def log_partition_of_mass() -> sp.Expr:
     return log_partition([(1, x), (tau - 1, (1 - x) / (tau - 1))])
 
 
-@lru_cache(maxsize=None)
+@cache
 def phase_boundary() -> dict[str, sp.Expr]:
     """Where the optimum stops being interior.
 
@@ -216,7 +237,12 @@ def value_strength(num_topics: int, words_per_topic: int, topics_per_doc: int, w
 
 
 def optimal_mass(
-    num_topics: int, words_per_topic: int, topics_per_doc: int, keep_prob: float, random_prob: float, value_strength: float
+    num_topics: int,
+    words_per_topic: int,
+    topics_per_doc: int,
+    keep_prob: float,
+    random_prob: float,
+    value_strength: float,
 ) -> dict[str, float | str]:
     """The optimal same-topic mass ``x*`` of a word query (its own word included) in the family
     "score s on its own topic, 0 elsewhere", ``W_V = c J + Delta B``, ``Delta = value_strength``.
@@ -240,7 +266,11 @@ def optimal_mass(
         slope = mass_objective()["slope"].subs(values)
         x_star = sp.nsolve(slope, x, (lowest, 1), solver="anderson", prec=PRECISION)
         regime = "interior"
-    score = float("inf") if regime == "diverges" else float(sp.N(sp.log((values[tau] - 1) * x_star / (1 - x_star)), PRECISION))
+    score = (
+        float("inf")
+        if regime == "diverges"
+        else float(sp.N(sp.log((values[tau] - 1) * x_star / (1 - x_star)), PRECISION))
+    )
     return {"x_star": float(x_star), "score": score, "regime": regime, "boundary_ratio": ratio, "q": q}
 
 
@@ -252,8 +282,14 @@ def _setting(num_topics, words_per_topic, topics_per_doc, keep_prob, random_prob
     topics_per_doc = check_int("topics_per_doc", topics_per_doc, 2, num_topics)
     check_masking_probabilities(DEFAULT_MASK_PROB, keep_prob, random_prob)
     value_strength = check_float("value_strength", value_strength, 0.0, low_open=True)
-    return {T: num_topics, v: words_per_topic, tau: topics_per_doc, p_c: sp.Rational(keep_prob),
-            p_r: sp.Rational(random_prob), Delta: sp.Float(value_strength, PRECISION)}
+    return {
+        T: num_topics,
+        v: words_per_topic,
+        tau: topics_per_doc,
+        p_c: sp.Rational(keep_prob),
+        p_r: sp.Rational(random_prob),
+        Delta: sp.Float(value_strength, PRECISION),
+    }
 
 
 # ----- numeric twins ---------------------------------------------------------------------------------
@@ -331,10 +367,19 @@ def fit_score_matrix(
     check_int("steps", steps, 1)
     check_float("tolerance", tolerance, 0.0, low_open=True)
     generator = torch.Generator().manual_seed(seed)
-    scores = (torch.randn(vocab.size, vocab.size, generator=generator, dtype=torch.float64) * init_scale).requires_grad_(True)
+    scores = (
+        torch.randn(vocab.size, vocab.size, generator=generator, dtype=torch.float64) * init_scale
+    ).requires_grad_(True)
     value_output = value_output.detach().double()
-    optimizer = torch.optim.LBFGS([scores], lr=1.0, max_iter=50, history_size=50, tolerance_grad=tolerance,
-                                  tolerance_change=tolerance, line_search_fn="strong_wolfe")
+    optimizer = torch.optim.LBFGS(
+        [scores],
+        lr=1.0,
+        max_iter=50,
+        history_size=50,
+        tolerance_grad=tolerance,
+        tolerance_change=tolerance,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
