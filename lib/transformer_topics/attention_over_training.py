@@ -348,3 +348,31 @@ def population_optimum(
 def sign_agrees(excess: float, copy_over_topic: float) -> bool:
     """The exchange rule: copies beat topic-mates (``R_I / R_A > 1``) exactly when the value excess ``a - b > 0``."""
     return math.copysign(1.0, excess) == math.copysign(1.0, math.log(copy_over_topic))
+
+
+@torch.no_grad()
+def copy_over_topic(
+    net: TopicTransformer, probe: MaskedBatch, num_bootstrap: int = 2000, rng: np.random.Generator | None = None
+) -> dict[str, float]:
+    """``R_I / R_A = (A_I / U_I) / (A_S / U_S)`` of ``net`` on ``probe``, with a percentile bootstrap over its documents.
+
+    The collection's estimator (:mod:`measurements`: per-document attention sums on copies and on
+    topic-mates, each against uniform attention); returns ``ratio``, ``low``, ``high`` (95%).
+    """
+    from .measurements import (
+        content_topics,
+        ratio_of_sums,
+        topic_pair_weights,
+        uniform_attention_over,
+        weighted_attention_sums,
+    )
+
+    attention = net(probe.inputs, probe.key_visible).attention.double()  # (B, N, N) [query, key]
+    weights = topic_pair_weights(content_topics(probe.inputs, net.vocab)[None], probe.inputs, probe.key_visible)
+    uniform = uniform_attention_over(probe.key_visible)
+    sums = {
+        kind: (weighted_attention_sums(attention, weights[kind])[0], weighted_attention_sums(uniform, weights[kind])[0])
+        for kind in ("identical", "same_topic")
+    }
+    rng = rng if rng is not None else np.random.default_rng(0)
+    return ratio_of_sums(sums["identical"], sums["same_topic"], num_bootstrap, rng)

@@ -208,6 +208,14 @@ NOTEBOOK_CHECKS: dict[str, dict[str, Callable[[Any], Any]]] = {
         "grid_steps": lambda v: check_int("grid_steps", v, 1),
         "grid": lambda v: _check_grid(v),
     },
+    "09_topic_attention_over_training": {
+        **_BATCH,
+        "num_docs": lambda v: check_int("num_docs", v, 100),
+        "num_seeds": lambda v: check_int("num_seeds", v, 3),
+        "log_every": lambda v: check_int("log_every", v, 1),
+        "sweep_steps": lambda v: check_int("sweep_steps", v, 1),
+        "decays": lambda v: check_list("decays", v, _positive, 1),
+    },
 }
 
 
@@ -262,6 +270,15 @@ def _cross_08(values: dict[str, Any]) -> None:
         cross_check({name: value for name, value in {**values, **point}.items() if name in STANDARD_CHECKS})
 
 
+def _cross_09(values: dict[str, Any]) -> None:
+    if "batch_size" in values and "num_docs" in values:
+        check_int("batch_size", values["batch_size"], 1, values["num_docs"])
+    if "log_every" in values and "steps" in values:
+        check_int("log_every", values["log_every"], 1, values["steps"])
+    if "sweep_steps" in values and "log_every" in values:
+        check_int("sweep_steps", values["sweep_steps"], values["log_every"])
+
+
 def _cross_02(values: dict[str, Any]) -> None:
     if values.get("d_model") is not None and "num_topics" in values:
         check_int("d_model", values["d_model"], values["num_topics"] - 1)
@@ -272,6 +289,7 @@ NOTEBOOK_CROSS_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "04_attention": _cross_04,
     "05_two_stage_dynamics": _cross_05,
     "08_synthetic_lda": _cross_08,
+    "09_topic_attention_over_training": _cross_09,
 }
 
 

@@ -164,3 +164,14 @@ def test_end_summary_reads_end_and_peak():
 def test_sign_agrees():
     assert at.sign_agrees(0.5, 3.0) and at.sign_agrees(-0.5, 0.5)
     assert not at.sign_agrees(0.5, 0.5) and not at.sign_agrees(-0.5, 3.0)
+
+
+def test_copy_over_topic_is_the_ratio_of_the_collection_ratios():
+    vocab = Vocabulary(3, 3)
+    masking = MaskingConfig(0.15, 0.1, 0.1)
+    probe = ex.lda_probe(vocab, masking, 0.5, (10, 20), 12, 0)
+    net = ex.lda_model(vocab, "tied", 3.0, 0)  # a large initialisation: attention far from uniform
+    measured = ex.structure(net, probe)
+    result = at.copy_over_topic(net, probe, 500, np.random.default_rng(0))
+    assert result["ratio"] == pytest.approx(measured["R_I"] / measured["R_A"], rel=1e-9)
+    assert result["low"] <= result["ratio"] <= result["high"]
