@@ -128,7 +128,7 @@ class ClaimsTable:
         comparison: str = "relative",
         reason: str = "",
         *,
-        kind: str = "prediction",
+        kind: str,
         tolerance_reason: str = "",
         criterion: float | None = None,
         criterion_reason: str = "",

@@ -559,7 +559,7 @@ def summary_figure(table: pd.DataFrame, grid: Grid, out: str | Path) -> list[Pat
             hue="claim",
             ax=ax_ratio,
             errorbar="sd",
-            dodge=0.3 if len(claims) > 1 else False,
+            dodge=0.3 if ratios["claim"].nunique() > 1 else False,  # seaborn divides by (levels - 1)
             markersize=4,
             linewidth=1.2,
             order=list(dict.fromkeys(table[x].map(_fmt))),

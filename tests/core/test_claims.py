@@ -86,7 +86,7 @@ def test_check_records_every_field_and_the_verdict(tmp_path):
         figure="99_test_fig",
         section="2 · Section",
     )
-    failed = table.check("C9.b", "fails", 2.0, 3.0, 1e-4, reason="because")
+    failed = table.check("C9.b", "fails", 2.0, 3.0, 1e-4, reason="because", kind="prediction")
     assert (held.verdict, held.holds, held.kind, held.tolerance) == ("holds", True, "derivation", "rel 0.0001")
     assert (held.data, held.figure, held.section, held.tolerance_reason) == (
         "synthetic",
@@ -122,10 +122,24 @@ def test_check_records_every_field_and_the_verdict(tmp_path):
 
 def test_a_refuted_paper_claim_is_a_finding_and_does_not_stop_the_notebook():
     table = ClaimsTable("x")
-    table.check("A1.wiki", "top-topic share at least 0.9", measured=0.49, comparison="greater", criterion=0.9,
-                kind="assumption", data="wikipedia")
-    table.check("C4.adam", "W_V moves first under Adam", measured=1.8, comparison="greater", criterion=10,
-                kind="paper", data="synthetic")
+    table.check(
+        "A1.wiki",
+        "top-topic share at least 0.9",
+        measured=0.49,
+        comparison="greater",
+        criterion=0.9,
+        kind="assumption",
+        data="wikipedia",
+    )
+    table.check(
+        "C4.adam",
+        "W_V moves first under Adam",
+        measured=1.8,
+        comparison="greater",
+        criterion=10,
+        kind="paper",
+        data="synthetic",
+    )
     table.raise_if_any_fails()  # findings about the paper are results, not bugs
     assert [c.id for c in table.findings()] == ["A1.wiki", "C4.adam"]
     table.check("C1.value", "symbolic = numeric", 1.0, 1.2, 1e-6, kind="derivation")
@@ -145,12 +159,17 @@ def test_a_threshold_is_a_criterion_not_a_theory_value():
         criterion=2.0,
         criterion_reason="largest ratio at initialisation over seeds",
         interval=(2.5, 3.5),
+        kind="prediction",
     )
     assert (claim.theory, claim.criterion, claim.interval, claim.tolerance) == (None, 2.0, [2.5, 3.5], "> 2")
     assert claim.verdict == "holds" and claim.criterion_reason.startswith("largest")
-    straddling = table.check("C9.straddle", "s", measured=2.2, comparison="greater", criterion=2.0, interval=(1.5, 2.9))
+    straddling = table.check(
+        "C9.straddle", "s", measured=2.2, comparison="greater", criterion=2.0, interval=(1.5, 2.9), kind="prediction"
+    )
     assert straddling.verdict == "inconclusive" and not straddling.holds
-    below = table.check("C9.less", "s", measured=0.1, comparison="less", criterion=0.5, interval=(0.6, 0.9))
+    below = table.check(
+        "C9.less", "s", measured=0.1, comparison="less", criterion=0.5, interval=(0.6, 0.9), kind="prediction"
+    )
     assert below.verdict == "fails" and below.tolerance == "< 0.5"
 
 
@@ -158,9 +177,16 @@ def test_an_unmet_precondition_makes_any_comparison_inconclusive():
     table = ClaimsTable("x")
     # a comparison that would fail, and one that would hold: neither is decided by a run that stopped early
     would_fail = table.check(
-        "C9.a", "s", 1.0, 1.3, 0.05, reason="finite-length bias", unmet="not converged: gap 3e-2 > 1e-2"
+        "C9.a",
+        "s",
+        1.0,
+        1.3,
+        0.05,
+        reason="finite-length bias",
+        unmet="not converged: gap 3e-2 > 1e-2",
+        kind="prediction",
     )
-    would_hold = table.check("C9.b", "s", 1.0, 1.0, 0.05, unmet="not converged: gap 2e-2 > 1e-2")
+    would_hold = table.check("C9.b", "s", 1.0, 1.0, 0.05, unmet="not converged: gap 2e-2 > 1e-2", kind="prediction")
     assert would_fail.verdict == would_hold.verdict == "inconclusive"
     assert not would_fail.holds and not would_hold.holds
     assert would_fail.reason == "finite-length bias; inconclusive: not converged: gap 3e-2 > 1e-2"
@@ -189,13 +215,18 @@ def test_observations_have_no_verdict_and_never_fail(tmp_path):
     assert load_claims(table.write(tmp_path))[0]["verdict"] == "observed"
 
 
+def test_every_claim_names_its_kind():
+    with pytest.raises(TypeError, match="kind"):
+        ClaimsTable("x").check("C1", "s", 1.0, 1.0)
+
+
 def test_duplicate_ids_and_bad_comparisons_are_rejected():
     table = ClaimsTable("x")
-    table.check("C1", "s", 1.0, 1.0)
+    table.check("C1", "s", 1.0, 1.0, kind="prediction")
     with pytest.raises(ValueError, match="twice"):
-        table.check("C1", "s", 1.0, 1.0)
+        table.check("C1", "s", 1.0, 1.0, kind="prediction")
     with pytest.raises(ValueError, match="comparison"):
-        table.check("C2", "s", 1.0, 1.0, comparison="approx")
+        table.check("C2", "s", 1.0, 1.0, comparison="approx", kind="prediction")
 
 
 def test_load_claims_reads_files_written_before_kinds_and_verdicts(tmp_path):
@@ -247,8 +278,8 @@ def test_numpy_and_torch_values_become_plain_json(tmp_path):
     import torch
 
     table = ClaimsTable("x")
-    table.check("C1", "s", np.float64(1.0), np.float32(1.0))
-    table.check("C2", "s", measured=torch.tensor(True), comparison="true")
+    table.check("C1", "s", np.float64(1.0), np.float32(1.0), kind="prediction")
+    table.check("C2", "s", measured=torch.tensor(True), comparison="true", kind="prediction")
     records = json.loads(table.write(tmp_path).read_text())
     assert records[0]["measured"] == 1.0 and records[1]["measured"] is True
 
@@ -303,7 +334,7 @@ def test_claims_file_is_readable_like_a_plain_write(tmp_path):
     import stat
 
     table = ClaimsTable("x")
-    table.check("C9.a", "s", 1.0, 1.0, 0.1)
+    table.check("C9.a", "s", 1.0, 1.0, 0.1, kind="prediction")
     written = table.write(tmp_path)
     plain = tmp_path / "plain.txt"
     plain.write_text("x")
