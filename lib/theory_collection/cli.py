@@ -1,8 +1,10 @@
 """transformer-topics (also theory-collection): run the notebook collection, sweep a notebook's parameters,
 make assignments, for every paper of the collection.
 
-Exit status: 0 when everything ran and every claim holds; 1 when a notebook (or sweep point)
-failed or a claim does not hold (report); 2 on bad input (unknown notebook, parameter or profile, a
+Exit status: 0 when everything ran and none of the collection's own claims (derivations, predictions,
+checks) fails - a paper claim or assumption that the data refute is a finding, printed and reported
+first, not a failure of the run; 1 when a notebook (or sweep point) failed or one of the collection's
+own claims does not hold (report); 2 on bad input (unknown notebook, parameter or profile, a
 value a notebook would refuse, a size that does not fit in memory, malformed grid file, unusable
 --out, unreachable scheduler), detected before any work starts; 130 when interrupted (Ctrl-C).
 """
@@ -165,11 +167,14 @@ def run_report(args) -> int:
         runner.refresh_figures(runs)
     print(summary.read_text())
     issues = report.problems(runs)
+    findings = [c["id"] for run in runs for c in run.findings]
     print(f"report: {index.resolve()}")
+    if findings:
+        print(f"the data refute {len(findings)} claim(s) or assumption(s) of the paper(s): {', '.join(findings)}")
     print(
         f"{len(issues)} problem(s) in {len(runs)} notebooks"
         if issues
-        else f"all {len(runs)} notebooks ran and every claim holds"
+        else f"all {len(runs)} notebooks ran and none of the collection's own claims fails"
     )
     return 1 if issues else 0
 

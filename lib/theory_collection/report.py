@@ -127,7 +127,10 @@ def refuting_ids(paper: Paper, subject: str, data: str, runs: list[NotebookRun])
 
 
 def problems(runs: list[NotebookRun]) -> list[tuple[str, str]]:
-    """(what, why) for each notebook that failed and each claim that does not hold; empty when all is well."""
+    """(what, why) for each notebook that failed and each of the collection's own claims that fails.
+
+    A paper claim or assumption that the data refute is a finding, reported in the headline, not here.
+    """
     found = [(f"{r.notebook} failed", r.error) for r in runs if r.error]
     found += [
         (
@@ -136,7 +139,7 @@ def problems(runs: list[NotebookRun]) -> list[tuple[str, str]]:
             + (f"; {c['reason']}" if c.get("reason") else ""),
         )
         for r in runs
-        for c in r.failed_claims
+        for c in r.broken_claims
     ]
     return found
 

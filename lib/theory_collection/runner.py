@@ -54,7 +54,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from . import papers
-from .claims import load_claims, verdict_of, write_atomic
+from .claims import OWN_KINDS, load_claims, verdict_of, write_atomic
 from .papers import Paper, paper_of
 from .params import PROFILES, as_given, check_choice, format_bytes, like_profile, memory_budget_bytes
 
@@ -85,14 +85,29 @@ class NotebookRun:
 
     @property
     def failed_claims(self) -> list[dict]:
+        """Every claim whose verdict is ``fails``: the collection's own and the paper's."""
         return [c for c in self.claims if verdict_of(c) == "fails"]
 
     @property
+    def broken_claims(self) -> list[dict]:
+        """Failing derivations, predictions and checks: the collection itself is wrong somewhere."""
+        return [c for c in self.failed_claims if c.get("kind", "prediction") in OWN_KINDS]
+
+    @property
+    def findings(self) -> list[dict]:
+        """Failing paper claims and assumptions: the data refute the paper (a result, not a problem)."""
+        return [c for c in self.failed_claims if c.get("kind", "prediction") not in OWN_KINDS]
+
+    @property
     def status(self) -> str:
-        """ "error" (did not run through), "claims fail" (ran; a claim does not hold) or "ok"."""
+        """ "error" (did not run through), "claims fail" (ran; one of the collection's own claims fails) or "ok".
+
+        A notebook whose only failing claims are the paper's (findings) is "ok": it ran and it
+        reports what the data say.
+        """
         if self.error:
             return "error"
-        return "claims fail" if self.failed_claims else "ok"
+        return "claims fail" if self.broken_claims else "ok"
 
     @property
     def figures(self) -> list[Path]:

@@ -354,7 +354,8 @@ def test_summary_opens_with_the_same_headline(tmp_path):
     assert "| **A1** topics nearly disjoint | confirmed (A1.synthetic) | refuted (A1.wikipedia) |" in markdown
     assert "| **C1** embeddings encode topics (block Gram matrix) | not tested | not tested |" in markdown
     assert "| derivation | 1 | 0 | 0 | 0 |" in markdown and "| assumption | 1 | 1 | 0 | 0 |" in markdown
-    assert "| 06_assumptions_on_data | claims fail | 1 | 1 | 1 | 1 | 45.7 s |" in markdown
+    # a refuted assumption is a finding: the notebook ran and is "ok"; the headline says what the data refute
+    assert "| 06_assumptions_on_data | ok | 1 | 1 | 1 | 1 | 45.7 s |" in markdown
     assert "- Overrides: none" in markdown and "commit abc123" in markdown
 
 
@@ -451,3 +452,20 @@ def test_progress_bars_become_their_final_lines_and_warnings_stay():
     assert shown.name == "stdout" and shown.text == "train: 100%|##########| 3/3 [00:01<00:00,  2.9it/s]\n"
     assert nb.cells[1].outputs == [], "a bar that cleared itself leaves nothing"
     assert nb.cells[2].outputs[0].name == "stderr", "a warning is still shown as one"
+
+
+def test_a_refuted_paper_claim_is_a_finding_not_a_problem(tmp_path):
+    finding = runner.NotebookRun(
+        "06_a",
+        tmp_path / "06_a",
+        paper="topic_structure",
+        claims=[claim("A1.wikipedia", "assumption", "fails", "wikipedia")],
+    )
+    broken = runner.NotebookRun(
+        "02_b", tmp_path / "02_b", paper="topic_structure", claims=[claim("C1.value", "derivation", "fails")]
+    )
+    assert finding.status == "ok" and [c["id"] for c in finding.findings] == ["A1.wikipedia"]
+    assert report.problems([finding]) == []
+    assert broken.status == "claims fail" and [what for what, _ in report.problems([finding, broken])] == [
+        "C1.value does not hold (02_b)"
+    ]
