@@ -65,8 +65,17 @@ def make_batches(steps: int, seed: int = 0) -> list[MaskedBatch]:
 
 
 def make_model(attention: str) -> TopicTransformer:
-    return TopicTransformer(ModelConfig(10, 10, attention=attention, value="trained", decoder="identity",
-                                        init_scale=0.01 if attention == "uniform" else 0.3), seed=0)
+    return TopicTransformer(
+        ModelConfig(
+            10,
+            10,
+            attention=attention,
+            value="trained",
+            decoder="identity",
+            init_scale=0.01 if attention == "uniform" else 0.3,
+        ),
+        seed=0,
+    )
 
 
 def dense_reference_loss(model: TopicTransformer, batch: MaskedBatch) -> torch.Tensor:
@@ -151,8 +160,10 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (f"{platform.node()}: {os.cpu_count()} cores ({model_name}), load average {load}; Python "
-            f"{platform.python_version()}, torch {torch.__version__}")
+    return (
+        f"{platform.node()}: {os.cpu_count()} cores ({model_name}), load average {load}; Python "
+        f"{platform.python_version()}, torch {torch.__version__}"
+    )
 
 
 def compare(attention: str, batches: list[MaskedBatch], repeats: int) -> dict:
@@ -169,16 +180,23 @@ def compare(attention: str, batches: list[MaskedBatch], repeats: int) -> dict:
             train_steps(side, model, batches)
             times[side].append(time.perf_counter() - start)
     rates = {side: positions / statistics.median(times[side]) for side in SIDES}
-    return {"positions": positions, "gap": gap, "rates": rates, "first_loss": runs["collection"][0],
-            "last_loss": runs["collection"][-1], "spread": {s: (min(t), max(t)) for s, t in times.items()},
-            "saved": {side: saved_for_backward_mib(side, initial, batches[0]) for side in SIDES}}
+    return {
+        "positions": positions,
+        "gap": gap,
+        "rates": rates,
+        "first_loss": runs["collection"][0],
+        "last_loss": runs["collection"][-1],
+        "spread": {s: (min(t), max(t)) for s, t in times.items()},
+        "saved": {side: saved_for_backward_mib(side, initial, batches[0]) for side in SIDES},
+    }
 
 
 def train_loop_rate(steps: int) -> float:
     """Input positions per second of the library's own ``train`` loop (sampling and masking included)."""
     corpus = sample_lda(VOCAB, 2000, alpha=0.1, doc_length=(100, 150), seed=0)
-    config = TrainConfig(optimizer="adam", learning_rate=0.01, steps=steps, batch_size=BATCH_SIZE, log_every=steps,
-                         progress=False)
+    config = TrainConfig(
+        optimizer="adam", learning_rate=0.01, steps=steps, batch_size=BATCH_SIZE, log_every=steps, progress=False
+    )
     source, probe = corpus_batches(corpus), mask_documents(corpus[:8], MASKING, 0)
     rng, positions = np.random.default_rng(config.seed), 0
     for _ in range(steps):  # replay train's draws to count the positions it will see
@@ -200,7 +218,7 @@ def report_times(summary: Path) -> list[str]:
     total = next((line.lstrip("- ") for line in lines if line.startswith("- Time:")), "")
     start = lines.index("## Notebooks") if "## Notebooks" in lines else len(lines)
     rows = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if line.startswith("## "):
             break
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
@@ -215,8 +233,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40, help="batches per timed run")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--report", type=Path, default=ROOT / "reports" / "latest" / "summary.md",
-                        help="a report's summary.md whose per-notebook wall times are printed (when it exists)")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=ROOT / "reports" / "latest" / "summary.md",
+        help="a report's summary.md whose per-notebook wall times are printed (when it exists)",
+    )
     parser.add_argument("--memory-child", nargs=2, metavar=("SIDE", "ATTENTION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -227,25 +249,35 @@ def main() -> None:
     print(f"{now}; {machine()}; torch threads: {torch.get_num_threads()}")
     print("shared machine: timings are noisy (medians of alternated repeats; min-max in brackets)")
     batches = make_batches(args.steps)
-    print(f"{args.steps} batches of {BATCH_SIZE} LDA documents (T = 10, v = 10, 100-150 words), "
-          f"{args.repeats} repeats of {args.steps} Adam steps per side\n")
+    print(
+        f"{args.steps} batches of {BATCH_SIZE} LDA documents (T = 10, v = 10, 100-150 words), "
+        f"{args.repeats} repeats of {args.steps} Adam steps per side\n"
+    )
     for attention in ("uniform", "trained"):
         result = compare(attention, batches, args.repeats)
         rates, spread = result["rates"], result["spread"]
-        print(f"{attention} attention: {result['positions']} input positions per run; loss {result['first_loss']:.4f} "
-              f"-> {result['last_loss']:.4f}; largest relative loss gap between the sides over the run: "
-              f"{result['gap']:.1e}")
+        print(
+            f"{attention} attention: {result['positions']} input positions per run; loss {result['first_loss']:.4f} "
+            f"-> {result['last_loss']:.4f}; largest relative loss gap between the sides over the run: "
+            f"{result['gap']:.1e}"
+        )
         for side in SIDES:
             low, high = (result["positions"] / t / 1e3 for t in reversed(spread[side]))
             peak, increase = peak_memory(side, attention, args.steps)
-            print(f"  {side:16s} {rates[side] / 1e3:9.1f}k positions/s  [{low:.1f}k-{high:.1f}k]   kept for backward "
-                  f"{result['saved'][side]:6.2f} MiB/step   peak RSS {peak:.0f} MiB (+{increase:.1f} MiB training)")
+            print(
+                f"  {side:16s} {rates[side] / 1e3:9.1f}k positions/s  [{low:.1f}k-{high:.1f}k]   kept for backward "
+                f"{result['saved'][side]:6.2f} MiB/step   peak RSS {peak:.0f} MiB (+{increase:.1f} MiB training)"
+            )
         ratio = rates["collection"] / rates["dense reference"]
         print(f"  ratio collection / dense reference: {ratio:.1f}x\n")
-    print(f"library train() loop with trained attention (sampling, masking, two probe measurements included): "
-          f"{train_loop_rate(4 * args.steps) / 1e3:.1f}k positions/s")
-    print("the public code itself, one thread, measured elsewhere (not here; issues 2 and 17): "
-          + ", ".join(f"{k} {v / 1e3:.0f}k words/s" for k, v in PUBLIC_CODE_ONE_THREAD.items()))
+    print(
+        f"library train() loop with trained attention (sampling, masking, two probe measurements included): "
+        f"{train_loop_rate(4 * args.steps) / 1e3:.1f}k positions/s"
+    )
+    print(
+        "the public code itself, one thread, measured elsewhere (not here; issues 2 and 17): "
+        + ", ".join(f"{k} {v / 1e3:.0f}k words/s" for k, v in PUBLIC_CODE_ONE_THREAD.items())
+    )
     if args.report.is_file():
         print("\n" + "\n".join(report_times(args.report)))
     else:

@@ -83,9 +83,11 @@ def cvxpy_svm(ds, graphs):
 
 def e1(seeds, repeats: int, label: str) -> None:
     print(f"\n== E1: n = 6, T = 4, K = 6, d = 8, cyclic, Gaussian, distinct tokens; {label}")
-    print(f"{'seed':>4} {'edges':>5} {'kept':>4} {'dimSfin':>7} {'||Wsvm||':>9} {'||Wfin||':>9} {'wall ms':>8} "
-          f"{'cpu ms':>7} {'min margin-1':>12} {'eq viol':>8} {'KKT worst':>9} {'fin grad':>8} {'SLSQP rel':>9} "
-          f"{'BFGS rel':>9} {'SCS rel':>8}")
+    print(
+        f"{'seed':>4} {'edges':>5} {'kept':>4} {'dimSfin':>7} {'||Wsvm||':>9} {'||Wfin||':>9} {'wall ms':>8} "
+        f"{'cpu ms':>7} {'min margin-1':>12} {'eq viol':>8} {'KKT worst':>9} {'fin grad':>8} {'SLSQP rel':>9} "
+        f"{'BFGS rel':>9} {'SCS rel':>8}"
+    )
     total, total_cpu = 0.0, 0.0
     for seed in seeds:
         ds = generate_dataset(6, 4, 6, 8, "cyclic", seed=seed)
@@ -99,19 +101,25 @@ def e1(seeds, repeats: int, label: str) -> None:
         rel_fin = np.linalg.norm(bfgs.W - fin.W) / fin_norm if fin_norm > 0 else np.linalg.norm(bfgs.W)
         scs = cvxpy_svm(ds, graphs)
         rel_scs = f"{np.linalg.norm(scs - svm.W) / svm.norm:8.1e}" if scs is not None else f"{'n/a':>8}"
-        print(f"{seed:>4} {len(graphs.edges()):>5} {svm.info['kept_constraints']:>4} {svm.basis.dim:>7} "
-              f"{svm.norm:>9.4f} {fin_norm:>9.4f} {seconds * 1e3:>8.2f} {cpu * 1e3:>7.2f} {cert.min_margin - 1:>12.1e} "
-              f"{cert.equality_violation:>8.1e} {cert.worst():>9.1e} {fin.grad_norm:>8.1e} "
-              f"{np.linalg.norm(slsqp.W - svm.W) / svm.norm:>9.1e} {rel_fin:>9.1e} {rel_scs}")
-    print(f"total for the ten datasets (TPGs + Graph-SVM + W^fin, medians): wall {total:.4f} s, cpu {total_cpu:.4f} s "
-          "(target < 0.1 s)")
+        print(
+            f"{seed:>4} {len(graphs.edges()):>5} {svm.info['kept_constraints']:>4} {svm.basis.dim:>7} "
+            f"{svm.norm:>9.4f} {fin_norm:>9.4f} {seconds * 1e3:>8.2f} {cpu * 1e3:>7.2f} {cert.min_margin - 1:>12.1e} "
+            f"{cert.equality_violation:>8.1e} {cert.worst():>9.1e} {fin.grad_norm:>8.1e} "
+            f"{np.linalg.norm(slsqp.W - svm.W) / svm.norm:>9.1e} {rel_fin:>9.1e} {rel_scs}"
+        )
+    print(
+        f"total for the ten datasets (TPGs + Graph-SVM + W^fin, medians): wall {total:.4f} s, cpu {total_cpu:.4f} s "
+        "(target < 0.1 s)"
+    )
 
 
 def scaling(sizes, repeats: int) -> None:
     print("\n== Scaling (cyclic, Gaussian, distinct tokens, seed 0)")
-    print(f"{'K=d':>4} {'n':>4} {'T':>3} {'edges':>6} {'kept':>5} {'support':>7} {'dimSfin':>7} {'SVM wall':>8} "
-          f"{'SVM cpu':>7} {'Wfin wall':>9} {'Wfin cpu':>8} {'min margin-1':>12} {'eq viol':>8} {'KKT worst':>9} "
-          f"{'fin grad':>8} {'fin steps':>9}")
+    print(
+        f"{'K=d':>4} {'n':>4} {'T':>3} {'edges':>6} {'kept':>5} {'support':>7} {'dimSfin':>7} {'SVM wall':>8} "
+        f"{'SVM cpu':>7} {'Wfin wall':>9} {'Wfin cpu':>8} {'min margin-1':>12} {'eq viol':>8} {'KKT worst':>9} "
+        f"{'fin grad':>8} {'fin steps':>9}"
+    )
     for K, n, T in sizes:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -120,13 +128,17 @@ def scaling(sizes, repeats: int) -> None:
         svm, t_svm, c_svm = timed(lambda ds=ds, graphs=graphs: solve_graph_svm(ds, graphs), repeats)
         fin, t_fin, c_fin = timed(lambda ds=ds, graphs=graphs, svm=svm: solve_w_fin(ds, graphs, svm.basis), repeats)
         cert = svm.certificate
-        print(f"{K:>4} {n:>4} {T:>3} {len(graphs.edges()):>6} {svm.info['kept_constraints']:>5} "
-              f"{svm.info.get('support', 0):>7} {svm.basis.dim:>7} {t_svm:>8.3f} {c_svm:>7.3f} {t_fin:>9.3f} "
-              f"{c_fin:>8.3f} "
-              f"{cert.min_margin - 1:>12.1e} {cert.equality_violation:>8.1e} {cert.worst():>9.1e} "
-              f"{fin.grad_norm:>8.1e} {fin.steps:>9}")
-    print("targets at every size up to K = d = 64, n = 200, T = 16: Graph-SVM < 2 s, W^fin < 1 s, certificate at "
-          "float precision")
+        print(
+            f"{K:>4} {n:>4} {T:>3} {len(graphs.edges()):>6} {svm.info['kept_constraints']:>5} "
+            f"{svm.info.get('support', 0):>7} {svm.basis.dim:>7} {t_svm:>8.3f} {c_svm:>7.3f} {t_fin:>9.3f} "
+            f"{c_fin:>8.3f} "
+            f"{cert.min_margin - 1:>12.1e} {cert.equality_violation:>8.1e} {cert.worst():>9.1e} "
+            f"{fin.grad_norm:>8.1e} {fin.steps:>9}"
+        )
+    print(
+        "targets at every size up to K = d = 64, n = 200, T = 16: Graph-SVM < 2 s, W^fin < 1 s, certificate at "
+        "float precision"
+    )
 
 
 def main() -> None:
@@ -145,8 +157,17 @@ def main() -> None:
     e1(nonzero, repeats, f"the first ten seeds with W^fin != 0 ({seed} seeds drawn)")
     sizes = [(8, 25, 4), (16, 50, 8), (32, 100, 12), (64, 200, 16)]
     if not args.quick:
-        sizes = [(8, 25, 4), (16, 50, 8), (16, 200, 16), (32, 100, 12), (32, 200, 16), (64, 100, 8), (64, 200, 4),
-                 (64, 200, 8), (64, 200, 16)]
+        sizes = [
+            (8, 25, 4),
+            (16, 50, 8),
+            (16, 200, 16),
+            (32, 100, 12),
+            (32, 200, 16),
+            (64, 100, 8),
+            (64, 200, 4),
+            (64, 200, 8),
+            (64, 200, 16),
+        ]
     scaling(sizes, 1 if args.quick else 3)
     try:
         import cvxpy  # noqa: F401

@@ -40,8 +40,12 @@ BERT = MaskingConfig(0.15, 0.1, 0.1)
 
 def module_at(revision: str, name: str):
     """lib/transformer_topics/<name>.py as it was at ``revision``, imported beside the present one."""
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{revision}:lib/transformer_topics/{name}.py"],
-                            capture_output=True, text=True, check=True).stdout
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{revision}:lib/transformer_topics/{name}.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     path = Path(tempfile.mkdtemp()) / f"{name}_at_revision.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location(f"transformer_topics._{name}_at_revision", path)
@@ -61,33 +65,42 @@ def cases() -> dict:
     width_08 = Vocabulary(5, 5).size
 
     def config_08(decoder):
-        return ModelConfig(5, 5, embedding="trained", d_model=width_08, decoder=decoder,
-                           init_scale=1 / math.sqrt(width_08))
+        return ModelConfig(
+            5, 5, embedding="trained", d_model=width_08, decoder=decoder, init_scale=1 / math.sqrt(width_08)
+        )
 
     def schedule(steps, batch_size, log_every, snapshot_every=None, learning_rate=0.01, optimizer="adam"):
-        return TrainConfig(optimizer=optimizer, learning_rate=learning_rate, steps=steps, batch_size=batch_size,
-                           log_every=log_every, snapshot_every=snapshot_every)
+        return TrainConfig(
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            steps=steps,
+            batch_size=batch_size,
+            log_every=log_every,
+            snapshot_every=snapshot_every,
+        )
 
     return {
         "04 attention, W_V frozen (one of 4 runs)": (
-            ModelConfig(5, 4, init_scale=0.01), equal_mixture,
+            ModelConfig(5, 4, init_scale=0.01),
+            equal_mixture,
             schedule(300, 80, 10, 10),
-            ("W_V",)),
+            ("W_V",),
+        ),
         "05 SGD, equal mixture (500 steps)": (
-            ModelConfig(5, 4, init_scale=0.01), equal_mixture,
-            schedule(500, 40, 6, 6, learning_rate=10.0, optimizer="sgd"), ()),
-        "05 Adam, LDA": (
-            ModelConfig(5, 4, init_scale=0.01), lda_small,
-            schedule(250, 40, 3, 3), ()),
+            ModelConfig(5, 4, init_scale=0.01),
+            equal_mixture,
+            schedule(500, 40, 6, 6, learning_rate=10.0, optimizer="sgd"),
+            (),
+        ),
+        "05 Adam, LDA": (ModelConfig(5, 4, init_scale=0.01), lda_small, schedule(250, 40, 3, 3), ()),
         "07-like MLM from scratch (synthetic)": (
-            ModelConfig(18, 20, embedding="trained", d_model=64, decoder="tied", init_scale=0.1), wiki_like,
-            schedule(1500, 64, 75), ()),
-        "08 tied decoder (one of 6 main runs)": (
-            config_08("tied"), lda_08,
-            schedule(400, 40, 40, 2), ()),
-        "08 untied decoder": (
-            config_08("trained"), lda_08,
-            schedule(400, 40, 40, 2), ()),
+            ModelConfig(18, 20, embedding="trained", d_model=64, decoder="tied", init_scale=0.1),
+            wiki_like,
+            schedule(1500, 64, 75),
+            (),
+        ),
+        "08 tied decoder (one of 6 main runs)": (config_08("tied"), lda_08, schedule(400, 40, 40, 2), ()),
+        "08 untied decoder": (config_08("trained"), lda_08, schedule(400, 40, 40, 2), ()),
     }
 
 
@@ -122,8 +135,10 @@ def main() -> None:
     before = (module_at(args.against, "model"), module_at(args.against, "training"))
     present = (present_model, present_training)
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"{now}; {os.cpu_count()} cores, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}; one thread; "
-          f"median of {args.repeats} alternated repeats; shared machine: timings are noisy")
+    print(
+        f"{now}; {os.cpu_count()} cores, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}; one thread; "
+        f"median of {args.repeats} alternated repeats; shared machine: timings are noisy"
+    )
     print(f"{'case':42s} {'at ' + args.against:>16s} {'present':>9s} {'ratio':>6s}  drift: records  parameters")
     for name, (config, source, train_config, frozen) in cases().items():
         times = {"before": [], "present": []}

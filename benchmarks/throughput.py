@@ -42,8 +42,9 @@ def sample_and_mask(num_docs: int = 10_000, seed: int = 0) -> float:
 def training_tokens_per_second(steps: int, corpus) -> float:
     model_config = ModelConfig(10, 10, attention="uniform", value="trained", decoder="identity", init_scale=0.01)
     model = TopicTransformer(model_config, seed=0)
-    config = TrainConfig(optimizer="adam", learning_rate=0.01, steps=steps, batch_size=40, log_every=steps,
-                         progress=False)
+    config = TrainConfig(
+        optimizer="adam", learning_rate=0.01, steps=steps, batch_size=40, log_every=steps, progress=False
+    )
     source = corpus_batches(corpus)
     # Count the input tokens the loop will see: replay the same minibatch draws.
     rng = np.random.default_rng(config.seed)
@@ -61,8 +62,16 @@ def training_tokens_per_second(steps: int, corpus) -> float:
 
 
 def population_gradient_seconds(repeats: int = 5) -> float:
-    config = ModelConfig(10, 10, embedding="trained", d_model=VOCAB.size, attention="trained", value="trained",
-                         decoder="trained", init_scale=0.1)
+    config = ModelConfig(
+        10,
+        10,
+        embedding="trained",
+        d_model=VOCAB.size,
+        attention="trained",
+        value="trained",
+        decoder="trained",
+        init_scale=0.1,
+    )
     model = TopicTransformer(config, seed=0)
     times = []
     for _ in range(repeats):
@@ -87,8 +96,10 @@ def main() -> None:
         reference = PUBLIC_CODE_TOKENS_PER_SECOND.get(threads)
         ratio = f"   {rate / reference:5.1f}x the public code's {reference / 1000:.0f}k" if reference else ""
         print(f"training, {threads} thread(s): {rate / 1e6:6.2f} M input tokens/s{ratio}")
-        print(f"population loss + gradient (T=10, v=10, tau=3, all matrices trained), {threads} thread(s): "
-              f"{population_gradient_seconds() * 1000:.1f} ms")
+        print(
+            f"population loss + gradient (T=10, v=10, tau=3, all matrices trained), {threads} thread(s): "
+            f"{population_gradient_seconds() * 1000:.1f} ms"
+        )
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory: {peak_mib:.0f} MiB   (public code: ~590 MiB)")
 

@@ -241,8 +241,15 @@ def generate_dataset(
         cyclic = token_priority_graphs(ds).is_cyclic
         if cyclic == (data_class == "cyclic"):
             meta = dict(
-                num_samples=num_samples, seq_len=seq_len, vocab_size=vocab_size, embed_dim=embed_dim,
-                data_class=data_class, embeddings=embeddings, repeats=repeats, seed=seed, draws=attempt + 1,
+                num_samples=num_samples,
+                seq_len=seq_len,
+                vocab_size=vocab_size,
+                embed_dim=embed_dim,
+                data_class=data_class,
+                embeddings=embeddings,
+                repeats=repeats,
+                seed=seed,
+                draws=attempt + 1,
             )
             return Dataset(ds.E, ds.tok, ds.y, meta=meta)
     raise ValueError(
@@ -298,5 +305,14 @@ def dataset_from_params(P) -> Dataset:
     """
     if getattr(P, "dataset_file", None):
         return load_dataset(P.dataset_file)
-    return generate_dataset(P.num_samples, P.seq_len, P.vocab_size, P.embed_dim, P.data_class, P.embeddings,
-                            P.repeats, P.seed, max_tries=10_000)
+    return generate_dataset(
+        P.num_samples,
+        P.seq_len,
+        P.vocab_size,
+        P.embed_dim,
+        P.data_class,
+        P.embeddings,
+        P.repeats,
+        P.seed,
+        max_tries=10_000,
+    )

@@ -86,8 +86,13 @@ def basis_features(ds: Dataset, basis: np.ndarray | None = None) -> np.ndarray:
     return np.moveaxis(tables[:, ds.tok, ds.query[:, None]], 0, -1)
 
 
-def hessian(ds: Dataset, W: np.ndarray, basis: np.ndarray | None = None, restrict: np.ndarray | None = None,
-            features: np.ndarray | None = None) -> np.ndarray:
+def hessian(
+    ds: Dataset,
+    W: np.ndarray,
+    basis: np.ndarray | None = None,
+    restrict: np.ndarray | None = None,
+    features: np.ndarray | None = None,
+) -> np.ndarray:
     """(m, m) Hessian of L (or L_fin) in the coordinates of `basis` (see basis_features).
 
     H = (1/n) sum_i J_i^T [(diag s_i - s_i s_i^T) - (diag q_i - q_i q_i^T)] J_i. Pass precomputed `features`

@@ -8,7 +8,7 @@ PAPER = Paper(
     name="next_token",
     title="Mechanics of Next Token Prediction with Self-Attention",
     citation="Yingcong Li, Yixiao Huang, M. Emrullah Ildiz, Ankit Singh Rawat, Samet Oymak. AISTATS 2024 "
-             "(PMLR 238:685-693, arXiv 2403.08081)",
+    "(PMLR 238:685-693, arXiv 2403.08081)",
     url="https://arxiv.org/abs/2403.08081",
     checks=STANDARD_CHECKS,
     cross_check=cross_check,

@@ -68,12 +68,16 @@ def cross_check(values: dict[str, Any]) -> None:
         return
     if values.get("repeats") is False and {"seq_len", "vocab_size"} <= set(values):
         if values["seq_len"] > values["vocab_size"]:
-            raise ValueError(f"seq_len must be <= vocab_size = {values['vocab_size']} when repeats is false "
-                             f"(each sequence holds distinct tokens), got {values['seq_len']}")
+            raise ValueError(
+                f"seq_len must be <= vocab_size = {values['vocab_size']} when repeats is false "
+                f"(each sequence holds distinct tokens), got {values['seq_len']}"
+            )
     if values.get("embeddings") == "orthonormal" and {"vocab_size", "embed_dim"} <= set(values):
         if values["vocab_size"] > values["embed_dim"]:
-            raise ValueError(f"vocab_size must be <= embed_dim = {values['embed_dim']} for orthonormal embeddings, "
-                             f"got {values['vocab_size']}")
+            raise ValueError(
+                f"vocab_size must be <= embed_dim = {values['embed_dim']} for orthonormal embeddings, "
+                f"got {values['vocab_size']}"
+            )
     if values.get("data_class") == "cyclic" and values.get("num_samples", 2) < 2:
         raise ValueError("num_samples must be >= 2 for data_class 'cyclic' (a cycle needs two labels for one query)")
     needed = {"num_samples", "seq_len", "vocab_size", "embed_dim", "data_class", "embeddings", "repeats", "seed"}
@@ -85,9 +89,17 @@ def cross_check(values: dict[str, Any]) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", EmbeddingRankWarning)
             try:
-                generate_dataset(values["num_samples"], values["seq_len"], values["vocab_size"], values["embed_dim"],
-                                 values["data_class"], values["embeddings"], values["repeats"], values["seed"],
-                                 max_tries=GENERATOR_TRIES)
+                generate_dataset(
+                    values["num_samples"],
+                    values["seq_len"],
+                    values["vocab_size"],
+                    values["embed_dim"],
+                    values["data_class"],
+                    values["embeddings"],
+                    values["repeats"],
+                    values["seed"],
+                    max_tries=GENERATOR_TRIES,
+                )
             except ValueError as err:
                 raise ValueError(f"data_class {values['data_class']!r} cannot be drawn: {err}") from err
 

@@ -44,8 +44,14 @@ class PathPoint:
     steps: int
 
 
-def regularization_path(ds: Dataset, mus, graphs: TokenPriorityGraphs | None = None, basis: np.ndarray | None = None,
-                        tol: float = 1e-11, max_steps: int = 100) -> list[PathPoint]:
+def regularization_path(
+    ds: Dataset,
+    mus,
+    graphs: TokenPriorityGraphs | None = None,
+    basis: np.ndarray | None = None,
+    tol: float = 1e-11,
+    max_steps: int = 100,
+) -> list[PathPoint]:
     """Newton on L + (mu/2)||W||^2 for each mu (decreasing order recommended: each solve warm-starts the next).
 
     Stops each solve when the penalised gradient norm is below tol * max(1, mu ||W||), when the line search

@@ -39,9 +39,28 @@ def draw_tpg(ax, graphs: TokenPriorityGraphs, k: int, title: str | None = None, 
     cross = [(u, v) for u, v in G.edges if comp[u] != comp[v]]
     nx.draw_networkx_nodes(G, pos, ax=ax, node_color=colours, node_size=420, edgecolors="black", linewidths=0.8)
     nx.draw_networkx_labels(G, pos, ax=ax, font_size=9)
-    nx.draw_networkx_edges(G, pos, edgelist=cross, ax=ax, edge_color="0.35", arrows=True, arrowsize=12,
-                           connectionstyle="arc3,rad=0.08", node_size=420)
-    nx.draw_networkx_edges(G, pos, edgelist=same, ax=ax, edge_color="tab:red", width=1.8, arrows=True, arrowsize=12,
-                           connectionstyle="arc3,rad=0.25", node_size=420)
+    nx.draw_networkx_edges(
+        G,
+        pos,
+        edgelist=cross,
+        ax=ax,
+        edge_color="0.35",
+        arrows=True,
+        arrowsize=12,
+        connectionstyle="arc3,rad=0.08",
+        node_size=420,
+    )
+    nx.draw_networkx_edges(
+        G,
+        pos,
+        edgelist=same,
+        ax=ax,
+        edge_color="tab:red",
+        width=1.8,
+        arrows=True,
+        arrowsize=12,
+        connectionstyle="arc3,rad=0.25",
+        node_size=420,
+    )
     ax.set_title(title if title is not None else f"G^({k}): priority left to right")
     ax.set_axis_off()

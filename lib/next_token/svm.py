@@ -147,8 +147,15 @@ class SVMCertificate:
 
     def worst(self) -> float:
         """Largest violation of any KKT condition (0 for an exact solution)."""
-        return max(max(0.0, 1.0 - self.min_margin), self.equality_violation, self.complementarity,
-                   max(0.0, -self.dual_feasibility), self.stationarity, self.perp_fin, self.duality_gap)
+        return max(
+            max(0.0, 1.0 - self.min_margin),
+            self.equality_violation,
+            self.complementarity,
+            max(0.0, -self.dual_feasibility),
+            self.stationarity,
+            self.perp_fin,
+            self.duality_gap,
+        )
 
     def as_dict(self) -> dict:
         """Plain dict of the certificate entries."""
@@ -179,8 +186,14 @@ def edge_margins(E: np.ndarray, W: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return A[edges[:, 1], edges[:, 0]] - A[edges[:, 2], edges[:, 0]]
 
 
-def svm_certificate(E: np.ndarray, graphs: TokenPriorityGraphs, W: np.ndarray, multipliers: np.ndarray,
-                    constraints: Constraints, basis: FinBasis) -> SVMCertificate:
+def svm_certificate(
+    E: np.ndarray,
+    graphs: TokenPriorityGraphs,
+    W: np.ndarray,
+    multipliers: np.ndarray,
+    constraints: Constraints,
+    basis: FinBasis,
+) -> SVMCertificate:
     """KKT certificate of W with the multipliers of the kept margin constraints (see SVMCertificate)."""
     cross, within = graphs.edge_kinds()
     margins_all = edge_margins(E, W, cross)
@@ -195,7 +208,8 @@ def svm_certificate(E: np.ndarray, graphs: TokenPriorityGraphs, W: np.ndarray, m
         min_margin=float(margins_all.min()) if margins_all.size else float("inf"),
         equality_violation=float(np.abs(eq_all).max()) if eq_all.size else 0.0,
         complementarity=float(np.max(multipliers * np.abs(kept - 1.0)) / max(1.0, float(multipliers.max())))
-        if kept.size else 0.0,
+        if kept.size
+        else 0.0,
         dual_feasibility=float(multipliers.min()) if multipliers.size else 0.0,
         stationarity=float(np.linalg.norm(W - combo_perp)) / scale,
         perp_fin=float(np.linalg.norm(basis.project(W))) / scale if basis.dim else 0.0,
@@ -243,8 +257,9 @@ def solve_graph_svm(ds: Dataset, graphs: TokenPriorityGraphs | None = None) -> G
         u, _ = nnls(M, rhs, maxiter=50 * M.shape[1])
     slack = 1.0 - u.sum()
     if slack <= 1e-12:
-        return GraphSVMSolution(np.zeros((d, d)), False, np.zeros(m), cons, basis, None,
-                                {"kept_constraints": m, "route": route})
+        return GraphSVMSolution(
+            np.zeros((d, d)), False, np.zeros(m), cons, basis, None, {"kept_constraints": m, "route": route}
+        )
     lam = u / slack
     W = _svm_matrix(L, R, lam, basis, P)
     W, lam = _polish(W, lam, L, R, gram, basis, P)
@@ -408,8 +423,13 @@ class FinSolution:
     steps: int
 
 
-def solve_w_fin(ds: Dataset, graphs: TokenPriorityGraphs | None = None, basis: FinBasis | None = None,
-                tol: float = 1e-15, max_steps: int = 100) -> FinSolution:
+def solve_w_fin(
+    ds: Dataset,
+    graphs: TokenPriorityGraphs | None = None,
+    basis: FinBasis | None = None,
+    tol: float = 1e-15,
+    max_steps: int = 100,
+) -> FinSolution:
     """Exact W^fin: Newton with backtracking line search on the coordinates of S_fin, until the gradient norm is
     below tol or stops decreasing at the round-off floor.
 
@@ -485,7 +505,18 @@ def ray_loss(ds: Dataset, svm: GraphSVMSolution, fin: FinSolution, R: float) -> 
 
 
 __all__ = [
-    "Constraints", "FinBasis", "FinSolution", "GraphSVMSolution", "SVMCertificate", "edge_margins", "fin_basis",
-    "graph_svm_constraints", "loss_and_grad", "per_sample_loss", "ray_loss", "solve_graph_svm", "solve_w_fin",
+    "Constraints",
+    "FinBasis",
+    "FinSolution",
+    "GraphSVMSolution",
+    "SVMCertificate",
+    "edge_margins",
+    "fin_basis",
+    "graph_svm_constraints",
+    "loss_and_grad",
+    "per_sample_loss",
+    "ray_loss",
+    "solve_graph_svm",
+    "solve_w_fin",
     "svm_certificate",
 ]

@@ -48,8 +48,14 @@ def independent_svm(ds: Dataset, graphs: TokenPriorityGraphs, max_vars: int = SL
     """Solve the Graph-SVM with scipy's SLSQP over the coordinates of S_data (all edges as constraints)."""
     edges = graphs.edges().shape[0]
     if edges > 4 * max_vars:  # dim S_data <= edges; skip before paying for the basis of a large graph
-        return IndependentSVM(None, False, float("nan"), float("nan"), edges,
-                              f"skipped: {edges} edges (SLSQP is run up to {4 * max_vars} edges, {max_vars} variables)")
+        return IndependentSVM(
+            None,
+            False,
+            float("nan"),
+            float("nan"),
+            edges,
+            f"skipped: {edges} edges (SLSQP is run up to {4 * max_vars} edges, {max_vars} variables)",
+        )
     basis = data_basis(ds, graphs)
     m = basis.shape[0]
     if m > max_vars:
@@ -69,15 +75,27 @@ def independent_svm(ds: Dataset, graphs: TokenPriorityGraphs, max_vars: int = SL
         cons.append({"type": "ineq", "fun": lambda th: A_ineq @ th - 1.0, "jac": lambda th: A_ineq})
     if A_eq.shape[0]:
         cons.append({"type": "eq", "fun": lambda th: A_eq @ th, "jac": lambda th: A_eq})
-    res = minimize(lambda th: 0.5 * th @ th, np.zeros(m), jac=lambda th: th, constraints=cons, method="SLSQP",
-                   options={"ftol": 1e-15, "maxiter": 1000})
+    res = minimize(
+        lambda th: 0.5 * th @ th,
+        np.zeros(m),
+        jac=lambda th: th,
+        constraints=cons,
+        method="SLSQP",
+        options={"ftol": 1e-15, "maxiter": 1000},
+    )
     W = np.tensordot(res.x, basis, axes=(0, 0))
     margins = edge_margins(ds.E, W, cross)
     eq = edge_margins(ds.E, W, within)
     # at ftol 1e-15 SLSQP often ends with "positive directional derivative": no descent left at float precision
     converged = bool(res.success) or "directional derivative" in str(res.message)
-    return IndependentSVM(W, converged, float(margins.min()) if margins.size else float("inf"),
-                          float(np.abs(eq).max()) if eq.size else 0.0, m, str(res.message))
+    return IndependentSVM(
+        W,
+        converged,
+        float(margins.min()) if margins.size else float("inf"),
+        float(np.abs(eq).max()) if eq.size else 0.0,
+        m,
+        str(res.message),
+    )
 
 
 @dataclass
@@ -122,15 +140,23 @@ def record_label_top(claims, ds: Dataset, graphs: TokenPriorityGraphs, section: 
     """N1.label_top: every token of tok_i is reachable from y_i in G^(k_i), so SCC(y_i) is the unique top SCC."""
     reach = label_reaches_sequence(ds, graphs)
     top = top_scc_is_label_scc(ds, graphs)
-    claims.check("N1.label_top", "in every sample the label reaches every token of its sequence in G^(k_i), so "
-                 "SCC(y_i) is the unique highest-priority SCC present", theory=True,
-                 measured=bool(reach.all() and top.all()), comparison="true", kind="derivation",
-                 reason=f"{int(reach.sum())}/{ds.n} samples reach all, {int(top.sum())}/{ds.n} have SCC(y_i) on top",
-                 data="synthetic", section=section)
+    claims.check(
+        "N1.label_top",
+        "in every sample the label reaches every token of its sequence in G^(k_i), so "
+        "SCC(y_i) is the unique highest-priority SCC present",
+        theory=True,
+        measured=bool(reach.all() and top.all()),
+        comparison="true",
+        kind="derivation",
+        reason=f"{int(reach.sum())}/{ds.n} samples reach all, {int(top.sum())}/{ds.n} have SCC(y_i) on top",
+        data="synthetic",
+        section=section,
+    )
 
 
-def hessian_min_eigenvalues(ds: Dataset, graphs: TokenPriorityGraphs, num_points: int = 5, scale: float = 3.0,
-                            seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def hessian_min_eigenvalues(
+    ds: Dataset, graphs: TokenPriorityGraphs, num_points: int = 5, scale: float = 3.0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Smallest and largest Hessian eigenvalues of L at random W = scale * G / ||G||_F (G Gaussian).
 
     The Hessian vanishes outside S_data, so up to DENSE_HESSIAN_MAX edges it is formed in the coordinates of an
@@ -182,8 +208,9 @@ def _lanczos_extremes(ds: Dataset, W: np.ndarray) -> tuple[float, float]:
     from scipy.sparse.linalg import LinearOperator, eigsh
 
     d = ds.d
-    op = LinearOperator((d * d, d * d), dtype=float,
-                        matvec=lambda v: hessian_vector_product(ds, W, v.reshape(d, d)).ravel())
+    op = LinearOperator(
+        (d * d, d * d), dtype=float, matvec=lambda v: hessian_vector_product(ds, W, v.reshape(d, d)).ravel()
+    )
     start = np.ones(d * d) / d  # a fixed start vector: deterministic Ritz values
     high = float(eigsh(op, k=1, which="LA", tol=1e-10, v0=start, ncv=40, return_eigenvectors=False)[0])
     # Ritz values lie inside the spectrum, so this can only overestimate the smallest eigenvalue; an isolated
@@ -195,15 +222,24 @@ def _lanczos_extremes(ds: Dataset, W: np.ndarray) -> tuple[float, float]:
 def record_convexity(claims, lows: np.ndarray, highs: np.ndarray, section: str = "") -> None:
     """N2.convexity: the smallest Hessian eigenvalue at random W is >= 0 up to eigenvalue round-off."""
     scale = max(1.0, float(np.abs(highs).max()))
-    claims.check("N2.convexity", "the Hessian of the log-loss is positive semidefinite at random W (convexity)",
-                 measured=float(lows.min()), comparison="greater", criterion=-1e-12 * scale, kind="derivation",
-                 criterion_reason="symmetric eigensolvers are accurate to about n eps ||H|| (n <= 4096): a PSD matrix "
-                 "can show eigenvalues down to -1e-12 ||H||",
-                 reason=f"{lows.size} random W", data="synthetic", section=section)
+    claims.check(
+        "N2.convexity",
+        "the Hessian of the log-loss is positive semidefinite at random W (convexity)",
+        measured=float(lows.min()),
+        comparison="greater",
+        criterion=-1e-12 * scale,
+        kind="derivation",
+        criterion_reason="symmetric eigensolvers are accurate to about n eps ||H|| (n <= 4096): a PSD matrix "
+        "can show eigenvalues down to -1e-12 ||H||",
+        reason=f"{lows.size} random W",
+        data="synthetic",
+        section=section,
+    )
 
 
-def record_svm(claims, ds: Dataset, graphs: TokenPriorityGraphs, svm: GraphSVMSolution, indep: IndependentSVM,
-               section: str = "") -> None:
+def record_svm(
+    claims, ds: Dataset, graphs: TokenPriorityGraphs, svm: GraphSVMSolution, indep: IndependentSVM, section: str = ""
+) -> None:
     """N3.svm_margin, N3.svm_equality, N3.svm_perp_fin (certificate) and N3.svm_norm (independent route).
 
     Margins and equalities are recomputed here from svm.W against every TPG edge, so a perturbed W is judged on
@@ -217,37 +253,76 @@ def record_svm(claims, ds: Dataset, graphs: TokenPriorityGraphs, svm: GraphSVMSo
     norm = float(np.linalg.norm(svm.W))
     perp = float(np.linalg.norm(svm.basis.project(svm.W))) if svm.basis.dim else 0.0
     fp = "float64 round-off of the certified solution (certificate entries observed <= 1e-11 up to K = d = 64)"
-    claims.check("N3.svm_margin", "W^svm meets every cross-SCC edge with margin >= 1 (feasibility)",
-                 measured=float(margins.min()) if margins.size else 1.0, comparison="greater",
-                 criterion=1.0 - FLOAT_TOL, criterion_reason=fp, kind="derivation", data="synthetic",
-                 reason=f"{margins.size} cross-SCC edges" if margins.size else "no cross-SCC edge: W^svm = 0",
-                 section=section, unmet=lost)
-    claims.check("N3.svm_equality", "W^svm gives equal scores inside every SCC (largest within-SCC violation)",
-                 measured=float(np.abs(eq).max()) if eq.size else 0.0, comparison="less", criterion=FLOAT_TOL,
-                 criterion_reason=fp, kind="derivation", data="synthetic", section=section,
-                 reason=f"{eq.size} within-SCC edges", unmet=lost)
-    claims.check("N3.svm_perp_fin", "W^svm is orthogonal to S_fin: ||P_Sfin W^svm|| / ||W^svm||",
-                 measured=perp / norm if norm > 0 else perp, comparison="less", criterion=FLOAT_TOL,
-                 criterion_reason=fp, kind="derivation", data="synthetic", section=section,
-                 reason=f"dim S_fin = {svm.basis.dim}", unmet=lost)
+    claims.check(
+        "N3.svm_margin",
+        "W^svm meets every cross-SCC edge with margin >= 1 (feasibility)",
+        measured=float(margins.min()) if margins.size else 1.0,
+        comparison="greater",
+        criterion=1.0 - FLOAT_TOL,
+        criterion_reason=fp,
+        kind="derivation",
+        data="synthetic",
+        reason=f"{margins.size} cross-SCC edges" if margins.size else "no cross-SCC edge: W^svm = 0",
+        section=section,
+        unmet=lost,
+    )
+    claims.check(
+        "N3.svm_equality",
+        "W^svm gives equal scores inside every SCC (largest within-SCC violation)",
+        measured=float(np.abs(eq).max()) if eq.size else 0.0,
+        comparison="less",
+        criterion=FLOAT_TOL,
+        criterion_reason=fp,
+        kind="derivation",
+        data="synthetic",
+        section=section,
+        reason=f"{eq.size} within-SCC edges",
+        unmet=lost,
+    )
+    claims.check(
+        "N3.svm_perp_fin",
+        "W^svm is orthogonal to S_fin: ||P_Sfin W^svm|| / ||W^svm||",
+        measured=perp / norm if norm > 0 else perp,
+        comparison="less",
+        criterion=FLOAT_TOL,
+        criterion_reason=fp,
+        kind="derivation",
+        data="synthetic",
+        section=section,
+        reason=f"dim S_fin = {svm.basis.dim}",
+        unmet=lost,
+    )
     unmet = lost
     if lost:
         pass
     elif indep.W is None:
         unmet = indep.message
     elif not indep.success or indep.min_margin < 1 - 1e-8 or indep.equality_violation > 1e-8:
-        unmet = (f"SLSQP result not feasible/converged (success={indep.success}, min margin {indep.min_margin:.3g}, "
-                 f"equality violation {indep.equality_violation:.2g})")
-    claims.check("N3.svm_norm", "||W^svm||_F of the exact solver equals that of an independent SLSQP solve "
-                 "(uniqueness: two routes, one optimum)", theory=norm,
-                 measured=indep.norm if indep.W is not None else float("nan"),
-                 tolerance=1e-6 if norm > 0 else 1e-9, comparison="relative" if norm > 0 else "absolute",
-                 tolerance_reason="SLSQP stops at ftol 1e-15 with constraints active to ~1e-10; 1e-6 covers its "
-                 "active-set tolerance, while a wrong optimum differs at O(1)",
-                 kind="derivation", unmet=unmet, data="synthetic", section=section,
-                 reason=(f"SLSQP on {indep.variables} coordinates of S_data; "
-                         f"||W_slsqp - W^svm|| = {np.linalg.norm(indep.W - svm.W):.2e}") if indep.W is not None
-                 else "no independent route at this size")
+        unmet = (
+            f"SLSQP result not feasible/converged (success={indep.success}, min margin {indep.min_margin:.3g}, "
+            f"equality violation {indep.equality_violation:.2g})"
+        )
+    claims.check(
+        "N3.svm_norm",
+        "||W^svm||_F of the exact solver equals that of an independent SLSQP solve "
+        "(uniqueness: two routes, one optimum)",
+        theory=norm,
+        measured=indep.norm if indep.W is not None else float("nan"),
+        tolerance=1e-6 if norm > 0 else 1e-9,
+        comparison="relative" if norm > 0 else "absolute",
+        tolerance_reason="SLSQP stops at ftol 1e-15 with constraints active to ~1e-10; 1e-6 covers its "
+        "active-set tolerance, while a wrong optimum differs at O(1)",
+        kind="derivation",
+        unmet=unmet,
+        data="synthetic",
+        section=section,
+        reason=(
+            f"SLSQP on {indep.variables} coordinates of S_data; "
+            f"||W_slsqp - W^svm|| = {np.linalg.norm(indep.W - svm.W):.2e}"
+        )
+        if indep.W is not None
+        else "no independent route at this size",
+    )
 
 
 def record_fin(claims, fin: FinSolution, indep: IndependentFin, section: str = "", unmet: str = "") -> None:
@@ -260,19 +335,26 @@ def record_fin(claims, fin: FinSolution, indep: IndependentFin, section: str = "
     # strong convexity on S_fin: ||W - W^fin|| <= ||grad L_fin(W)|| / lambda_min (factor 2 for the local estimate)
     bound = 2.0 * indep.grad_norm / fin.hess_min_eig if fin.hess_min_eig > 0 and np.isfinite(fin.hess_min_eig) else 0.0
     tol = max(bound, 1e-12 * max(1.0, theory))
-    claims.check("N5.fin_norm", "||W^fin||_F by Newton on S_fin equals that of an independent BFGS solve",
-                 theory=theory, measured=measured, tolerance=tol, comparison="absolute",
-                 tolerance_reason=f"strong convexity: ||W_bfgs - W^fin|| <= 2 ||grad|| / lambda_min = "
-                 f"2 x {indep.grad_norm:.1e} / {fin.hess_min_eig:.3g} (floor 1e-12)",
-                 kind="derivation",
-                 unmet=unmet or ("" if indep.success or indep.grad_norm < 1e-8 else "BFGS did not converge"),
-                 data="synthetic", section=section,
-                 reason=f"Newton gradient norm {fin.grad_norm:.1e}, smallest Hessian eigenvalue on S_fin "
-                 f"{fin.hess_min_eig:.3g}")
+    claims.check(
+        "N5.fin_norm",
+        "||W^fin||_F by Newton on S_fin equals that of an independent BFGS solve",
+        theory=theory,
+        measured=measured,
+        tolerance=tol,
+        comparison="absolute",
+        tolerance_reason=f"strong convexity: ||W_bfgs - W^fin|| <= 2 ||grad|| / lambda_min = "
+        f"2 x {indep.grad_norm:.1e} / {fin.hess_min_eig:.3g} (floor 1e-12)",
+        kind="derivation",
+        unmet=unmet or ("" if indep.success or indep.grad_norm < 1e-8 else "BFGS did not converge"),
+        data="synthetic",
+        section=section,
+        reason=f"Newton gradient norm {fin.grad_norm:.1e}, smallest Hessian eigenvalue on S_fin {fin.hess_min_eig:.3g}",
+    )
 
 
-def record_loss_star(claims, points: list[PathPoint], fin: FinSolution, section: str = "",
-                     precondition: str = "") -> None:
+def record_loss_star(
+    claims, points: list[PathPoint], fin: FinSolution, section: str = "", precondition: str = ""
+) -> None:
     """N7.loss_star: the loss along the regularization path converges to L* = L_fin(W^fin).
 
     measured: L(W_mu) at the last (smallest) mu. Tolerance: the path's own convergence, not the theory: its loss
@@ -296,12 +378,30 @@ def record_loss_star(claims, points: list[PathPoint], fin: FinSolution, section:
     if np.isfinite(ratio) and ratio < 2 and last > 1e-12:
         unmet.append(f"path loss not yet decreasing geometrically (ratio of the last two decrements {ratio:.2f} < 2)")
     gap = point.loss - fin.loss_star
-    claims.check("N7.loss_star", "the loss along the regularization path converges to L* = L_fin(W^fin)",
-                 theory=fin.loss_star, measured=point.loss, tolerance=float(remaining) + 1e-12, comparison="absolute",
-                 tolerance_reason=f"remaining path gap: 2 x last decrement {last:.2e} / (ratio {ratio:.3g} - 1), the "
-                 f"path's own geometric convergence in mu (mu = {point.mu:.0e}, ||W_mu|| = {point.norm:.3g}), plus "
-                 "1e-12 round-off", kind="derivation", data="synthetic", section=section, unmet="; ".join(unmet),
-                 reason=f"L(W_mu) - L* = {gap:.2e}")
-    claims.check("N7.loss_above_star", "L(W_mu) >= L* (L* is a lower bound of the loss)", measured=gap,
-                 comparison="greater", criterion=-1e-12, criterion_reason="float64 round-off of a loss of O(1)",
-                 kind="check", data="synthetic", section=section)
+    claims.check(
+        "N7.loss_star",
+        "the loss along the regularization path converges to L* = L_fin(W^fin)",
+        theory=fin.loss_star,
+        measured=point.loss,
+        tolerance=float(remaining) + 1e-12,
+        comparison="absolute",
+        tolerance_reason=f"remaining path gap: 2 x last decrement {last:.2e} / (ratio {ratio:.3g} - 1), the "
+        f"path's own geometric convergence in mu (mu = {point.mu:.0e}, ||W_mu|| = {point.norm:.3g}), plus "
+        "1e-12 round-off",
+        kind="derivation",
+        data="synthetic",
+        section=section,
+        unmet="; ".join(unmet),
+        reason=f"L(W_mu) - L* = {gap:.2e}",
+    )
+    claims.check(
+        "N7.loss_above_star",
+        "L(W_mu) >= L* (L* is a lower bound of the loss)",
+        measured=gap,
+        comparison="greater",
+        criterion=-1e-12,
+        criterion_reason="float64 round-off of a loss of O(1)",
+        kind="check",
+        data="synthetic",
+        section=section,
+    )

@@ -53,6 +53,8 @@ POINTS = 1  # per autograder cell
 
 @dataclass(frozen=True)
 class Exercise:
+    """One exercise of a notebook: its solution cell and the autograder cell that checks it."""
+
     solution: int  # cell index of the solution cell
     autograder: int  # cell index of the autograder cell that checks it
 
@@ -189,6 +191,8 @@ def instructor_version(nb: nbformat.NotebookNode, name: str) -> nbformat.Noteboo
 
 @dataclass(frozen=True)
 class Assignment:
+    """What was written for one notebook: its number of exercises and the student and instructor copies."""
+
     notebook: str
     exercises: int
     student: Path

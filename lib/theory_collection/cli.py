@@ -40,6 +40,7 @@ GRID_SCHEMA = """GRID.yaml:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line: report, sweep and assignments, with their options."""
     parser = argparse.ArgumentParser(
         prog="transformer-topics",
         description=__doc__,
@@ -149,6 +150,7 @@ def selected_notebooks(args) -> list[Path]:
 
 
 def run_report(args) -> int:
+    """`report`: check everything, run the notebooks, write the report; return the exit status."""
     paths = selected_notebooks(args)
     overrides = {name: runner.parse_value(value) for name, value in args.parameter}
     out = runner.check_out_dir(args.out)
@@ -180,6 +182,7 @@ def run_report(args) -> int:
 
 
 def run_sweep(args) -> int:
+    """`sweep`: run one notebook over a grid on Dask; return the exit status."""
     from . import sweep
 
     grid = sweep.load_grid(args.grid, args.notebooks)
@@ -207,6 +210,7 @@ def run_sweep(args) -> int:
 
 
 def run_assignments(args) -> int:
+    """`assignments`: write student and instructor copies; return the exit status."""
     from . import assignments
 
     runner.check_out_dir(args.out)
@@ -224,6 +228,7 @@ INTERRUPTED = 130  # the shell's status for a command stopped by Ctrl-C
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; bad input is one line on stderr and exit status 2, never a traceback."""
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

@@ -81,6 +81,7 @@ class NotebookRun:
 
     @property
     def executed(self) -> Path:
+        """The executed notebook, ``<output_dir>/<stem>.ipynb``."""
         return self.output_dir / f"{self.notebook}.ipynb"
 
     @property
@@ -111,6 +112,7 @@ class NotebookRun:
 
     @property
     def figures(self) -> list[Path]:
+        """The run's PNG figures (each has an SVG twin)."""
         return sorted((self.output_dir / "figures").glob("*.png"))
 
 
@@ -260,6 +262,7 @@ def _prepare_one(path: Path, spec: NotebookSpec, overrides: dict[str, object], p
 
 
 def default_of(spec: NotebookSpec, name: str):
+    """The default of ``name`` in the notebook's parameters cell (``None`` when it cannot be read as a literal)."""
     default = spec.defaults.get(name)
     return None if default is _UNREADABLE else default
 

@@ -81,12 +81,16 @@ def check_connect_timeout(seconds) -> float:
 
 @dataclass(frozen=True)
 class Point:
+    """One point of a grid: its folder name and its swept values."""
+
     name: str  # its directory name, e.g. "seed=0,weight_decay=0.01"
     parameters: dict  # the swept values of this point
 
 
 @dataclass(frozen=True)
 class Grid:
+    """A validated grid file: the notebook, the profile, swept and fixed values, retries."""
+
     notebook: Path
     profile: str = "quick"
     parameters: dict[str, list] = field(default_factory=dict)
@@ -218,6 +222,7 @@ def code_hash(notebook: str | Path) -> str:
 
 
 def package_version() -> str:
+    """The installed collection's version (part of a point's fingerprint)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -337,6 +342,7 @@ def connect(scheduler: str | None, workers: int, timeout: float = 10.0):
 
 
 def check_scheduler_address(scheduler: str) -> str:
+    """A Dask scheduler address such as ``tcp://host:8786``; else ValueError."""
     if not isinstance(scheduler, str) or not re.fullmatch(r"(tcp|tls|ws|wss)://[^\s/:]+(:\d+)?/?", scheduler):
         raise ValueError(f"scheduler must be an address like tcp://host:8786, got {scheduler!r}")
     return scheduler
@@ -487,6 +493,7 @@ def results_table(grid: Grid, out: str | Path) -> pd.DataFrame:
 
 
 def claim_ids(table: pd.DataFrame) -> list[str]:
+    """The claim ids of a results table (from its ``<id>.verdict`` columns)."""
     return [column.removesuffix(".verdict") for column in table.columns if column.endswith(".verdict")]
 
 

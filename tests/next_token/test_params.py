@@ -3,8 +3,19 @@ from next_token.data import generate_dataset, save_dataset
 from next_token.params import resolve
 from theory_collection import papers
 
-PROFILES = {"quick": dict(num_samples=6, seq_len=4, vocab_size=6, embed_dim=8, data_class="cyclic",
-                          embeddings="gaussian", repeats=False, seed=0, dataset_file="")}
+PROFILES = {
+    "quick": dict(
+        num_samples=6,
+        seq_len=4,
+        vocab_size=6,
+        embed_dim=8,
+        data_class="cyclic",
+        embeddings="gaussian",
+        repeats=False,
+        seed=0,
+        dataset_file="",
+    )
+}
 
 
 def _resolve(tmp_path, **overrides):
@@ -16,8 +27,22 @@ def _resolve(tmp_path, **overrides):
 
 def test_registered_with_the_standard_names():
     paper = papers.get("next_token")
-    for name in ("profile", "num_samples", "seq_len", "vocab_size", "embed_dim", "data_class", "embeddings", "repeats",
-                 "seed", "dataset_file", "output_dir", "optimizer", "learning_rate", "steps"):
+    for name in (
+        "profile",
+        "num_samples",
+        "seq_len",
+        "vocab_size",
+        "embed_dim",
+        "data_class",
+        "embeddings",
+        "repeats",
+        "seed",
+        "dataset_file",
+        "output_dir",
+        "optimizer",
+        "learning_rate",
+        "steps",
+    ):
         assert name in paper.standard_names
 
 
@@ -26,19 +51,22 @@ def test_defaults_resolve(tmp_path):
     assert P.num_samples == 6 and P.dataset_file is None and P.output_dir.is_dir()
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("num_samples", 0, "num_samples must be an integer in \\[1, 200\\]"),
-    ("num_samples", 201, "num_samples"),
-    ("seq_len", 2.5, "seq_len must be an integer"),
-    ("vocab_size", 65, "vocab_size"),
-    ("embed_dim", "8", "embed_dim"),
-    ("data_class", "loopy", "data_class"),
-    ("embeddings", "ortho", "embeddings"),
-    ("repeats", 1, "repeats must be true or false"),
-    ("seed", -1, "seed"),
-    ("seed", 2**32, "seed"),
-    ("dataset_file", "/nonexistent/file.json", "dataset_file"),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("num_samples", 0, "num_samples must be an integer in \\[1, 200\\]"),
+        ("num_samples", 201, "num_samples"),
+        ("seq_len", 2.5, "seq_len must be an integer"),
+        ("vocab_size", 65, "vocab_size"),
+        ("embed_dim", "8", "embed_dim"),
+        ("data_class", "loopy", "data_class"),
+        ("embeddings", "ortho", "embeddings"),
+        ("repeats", 1, "repeats must be true or false"),
+        ("seed", -1, "seed"),
+        ("seed", 2**32, "seed"),
+        ("dataset_file", "/nonexistent/file.json", "dataset_file"),
+    ],
+)
 def test_bad_values_are_named(tmp_path, name, value, message):
     with pytest.raises(ValueError, match=message):
         _resolve(tmp_path, **{name: value})
@@ -48,12 +76,15 @@ def test_integral_float_becomes_int(tmp_path):
     assert _resolve(tmp_path, seed=3.0).seed == 3
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (dict(seq_len=7, vocab_size=5), "seq_len must be <= vocab_size"),
-    (dict(embeddings="orthonormal", vocab_size=9, embed_dim=8), "vocab_size must be <= embed_dim"),
-    (dict(num_samples=1), "num_samples must be >= 2 for data_class 'cyclic'"),
-    (dict(data_class="acyclic", num_samples=200, vocab_size=2, seq_len=2), "data_class 'acyclic' cannot be drawn"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(seq_len=7, vocab_size=5), "seq_len must be <= vocab_size"),
+        (dict(embeddings="orthonormal", vocab_size=9, embed_dim=8), "vocab_size must be <= embed_dim"),
+        (dict(num_samples=1), "num_samples must be >= 2 for data_class 'cyclic'"),
+        (dict(data_class="acyclic", num_samples=200, vocab_size=2, seq_len=2), "data_class 'acyclic' cannot be drawn"),
+    ],
+)
 def test_cross_rules(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
         _resolve(tmp_path, **overrides)

@@ -59,9 +59,13 @@ def test_toy_cyclic_exact():
     assert np.allclose(s[0], [1 / 6, 1 / 3, 1 / 2], atol=1e-13)
 
 
-CASES = [(6, 4, 6, 8, "cyclic", "gaussian", False), (10, 6, 8, 8, "cyclic", "gaussian", False),
-         (4, 6, 8, 8, "acyclic", "gaussian", False), (8, 7, 5, 6, "cyclic", "orthonormal", True),
-         (40, 8, 16, 16, "cyclic", "gaussian", False)]
+CASES = [
+    (6, 4, 6, 8, "cyclic", "gaussian", False),
+    (10, 6, 8, 8, "cyclic", "gaussian", False),
+    (4, 6, 8, 8, "acyclic", "gaussian", False),
+    (8, 7, 5, 6, "cyclic", "orthonormal", True),
+    (40, 8, 16, 16, "cyclic", "gaussian", False),
+]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -140,8 +144,7 @@ def test_claims_hold_and_flip_when_theory_is_perturbed():
     verify.record_svm(claims, ds, graphs, smaller, indep)
     assert _verdicts(claims)["N3.svm_margin"] == "fails"
     # W^svm with a component inside S_fin: orthogonality and equalities fail
-    tilted = type(svm)(svm.W + 1e-6 * svm.basis.matrices[0], svm.feasible, svm.multipliers, svm.constraints,
-                       svm.basis)
+    tilted = type(svm)(svm.W + 1e-6 * svm.basis.matrices[0], svm.feasible, svm.multipliers, svm.constraints, svm.basis)
     claims = ClaimsTable("t")
     verify.record_svm(claims, ds, graphs, tilted, indep)
     assert _verdicts(claims)["N3.svm_perp_fin"] == "fails"
@@ -207,9 +210,14 @@ def test_feasibility_verdict_matches_a_linear_program(seed):
     def rows(e):
         return (tables[:, e[:, 1], e[:, 0]] - tables[:, e[:, 2], e[:, 0]]).T
 
-    lp = linprog(np.zeros(basis.shape[0]), A_ub=-rows(cross), b_ub=-np.ones(len(cross)),
-                 A_eq=rows(within) if len(within) else None, b_eq=np.zeros(len(within)) if len(within) else None,
-                 bounds=(None, None))
+    lp = linprog(
+        np.zeros(basis.shape[0]),
+        A_ub=-rows(cross),
+        b_ub=-np.ones(len(cross)),
+        A_eq=rows(within) if len(within) else None,
+        b_eq=np.zeros(len(within)) if len(within) else None,
+        bounds=(None, None),
+    )
     svm = solve_graph_svm(ds, graphs)
     assert svm.feasible == (lp.status == 0)
     if svm.feasible:
