@@ -42,7 +42,7 @@ notebooks: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest --nbval-lax notebooks -n 2 --dist loadfile
 
 benchmark: setup
-	$(BIN)/python benchmarks/throughput.py
+	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 lab: setup
 	$(BIN)/jupyter lab $(LAB_ROOT) notebooks/
