@@ -354,7 +354,7 @@ def sign_agrees(excess: float, copy_over_topic: float) -> bool:
 def copy_over_topic(
     net: TopicTransformer, probe: MaskedBatch, num_bootstrap: int = 2000, rng: np.random.Generator | None = None
 ) -> dict[str, float]:
-    """``R_I / R_A = (A_I / U_I) / (A_S / U_S)`` of ``net`` on ``probe``, with a percentile bootstrap over its documents.
+    """``R_I / R_A = (A_I / U_I) / (A_S / U_S)`` of ``net`` on ``probe``, with a percentile bootstrap over documents.
 
     The collection's estimator (:mod:`measurements`: per-document attention sums on copies and on
     topic-mates, each against uniform attention); returns ``ratio``, ``low``, ``high`` (95%).

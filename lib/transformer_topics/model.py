@@ -67,8 +67,10 @@ class ModelConfig:
                 raise ValueError("d_model must be given (an integer >= 1) when embedding='trained'")
             check_int("d_model", self.d_model, 1)
         elif self.d_model not in (None, self.vocab.size):
-            raise ValueError(f"d_model must be None or {self.vocab.size} (the vocabulary size) for one-hot embeddings, "
-                             f"got {self.d_model}")
+            raise ValueError(
+                f"d_model must be None or {self.vocab.size} (the vocabulary size) for one-hot embeddings, "
+                f"got {self.d_model}"
+            )
         if self.decoder == "identity" and self.width < self.vocab.num_words:
             raise ValueError(f"decoder='identity' needs d_model >= V = {self.vocab.num_words}, got {self.width}")
 

@@ -96,8 +96,9 @@ TRAINED_ATTENTION = [c for c in COMBINATIONS if c["attention"] == "trained" and 
 
 
 @pytest.mark.parametrize("score_by_table, decode_by_table", list(itertools.product((True, False), repeat=2)))
-@pytest.mark.parametrize("switches", TRAINED_ATTENTION,
-                         ids=lambda s: f"{s['embedding']}{s['d_model'] or ''}-{s['value']}-{s['decoder']}")
+@pytest.mark.parametrize(
+    "switches", TRAINED_ATTENTION, ids=lambda s: f"{s['embedding']}{s['d_model'] or ''}-{s['value']}-{s['decoder']}"
+)
 def test_every_route_gives_the_dense_logits_and_gradients(switches, score_by_table, decode_by_table):
     model, batch = _model(switches, seed=3), _batch(4)
     generator = torch.Generator().manual_seed(0)
@@ -120,8 +121,9 @@ def test_every_route_gives_the_dense_logits_and_gradients(switches, score_by_tab
 
 def test_the_comparison_detects_a_small_change():
     # The tolerance is tight enough to see a 1e-4 change of one key entry: the equality tests can fail.
-    switches = dict(embedding="onehot", d_model=None, attention="trained", value="trained", decoder="identity",
-                    loss="cross_entropy")
+    switches = dict(
+        embedding="onehot", d_model=None, attention="trained", value="trained", decoder="identity", loss="cross_entropy"
+    )
     model, batch = _model(switches), _batch(0)
     changed = _model(switches)
     with torch.no_grad():
@@ -134,8 +136,9 @@ def test_the_comparison_detects_a_small_change():
 
 def test_fast_path_builds_no_query_by_key_tensor():
     # Long documents, few chosen queries: nothing the backward pass keeps may be as large as N x N.
-    switches = dict(embedding="trained", d_model=8, attention="trained", value="trained", decoder="trained",
-                    loss="cross_entropy")
+    switches = dict(
+        embedding="trained", d_model=8, attention="trained", value="trained", decoder="trained", loss="cross_entropy"
+    )
     model = _model(switches)
     docs = sample_lda(VOCAB, 2, 0.3, 400, 0)
     batch = mask_documents(docs, MaskingConfig(0.02), 0)
@@ -162,8 +165,11 @@ def test_training_with_the_fast_path_is_deterministic():
     assert f1.equals(f2) and all(torch.equal(a, b) for a, b in zip(m1.parameters(), m2.parameters()))
 
 
-@pytest.mark.parametrize("switches", [c for c in COMBINATIONS if c["loss"] == "cross_entropy"],
-                         ids=lambda s: "-".join(f"{value}" for value in list(s.values())[:-1]))
+@pytest.mark.parametrize(
+    "switches",
+    [c for c in COMBINATIONS if c["loss"] == "cross_entropy"],
+    ids=lambda s: "-".join(f"{value}" for value in list(s.values())[:-1]),
+)
 def test_attention_map_equals_the_dense_attention(switches):
     model = _model(switches, seed=5)
     for seed, attend in ((0, False), (1, True)):
@@ -181,12 +187,14 @@ def test_attention_map_equals_the_dense_attention(switches):
 
 def test_measure_reads_the_attention_map():
     # measure's attention statistics come from attention_map; the dense attention gives the same numbers.
-    switches = dict(embedding="onehot", d_model=None, attention="trained", value="trained", decoder="identity",
-                    loss="cross_entropy")
+    switches = dict(
+        embedding="onehot", d_model=None, attention="trained", value="trained", decoder="identity", loss="cross_entropy"
+    )
     model, probe = _model(switches, seed=6), _batch(3, starved_doc=False)
     record = measure(model, probe)
     with torch.no_grad():
-        dense = attention_by_topic(model(probe.inputs, probe.key_visible).attention, probe.inputs, probe.key_visible,
-                                   VOCAB)
+        dense = attention_by_topic(
+            model(probe.inputs, probe.key_visible).attention, probe.inputs, probe.key_visible, VOCAB
+        )
     for name, value in dense.items():
         assert record[f"attention.{name}"] == pytest.approx(value, rel=1e-9, nan_ok=True)
