@@ -1,5 +1,7 @@
 """Every notebook of the collection follows the conventions the report and the tests rely on."""
 
+import re
+
 import nbformat
 import papermill
 import pytest
@@ -35,3 +37,12 @@ def test_notebook_is_committed_executed_and_ends_with_its_claims(path):
     assert all(c.get("execution_count") for c in code), "committed with the outputs of the default profile"
     assert "raise_if_any_fails()" in code[-1].source
     assert any("ClaimsTable(" in c.source for c in code) and any(".write(P.output_dir)" in c.source for c in code)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_notebook_names_the_kernel_the_environment_registers(path):
+    """JupyterLab marks a notebook modified on opening when its kernelspec differs from the installed one."""
+    makefile = (path.parents[2] / "Makefile").read_text()
+    registered = re.search(r'ipykernel install .*--name (\S+) --display-name "([^"]+)"', makefile)
+    kernelspec = nbformat.read(path, as_version=4).metadata.kernelspec
+    assert (kernelspec.name, kernelspec.display_name) == registered.groups()
