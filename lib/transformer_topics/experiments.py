@@ -26,7 +26,7 @@ from .data import Documents, Vocabulary, sample_lda
 from .masking import MaskedBatch, MaskingConfig, mask_documents
 from .measurements import block_averages, content_topics, relative_attention_masses
 from .model import ModelConfig, TopicTransformer
-from .params import check_float
+from .params import GRID_NAMES, check_float  # noqa: F401  (GRID_NAMES: what a grid point may set, read by the notebooks)
 from .training import DocumentSource, History, TrainConfig, corpus_batches, train
 
 TRACKED = ("W_V", "W_K", "W_Q")
@@ -592,32 +592,13 @@ def model_topic_attention(
     return {part: {k: torch.cat(v, 1) for k, v in kinds_.items()} for part, kinds_ in sums.items()}
 
 
-GRID_NAMES = (
-    "optimizer",
-    "learning_rate",
-    "weight_decay",
-    "init_scale",
-    "mask_prob",
-    "keep_prob",
-    "random_prob",
-    "num_topics",
-    "words_per_topic",
-    "alpha",
-    "doc_length",
-)
-
-
 def check_grid(grid, base: dict) -> None:
     """A robustness grid is a non-empty list of dicts overriding :data:`GRID_NAMES` of ``base``; every
     point, applied to ``base``, must pass the paper's parameter rules (ValueError naming the point)."""
-    from .params import resolve
+    from .params import check_grid_points, resolve
 
-    if not isinstance(grid, list) or not grid or not all(isinstance(point, dict) for point in grid):
-        raise ValueError(f"grid must be a non-empty list of dicts of parameter overrides, got {grid!r}")
+    check_grid_points(grid)
     for point in grid:
-        unknown = sorted(set(point) - set(GRID_NAMES))
-        if unknown:
-            raise ValueError(f"grid point {point}: unknown name(s) {unknown}; a point may set {list(GRID_NAMES)}")
         try:
             resolve({"quick": {}}, "quick", **{**{name: base[name] for name in GRID_NAMES}, **point})
         except ValueError as error:

@@ -206,7 +206,7 @@ NOTEBOOK_CHECKS: dict[str, dict[str, Callable[[Any], Any]]] = {
         "num_seeds": lambda v: check_int("num_seeds", v, 3),
         "log_every": lambda v: check_int("log_every", v, 1),
         "grid_steps": lambda v: check_int("grid_steps", v, 1),
-        "grid": lambda v: _check_grid(v),
+        "grid": lambda v: check_grid_points(v),
     },
     "09_topic_attention_over_training": {
         **_BATCH,
@@ -219,7 +219,8 @@ NOTEBOOK_CHECKS: dict[str, dict[str, Callable[[Any], Any]]] = {
 }
 
 
-def _check_grid(grid: Any) -> list:
+def check_grid_points(grid: Any) -> list:
+    """A robustness grid: a non-empty list of dicts that set only :data:`GRID_NAMES`, each value valid."""
     if not isinstance(grid, list) or not grid or not all(isinstance(point, dict) for point in grid):
         raise ValueError(f"grid must be a non-empty list of dicts of parameter overrides, got {grid!r}")
     for point in grid:
