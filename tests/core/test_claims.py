@@ -72,6 +72,23 @@ def test_judge_refuses_missing_reference_values():
         judge(1.0, "greater", theory=1.0)
 
 
+def test_a_threshold_without_a_criterion_is_refused_not_read_from_the_theory_column():
+    table = ClaimsTable("x")
+    with pytest.raises(ValueError, match="criterion"):
+        table.check(
+            "C9.old",
+            "an old-style threshold in the theory column",
+            1.0,
+            2.0,
+            0.5,
+            comparison="greater",
+            kind="prediction",
+        )
+    with pytest.raises(ValueError, match="criterion"):
+        table.check("C9.older", "s", 1.0, 0.5, comparison="less", kind="check")
+    assert table.claims == []
+
+
 def test_check_records_every_field_and_the_verdict(tmp_path):
     table = ClaimsTable("99_test")
     held = table.check(
