@@ -77,11 +77,26 @@ def check_bool(name: str, value: Any) -> bool:
     return value
 
 
+class OutputDir(type(Path())):
+    """An absolute output path that shows itself relative to the working directory.
+
+    Notebooks print their resolved parameters; shown absolute, a path would carry the build
+    machine's folders into committed notebooks and reports.
+    """
+
+    def __repr__(self) -> str:
+        try:
+            shown = os.path.relpath(self, os.getcwd())
+        except ValueError:  # another drive
+            shown = self.name
+        return f"OutputDir({shown!r})"
+
+
 def check_output_dir(value: Any) -> Path:
-    """An output directory may not exist yet, but its parent must."""
+    """An output directory may not exist yet, but its parent must (returned absolute, shown relative)."""
     if not isinstance(value, str | Path) or str(value) == "":
         raise ValueError(f"output_dir must be a path, got {value!r}")
-    path = Path(value).expanduser().resolve()
+    path = OutputDir(Path(value).expanduser().resolve())
     if not path.parent.is_dir():
         raise ValueError(f"output_dir's parent directory {path.parent} does not exist (output_dir={value!r})")
     return path
