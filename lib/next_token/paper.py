@@ -28,5 +28,5 @@ PAPER = Paper(
         "N11": "normalized GD with a fixed step stalls near eta/2",
         "NA": "assumptions: realizable labels, independent embeddings",
     },
-    data_kinds=("synthetic", "wikipedia"),
+    data_kinds=("theory", "synthetic", "wikipedia"),
 )

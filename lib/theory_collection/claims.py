@@ -320,6 +320,9 @@ def _plain(value):
 # The kinds that count as evidence on data for a claim or assumption of the paper (derivations
 # confirm the theory, checks the instruments; both are counted separately).
 EVIDENCE_KINDS = ("paper", "assumption", "prediction")
+# The headline's column for the theory itself: the derivations (symbolic or exact solver against an
+# independent numeric route), whatever data they were made on.
+THEORY_COLUMN = "theory"
 HEADLINE = ("confirmed", "refuted", "inconclusive", "not tested")
 
 
@@ -333,6 +336,8 @@ def headline(records: list[dict], subjects: list[str], data_kinds: list[str]) ->
 
     A cell is ``refuted`` when any evidence claim about it fails, else ``inconclusive`` when any is
     inconclusive, else ``confirmed`` when there is evidence and all of it holds, else ``not tested``.
+    The evidence of a data column is the paper, assumption and prediction claims measured on that
+    data; the evidence of the column :data:`THEORY_COLUMN` is the derivation claims.
     Returns ``{subject: {data: {"verdict": ..., "ids": [...]}}}``.
     """
     table = {}
@@ -343,8 +348,11 @@ def headline(records: list[dict], subjects: list[str], data_kinds: list[str]) ->
                 r
                 for r in records
                 if subject_of(r["id"]) == subject
-                and r.get("data", "") == data
-                and r.get("kind", "prediction") in EVIDENCE_KINDS
+                and (
+                    r.get("kind") == "derivation"
+                    if data == THEORY_COLUMN
+                    else r.get("data", "") == data and r.get("kind", "prediction") in EVIDENCE_KINDS
+                )
             ]
             verdicts = {verdict_of(r) for r in evidence}
             verdict = (

@@ -78,18 +78,17 @@ def check_bool(name: str, value: Any) -> bool:
 
 
 class OutputDir(type(Path())):
-    """An absolute output path that shows itself relative to the working directory.
+    """An absolute output path that shows itself as it was given.
 
-    Notebooks print their resolved parameters; shown absolute, a path would carry the build
-    machine's folders into committed notebooks and reports.
+    Notebooks print their resolved parameters: a relative ``output_dir`` (the notebooks' default)
+    stays relative in what they print, so committed notebooks carry no build-machine folders; an
+    absolute one (a report run) is shown absolute, and the report rewrites it relative to itself.
     """
 
+    shown: str | None = None
+
     def __repr__(self) -> str:
-        try:
-            shown = os.path.relpath(self, os.getcwd())
-        except ValueError:  # another drive
-            shown = self.name
-        return f"OutputDir({shown!r})"
+        return f"OutputDir({self.shown or str(self)!r})"
 
 
 def check_output_dir(value: Any) -> Path:
@@ -97,6 +96,8 @@ def check_output_dir(value: Any) -> Path:
     if not isinstance(value, str | Path) or str(value) == "":
         raise ValueError(f"output_dir must be a path, got {value!r}")
     path = OutputDir(Path(value).expanduser().resolve())
+    if not Path(value).expanduser().is_absolute():
+        path.shown = str(value)
     if not path.parent.is_dir():
         raise ValueError(f"output_dir's parent directory {path.parent} does not exist (output_dir={value!r})")
     return path

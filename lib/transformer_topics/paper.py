@@ -28,5 +28,5 @@ PAPER = Paper(
         "A3": "documents long relative to tau v",
         "A4": "attention near uniform while W_V learns",
     },
-    data_kinds=("synthetic", "wikipedia"),
+    data_kinds=("theory", "synthetic", "wikipedia"),
 )

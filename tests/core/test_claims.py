@@ -232,6 +232,18 @@ def test_observations_have_no_verdict_and_never_fail(tmp_path):
     assert load_claims(table.write(tmp_path))[0]["verdict"] == "observed"
 
 
+def test_the_theory_column_holds_the_derivations():
+    records = [
+        {"id": "C1.value", "kind": "derivation", "verdict": "holds", "holds": True, "data": ""},
+        {"id": "C1.trained", "kind": "prediction", "verdict": "holds", "holds": True, "data": "synthetic"},
+        {"id": "C2.value", "kind": "derivation", "verdict": "fails", "holds": False, "data": "synthetic"},
+    ]
+    table = headline(records, ["C1", "C2"], ["theory", "synthetic"])
+    assert table["C1"]["theory"] == {"verdict": "confirmed", "ids": ["C1.value"]}
+    assert table["C1"]["synthetic"] == {"verdict": "confirmed", "ids": ["C1.trained"]}
+    assert table["C2"]["theory"]["verdict"] == "refuted" and table["C2"]["synthetic"]["verdict"] == "not tested"
+
+
 def test_every_claim_names_its_kind():
     with pytest.raises(TypeError, match="kind"):
         ClaimsTable("x").check("C1", "s", 1.0, 1.0)
