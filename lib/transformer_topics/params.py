@@ -260,24 +260,17 @@ def _cross_05(values: dict[str, Any]) -> None:
             check_masking_probabilities(values.get("mask_prob", DEFAULT_MASK_PROB), keep_prob, values["random_prob"])
 
 
-def _cross_08(values: dict[str, Any]) -> None:
+def _cross_lda_runs(values: dict[str, Any]) -> None:
+    """Notebooks 08 and 09 (everything-trained LDA runs): batch, logging, grid and sweep lengths, grid points."""
     if "batch_size" in values and "num_docs" in values:
         check_int("batch_size", values["batch_size"], 1, values["num_docs"])
     if "log_every" in values and "steps" in values:
         check_int("log_every", values["log_every"], 1, values["steps"])
-    if "grid_steps" in values and "log_every" in values:
-        check_int("grid_steps", values["grid_steps"], values["log_every"])
+    for name in ("grid_steps", "sweep_steps"):
+        if name in values and "log_every" in values:
+            check_int(name, values[name], values["log_every"])
     for point in values.get("grid") or []:
         cross_check({name: value for name, value in {**values, **point}.items() if name in STANDARD_CHECKS})
-
-
-def _cross_09(values: dict[str, Any]) -> None:
-    if "batch_size" in values and "num_docs" in values:
-        check_int("batch_size", values["batch_size"], 1, values["num_docs"])
-    if "log_every" in values and "steps" in values:
-        check_int("log_every", values["log_every"], 1, values["steps"])
-    if "sweep_steps" in values and "log_every" in values:
-        check_int("sweep_steps", values["sweep_steps"], values["log_every"])
 
 
 def _cross_02(values: dict[str, Any]) -> None:
@@ -289,8 +282,8 @@ NOTEBOOK_CROSS_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "02_embeddings": _cross_02,
     "04_attention": _cross_04,
     "05_two_stage_dynamics": _cross_05,
-    "08_synthetic_lda": _cross_08,
-    "09_topic_attention_over_training": _cross_09,
+    "08_synthetic_lda": _cross_lda_runs,
+    "09_topic_attention_over_training": _cross_lda_runs,
 }
 
 
