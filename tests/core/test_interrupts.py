@@ -18,6 +18,12 @@ FIXTURES = Path(__file__).parent / "fixtures"
 COMMAND = [sys.executable, "-m", "theory_collection.cli"]
 
 
+def _interruptible() -> None:
+    # A shell without job control starts background jobs with SIGINT ignored, and Python then never
+    # raises KeyboardInterrupt; a user at a terminal has it delivered, which is what these tests act out.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(argv, **kwargs) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.Popen(
@@ -27,6 +33,7 @@ def start(argv, **kwargs) -> subprocess.Popen:
         text=True,
         env=env,
         start_new_session=True,
+        preexec_fn=_interruptible,
         **kwargs,
     )
 
