@@ -27,6 +27,7 @@ The pipeline behind notebooks 06 and 07 (notebooks/topic_structure/THEORY.md §5
 from __future__ import annotations
 
 import base64
+import csv
 import fcntl
 import hashlib
 import importlib.metadata
@@ -95,7 +96,12 @@ def installed_file(distribution: str, relative_path: str, verify: bool = True) -
             f"the package {distribution!r} is not installed; install it with: "
             f"pip install '{_pinned_requirement(distribution)}' (or `pip install -e .` in the repository)"
         ) from None
-    record = {str(f): f for f in (dist.files or [])}
+    # The RECORD file itself, not ``dist.files``: some metadata finders (the importlib_metadata
+    # backport, which other packages may put first) drop recorded files that are missing on disk.
+    record = {}
+    for row in csv.reader((dist.read_text("RECORD") or "").splitlines()):
+        if row:
+            record[row[0]] = row[1] if len(row) > 1 else ""
     if relative_path not in record:
         raise RealTextError(
             f"{distribution} {dist.version} has no file {relative_path!r}; reinstall it with: {install}"
@@ -103,15 +109,12 @@ def installed_file(distribution: str, relative_path: str, verify: bool = True) -
     path = Path(dist.locate_file(relative_path)).resolve()
     if not path.is_file():
         raise RealTextError(f"{path} is missing from the installed {distribution}; reinstall it with: {install}")
-    entry = record[relative_path]
-    if verify and entry.hash is not None:
-        digest = (
-            base64.urlsafe_b64encode(hashlib.new(entry.hash.mode, path.read_bytes()).digest()).rstrip(b"=").decode()
-        )
-        if digest != entry.hash.value:
+    mode, _, expected = record[relative_path].partition("=")
+    if verify and expected:
+        digest = base64.urlsafe_b64encode(hashlib.new(mode, path.read_bytes()).digest()).rstrip(b"=").decode()
+        if digest != expected:
             raise RealTextError(
-                f"{path} is corrupted (its {entry.hash.mode} differs from the install record); "
-                f"reinstall it with: {install}"
+                f"{path} is corrupted (its {mode} differs from the install record); reinstall it with: {install}"
             )
     return path
 
