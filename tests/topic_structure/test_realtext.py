@@ -74,8 +74,8 @@ def test_installed_file_is_checked_against_the_install_record(tmp_path, monkeypa
 
 
 def test_a_recorded_file_missing_from_disk_says_to_reinstall(tmp_path, monkeypatch):
-    # A distribution of its own, deleted before any lookup: metadata lookups are cached per sys.path
-    # entry, so a file removed after a first lookup is not what this test should depend on.
+    # Recorded in RECORD but gone from disk: a metadata finder may drop such files from ``files``, so
+    # installed_file must read the RECORD itself to tell "missing" from "never recorded".
     _fake_distribution(tmp_path, monkeypatch, b'{"A": {"extract": "text"}}', name="fake-wiki-gone").unlink()
     with pytest.raises(realtext.RealTextError, match="missing.*reinstall"):
         realtext.installed_file("fake-wiki-gone", "fake_wiki_gone/data.json")
