@@ -3,6 +3,7 @@
 from theory_collection.papers import Paper
 
 from next_token.params import STANDARD_CHECKS, cross_check
+from next_token.profiles import NOTEBOOK_PROFILES
 
 PAPER = Paper(
     name="next_token",
@@ -12,6 +13,7 @@ PAPER = Paper(
     url="https://arxiv.org/abs/2403.08081",
     checks=STANDARD_CHECKS,
     cross_check=cross_check,
+    notebook_profiles=NOTEBOOK_PROFILES,
     order=2,
     headline_rows=("N1", "N2", "N3", "N4", "N5", "N6", "N7", "N8", "N9", "N10", "N11", "NA"),
     headline_rows_text={

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from .params import PROFILES, check_choice, check_int, check_output_dir
+from .params import PROFILES, check_choice, check_int, check_output_dir, resolve
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_ROOT = REPO_ROOT / "notebooks"
@@ -61,6 +62,9 @@ class Paper:
     # applies them before any kernel starts (see :mod:`theory_collection.runner`).
     notebook_checks: Mapping[str, Mapping[str, Check]] = field(default_factory=dict)
     notebook_cross_checks: Mapping[str, Callable[[dict[str, Any]], None]] = field(default_factory=dict)
+    # Each notebook's profiles, keyed by notebook stem: profile name -> {parameter: value}. A notebook
+    # resolves its parameters cell against them with :meth:`resolve`; the runner reads them from here.
+    notebook_profiles: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
     # Bytes a notebook would need at its resolved values (an upper estimate of its largest tensors);
     # the runner refuses a run whose estimate exceeds the machine's memory budget.
     memory_estimate: Callable[[str, dict[str, Any]], int] | None = None
@@ -84,6 +88,34 @@ class Paper:
     def checks_for(self, notebook: str) -> dict[str, Check]:
         """The rules of every parameter of ``notebook`` (its stem): the standard ones, then its own."""
         return {**self.all_checks, **self.notebook_checks.get(notebook, {})}
+
+    def cross_check_for(self, notebook: str) -> Callable[[dict[str, Any]], None]:
+        """The rules between parameters of ``notebook``: the paper's on its standard names, then the notebook's."""
+
+        def check(values: dict[str, Any]) -> None:
+            if self.cross_check is not None:
+                self.cross_check({name: value for name, value in values.items() if name in self.all_checks})
+            if notebook in self.notebook_cross_checks:
+                self.notebook_cross_checks[notebook](dict(values))
+
+        return check
+
+    def resolve(self, notebook: str, namespace: Mapping[str, Any]) -> SimpleNamespace:
+        """Resolve a notebook's ``parameters`` cell: ``P = PAPER.resolve("05_two_stage_dynamics", globals())``.
+
+        Every name of the notebook's profile (:attr:`notebook_profiles`) and every standard name is read
+        from ``namespace`` (the values papermill injected or the cell's defaults); ``None`` or absent takes
+        the value of the profile ``namespace["profile"]``. Each value is checked by its rule
+        (:meth:`checks_for`), then the rules between them (:meth:`cross_check_for`); a ``ValueError``
+        names the first bad parameter before any work. Returns the values as attributes.
+        """
+        if notebook not in self.notebook_profiles:
+            raise ValueError(f"{self.name} has no profiles for notebook {notebook!r}")
+        profiles = self.notebook_profiles[notebook]
+        profile = namespace.get("profile", "quick")
+        names = [name for name in self.standard_names if name in namespace] + list(profiles.get(profile, {}))
+        given = {name: namespace.get(name) for name in dict.fromkeys(names) if name != "profile"}
+        return resolve(profiles, profile, self.checks_for(notebook), self.cross_check_for(notebook), **given)
 
     @property
     def notebook_dir(self) -> Path:

@@ -14,7 +14,9 @@ reads, without executing anything,
 - its profiles: the code cell that assigns ``PROFILES = {...}``. The right-hand side may use dict
   and list literals, ``dict(...)`` calls, numbers, strings and names assigned earlier *in the same
   cell* (``BASE = dict(...)``, ``GRID = [...]``); anything else (a function call, an import) makes
-  the profiles unreadable, which is an error naming the notebook.
+  the profiles unreadable, which is an error naming the notebook. A notebook without ``PROFILES``
+  takes those its paper registers for it (``Paper.notebook_profiles``, resolved in the notebook by
+  ``Paper.resolve``); the collection's notebooks do so.
 
 Each parameter's value is the override, else its non-``None`` default, else the profile's value.
 These values are validated by the paper's rules (:class:`theory_collection.papers.Paper`): the
@@ -211,11 +213,10 @@ def prepare(paths: list[Path], overrides: dict[str, object], profile: str = "qui
 
 def _prepare_one(path: Path, spec: NotebookSpec, overrides: dict[str, object], profile: str) -> Prepared:
     paper, stem = paper_of(path), path.stem
-    if spec.profiles is not None and profile not in spec.profiles:
-        raise ValueError(
-            f"{stem}: profile {profile!r} is not defined by this notebook; it defines {sorted(spec.profiles)}"
-        )
-    profile_values = (spec.profiles or {}).get(profile, {})
+    profiles = spec.profiles if spec.profiles is not None else paper.notebook_profiles.get(stem)
+    if profiles is not None and profile not in profiles:
+        raise ValueError(f"{stem}: profile {profile!r} is not defined by this notebook; it defines {sorted(profiles)}")
+    profile_values = (profiles or {}).get(profile, {})
     given = {name: value for name, value in overrides.items() if name in spec.defaults}
     values: dict[str, object] = {}
     for name, default in spec.defaults.items():
@@ -227,6 +228,8 @@ def _prepare_one(path: Path, spec: NotebookSpec, overrides: dict[str, object], p
             values[name] = default
         elif name in profile_values:
             values[name] = profile_values[name]
+    for name, value in profile_values.items():  # a profile value the parameters cell does not expose
+        values.setdefault(name, value)
     checks = paper.checks_for(stem)
     normalised, notes = {}, []
     try:
@@ -242,10 +245,7 @@ def _prepare_one(path: Path, spec: NotebookSpec, overrides: dict[str, object], p
                 and not isinstance(normalised[name], bool)
             ):
                 notes.append(f"{name}: {value!r} taken as the integer {normalised[name]}")
-        if paper.cross_check is not None:
-            paper.cross_check({k: v for k, v in normalised.items() if k in paper.all_checks})
-        if stem in paper.notebook_cross_checks:
-            paper.notebook_cross_checks[stem](dict(normalised))
+        paper.cross_check_for(stem)(normalised)
     except ValueError as error:
         raise ValueError(f"{stem} ({profile} profile): {error}") from None
     if paper.memory_estimate is not None:

@@ -3,6 +3,7 @@
 from theory_collection.papers import Paper
 
 from .params import NOTEBOOK_CHECKS, NOTEBOOK_CROSS_CHECKS, STANDARD_CHECKS, cross_check, memory_estimate
+from .profiles import NOTEBOOK_PROFILES
 
 PAPER = Paper(
     name="topic_structure",
@@ -13,6 +14,7 @@ PAPER = Paper(
     cross_check=cross_check,
     notebook_checks=NOTEBOOK_CHECKS,
     notebook_cross_checks=NOTEBOOK_CROSS_CHECKS,
+    notebook_profiles=NOTEBOOK_PROFILES,
     memory_estimate=memory_estimate,
     order=1,
     headline_rows=("C1", "C2", "C3", "C4", "C5", "C6", "A1", "A2", "A3", "A4"),

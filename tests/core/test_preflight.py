@@ -223,3 +223,55 @@ def test_unwritable_out_exits_2(tmp_path, capsys):
 def test_check_out_dir_accepts_new_nested_folders(tmp_path):
     assert runner.check_out_dir(tmp_path / "a" / "b") == (tmp_path / "a" / "b").absolute()
     assert not (tmp_path / "a").exists(), "checking must not create"
+
+
+# ---------------------------------------------------------------------------------------------
+# Profiles registered by the paper instead of written in the notebook
+
+
+def _registered_paper() -> papers.Paper:
+    return papers.Paper(
+        name="toy",
+        title="toy",
+        citation="",
+        url="",
+        checks={"steps": lambda v: check_int("steps", v, 1)},
+        notebook_checks={"01_n": {"width": lambda v: check_int("width", v, 2)}},
+        notebook_cross_checks={"01_n": lambda values: check_int("width", values["width"], 2, values["steps"])},
+        notebook_profiles={
+            "01_n": {"quick": {"steps": 5, "width": 3, "hidden": 7}, "paper": {"steps": 50, "width": 9}}
+        },
+    )
+
+
+def test_paper_resolve_fills_from_the_registered_profile_and_checks_every_rule(tmp_path):
+    paper = _registered_paper()
+    namespace = {"profile": "quick", "seed": 0, "output_dir": str(tmp_path / "out"), "steps": None, "width": None}
+    values = paper.resolve("01_n", namespace)
+    assert (values.steps, values.width, values.hidden, values.profile) == (5, 3, 7, "quick")
+    assert paper.resolve("01_n", {**namespace, "profile": "paper", "width": 4}).width == 4
+    with pytest.raises(ValueError, match="width must be an integer >= 2"):  # the notebook's own rule
+        paper.resolve("01_n", {**namespace, "width": 1})
+    with pytest.raises(ValueError, match=r"width must be an integer in \[2, 5\]"):  # its rule between parameters
+        paper.resolve("01_n", {**namespace, "width": 6})
+    with pytest.raises(ValueError, match="steps must be an integer >= 1"):  # the paper's standard rule
+        paper.resolve("01_n", {**namespace, "steps": 0})
+    with pytest.raises(ValueError, match="no profiles for notebook '02_m'"):
+        paper.resolve("02_m", namespace)
+
+
+def test_runner_checks_a_notebook_against_its_registered_profile(tmp_path, monkeypatch):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "profile = 'quick'\nseed = 0\noutput_dir = 'out'\nsteps = None\nwidth = None",
+            metadata={"tags": ["parameters"]},
+        ),
+        nbformat.v4.new_code_cell("P = PAPER.resolve('01_n', globals())"),
+    ]
+    nbformat.write(nb, tmp_path / "01_n.ipynb")
+    monkeypatch.setattr(runner, "paper_of", lambda path: _registered_paper())
+    (prepared,) = runner.prepare([tmp_path / "01_n.ipynb"], {}, "paper")
+    assert prepared.values["steps"] == 50 and prepared.values["width"] == 9
+    with pytest.raises(ValueError, match=r"01_n \(quick profile\): width must be an integer in \[2, 5\]"):
+        runner.prepare([tmp_path / "01_n.ipynb"], {"width": 6}, "quick")
