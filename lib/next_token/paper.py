@@ -2,7 +2,7 @@
 
 from theory_collection.papers import Paper
 
-from next_token.params import STANDARD_CHECKS, cross_check
+from next_token.params import NOTEBOOK_CHECKS, NOTEBOOK_CROSS_CHECKS, STANDARD_CHECKS, cross_check
 from next_token.profiles import NOTEBOOK_PROFILES
 
 PAPER = Paper(
@@ -13,6 +13,8 @@ PAPER = Paper(
     url="https://arxiv.org/abs/2403.08081",
     checks=STANDARD_CHECKS,
     cross_check=cross_check,
+    notebook_checks=NOTEBOOK_CHECKS,
+    notebook_cross_checks=NOTEBOOK_CROSS_CHECKS,
     notebook_profiles=NOTEBOOK_PROFILES,
     order=2,
     headline_rows=("N1", "N2", "N3", "N4", "N5", "N6", "N7", "N8", "N9", "N10", "N11", "NA"),

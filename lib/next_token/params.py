@@ -8,7 +8,7 @@ are that benchmarked range, so every valid value runs in bounded time and memory
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -109,3 +109,10 @@ def resolve(profiles: Mapping[str, Mapping[str, Any]], profile: str, **given: An
     from next_token.paper import PAPER  # the paper module imports this one
 
     return resolve_with(profiles, profile, PAPER.all_checks, cross_check, **given)
+
+
+# ---------------------------------------------------------------------------------------------
+# Each notebook's own parameters (keyed by notebook stem); the runner and ``PAPER.resolve`` apply them
+
+NOTEBOOK_CHECKS: dict[str, dict[str, Callable[[Any], Any]]] = {}
+NOTEBOOK_CROSS_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {}
