@@ -1,5 +1,5 @@
 """transformer-topics (also theory-collection): run the notebook collection, sweep a notebook's parameters,
-make assignments, for every paper of the collection.
+make assignments, compare two reports, for every paper of the collection.
 
 Exit status: 0 when everything ran and none of the collection's own claims (derivations, predictions,
 checks) fails - a paper claim or assumption that the data refute is a finding, printed and reported
@@ -26,6 +26,7 @@ EXAMPLES = """examples:
   transformer-topics sweep value_matrix_grid.yaml             # local Dask cluster
   transformer-topics sweep grid.yaml --scheduler tcp://10.0.0.5:8786
   transformer-topics assignments --out reports/assignments
+  transformer-topics compare reports/latest reports/paper     # two reports side by side -> Markdown
 """
 
 GRID_SCHEMA = """GRID.yaml:
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{report,sweep,assignments}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{report,sweep,assignments,compare}")
 
     run = commands.add_parser(
         "report",
@@ -117,6 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="output directory, gets student/ and instructor/ (default: reports/assignments)",
     )
     add_selection(assign)
+
+    compare = commands.add_parser(
+        "compare",
+        help="set two written reports side by side (say the quick and the paper profile)",
+        description="Read two reports written by `report` and print, in Markdown, each paper's headline with "
+        "both verdicts per cell, the claims whose verdict differs (with both measured values) and the time of "
+        "each notebook in both.",
+    )
+    compare.add_argument("first", metavar="REPORT", help="a report folder (e.g. reports/latest)")
+    compare.add_argument("second", metavar="OTHER", help="another report folder (e.g. reports/paper)")
+    compare.add_argument("--out", metavar="FILE", help="also write the Markdown into FILE")
     return parser
 
 
@@ -223,7 +235,16 @@ def run_assignments(args) -> int:
     return 0
 
 
-COMMANDS = {"report": run_report, "sweep": run_sweep, "assignments": run_assignments}
+def run_compare(args) -> int:
+    """`compare`: two reports side by side, in Markdown; return the exit status."""
+    text = report.compare_markdown(report.load_report(args.first), report.load_report(args.second))
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    print(text, end="")
+    return 0
+
+
+COMMANDS = {"report": run_report, "sweep": run_sweep, "assignments": run_assignments, "compare": run_compare}
 INTERRUPTED = 130  # the shell's status for a command stopped by Ctrl-C
 
 

@@ -5,6 +5,8 @@ into them with relative paths, so the report folder can be zipped, moved and rea
 
     <out>/index.html          the headline, the claims of every notebook, figures, links
     <out>/summary.md          the same headline and claims tables in Markdown
+    <out>/runs.json           what ran: profile, date, commit, each notebook's time and status (read back
+                              by :func:`load_report`; ``compare`` sets two reports side by side)
     <out>/_static/mathjax/    MathJax, shared by every page (see pages)
     <out>/<paper>/THEORY.html the paper's theory notes
     <out>/<paper>/NN_name/    one notebook's run (see runner) and its page NN_name.html
@@ -22,6 +24,7 @@ figures saved under that heading (:func:`theory_collection.pages.recorded_sectio
 from __future__ import annotations
 
 import html
+import json
 import re
 import subprocess
 from dataclasses import dataclass, field
@@ -30,7 +33,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from . import pages
-from .claims import VERDICTS, counts_by_kind, headline, verdict_of
+from .claims import VERDICTS, counts_by_kind, headline, load_claims, verdict_of
 from .papers import REPO_ROOT, Paper, generic_paper, registered
 from .runner import NotebookRun
 
@@ -662,9 +665,126 @@ def write_summaries(
     markdown.write_text(summary_markdown(runs, profile, root=out, info=info), encoding="utf-8")
     index = out / "index.html"
     index.write_text(index_html(runs, profile, out, info=info), encoding="utf-8")
+    write_runs(runs, info, out)
     for page in [*theory, *(r.html for r in runs if r.html is not None and r.html.is_file())]:
         pages.relink(page)  # now that every page they may link is in place
     return markdown, index
+
+
+RUNS_FILE = "runs.json"
+
+
+def write_runs(runs: list[NotebookRun], info: BuildInfo, out: Path) -> Path:
+    """``<out>/runs.json``: the build (profile, date, commit, overrides) and each notebook's paper, time and error."""
+    record = {
+        "profile": info.profile,
+        "date": info.date,
+        "commit": info.commit,
+        "overrides": info.overrides,
+        "runs": [
+            {"paper": r.paper, "notebook": r.notebook, "seconds": round(r.seconds, 3), "error": r.error} for r in runs
+        ],
+    }
+    path = Path(out) / RUNS_FILE
+    path.write_text(json.dumps(record, indent=1, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def load_report(out: str | Path) -> tuple[BuildInfo, list[NotebookRun]]:
+    """A written report read back: its build and its runs, each with the claims of its ``claims.json``."""
+    out = Path(out)
+    try:
+        record = json.loads((out / RUNS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{out} is not a report written by `report` (no readable {RUNS_FILE}): {error}") from None
+    runs = []
+    for entry in record["runs"]:
+        folder = out / entry["paper"] / entry["notebook"]
+        claims_file = folder / "claims.json"
+        claims = load_claims(claims_file) if claims_file.is_file() else []
+        html_page = folder / f"{entry['notebook']}.html"
+        runs.append(
+            NotebookRun(
+                entry["notebook"],
+                folder,
+                paper=entry["paper"],
+                error=entry["error"],
+                claims=claims,
+                seconds=entry["seconds"],
+                html=html_page if html_page.is_file() else None,
+            )
+        )
+    info = BuildInfo(record["date"], record["commit"], record["profile"], record.get("overrides", {}))
+    return info, runs
+
+
+def compare_markdown(first: tuple[BuildInfo, list[NotebookRun]], second: tuple[BuildInfo, list[NotebookRun]]) -> str:
+    """Two reports side by side (say the quick and the paper profile): each paper's headline with both
+    verdicts in every cell, then every claim whose verdict differs, with both measured values, then the
+    time of every notebook in each."""
+    (info_a, runs_a), (info_b, runs_b) = first, second
+    name_a, name_b = _report_name(info_a), _report_name(info_b)
+    lines = [
+        f"# {name_a} and {name_b} side by side",
+        "",
+        f"- {name_a}: made {info_a.date} from commit {info_a.commit}, {sum(r.seconds for r in runs_a):.0f} s for "
+        f"{len(runs_a)} notebooks",
+        f"- {name_b}: made {info_b.date} from commit {info_b.commit}, {sum(r.seconds for r in runs_b):.0f} s for "
+        f"{len(runs_b)} notebooks",
+        "",
+        f"A cell reads `{name_a} / {name_b}`; **bold** where they differ.",
+        "",
+    ]
+    papers_b = dict((paper.name, group) for paper, group in by_paper(runs_b))
+    for paper, group_a in by_paper(runs_a):
+        table_a, table_b = paper_headline(paper, group_a), paper_headline(paper, papers_b.get(paper.name, []))
+        if not table_a:
+            continue
+        lines += [
+            f"## {paper.title}",
+            "",
+            "| claim or assumption | " + " | ".join(paper.data_kinds) + " |",
+            "|---|" + "---|" * len(paper.data_kinds),
+        ]
+        for subject, row in table_a.items():
+            cells = []
+            for data in paper.data_kinds:
+                a, b = row[data]["verdict"], table_b.get(subject, {}).get(data, {}).get("verdict", "not run")
+                cells.append(a if a == b else f"**{a} / {b}**")
+            lines.append(f"| **{subject}** {paper.headline_rows_text.get(subject, '')} | " + " | ".join(cells) + " |")
+        lines.append("")
+    claims_a = {(r.paper, c["id"]): c for r in runs_a for c in r.claims}
+    claims_b = {(r.paper, c["id"]): c for r in runs_b for c in r.claims}
+    differ = [key for key in claims_a if key in claims_b and verdict_of(claims_a[key]) != verdict_of(claims_b[key])]
+    lines += ["## Claims whose verdict differs", ""]
+    if differ:
+        lines += [f"| claim | kind | {name_a} | {name_b} |", "|---|---|---|---|"]
+        for key in differ:
+            a, b = claims_a[key], claims_b[key]
+            lines.append(
+                f"| {key[1]} | {a.get('kind', '')} | {verdict_of(a)} ({_fmt(a.get('measured'))}) | "
+                f"{verdict_of(b)} ({_fmt(b.get('measured'))}) |"
+            )
+    else:
+        lines.append("None.")
+    only = sorted({key[1] for key in claims_a.keys() ^ claims_b.keys()})
+    if only:
+        lines += ["", "In one report only: " + ", ".join(only) + "."]
+    times_b = {(r.paper, r.notebook): r for r in runs_b}
+    lines += ["", "## Time per notebook", "", f"| notebook | {name_a} | {name_b} |", "|---|---|---|"]
+    for run in runs_a:
+        other = times_b.get((run.paper, run.notebook))
+        lines.append(
+            f"| {run.paper}/{run.notebook} | {run.seconds:.0f} s | "
+            + (f"{other.seconds:.0f} s" if other else "not run")
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _report_name(info: BuildInfo) -> str:
+    overrides = ", ".join(f"{k} = {v}" for k, v in info.overrides.items())
+    return f"{info.profile} profile" + (f" ({overrides})" if overrides else "")
 
 
 def write_theory_pages(runs: list[NotebookRun], out: Path) -> list[Path]:

@@ -190,10 +190,10 @@ def test_unknown_profile_exits_2(capsys):
     assert "invalid choice: 'huge'" in capsys.readouterr().err
 
 
-def test_console_command_lists_its_three_subcommands():
+def test_console_command_lists_its_subcommands():
     command = Path(sys.executable).parent / "transformer-topics"
     result = subprocess.run([str(command), "--help"], capture_output=True, text=True, check=True)
-    for sub in ("report", "sweep", "assignments"):
+    for sub in ("report", "sweep", "assignments", "compare"):
         assert f"    {sub} " in result.stdout
 
 
@@ -477,3 +477,35 @@ def test_a_refuted_paper_claim_is_a_finding_not_a_problem(tmp_path):
     assert broken.status == "claims fail" and [what for what, _ in report.problems([finding, broken])] == [
         "C1.value does not hold (02_b)"
     ]
+
+
+def write_claims(runs):
+    for run in runs:
+        run.output_dir.mkdir(parents=True, exist_ok=True)
+        (run.output_dir / "claims.json").write_text(json.dumps(run.claims))
+
+
+def test_compare_sets_two_reports_side_by_side_and_bolds_what_differs(tmp_path, capsys):
+    quick, paper = tmp_path / "quick", tmp_path / "paper"
+    for out, profile, a1 in ((quick, "quick", "holds"), (paper, "paper", "fails")):
+        runs = topic_runs(out, a1_wikipedia=a1)
+        write_claims(runs)
+        report.write_summaries(runs, profile, out, overrides={})
+    info, runs = report.load_report(paper)
+    assert info.profile == "paper" and [r.seconds for r in runs] == [12.34, 45.67]
+    assert report.verdict_counts(runs[1])["fails"] == 1  # the claims came back from claims.json
+
+    assert main(["compare", str(quick), str(paper), "--out", str(tmp_path / "both.md")]) == 0
+    text = capsys.readouterr().out
+    assert text == (tmp_path / "both.md").read_text()
+    a1_row = next(line for line in text.splitlines() if line.startswith("| **A1**"))
+    assert "**confirmed / refuted**" in a1_row  # the Wikipedia cell differs
+    c2_row = next(line for line in text.splitlines() if line.startswith("| **C2**"))
+    assert "**" not in c2_row.split("|", 2)[2]  # identical cells are not bolded
+    assert "| A1.wikipedia | assumption | holds (0.62) | fails (0.62) |" in text
+    assert "| topic_structure/06_assumptions_on_data | 46 s | 46 s |" in text
+
+
+def test_compare_refuses_a_folder_that_is_not_a_report(tmp_path, capsys):
+    assert main(["compare", str(tmp_path), str(tmp_path)]) == 2
+    assert "is not a report written by `report`" in capsys.readouterr().err
