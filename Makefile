@@ -5,10 +5,12 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PROFILE ?= quick
+# The quick profile's report is reports/latest; another profile's goes beside it (reports/paper), so both can be compared.
+OUT ?= reports/$(if $(filter quick,$(PROFILE)),latest,$(PROFILE))
 # JupyterLab refuses to start as root unless told to; a container user is often root.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup report test lint format unit notebooks benchmark lab clean
+.PHONY: setup report compare test lint format unit notebooks benchmark lab clean
 
 setup: $(VENV)/.installed
 
@@ -21,7 +23,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 report: setup
-	$(BIN)/transformer-topics report --profile $(PROFILE)
+	$(BIN)/transformer-topics report --profile $(PROFILE) --out $(OUT)
+
+# The quick and the paper profile side by side (both reports must exist: make report; make report PROFILE=paper).
+compare: setup
+	$(BIN)/transformer-topics compare reports/latest reports/paper --out reports/profiles.md
 
 test: lint unit notebooks
 
