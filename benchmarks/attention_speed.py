@@ -20,7 +20,7 @@ positions (real words) per second, medians over ``--repeats`` alternated repeats
 each step keeps for its backward pass (exact), and the peak resident memory of a separate process that runs
 only that side; then the rate of the library's whole ``train`` loop (sampling and masking included), and the
 public code's own figures as quoted in the issues (measured elsewhere), and each notebook's wall time from a
-report's summary.md (``--report``, default reports/latest/summary.md; run the paper profile to get its times).
+report (``--report``, default reports/latest and reports/paper: ``make report PROFILE=paper`` makes the latter).
 The machine, its load and the date are printed: on a shared machine timings are noisy.
 """
 
@@ -33,7 +33,6 @@ import datetime
 import math
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -210,22 +209,15 @@ def train_loop_rate(steps: int) -> float:
     return positions / (time.perf_counter() - start)
 
 
-def report_times(summary: Path) -> list[str]:
-    """The profile line and each notebook's wall time from a report's summary.md (its "Notebooks" table)."""
-    lines = summary.read_text().splitlines()
-    profile = next((line.lstrip("- ") for line in lines if line.startswith("- Profile:")), "profile unknown")
-    made = next((line.lstrip("- ") for line in lines if line.startswith("- Made ")), "")
-    total = next((line.lstrip("- ") for line in lines if line.startswith("- Time:")), "")
-    start = lines.index("## Notebooks") if "## Notebooks" in lines else len(lines)
-    rows = []
-    for line in lines[start + 1 :]:
-        if line.startswith("## "):
-            break
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) > 2 and cells[-1].endswith(" s") and not cells[0].startswith("---"):
-            name = re.sub(r"\[(.*?)\]\(.*?\)", r"\1", cells[0])
-            rows.append(f"  {name:40s} {cells[-1]:>10s}   {cells[1]}")
-    return [f"report {summary}: {profile}; {made}; {total}", *rows]
+def report_times(folder: Path) -> list[str]:
+    """The build and each notebook's wall time of a report folder (its runs.json, read by the core's loader)."""
+    from theory_collection.report import load_report
+
+    info, runs = load_report(folder)
+    total = sum(r.seconds for r in runs)
+    rows = [f"  {r.paper + '/' + r.notebook:50s} {r.seconds:8.0f} s   {r.status}" for r in runs]
+    head = f"report {folder}: {info.profile} profile, made {info.date} from {info.commit}; {total:.0f} s in all"
+    return [head, *rows]
 
 
 def main() -> None:
@@ -236,8 +228,9 @@ def main() -> None:
     parser.add_argument(
         "--report",
         type=Path,
-        default=ROOT / "reports" / "latest" / "summary.md",
-        help="a report's summary.md whose per-notebook wall times are printed (when it exists)",
+        action="append",
+        help="a report folder whose per-notebook wall times are printed; repeatable "
+        "(default: reports/latest and reports/paper, those that exist)",
     )
     parser.add_argument("--memory-child", nargs=2, metavar=("SIDE", "ATTENTION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -278,10 +271,12 @@ def main() -> None:
         "the public code itself, one thread, measured elsewhere (not here; issues 2 and 17): "
         + ", ".join(f"{k} {v / 1e3:.0f}k words/s" for k, v in PUBLIC_CODE_ONE_THREAD.items())
     )
-    if args.report.is_file():
-        print("\n" + "\n".join(report_times(args.report)))
-    else:
-        print(f"\nno report at {args.report}: per-notebook wall times not printed (make report, or --report PATH)")
+    folders = args.report or [ROOT / "reports" / "latest", ROOT / "reports" / "paper"]
+    for folder in folders:
+        if (folder / "runs.json").is_file():
+            print("\n" + "\n".join(report_times(folder)))
+        else:
+            print(f"\nno report in {folder}: its per-notebook wall times are not printed (make report [PROFILE=paper])")
 
 
 if __name__ == "__main__":
