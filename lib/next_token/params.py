@@ -116,3 +116,50 @@ def resolve(profiles: Mapping[str, Mapping[str, Any]], profile: str, **given: An
 
 NOTEBOOK_CHECKS: dict[str, dict[str, Callable[[Any], Any]]] = {}
 NOTEBOOK_CROSS_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {}
+
+
+# 06_real_text: the window sample and the held-out share; the random-embedding variant needs d < K
+MIN_WINDOWS, MAX_WINDOWS = 100, 1_000_000
+
+
+def _real_text_cross_check(values: dict[str, Any]) -> None:
+    """06_real_text: embed_dim < vocab_size (its variant with random embeddings is the dependent case)."""
+    if {"embed_dim", "vocab_size"} <= set(values) and values["embed_dim"] >= values["vocab_size"]:
+        raise ValueError(
+            f"embed_dim must be < vocab_size = {values['vocab_size']} (the variant with dependent embeddings), "
+            f"got {values['embed_dim']}"
+        )
+
+
+NOTEBOOK_CHECKS["06_real_text"] = {
+    "num_windows": lambda v: check_int("num_windows", v, MIN_WINDOWS, MAX_WINDOWS),
+    "heldout_fraction": lambda v: check_float("heldout_fraction", v, 0.0, 1.0, low_open=True, high_open=True),
+}
+NOTEBOOK_CROSS_CHECKS["06_real_text"] = _real_text_cross_check
+
+
+def _check_plateau_rates(value: Any) -> list[float]:
+    """A non-empty list of normalized-GD step sizes in (0, 1] (notebook 03's N11 plateau runs)."""
+    if not isinstance(value, list | tuple) or not value:
+        raise ValueError(f"plateau_rates must be a non-empty list of step sizes, got {value!r}")
+    return [check_float("plateau_rates[]", r, 0.0, 1.0, low_open=True) for r in value]
+
+
+MAX_DATASETS = 100  # datasets trained together in one batched computation
+NOTEBOOK_CHECKS["03_gradient_descent"] = {
+    "num_datasets": lambda v: check_int("num_datasets", v, 1, MAX_DATASETS),
+    "gd_learning_rate": lambda v: check_float("gd_learning_rate", v, 0.0, 10.0, low_open=True),
+    "gd_steps": lambda v: check_int("gd_steps", v, 1, MAX_STEPS),
+    "plateau_rates": _check_plateau_rates,
+    "smallest_mu": lambda v: check_float("smallest_mu", v, 1e-14, 1e-2),
+}
+NOTEBOOK_CHECKS["04_retrieval_and_composition"] = {
+    "num_datasets": lambda v: check_int("num_datasets", v, 1, MAX_DATASETS),
+    "new_contexts": lambda v: check_int("new_contexts", v, 1, 100_000),
+    "sample_draws": lambda v: check_int("sample_draws", v, 10, 1_000_000),
+}
+NOTEBOOK_CHECKS["05_beyond_the_theorem"] = {
+    "num_datasets": lambda v: check_int("num_datasets", v, 1, MAX_DATASETS),
+    "ce_learning_rate": lambda v: check_float("ce_learning_rate", v, 0.0, 10.0, low_open=True),
+    "ce_steps": lambda v: check_int("ce_steps", v, 1, MAX_STEPS),
+}

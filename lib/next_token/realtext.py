@@ -18,15 +18,18 @@ block-diagonal graph whose node k K + u is token u in G^(k) (``corpus_tpgs``). N
 
 from __future__ import annotations
 
+import time
+import warnings
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from next_token.data import sample_sequences
+from next_token.data import Dataset, EmbeddingRankWarning, make_embeddings, sample_sequences
 from next_token.graphs import reachability
 
 NO_PREVIOUS = np.iinfo(np.int64).max  # distance recorded when a word has no earlier occurrence in its summary
@@ -53,8 +56,9 @@ def function_words() -> frozenset[str]:
     return frozenset(STOPWORDS)
 
 
-def top_words(documents: Sequence[Sequence[str]], vocab_size: int) -> list[str]:
-    """The vocab_size most frequent words, most frequent first (ties broken alphabetically, so it is deterministic)."""
+def top_words(documents: Sequence[Sequence[str]], vocab_size: int | None) -> list[str]:
+    """The vocab_size most frequent words (every word when None), most frequent first (ties broken alphabetically,
+    so it is deterministic)."""
     counts = Counter(word for doc in documents for word in doc)
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     return [word for word, _ in ranked[:vocab_size]]
@@ -432,3 +436,471 @@ def train_layer(ds, optimizer: str, learning_rate: float, steps: int, checkpoint
             W = W - learning_rate * g
         saved[checkpoints == step] = W
     return saved
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# notebook 06's pipeline: corpus -> samples -> graphs -> trained layer -> held-out evaluation
+
+
+class StageTimer:
+    """Wall time of named stages: ``with timer("name"): ...``; ``timer.seconds`` maps each name to its seconds."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str):
+        """Time the body of the ``with`` block under ``name``."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class RealTextCorpus:
+    """The windows of the summaries at one (K, T) and the seeded samples drawn from them.
+
+    Attributes:
+        num_documents: number of summaries.
+        vocab: the K words (token id = index).
+        stream: the in-vocabulary words of every summary (see WordStream).
+        windows: every window of length T of every summary.
+        train_all, held_all: ``windows`` split by summary (a seeded heldout_fraction held out whole).
+        train, held: the seeded samples, num_windows in all, in the proportion of heldout_fraction.
+    """
+
+    num_documents: int
+    vocab: list[str]
+    stream: WordStream
+    windows: Windows
+    train_all: Windows
+    held_all: Windows
+    train: Windows
+    held: Windows
+
+    @property
+    def is_function(self) -> np.ndarray:
+        """(K,) bool: which vocabulary words are function words."""
+        return self.stream.is_function_word()
+
+    def summary(self) -> dict[str, float]:
+        """The sizes of each stage (summaries, words, coverage, windows, samples), for a table."""
+        K, T = self.stream.K, self.windows.tok.shape[1]
+        return {
+            "summaries": self.num_documents,
+            "words": self.stream.total_words,
+            f"words in the top-{K} vocabulary": self.stream.ids.size,
+            "coverage": round(self.stream.coverage, 3),
+            f"windows of T = {T} (all summaries)": self.windows.n,
+            "training windows (corpus)": self.train_all.n,
+            "held-out windows (corpus)": self.held_all.n,
+            "training sample": self.train.n,
+            "held-out sample": self.held.n,
+            "function words in the vocabulary": int(self.is_function.sum()),
+        }
+
+
+def build_corpus(
+    documents: Sequence[Sequence[str]],
+    vocab_size: int,
+    seq_len: int,
+    num_windows: int,
+    heldout_fraction: float,
+    seed: int,
+    ranked: Sequence[str] | None = None,
+) -> RealTextCorpus:
+    """Vocabulary, restricted stream, every window, the split by summary and the two seeded samples.
+
+    The held-out sample has max(1, round(num_windows * heldout_fraction)) windows (seed + 1), the training sample the
+    rest (seed). ranked: every word, most frequent first (``top_words(documents, None)``), to reuse a ranking.
+    """
+    vocab = list(ranked[:vocab_size]) if ranked is not None else top_words(documents, vocab_size)
+    stream = restrict(documents, vocab)
+    windows = extract_windows(stream, seq_len)
+    train_all, held_all = split_by_summary(windows, len(documents), heldout_fraction, seed)
+    num_held = max(1, round(num_windows * heldout_fraction))
+    train = subsample(train_all, num_windows - num_held, seed)
+    held = subsample(held_all, num_held, seed + 1)
+    return RealTextCorpus(len(documents), vocab, stream, windows, train_all, held_all, train, held)
+
+
+@dataclass(frozen=True)
+class Realizability:
+    """Realizable fractions against the window length T, for several vocabularies and label classes.
+
+    Attributes:
+        seq_lens: (m,) the window lengths.
+        curves: name -> (fractions (m,), window counts (m,)), one per vocabulary (top K, 256, 4096, all words).
+        by_class: the same for function-word and content-word labels, at the top K and with all words.
+        all_vocab_size: the number of distinct words of the corpus.
+    """
+
+    seq_lens: np.ndarray
+    curves: dict[str, tuple[np.ndarray, np.ndarray]]
+    by_class: dict[str, tuple[np.ndarray, np.ndarray]]
+    all_vocab_size: int
+
+    def frame(self):
+        """pandas DataFrame of every fraction, one row per T, one column per curve."""
+        import pandas as pd
+
+        columns = {name: f for name, (f, _) in {**self.curves, **self.by_class}.items()}
+        return pd.DataFrame(columns, index=pd.Index(self.seq_lens, name="T"))
+
+    def at(self, seq_len: int) -> dict[str, float]:
+        """Every curve's realizable fraction at T = seq_len (which must be one of seq_lens)."""
+        return {
+            name: float(f[self.seq_lens == seq_len][0]) for name, (f, _) in {**self.curves, **self.by_class}.items()
+        }
+
+
+def realizability_study(
+    documents: Sequence[Sequence[str]],
+    corpus: RealTextCorpus,
+    seq_lens: Sequence[int],
+    larger_vocabularies: Sequence[int] = (256, 4096),
+    ranked: Sequence[str] | None = None,
+) -> Realizability:
+    """The realizable fraction at every T in seq_lens for the corpus' vocabulary, the larger ones and all words,
+    and separately for function-word and content-word labels (the corpus' vocabulary and all words).
+
+    ranked: every word, most frequent first (computed when not given).
+    """
+    ranked = list(ranked) if ranked is not None else top_words(documents, None)
+    K = corpus.stream.K
+    seq_lens = np.asarray(seq_lens)
+    curves = {f"top {K} words": realizable_fraction(corpus.stream, seq_lens)}
+    for size in larger_vocabularies:
+        curves[f"top {size} words"] = realizable_fraction(restrict(documents, ranked[:size]), seq_lens)
+    all_stream = restrict(documents, ranked)
+    curves[f"all {len(ranked)} words"] = realizable_fraction(all_stream, seq_lens)
+    is_function, all_function = corpus.is_function, all_stream.is_function_word()
+    by_class = {
+        f"function-word labels (top {K})": realizable_fraction(corpus.stream, seq_lens, is_function),
+        f"content-word labels (top {K})": realizable_fraction(corpus.stream, seq_lens, ~is_function),
+        "function-word labels (all words)": realizable_fraction(all_stream, seq_lens, all_function),
+        "content-word labels (all words)": realizable_fraction(all_stream, seq_lens, ~all_function),
+    }
+    return Realizability(seq_lens, curves, by_class, len(ranked))
+
+
+def restriction_effect(windows: Windows, vocab: Sequence[str], is_function: np.ndarray):
+    """What keeping only the realizable windows keeps.
+
+    Returns (overall, per_word): overall maps a description to its share (windows kept, function-word labels among
+    all and among kept windows, distinct labels kept, queries equal to their label); per_word is a pandas
+    DataFrame, one row per vocabulary word, of its label count, how often it is kept as a label and that share.
+    """
+    import pandas as pd
+
+    K = len(vocab)
+    keep = windows.realizable
+    per_word = pd.DataFrame(
+        {
+            "word": list(vocab),
+            "function word": is_function,
+            "label count": np.bincount(windows.y, minlength=K),
+            "kept as label": np.bincount(windows.y[keep], minlength=K),
+        }
+    )
+    per_word["kept share"] = per_word["kept as label"] / per_word["label count"].clip(lower=1)
+    overall = {
+        "windows kept": keep.mean(),
+        "function-word labels, all windows": is_function[windows.y].mean(),
+        "function-word labels, kept windows": is_function[windows.y[keep]].mean(),
+        "distinct labels kept": int((per_word["kept as label"] > 0).sum()),
+        "queries equal to their label, kept windows": np.mean(windows.tok[keep, -1] == windows.y[keep]),
+    }
+    return overall, per_word
+
+
+def training_datasets(train: Windows, vocab_size: int, embed_dim: int, seed: int):
+    """(one-hot, random) Datasets of the realizable training windows.
+
+    One-hot: E = I_K (A3 holds by construction). Random: unit Gaussian embeddings in embed_dim < K dimensions
+    (``make_embeddings`` with ``default_rng(seed)``), whose linear dependence is the point (its warning is muted).
+    """
+    E_random = make_embeddings(vocab_size, embed_dim, "gaussian", np.random.default_rng(seed))
+    realizable = train.take(train.realizable)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EmbeddingRankWarning)
+        one_hot = Dataset(np.eye(vocab_size), realizable.tok, realizable.y)
+        return one_hot, Dataset(E_random, realizable.tok, realizable.y)
+
+
+def graph_sources(corpus: Windows, sample: Windows, seq_len: int, vocab_size: int, seed: int, timer=None) -> dict:
+    """The priority graphs of real windows and their two baselines at two scales.
+
+    corpus: every realizable training window; sample: the realizable training sample. For each scale, the real
+    windows, random windows of matched size (``random_windows``) and the same windows shuffled
+    (``shuffle_within_windows``), all seeded with ``seed``. Returns {(name, scale): (Windows, CorpusGraphs)} with
+    name in real / random / shuffled and scale in corpus / sample. timer: a StageTimer for the real corpus graphs.
+    """
+    sources = {}
+    if timer is not None:
+        with timer("corpus TPGs (real, all training windows)"):
+            sources["real", "corpus"] = (corpus, corpus_tpgs(corpus.tok, corpus.y, vocab_size))
+    else:
+        sources["real", "corpus"] = (corpus, corpus_tpgs(corpus.tok, corpus.y, vocab_size))
+    for scale, base in (("corpus", corpus), ("sample", sample)):
+        rand = random_windows(base.n, seq_len, vocab_size, seed)
+        shuf = shuffle_within_windows(base, seed)
+        if scale == "sample":
+            sources["real", scale] = (base, corpus_tpgs(base.tok, base.y, vocab_size))
+        sources["random", scale] = (rand, corpus_tpgs(rand.tok, rand.y, vocab_size))
+        sources["shuffled", scale] = (shuf, corpus_tpgs(shuf.tok, shuf.y, vocab_size))
+    return sources
+
+
+def graph_summary(sources: dict, stats: dict):
+    """pandas DataFrame, one row per (name, scale) of ``graph_sources``, of its ``graph_statistics`` means."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            f"{name}, {scale}": {
+                "windows": sources[name, scale][0].n,
+                "edges": len(sources[name, scale][1].edges),
+                "queries with edges": len(s["queries"]),
+                "mean words per graph": s["active_tokens"].mean(),
+                "mean SCCs per graph": s["num_sccs"].mean(),
+                "mean largest SCC": s["largest_scc"].mean(),
+                "mean depth": s["depth"].mean(),
+                "max depth": s["depth"].max(),
+                "labels in a cyclic SCC": s["label_in_cyclic"],
+            }
+            for (name, scale), s in stats.items()
+        }
+    ).T
+
+
+def largest_scc_share(stats: dict) -> float:
+    """Mean over query words of the share of a graph's words in its largest SCC (``graph_statistics`` output)."""
+    return float(np.mean(stats["largest_scc"] / np.maximum(stats["active_tokens"], 1)))
+
+
+def small_graph(windows: Windows, vocab_size: int, seq_len: int, max_windows: int = 40):
+    """A small real priority graph to draw: (score, query k, TokenPriorityGraphs, windows used).
+
+    Among the graphs of each query built from its first 1, 2, ..., max_windows windows, with at most max(12, T)
+    words, the one with a cyclic SCC and 5 words or more first, then the deepest priority order, then the most
+    words. On a tiny vocabulary the preferred shape may not exist: then the best graph there is.
+    """
+    from next_token.graphs import token_priority_graphs
+
+    best = None
+    for k in np.unique(windows.tok[:, -1]):
+        rows = np.flatnonzero(windows.tok[:, -1] == k)[:max_windows]
+        for count in range(1, rows.size + 1):
+            sub = windows.take(rows[:count])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", EmbeddingRankWarning)
+                g = token_priority_graphs(Dataset(np.eye(vocab_size), sub.tok, sub.y))
+            words = int(np.sum(g.adjacency[k].any(0) | g.adjacency[k].any(1)))
+            if words > max(12, seq_len):
+                break
+            depth = int(g.priority_levels(k).max()) + 1
+            score = (words >= 5 and g.scc_sizes(k).max() >= 2, depth, words)
+            if best is None or score > best[0]:
+                best = (score, k, g, count)
+    return best
+
+
+def metrics_along(ds: Dataset, W_path: np.ndarray, svm, fin, C: np.ndarray):
+    """``next_token.dynamics.Metrics`` (one dataset: every field (m, 1)) of the iterates W_path (m, d, d).
+
+    Computed through the score table with the exact solutions ``svm`` (GraphSVMSolution) and ``fin`` (FinSolution)
+    and the retrieved sets C (n, T); the fields this route does not compute (cos_superposition, support, tv) are nan.
+    """
+    from next_token.dynamics import Metrics
+    from next_token.loss import attention as dataset_attention
+    from next_token.loss import log_loss
+
+    direction = svm.W / svm.norm if svm.norm > 0 else np.zeros_like(svm.W)
+    flat = W_path.reshape(len(W_path), -1)
+    norm = np.linalg.norm(flat, axis=1)
+    c = flat @ direction.ravel()
+    proj = np.stack([svm.basis.project(W) for W in W_path]) if svm.basis.dim else np.zeros_like(W_path)
+    fin_dist = np.linalg.norm((proj - fin.W).reshape(len(W_path), -1), axis=1)
+    rho = W_path - c[:, None, None] * direction - fin.W
+    masses = np.stack([(dataset_attention(ds, W) * C).sum(1) for W in W_path])
+    loss = np.array([log_loss(ds, W) for W in W_path])
+    nan = np.full((len(W_path), 1), np.nan)
+    cos = np.where(norm > 0, c / np.where(norm > 0, norm, 1), np.nan)
+
+    def col(x):
+        return np.asarray(x, dtype=float)[:, None]
+
+    return Metrics(
+        norm=col(norm),
+        svm_coef=col(c),
+        cos_svm=col(cos),
+        fin_dist=col(fin_dist),
+        residual=col(np.linalg.norm(rho.reshape(len(W_path), -1), axis=1)),
+        cos_superposition=nan,
+        min_mass=col(masses.min(1)),
+        support=nan,
+        tv=nan,
+        loss=col(loss),
+        loss_gap=col(loss - fin.loss_star),
+        one_minus_label_attention=col(1 - masses.mean(1)),
+    )
+
+
+def exact_solutions_of(ds: Dataset, svm, fin, C: np.ndarray):
+    """``next_token.dynamics.ExactSolutions`` (B = 1) of one dataset from its solved ``svm`` and ``fin``; C: (n, T)."""
+    from next_token.dynamics import ExactSolutions
+    from next_token.loss import attention as dataset_attention
+
+    K = ds.K
+    return ExactSolutions(
+        W_svm=svm.W[None],
+        W_fin=fin.W[None],
+        loss_star=np.array([fin.loss_star]),
+        svm_norm=np.array([svm.norm]),
+        fin_basis=svm.basis.matrices.reshape(1, svm.basis.dim, -1) if svm.basis.dim else np.zeros((1, 1, K * K)),
+        retrieved=C[None],
+        composition=dataset_attention(ds, fin.W, restrict=C)[None],
+        certificate_worst=np.array([svm.certificate.worst()]),
+    )
+
+
+def run_table(checkpoints: np.ndarray, metrics, rows: int = 8):
+    """pandas DataFrame of a run's metrics (B = 1) at ``rows`` evenly spaced checkpoints."""
+    import pandas as pd
+
+    m = metrics
+    frame = pd.DataFrame(
+        {
+            "step": checkpoints,
+            "||W||": m.norm[:, 0],
+            "cos(W, W^svm)": m.cos_svm[:, 0],
+            "fin_dist": m.fin_dist[:, 0],
+            "mean mass on C_i": 1 - m.one_minus_label_attention[:, 0],
+            "L - L*": m.loss_gap[:, 0],
+        }
+    )
+    return frame.iloc[np.unique(np.linspace(0, len(checkpoints) - 1, rows).astype(int))]
+
+
+RETRIEVED = 0.9  # a held-out window counts as retrieved when at least this share of the attention is on C_top
+
+
+@dataclass(frozen=True)
+class HeldoutRetrieval:
+    """The automaton's top SCC on held-out windows and the attention the layer puts on it.
+
+    Attributes:
+        top: (n, T) bool positions in the unique highest-priority SCC (empty rows where there is none).
+        unique: (n,) bool windows with a unique top SCC.
+        attn: (n, T) the trained layer's attention.
+        mass_top, mass_top_sup, uniform_mass: (u,) attention mass on C_top over the u windows with a unique top,
+            of the layer, of the superposition c W_hat + W^fin at the layer's c = <W, W_hat>, of uniform attention.
+        retrieved_share, share_sup, null_share: shares of those windows with mass >= RETRIEVED for each.
+        interval: binomial 95% interval (low, high) of retrieved_share.
+    """
+
+    top: np.ndarray
+    unique: np.ndarray
+    attn: np.ndarray
+    mass_top: np.ndarray
+    mass_top_sup: np.ndarray
+    uniform_mass: np.ndarray
+    retrieved_share: float
+    share_sup: float
+    null_share: float
+    interval: tuple[float, float]
+
+
+def heldout_retrieval(graphs: CorpusGraphs, held: Windows, E: np.ndarray, W: np.ndarray, svm, fin, svm_coef: float):
+    """N6 on held-out windows: the top SCC of each window in the training graphs and the layer's mass on it.
+
+    graphs: the training sample's CorpusGraphs; E (K, d), W (d, d) the trained layer; svm, fin the exact solutions;
+    svm_coef: c = <W, W_hat> at the end of the run (the superposition's coefficient).
+    """
+    from scipy.stats import binomtest
+
+    top, unique = top_scc_positions(reachability_tensor(graphs), held.tok)
+    attn = attention(E, W, held.tok)
+    direction = svm.W / svm.norm if svm.norm > 0 else np.zeros_like(svm.W)
+    attn_sup = attention(E, float(svm_coef) * direction + fin.W, held.tok)
+    mass_top, mass_top_sup = (attn * top).sum(1)[unique], (attn_sup * top).sum(1)[unique]
+    retrieved = int(np.sum(mass_top >= RETRIEVED))
+    interval = binomtest(retrieved, int(unique.sum())).proportion_ci(0.95) if unique.any() else None
+    uniform_mass = top.mean(1)[unique]  # W = 0: uniform attention
+    return HeldoutRetrieval(
+        top=top,
+        unique=unique,
+        attn=attn,
+        mass_top=mass_top,
+        mass_top_sup=mass_top_sup,
+        uniform_mass=uniform_mass,
+        retrieved_share=float(np.mean(mass_top >= RETRIEVED)),
+        share_sup=float(np.mean(mass_top_sup >= RETRIEVED)),
+        null_share=float(np.mean(uniform_mass >= RETRIEVED)) if unique.any() else float("nan"),
+        interval=(interval.low, interval.high) if interval is not None else (0.0, 1.0),
+    )
+
+
+@dataclass(frozen=True)
+class NextWordPrediction:
+    """Held-out next-word predictions of the layer, the bigram baseline and the automaton.
+
+    Attributes:
+        layer_word, bigram_word, auto_word: (n,) predicted words.
+        table: pandas DataFrame of accuracies and log-losses on four subsets of the held-out windows.
+        agree: share of the windows with a unique top SCC on which layer and automaton predict the same word.
+    """
+
+    layer_word: np.ndarray
+    bigram_word: np.ndarray
+    auto_word: np.ndarray
+    table: object
+    agree: float
+
+
+def next_word_prediction(
+    train: Windows, held: Windows, retrieval: HeldoutRetrieval, E: np.ndarray, W_fin: np.ndarray, vocab_size: int
+) -> NextWordPrediction:
+    """Compare the layer's next word (largest attention mass) with the bigram baseline (most frequent next word after
+    the query in ``train``, add-1/2 probabilities) and the automaton (the word of C_top with the largest W^fin
+    composition), on all held-out windows, those with a unique top SCC, the realizable ones and both.
+
+    The aligned head's log-loss is finite only on realizable windows (inf elsewhere); the automaton is defined on
+    windows with a unique top SCC only (nan elsewhere) and its probability of the label can be 0.
+    """
+    import pandas as pd
+
+    attn, top, unique = retrieval.attn, retrieval.top, retrieval.unique
+    bigram = bigram_probabilities(train.tok[:, -1], train.y, vocab_size)
+    layer_word = predicted_word(attn, held.tok, vocab_size)
+    bigram_word = bigram[held.tok[:, -1]].argmax(1)
+    attn_auto = np.zeros_like(attn)
+    attn_auto[unique] = attention(E, W_fin, held.tok[unique], mask=top[unique])
+    auto_word = predicted_word(attn_auto, held.tok, vocab_size)
+    real = held.realizable
+    p_layer = label_probability(attn, held.tok, held.y)
+    p_bigram = bigram[held.tok[:, -1], held.y]
+    p_auto = label_probability(attn_auto, held.tok, held.y)
+    rows = {}
+    for name, subset in (
+        ("all held-out", np.ones(held.n, bool)),
+        ("unique top SCC", unique),
+        ("realizable", real),
+        ("realizable, unique top", real & unique),
+    ):
+        rows[name] = {
+            "windows": int(subset.sum()),
+            "accuracy: layer": np.mean(layer_word[subset] == held.y[subset]),
+            "accuracy: bigram": np.mean(bigram_word[subset] == held.y[subset]),
+            "accuracy: automaton": (
+                np.mean(auto_word[subset] == held.y[subset]) if (subset <= unique).all() else np.nan
+            ),
+            "log-loss: layer": -np.log(p_layer[subset]).mean() if (subset <= real).all() else np.inf,
+            "log-loss: bigram": -np.log(p_bigram[subset]).mean(),
+            "automaton: p(label) = 0": np.mean(p_auto[subset] == 0) if (subset <= unique).all() else np.nan,
+        }
+    agree = float(np.mean(layer_word[unique] == auto_word[unique]))
+    return NextWordPrediction(layer_word, bigram_word, auto_word, pd.DataFrame(rows).T, agree)

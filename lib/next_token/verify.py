@@ -405,3 +405,270 @@ def record_loss_star(
         data="synthetic",
         section=section,
     )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# notebook 01: the SCCs against scipy, and the Hessian quadratic form against the attention variance
+
+
+def record_tarjan_vs_scipy(claims, graphs: TokenPriorityGraphs, queries, section: str = "") -> None:
+    """N1.tarjan_vs_scipy: the iterative Tarjan's SCC partition of each G^(k), k in queries, equals scipy's.
+
+    Partitions are compared as (K, K) same-component tables, so the two numberings may differ.
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    agree = []
+    for k in queries:
+        _, reference = connected_components(csr_matrix(graphs.adjacency[k]), directed=True, connection="strong")
+        mine = graphs.scc[k]
+        agree.append(np.array_equal(mine[:, None] == mine[None, :], reference[:, None] == reference[None, :]))
+    claims.check(
+        "N1.tarjan_vs_scipy",
+        "the iterative Tarjan and scipy give the same SCC partition of every TPG",
+        theory=True,
+        measured=all(agree),
+        comparison="true",
+        kind="check",
+        reason=f"{len(agree)} graphs",
+        section=section,
+    )
+
+
+def hessian_form_and_attention_variance(ds: Dataset, seed: int, scale: float = 3.0) -> tuple[float, float]:
+    """The Hessian quadratic form of L along a random direction V, and (1/n) sum_i Var_{s_i}(delta_i).
+
+    W (d, d) Gaussian rescaled to ||W||_F = scale and V (d, d) Gaussian, both drawn in that order from
+    ``default_rng(seed)``. The form is ``hessian`` in the one-element basis {V}; delta_i = scores(V)_i (n, T) is the
+    move of sample i's scores along V and s_i its attention at W. N2 says the two are equal.
+    """
+    from next_token.loss import attention, scores
+
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((ds.d, ds.d))
+    W *= scale / np.linalg.norm(W)
+    direction = rng.standard_normal((ds.d, ds.d))
+    # the library's Hessian in the one-element basis {direction} is the 1 x 1 matrix direction^T H direction
+    quadratic = float(hessian(ds, W, basis=direction[None])[0, 0])
+    delta = scores(ds, direction)  # the scores are linear in W: the moves of the scores along the direction
+    s_att = attention(ds, W)
+    mean = (s_att * delta).sum(axis=1, keepdims=True)
+    variance = float(((s_att * (delta - mean) ** 2).sum(axis=1)).mean())
+    return quadratic, variance
+
+
+def record_variance_numeric(claims, quadratic: float, variance: float, section: str = "") -> None:
+    """N2.variance_numeric: the Hessian quadratic form equals the mean attention variance (relative 1e-10)."""
+    claims.check(
+        "N2.variance_numeric",
+        "the Hessian quadratic form equals the mean attention variance of the direction",
+        theory=variance,
+        measured=quadratic,
+        tolerance=1e-10,
+        comparison="relative",
+        kind="derivation",
+        tolerance_reason="float64 round-off in sums of d^4 products (observed ~1e-15 relative)",
+        data="synthetic",
+        section=section,
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# notebook 02: the KKT certificate, the path's L*, and the hand-made cases
+
+
+def record_svm_kkt(claims, graphs: TokenPriorityGraphs, svm: GraphSVMSolution, section: str = "") -> None:
+    """N3.svm_kkt (the certificate's worst KKT entry below FLOAT_TOL) and N3.svm_zero_iff_no_cross_edge.
+
+    Both are inconclusive when the Graph-SVM is infeasible (possible only without A3).
+    """
+    cross, _ = graphs.edge_kinds()
+    cert = svm.certificate
+    lost = "" if svm.feasible else "Graph-SVM infeasible: A3 lost"
+    kkt = (
+        max(cert.complementarity, max(0.0, -cert.dual_feasibility), cert.stationarity, cert.duality_gap)
+        if cert
+        else float("nan")
+    )
+    claims.check(
+        "N3.svm_kkt",
+        "KKT certificate of W^svm: complementarity, dual feasibility, stationarity, duality gap",
+        measured=kkt,
+        comparison="less",
+        criterion=FLOAT_TOL,
+        kind="derivation",
+        data="synthetic",
+        unmet=lost,
+        criterion_reason="float64 round-off (observed <= 1e-11 up to K = d = 64)",
+        section=section,
+        reason=(
+            f"complementarity {cert.complementarity:.1e}, min multiplier {cert.dual_feasibility:.2g}, "
+            f"stationarity {cert.stationarity:.1e}, duality gap {cert.duality_gap:.1e}"
+        )
+        if cert
+        else "",
+    )
+    claims.check(
+        "N3.svm_zero_iff_no_cross_edge",
+        "W^svm = 0 exactly when no TPG has a cross-SCC edge",
+        theory=True,
+        measured=(svm.norm == 0) == (len(cross) == 0),
+        comparison="true",
+        kind="derivation",
+        data="synthetic",
+        unmet=lost,
+        reason=f"{len(cross)} cross-SCC edges, ||W^svm|| = {svm.norm:.3g}",
+        section=section,
+    )
+
+
+PATH_MAX_DIM = 600  # dim S_data up to which the regularization path's dense Newton runs
+
+
+def path_if_small(ds: Dataset, graphs: TokenPriorityGraphs, mus: np.ndarray) -> list[PathPoint] | None:
+    """The regularization path at ``mus`` when dim S_data <= PATH_MAX_DIM, else None (too large for dense Newton).
+
+    The edge count bounds dim S_data, so a large graph is refused before its basis is formed.
+    """
+    from next_token.path import regularization_path
+
+    edges = graphs.edges().shape[0]
+    path_dim = data_basis(ds, graphs).shape[0] if edges <= PATH_MAX_DIM else edges
+    return regularization_path(ds, mus, graphs) if path_dim <= PATH_MAX_DIM else None
+
+
+def record_loss_star_not_computed(claims, fin: FinSolution, edges: int, section: str = "") -> None:
+    """N7.loss_star, inconclusive: the path was not computed (``edges`` TPG edges, above PATH_MAX_DIM)."""
+    claims.check(
+        "N7.loss_star",
+        "the loss along the regularization path converges to L* = L_fin(W^fin)",
+        theory=fin.loss_star,
+        measured=float("nan"),
+        tolerance=0.0,
+        comparison="absolute",
+        kind="derivation",
+        unmet=f"path not computed: {edges} TPG edges > {PATH_MAX_DIM} (dense Newton on S_data)",
+        data="synthetic",
+        section=section,
+    )
+
+
+def path_table(points: list[PathPoint], svm: GraphSVMSolution, fin: FinSolution):
+    """pandas DataFrame, one row per path point: mu, ||W_mu||, L(W_mu) - L*, cos(W_mu, W^svm) (nan if W^svm = 0)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "mu": [p.mu for p in points],
+            "||W_mu||": [p.norm for p in points],
+            "L(W_mu) - L*": [p.loss - fin.loss_star for p in points],
+            "cos(W_mu, W^svm)": [np.sum(p.W * svm.W) / (p.norm * svm.norm) if svm.norm > 0 else np.nan for p in points],
+        }
+    )
+
+
+def record_chain_toy(
+    claims,
+    svm: GraphSVMSolution,
+    fin: FinSolution,
+    column: np.ndarray,
+    norm: float,
+    fin_entry: float,
+    loss_star: float,
+    section: str = "",
+) -> None:
+    """The chain toy's claims against its exact values (derived in sympy by the caller).
+
+    column: (4,) column 0 of W^svm; norm: ||W^svm||; fin_entry: W^fin[1, 0]; loss_star: L*. Adds
+    N3.toy_chain_column, N3.toy_chain_norm, N5.toy_chain_fin and N7.toy_chain_loss.
+    """
+    claims.check(
+        "N3.toy_chain_column",
+        "chain toy: column 0 of W^svm is (-5/4, 3/4, 3/4, -1/4) (sympy)",
+        measured=float(np.abs(svm.W[:, 0] - column).max()),
+        comparison="less",
+        criterion=1e-14,
+        criterion_reason="float64 round-off of O(1) numbers",
+        kind="derivation",
+        section=section,
+        reason=f"solver column {np.round(svm.W[:, 0], 15).tolist()}",
+    )
+    claims.check(
+        "N3.toy_chain_norm",
+        "chain toy: ||W^svm|| = sqrt(11)/2 (sympy)",
+        theory=norm,
+        measured=svm.norm,
+        tolerance=1e-14,
+        comparison="absolute",
+        kind="derivation",
+        tolerance_reason="float64 round-off of O(1) numbers",
+        section=section,
+    )
+    claims.check(
+        "N5.toy_chain_fin",
+        "chain toy: W^fin has entries +-(ln 3)/2 at (1,0), (2,0) and nothing else (sympy)",
+        theory=fin_entry,
+        measured=float(fin.W[1, 0]),
+        tolerance=1e-13,
+        comparison="absolute",
+        kind="derivation",
+        tolerance_reason="Newton to gradient norm ~1e-16, float64 round-off",
+        section=section,
+        reason=f"W^fin[2,0] = {fin.W[2, 0]:.15g}; other entries max |.| = "
+        f"{np.abs(np.delete(fin.W.ravel(), [4, 8])).max():.1e}",
+    )
+    claims.check(
+        "N7.toy_chain_loss",
+        "chain toy: L* = (4/5) H(3/4, 1/4) (sympy)",
+        theory=loss_star,
+        measured=fin.loss_star,
+        tolerance=1e-14,
+        comparison="absolute",
+        kind="derivation",
+        tolerance_reason="float64 round-off of O(1) numbers",
+        section=section,
+    )
+
+
+def context_label_frequencies(ds: Dataset) -> np.ndarray:
+    """(n, T) for each position, the frequency of its token among the labels of the samples with the same sequence.
+
+    On a dataset whose TPGs are single SCCs this is the attention W^fin must produce (the cyclic toy).
+    """
+    return np.array(
+        [[np.mean(ds.y[np.all(ds.tok == ds.tok[i], axis=1)] == token) for token in ds.tok[i]] for i in range(ds.n)]
+    )
+
+
+def record_cyclic_toy(
+    claims, ds: Dataset, svm: GraphSVMSolution, fin: FinSolution, entropy: float, section: str = ""
+) -> None:
+    """The cyclic toy's claims: N7.toy_cyclic_composition (attention of W^fin = the label frequencies of each
+    context) and N7.toy_cyclic_loss (L* = their entropy, computed in sympy by the caller)."""
+    from next_token.loss import attention
+
+    att = attention(ds, fin.W)
+    claims.check(
+        "N7.toy_cyclic_composition",
+        "cyclic toy: the attention of W^fin equals the label frequencies (1/6, 1/3, 1/2) in each context",
+        measured=float(np.abs(att - context_label_frequencies(ds)).max()),
+        comparison="less",
+        criterion=1e-12,
+        criterion_reason="Newton to gradient norm ~1e-16; softmax round-off",
+        kind="derivation",
+        section=section,
+        reason=f"attention of sample 0: {np.round(att[0], 12).tolist()}",
+    )
+    claims.check(
+        "N7.toy_cyclic_loss",
+        "cyclic toy: L* = H(1/6, 1/3, 1/2) = 1.011404 (sympy)",
+        theory=entropy,
+        measured=fin.loss_star,
+        tolerance=1e-14,
+        comparison="absolute",
+        kind="derivation",
+        tolerance_reason="float64 round-off of O(1) numbers",
+        section=section,
+        reason=f"||W^svm|| = {svm.norm} (one SCC per TPG)",
+    )

@@ -164,3 +164,156 @@ def test_top_scc_of_training_windows_is_the_retrieved_set_and_retrieval_can_fail
     assert np.all(far > 0.99)  # along the SVM direction the attention retrieves the top SCC
     partial = top.sum(1) < w.tok.shape[1]
     assert partial.any() and np.all(uniform[partial] < 1.0)  # an untrained layer does not
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# notebook 06's pipeline
+
+
+def _random_docs(seed=0, num_docs=40, words=15):
+    rng = np.random.default_rng(seed)
+    # a skewed word distribution, as in text: low ids are frequent
+    return [[f"w{j}" for j in rng.zipf(1.6, size=rng.integers(5, 60)) % words] for _ in range(num_docs)]
+
+
+def test_stage_timer_records_each_stage():
+    timer = nr.StageTimer()
+    with timer("a"):
+        sum(range(1000))
+    with pytest.raises(ZeroDivisionError):
+        with timer("b"):
+            raise ZeroDivisionError
+    assert set(timer.seconds) == {"a", "b"} and all(v >= 0 for v in timer.seconds.values())
+
+
+def test_top_words_none_is_every_word_and_prefixes_agree():
+    docs = _random_docs()
+    ranked = nr.top_words(docs, None)
+    assert len(ranked) == len({w for d in docs for w in d})
+    for k in (1, 5, 10):
+        assert nr.top_words(docs, k) == ranked[:k]
+
+
+def test_build_corpus_splits_by_summary_and_samples_in_proportion():
+    docs = _random_docs()
+    corpus = nr.build_corpus(docs, 6, 3, 200, 0.25, seed=2)
+    same = nr.build_corpus(docs, 6, 3, 200, 0.25, seed=2, ranked=nr.top_words(docs, None))
+    assert np.array_equal(corpus.train.tok, same.train.tok) and np.array_equal(corpus.held.y, same.held.y)
+    assert corpus.vocab == nr.top_words(docs, 6) and corpus.windows.n == corpus.train_all.n + corpus.held_all.n
+    assert not set(corpus.train_all.doc) & set(corpus.held_all.doc)  # held out whole
+    assert corpus.held.n == min(50, corpus.held_all.n) and corpus.train.n == min(150, corpus.train_all.n)
+    assert set(corpus.held.doc) <= set(corpus.held_all.doc)
+    summary = corpus.summary()
+    assert summary["summaries"] == 40 and summary["training sample"] == corpus.train.n
+
+
+def test_realizability_study_matches_realizable_fraction():
+    docs = _random_docs(1)
+    corpus = nr.build_corpus(docs, 5, 2, 100, 0.2, seed=0)
+    study = nr.realizability_study(docs, corpus, [1, 2, 4], larger_vocabularies=(8,))
+    assert list(study.curves) == ["top 5 words", "top 8 words", f"all {study.all_vocab_size} words"]
+    f, _ = nr.realizable_fraction(nr.restrict(docs, nr.top_words(docs, 8)), [1, 2, 4])
+    assert study.curves["top 8 words"][0].tolist() == pytest.approx(f.tolist())
+    at = study.at(2)
+    assert at["top 5 words"] == pytest.approx(corpus.windows.realizable.mean())
+    assert study.frame().shape == (3, 3 + 4)
+
+
+def test_restriction_effect_counts():
+    w = nr.Windows(np.array([[0, 1], [1, 1], [2, 0]]), np.array([1, 0, 0]), np.zeros(3, dtype=np.int64))
+    overall, per_word = nr.restriction_effect(w, ["a", "b", "c"], np.array([True, False, False]))
+    assert overall["windows kept"] == pytest.approx(2 / 3)  # windows 0 and 2 hold their label
+    assert overall["function-word labels, all windows"] == pytest.approx(2 / 3)
+    assert overall["function-word labels, kept windows"] == pytest.approx(1 / 2)
+    assert per_word["kept as label"].tolist() == [1, 1, 0] and per_word["label count"].tolist() == [2, 1, 0]
+
+
+def test_training_datasets_keep_the_realizable_windows():
+    w = nr.random_windows(30, 4, 6, 0)
+    w = nr.Windows(w.tok, np.where(np.arange(30) % 5 == 0, (w.y + 1) % 6, w.y), w.doc)  # some not realizable
+    one_hot, random = nr.training_datasets(w, 6, 3, seed=0)
+    assert one_hot.n == random.n == int(w.realizable.sum()) and np.array_equal(one_hot.E, np.eye(6))
+    assert random.E.shape == (6, 3) and not random.embeddings_independent()
+
+
+def test_graph_sources_scales_and_baselines():
+    corpus = nr.random_windows(80, 4, 7, 1)
+    sample = corpus.take(np.arange(30))
+    timer = nr.StageTimer()
+    sources = nr.graph_sources(corpus, sample, 4, 7, seed=3, timer=timer)
+    assert list(sources) == [
+        ("real", "corpus"),
+        ("random", "corpus"),
+        ("shuffled", "corpus"),
+        ("real", "sample"),
+        ("random", "sample"),
+        ("shuffled", "sample"),
+    ]
+    assert "corpus TPGs (real, all training windows)" in timer.seconds
+    assert sources["random", "sample"][0].n == sources["shuffled", "sample"][0].n == 30
+    stats = {key: nr.graph_statistics(g, w) for key, (w, g) in sources.items()}
+    summary = nr.graph_summary(sources, stats)
+    assert summary.loc["real, sample", "windows"] == 30
+    assert 0 < nr.largest_scc_share(stats["real", "corpus"]) <= 1
+
+
+def test_small_graph_prefers_a_cyclic_graph_within_the_size_limit():
+    w = nr.random_windows(120, 4, 9, 2)
+    score, k, g, used = nr.small_graph(w, 9, 4, max_windows=40)
+    words = int(np.sum(g.adjacency[k].any(0) | g.adjacency[k].any(1)))
+    assert 1 <= used <= 40 and words <= 12 and score[2] == words
+    if score[0]:
+        assert words >= 5 and g.scc_sizes(k).max() >= 2
+
+
+def _trained(seed=0, steps=60):
+    from next_token import dynamics as dy
+    from next_token.graphs import retrieved_mask
+    from next_token.svm import solve_graph_svm, solve_w_fin
+
+    K = 7
+    w = nr.random_windows(40, 4, K, seed)
+    ds = Dataset(np.eye(K), w.tok, w.y)
+    graphs = token_priority_graphs(ds)
+    svm = solve_graph_svm(ds, graphs)
+    fin = solve_w_fin(ds, graphs, svm.basis)
+    C = retrieved_mask(ds, graphs)
+    checkpoints = dy.checkpoint_steps(steps, 10)
+    return ds, svm, fin, C, checkpoints, nr.train_layer(ds, "gd", 2.0, steps, checkpoints)
+
+
+def test_metrics_along_equal_the_batched_measure():
+    from next_token import dynamics as dy
+
+    ds, svm, fin, C, checkpoints, W_path = _trained()
+    m = nr.metrics_along(ds, W_path, svm, fin, C)
+    exact = nr.exact_solutions_of(ds, svm, fin, C)
+    reference = dy.measure(dy.stack_datasets([ds]), exact, W_path[:, None])
+    for name in ("norm", "svm_coef", "cos_svm", "fin_dist", "residual", "min_mass", "loss", "loss_gap"):
+        # at W = 0 (step 0) the cosine is undefined: nan here, 0 in the batched route
+        assert np.allclose(getattr(m, name)[1:], getattr(reference, name)[1:], atol=1e-10), name
+    assert np.isnan(m.cos_svm[0, 0])
+    assert np.isnan(m.support).all() and np.isnan(m.tv).all()
+    table = nr.run_table(checkpoints, m, rows=4)
+    assert len(table) == 4 and table["step"].iloc[-1] == checkpoints[-1]
+
+
+def test_heldout_retrieval_and_prediction():
+    ds, svm, fin, C, checkpoints, W_path = _trained(steps=200)
+    K = ds.K
+    train = nr.Windows(ds.tok, ds.y, np.zeros(ds.n, dtype=np.int64))
+    graphs = nr.corpus_tpgs(ds.tok, ds.y, K)
+    direction = svm.W / svm.norm
+    far = 60 * direction + fin.W  # far along the superposition: every training window is retrieved
+    r = nr.heldout_retrieval(graphs, train, ds.E, far, svm, fin, svm_coef=60.0)
+    assert r.unique.all() and r.retrieved_share == 1.0 and r.share_sup == 1.0
+    assert r.null_share < 1.0 and r.interval[0] < 1.0 <= r.interval[1] + 1e-12
+    zero = nr.heldout_retrieval(graphs, train, ds.E, np.zeros((K, K)), svm, fin, svm_coef=0.0)
+    assert zero.retrieved_share == zero.null_share  # W = 0 is the uniform null
+    p = nr.next_word_prediction(train, train, r, ds.E, fin.W, K)
+    assert list(p.table.index) == ["all held-out", "unique top SCC", "realizable", "realizable, unique top"]
+    assert p.agree > 0.9  # far along the ray the layer acts as the automaton
+    assert np.isfinite(p.table.loc["realizable", "log-loss: layer"])
+    assert p.table.loc["all held-out", "accuracy: bigram"] == pytest.approx(
+        np.mean(nr.bigram_probabilities(ds.query, ds.y, K)[ds.query].argmax(1) == ds.y)
+    )
