@@ -338,24 +338,16 @@ class RegularizationPath:
     newton_steps: np.ndarray
 
 
-def data_span_basis(stack: StackedDatasets, b: int, rtol: float = 1e-10) -> np.ndarray:
-    """(r, d^2) orthonormal basis of S_data = span{phi_it - phi_it'} for dataset b (where the path lives)."""
-    B, n, T, K, d = stack.shape
-    phi = stack.features[b].reshape(n, T, d * d)
-    diffs = (phi - phi[:, :1]).reshape(n * T, d * d)
-    u, sv, vt = np.linalg.svd(diffs, full_matrices=False)
-    keep = sv > rtol * max(sv.max(initial=0.0), 1e-300)
-    return vt[keep]
-
-
 def regularization_path(
     stack: StackedDatasets, mus: np.ndarray, tol: float = 1e-11, max_steps: int = 200
 ) -> RegularizationPath:
-    """Exact regularization path: damped Newton on S_data coordinates, warm-started along decreasing mus.
+    """Exact regularization path of every stacked dataset: ``next_token.path.newton_path`` (damped Newton on the
+    coordinates of an orthonormal basis of S_data, warm-started along decreasing mus), one dataset at a time.
 
-    The objective F(theta) = L(theta) + (mu/2)||theta||^2 is strictly convex (mu > 0), so Newton with Armijo
-    backtracking converges; each point is returned with its gradient norm (which should be ~1e-12).
+    Each point is returned with its gradient norm (which should be ~1e-12).
     """
+    from next_token.path import data_basis, newton_path
+
     mus = np.asarray(mus, dtype=np.float64)
     if np.any(mus <= 0) or np.any(np.diff(mus) >= 0):
         raise ValueError("mus must be positive and strictly decreasing")
@@ -364,53 +356,12 @@ def regularization_path(
     out_g = np.zeros((mus.size, B))
     out_steps = np.zeros((mus.size, B), dtype=np.int64)
     for b in range(B):
-        basis = data_span_basis(stack, b)  # (r, d^2)
+        ds = stack.dataset(b)
+        basis = data_basis(ds).reshape(-1, d * d)  # (r, d^2)
         J = (stack.features[b] @ basis.T).reshape(n, T, -1)  # d a / d theta
-        mask = stack.label_mask[b]
-        theta = np.zeros(basis.shape[0])
-
-        for j, mu in enumerate(mus):
-            g, H = _penalised_grad_hess(J, mask, theta, mu)
-            f = _penalised_value(J, mask, theta, mu)
-            steps = 0
-            while np.linalg.norm(g) > tol and steps < max_steps:
-                direction = -np.linalg.solve(H, g)
-                t = 1.0
-                # inside the quadratic zone the decrease drops below the loss's float resolution, so a line search
-                # would stall on round-off: take the full Newton step there
-                while float(-g @ direction) > 1e-12:
-                    f_new = _penalised_value(J, mask, theta + t * direction, mu)
-                    if f_new <= f + 1e-4 * t * float(g @ direction) or t < 1e-10:
-                        break
-                    t *= 0.5
-                theta = theta + t * direction
-                f = _penalised_value(J, mask, theta, mu)
-                g, H = _penalised_grad_hess(J, mask, theta, mu)
-                steps += 1
-            out_W[j, b] = (theta @ basis).reshape(d, d)
-            out_g[j, b] = np.linalg.norm(g)
-            out_steps[j, b] = steps
+        thetas, out_g[:, b], out_steps[:, b] = newton_path(J, stack.label_mask[b], mus, tol, max_steps)
+        out_W[:, b] = (thetas @ basis).reshape(mus.size, d, d)
     return RegularizationPath(mus, out_W, out_g, out_steps)
-
-
-def _penalised_value(J: np.ndarray, mask: np.ndarray, theta: np.ndarray, mu: float) -> float:
-    """L + (mu/2)||theta||^2 with scores J theta (J: (n, T, r) score derivatives, mask: label positions)."""
-    a = J @ theta
-    return float(np.mean(_lse(a) - _lse(a, mask))) + 0.5 * mu * float(theta @ theta)
-
-
-def _penalised_grad_hess(J: np.ndarray, mask: np.ndarray, theta: np.ndarray, mu: float):
-    """Gradient (r,) and Hessian (r, r) of L + (mu/2)||theta||^2 (Hessian: Cov_s - Cov_q pulled back by J)."""
-    n, T, r = J.shape
-    a = J @ theta
-    s = _masked_softmax(a, np.ones_like(mask))
-    q = _masked_softmax(a, mask)
-    g = np.einsum("itj,it->j", J, s - q) / n + mu * theta
-    ms = np.einsum("itj,it->ij", J, s)
-    mq = np.einsum("itj,it->ij", J, q)
-    Jf = J.reshape(n * T, r)
-    H = (Jf * (s - q).reshape(-1, 1)).T @ Jf - ms.T @ ms + mq.T @ mq
-    return g, H / n + mu * np.eye(r)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -504,3 +455,18 @@ def half_norm_index(norms: np.ndarray) -> np.ndarray:
     below = norms <= 0.5 * norms[-1][None, :]
     idx = np.where(below, np.arange(norms.shape[0])[:, None], 0)
     return idx.max(axis=0)
+
+
+def experiment_datasets(P) -> list[Dataset]:
+    """The datasets a notebook studies, from its resolved parameters P: the one dataset of P.dataset_file, or
+    P.num_datasets generated ones (dataset j drawn with seed P.seed + j)."""
+    from next_token.data import generate_dataset, load_dataset
+
+    if P.dataset_file:
+        return [load_dataset(P.dataset_file)]
+    return [
+        generate_dataset(
+            P.num_samples, P.seq_len, P.vocab_size, P.embed_dim, P.data_class, P.embeddings, P.repeats, seed=P.seed + j
+        )
+        for j in range(P.num_datasets)
+    ]

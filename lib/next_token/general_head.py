@@ -1,8 +1,10 @@
 """N10, beyond the theorem: cross-entropy with the general head, the local SVM, and factorised attention W = K Q^T.
 
 General head (the public code's `cls_choice='gen'`): the logits of sample i are z_i = E X_i^T s_i (K,), i.e.
-z_iv = sum_t s_it <x_v, x_{tok_it}>, and the loss is the cross-entropy of y_i. With M = E E^T (B, K, K):
-    dL/dz_i = softmax(z_i) - e_{y_i},   dL/ds_it = (M dL/dz_i)[tok_it],   dL/da_i = s_i * (h_i - <s_i, h_i>),
+z_iv = sum_t s_it <x_v, x_{tok_it}>, and the loss is the cross-entropy of y_i (the code's commit 0d105ef) or the
+squared loss (1 - p_iy)^2 with p_i = softmax(z_i) (the code's HEAD, experiment E4). With M = E E^T (B, K, K):
+    CE:       dL/dz_i = p_i - e_{y_i};      squared:  dL/dz_i = 2 (1 - p_iy) p_iy (p_i - e_{y_i}),
+    dL/ds_it = (M dL/dz_i)[tok_it] =: h_it,   dL/da_i = s_i * (h_i - <s_i, h_i>),
 and grad W = (1/n) sum_it dL/da_it phi_it, as for the log-loss. Batched over datasets like next_token.dynamics.
 
 Local SVM (the public code's local notebook): the Graph-SVM rebuilt from the tokens the trained attention selects
@@ -13,12 +15,16 @@ selected tokens of a sample made one SCC (equal scores), solved by part 1's exac
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from next_token.data import Dataset
-from next_token.dynamics import StackedDatasets
+from next_token.dynamics import StackedDatasets, Trajectory, batched_grad, checkpoint_steps, initial_weights
 from next_token.graphs import TokenPriorityGraphs, tarjan_scc
+from next_token.svm import solve_graph_svm
 
 SELECT_THRESHOLD = 1e-2  # the public code's: a token holding more than 1% of the final attention is selected
+HEAD_LOSSES = ("ce", "squared")
+DIVERGING_GROWTH = 0.5  # a run whose second half grows ||W|| by at least half the distance travelled diverges
 
 
 def _attention(stack: StackedDatasets, W: np.ndarray) -> np.ndarray:
@@ -35,29 +41,39 @@ def _token_gram(stack: StackedDatasets) -> np.ndarray:
     return np.take_along_axis(M[:, None, None, :, :], stack.tok[:, :, :, None, None], axis=3)[:, :, :, 0, :]
 
 
-def ce_loss_and_grad(stack: StackedDatasets, W: np.ndarray, gram: np.ndarray | None = None):
-    """(B,) cross-entropy of the general head and its gradient (B, d, d) at W (B, d, d)."""
+def ce_loss_and_grad(stack: StackedDatasets, W: np.ndarray, gram: np.ndarray | None = None, loss: str = "ce"):
+    """(B,) loss of the general head ('ce': cross-entropy; 'squared': (1 - p_y)^2) and its gradient (B, d, d) at W
+    (B, d, d)."""
+    if loss not in HEAD_LOSSES:
+        raise ValueError(f"loss must be one of {HEAD_LOSSES}, got {loss!r}")
     B, n, T, K, d = stack.shape
     gram = _token_gram(stack) if gram is None else gram
     s = _attention(stack, W)
     z = np.einsum("bnt,bntk->bnk", s, gram)
     z_max = z.max(-1, keepdims=True)
     lse = z_max[..., 0] + np.log(np.exp(z - z_max).sum(-1))
-    loss = (lse - np.take_along_axis(z, stack.y[..., None], -1)[..., 0]).mean(-1)
-    gz = np.exp(z - lse[..., None])
-    np.put_along_axis(gz, stack.y[..., None], np.take_along_axis(gz, stack.y[..., None], -1) - 1.0, -1)
+    gz = np.exp(z - lse[..., None])  # p_i
+    p_label = np.take_along_axis(gz, stack.y[..., None], -1)  # (B, n, 1)
+    np.put_along_axis(gz, stack.y[..., None], p_label - 1.0, -1)  # p_i - e_{y_i}
+    if loss == "ce":
+        value = (lse - np.take_along_axis(z, stack.y[..., None], -1)[..., 0]).mean(-1)
+    else:
+        value = ((1.0 - p_label[..., 0]) ** 2).mean(-1)
+        gz = 2.0 * (1.0 - p_label) * p_label * gz
     h = np.einsum("bntk,bnk->bnt", gram, gz)
     da = s * (h - (s * h).sum(-1, keepdims=True))
     grad = (da.reshape(B, 1, n * T) @ stack.features).reshape(B, d, d) / n
-    return loss, grad
+    return value, grad
 
 
-def train_general_head(stack: StackedDatasets, learning_rate: float, steps: int, W0: np.ndarray) -> np.ndarray:
-    """Normalized GD on the general-head cross-entropy, all datasets batched; returns the final W (B, d, d)."""
+def train_general_head(
+    stack: StackedDatasets, learning_rate: float, steps: int, W0: np.ndarray, loss: str = "ce"
+) -> np.ndarray:
+    """Normalized GD on the general-head loss ('ce' | 'squared'), all datasets batched; returns W (B, d, d)."""
     gram = _token_gram(stack)
     W = np.array(W0, dtype=np.float64)
     for _ in range(steps):
-        _, g = ce_loss_and_grad(stack, W, gram)
+        _, g = ce_loss_and_grad(stack, W, gram, loss)
         norm = np.sqrt((g * g).sum((1, 2), keepdims=True))
         W = W - learning_rate * g / np.where(norm > 0, norm, 1.0)
     return W
@@ -95,19 +111,76 @@ def train_factorised(
     K0: np.ndarray,
     Q0: np.ndarray,
     optimizer: str = "normalized_gd",
-):
-    """GD or normalized GD on the log-loss with W = K Q^T, K and Q (B, d, d) trained jointly; returns (K, Q).
+    checkpoints: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, Trajectory]:
+    """GD or normalized GD on the log-loss with W = K Q^T, K and Q (B, d, d) trained jointly.
 
     grad_K L = G Q and grad_Q L = G^T K with G = grad_W L; normalized GD divides the joint gradient by its norm,
-    per dataset.
+    per dataset. Returns the final (K, Q) and the Trajectory of the products K Q^T (m, B, d, d) at the checkpoints
+    (default checkpoint_steps(steps)).
     """
-    from next_token.dynamics import batched_grad
-
+    keep = checkpoint_steps(steps) if checkpoints is None else np.asarray(checkpoints, dtype=np.int64)
+    keep = np.unique(np.concatenate([[0, steps], keep[(keep >= 0) & (keep <= steps)]]))
+    is_kept = np.zeros(steps + 1, dtype=bool)
+    is_kept[keep] = True
     Kf, Qf = np.array(K0, dtype=np.float64), np.array(Q0, dtype=np.float64)
-    for _ in range(steps):
+    saved = [Kf @ np.swapaxes(Qf, 1, 2)]
+    for step in range(1, steps + 1):
         G = batched_grad(stack, Kf @ np.swapaxes(Qf, 1, 2))
         gK, gQ = G @ Qf, np.swapaxes(G, 1, 2) @ Kf
         norm = np.sqrt((gK * gK).sum((1, 2)) + (gQ * gQ).sum((1, 2)))[:, None, None]
         norm = np.where(norm > 0, norm, 1.0) if optimizer == "normalized_gd" else 1.0
         Kf, Qf = Kf - learning_rate * gK / norm, Qf - learning_rate * gQ / norm
-    return Kf, Qf
+        if is_kept[step]:
+            saved.append(Kf @ np.swapaxes(Qf, 1, 2))
+    return Kf, Qf, Trajectory(keep, np.stack(saved), optimizer, float(learning_rate))
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine <a, b> / (||a|| ||b||) of matrices a, b (..., d, d); nan where either is zero."""
+    na, nb = np.linalg.norm(a, axis=(-2, -1)), np.linalg.norm(b, axis=(-2, -1))
+    ok = (na > 0) & (nb > 0)
+    return np.where(ok, (a * b).sum((-2, -1)) / np.where(ok, na * nb, 1.0), np.nan)
+
+
+def local_svm_comparison(
+    stack: StackedDatasets,
+    W_svm: np.ndarray,
+    learning_rate: float,
+    steps: int,
+    seed: int,
+    loss: str = "ce",
+) -> pd.DataFrame:
+    """Train the general head (normalized GD from the public code's U(+-1/sqrt d) start) and compare the direction
+    with the global Graph-SVM W^svm (B, d, d) and the local SVM of the selected tokens, one row per dataset.
+
+    The run is split in two halves to measure whether it diverges: the local SVM describes a run whose norm grows
+    along a direction; a run that settles at a finite W (the CE optimum can be finite: the logits are bounded)
+    travels its steps without growing its norm. Columns: cos global, cos local, local SVM certificate, ambiguous
+    positions, ||W||, norm growth / distance (2nd half), diverging.
+    """
+    B = stack.shape[0]
+    half = steps // 2
+    W_mid = train_general_head(stack, learning_rate, half, initial_weights(stack, "uniform", seed=seed), loss)
+    W_end = train_general_head(stack, learning_rate, steps - half, W_mid, loss)  # the same run, continued
+    norm_growth = (np.linalg.norm(W_end.reshape(B, -1), axis=1) - np.linalg.norm(W_mid.reshape(B, -1), axis=1)) / (
+        learning_rate * max(steps - half, 1)
+    )
+    attention = _attention(stack, W_end)
+    rows = []
+    for b in range(B):
+        ds = stack.dataset(b)
+        local = solve_graph_svm(ds, local_graphs(ds, attention[b]))
+        rows.append(
+            {
+                "dataset": b,
+                "cos global": float(cosine(W_end[b], W_svm[b])),
+                "cos local": float(cosine(W_end[b], local.W)) if local.feasible else float("nan"),
+                "local SVM certificate": local.certificate.worst() if local.certificate else float("nan"),
+                "ambiguous positions": ambiguous_selection(attention[b]),
+                "||W||": float(np.linalg.norm(W_end[b])),
+                "norm growth / distance (2nd half)": float(norm_growth[b]),
+                "diverging": bool(norm_growth[b] >= DIVERGING_GROWTH),
+            }
+        )
+    return pd.DataFrame(rows).set_index("dataset")

@@ -1,4 +1,6 @@
-"""The regularization path W_mu = argmin L(W) + (mu/2) ||W||_F^2, solved by Newton's method.
+"""The regularization path W_mu = argmin L(W) + (mu/2) ||W||_F^2, solved by Newton's method (the one implementation:
+part 1's per-dataset path and notebook 03's stacked path, ``dynamics.regularization_path``, both call
+``newton_path``).
 
 The gradient of L is sum_it (s_it - q_it)(x_{tok_it} - x_{y_i}) x_{k_i}^T / n (both s_i and q_i sum to one and q_i
 lives on the label positions), so it lies in S_data = span{(x_u - x_v) x_k^T : u -> v an edge of G^(k)}, and so
@@ -14,7 +16,7 @@ import numpy as np
 
 from next_token.data import Dataset
 from next_token.graphs import TokenPriorityGraphs, token_priority_graphs
-from next_token.loss import basis_features, hessian, log_loss
+from next_token.loss import basis_features, log_loss
 
 RANK_RTOL = 1e-10
 
@@ -50,56 +52,93 @@ def regularization_path(
     graphs: TokenPriorityGraphs | None = None,
     basis: np.ndarray | None = None,
     tol: float = 1e-11,
-    max_steps: int = 100,
+    max_steps: int = 200,
 ) -> list[PathPoint]:
-    """Newton on L + (mu/2)||W||^2 for each mu (decreasing order recommended: each solve warm-starts the next).
+    """The path of one dataset: ``newton_path`` on the coordinates of an orthonormal basis of S_data.
 
-    Stops each solve when the penalised gradient norm is below tol * max(1, mu ||W||), when the line search
-    finds no decrease, or after max_steps (grad_norm reports how far from stationary the point is).
+    mus: decreasing positive values (each solve warm-starts the next). Each point carries the norm of the
+    penalised gradient at the returned W (the certificate; ~1e-12 when converged) and its Newton steps.
     """
     basis = data_basis(ds, graphs) if basis is None else basis
-    m = basis.shape[0]
     J = basis_features(ds, basis)
-    label = ds.label_mask
-    theta = np.zeros(m)
-
-    def value(th, mu):
-        a = J @ th
-        return float(np.mean(_lse(a, None) - _lse(a, label))) + 0.5 * mu * float(th @ th)
-
+    thetas, grad_norms, steps = newton_path(J, ds.label_mask, mus, tol, max_steps)
     points = []
-    for mu in mus:
-        steps = 0
-        while True:
-            a = J @ theta
-            s = _softmax(a, None)
-            q = _softmax(a, label)
-            g = np.einsum("itj,it->j", J, s - q) / ds.n + mu * theta
-            gnorm = float(np.linalg.norm(g))
-            if gnorm <= tol * max(1.0, mu * float(np.linalg.norm(theta))) or steps >= max_steps:
-                break
-            W = np.tensordot(theta, basis, axes=(0, 0))
-            H = hessian(ds, W, features=J) + mu * np.eye(m)
-            step = -np.linalg.solve(H, g)
-            f0, t = value(theta, mu), 1.0
-            while value(theta + t * step, mu) > f0 + 1e-4 * t * float(g @ step) and t > 1e-12:
-                t *= 0.5
-            theta = theta + t * step
-            steps += 1
-            if t <= 1e-12:  # no further decrease at float precision
-                break
+    for mu, theta, gnorm, count in zip(np.asarray(mus, dtype=np.float64), thetas, grad_norms, steps, strict=True):
         W = np.tensordot(theta, basis, axes=(0, 0))
-        points.append(PathPoint(float(mu), W, log_loss(ds, W), float(np.linalg.norm(theta)), gnorm, steps))
+        points.append(PathPoint(float(mu), W, log_loss(ds, W), float(np.linalg.norm(theta)), float(gnorm), int(count)))
     return points
+
+
+def newton_path(
+    J: np.ndarray, label_mask: np.ndarray, mus, tol: float = 1e-11, max_steps: int = 200
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Damped Newton on F(theta) = L(theta) + (mu/2)||theta||^2 for each mu, warm-started along decreasing mus.
+
+    Args:
+        J: (n, T, r) score derivatives d a_it / d theta_j (orthonormal coordinates, so ||theta|| = ||W||_F).
+        label_mask: (n, T) bool, the label positions.
+        mus: (m,) positive, strictly decreasing.
+    Returns:
+        thetas (m, r), grad_norms (m,) ||grad F|| at each returned point, steps (m,) Newton steps per mu.
+    F is strictly convex (mu > 0), so Newton with Armijo backtracking converges; each solve stops when ||grad F||
+    <= tol or after max_steps.
+    """
+    mus = np.asarray(mus, dtype=np.float64)
+    if np.any(mus <= 0) or np.any(np.diff(mus) >= 0):
+        raise ValueError("mus must be positive and strictly decreasing")
+    theta = np.zeros(J.shape[2])
+    thetas = np.zeros((mus.size, J.shape[2]))
+    grad_norms = np.zeros(mus.size)
+    steps_taken = np.zeros(mus.size, dtype=np.int64)
+    for j, mu in enumerate(mus):
+        g, H = _penalised_grad_hess(J, label_mask, theta, mu)
+        f = _penalised_value(J, label_mask, theta, mu)
+        steps = 0
+        while np.linalg.norm(g) > tol and steps < max_steps:
+            direction = -np.linalg.solve(H, g)
+            t = 1.0
+            # inside the quadratic zone the decrease drops below the loss's float resolution, so a line search
+            # would stall on round-off: take the full Newton step there
+            while float(-g @ direction) > 1e-12:
+                f_new = _penalised_value(J, label_mask, theta + t * direction, mu)
+                if f_new <= f + 1e-4 * t * float(g @ direction) or t < 1e-10:
+                    break
+                t *= 0.5
+            theta = theta + t * direction
+            f = _penalised_value(J, label_mask, theta, mu)
+            g, H = _penalised_grad_hess(J, label_mask, theta, mu)
+            steps += 1
+        thetas[j], grad_norms[j], steps_taken[j] = theta, np.linalg.norm(g), steps
+    return thetas, grad_norms, steps_taken
+
+
+def _penalised_value(J: np.ndarray, mask: np.ndarray, theta: np.ndarray, mu: float) -> float:
+    """L + (mu/2)||theta||^2 with scores J theta (J: (n, T, r) score derivatives, mask: label positions)."""
+    a = J @ theta
+    return float(np.mean(_lse(a, None) - _lse(a, mask))) + 0.5 * mu * float(theta @ theta)
+
+
+def _penalised_grad_hess(J: np.ndarray, mask: np.ndarray, theta: np.ndarray, mu: float):
+    """Gradient (r,) and Hessian (r, r) of L + (mu/2)||theta||^2 (Hessian: Cov_s - Cov_q pulled back by J)."""
+    n, T, r = J.shape
+    a = J @ theta
+    s = _softmax(a, None)
+    q = _softmax(a, mask)
+    g = np.einsum("itj,it->j", J, s - q) / n + mu * theta
+    ms = np.einsum("itj,it->ij", J, s)
+    mq = np.einsum("itj,it->ij", J, q)
+    Jf = J.reshape(n * T, r)
+    H = (Jf * (s - q).reshape(-1, 1)).T @ Jf - ms.T @ ms + mq.T @ mq
+    return g, H / n + mu * np.eye(r)
 
 
 def _lse(a: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     am = a if mask is None else np.where(mask, a, -np.inf)
-    top = am.max(axis=1, keepdims=True)
-    return top[:, 0] + np.log(np.exp(am - top).sum(axis=1))
+    top = am.max(axis=-1, keepdims=True)
+    return top[..., 0] + np.log(np.exp(am - top).sum(axis=-1))
 
 
 def _softmax(a: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     am = a if mask is None else np.where(mask, a, -np.inf)
-    e = np.exp(am - am.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    e = np.exp(am - am.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)

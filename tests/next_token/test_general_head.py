@@ -58,9 +58,33 @@ def test_local_graphs_select_the_attended_tokens():
 def test_factorised_run_keeps_the_product_form(stack):
     K0 = 0.1 * dy.initial_weights(stack, "uniform", seed=1)
     Q0 = 0.1 * dy.initial_weights(stack, "uniform", seed=2)
-    Kf, Qf = gh.train_factorised(stack, 0.01, 50, K0, Q0)
+    Kf, Qf, run = gh.train_factorised(stack, 0.01, 50, K0, Q0)
+    np.testing.assert_allclose(run.final, Kf @ np.swapaxes(Qf, 1, 2))
     loss0 = dy.batched_loss(stack, K0 @ np.swapaxes(Q0, 1, 2))
     loss1 = dy.batched_loss(stack, Kf @ np.swapaxes(Qf, 1, 2))
     assert np.all(loss1 < loss0)
     step = np.sqrt(((Kf - K0) ** 2).sum((1, 2)) + ((Qf - Q0) ** 2).sum((1, 2)))
     assert np.all(step <= 50 * 0.01 + 1e-12)  # normalized steps of length 0.01
+
+
+def test_squared_loss_gradient_matches_finite_differences(stack):
+    rng = np.random.default_rng(2)
+    W, D = 0.5 * rng.normal(size=(3, 8, 8)), rng.normal(size=(3, 8, 8))
+    _, grad = gh.ce_loss_and_grad(stack, W, loss="squared")
+    eps = 1e-6
+    plus, _ = gh.ce_loss_and_grad(stack, W + eps * D, loss="squared")
+    minus, _ = gh.ce_loss_and_grad(stack, W - eps * D, loss="squared")
+    np.testing.assert_allclose((plus - minus) / (2 * eps), (grad * D).sum((1, 2)), atol=1e-8)
+
+
+def test_squared_loss_matches_a_direct_computation(stack):
+    W = np.random.default_rng(3).normal(size=(3, 8, 8))
+    loss, _ = gh.ce_loss_and_grad(stack, W, loss="squared")
+    for b in range(3):
+        ds = stack.dataset(b)
+        a = (ds.E[ds.tok] @ W[b] @ ds.E[ds.query].T)[np.arange(ds.n), :, np.arange(ds.n)]
+        s = np.exp(a - a.max(1, keepdims=True))
+        s /= s.sum(1, keepdims=True)
+        z = np.einsum("it,itd,kd->ik", s, ds.E[ds.tok], ds.E)
+        p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+        assert abs(np.mean((1 - p[np.arange(ds.n), ds.y]) ** 2) - loss[b]) < 1e-12
