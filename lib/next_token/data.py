@@ -316,3 +316,13 @@ def dataset_from_params(P) -> Dataset:
         P.seed,
         max_tries=10_000,
     )
+
+
+def describe_dataset(ds: Dataset, P) -> str:
+    """One line for the reader: the sizes n, T, K, d, where the dataset comes from (P.dataset_file or the generator
+    with P.seed) and whether its embeddings are linearly independent (A3)."""
+    source = f"file {P.dataset_file}" if getattr(P, "dataset_file", None) else f"generator, seed {P.seed}"
+    return (
+        f"n = {ds.n}, T = {ds.T}, K = {ds.K}, d = {ds.d} ({source}); "
+        f"embeddings independent: {ds.embeddings_independent()}"
+    )

@@ -7,6 +7,7 @@ takes the profile's value; every value is checked by the rules in :mod:`next_tok
 
 NOTEBOOK_PROFILES = {
     "01_token_priority_graphs": {
+        # the public code's experiment E1: n = 6, T = 4, K = 6, d = 8, unit Gaussian embeddings, distinct tokens
         "quick": {
             "num_samples": 6,
             "seq_len": 4,
@@ -17,6 +18,7 @@ NOTEBOOK_PROFILES = {
             "repeats": False,
             "dataset_file": "",
         },
+        # the code's larger cyclic setting (E3): n = 10, T = 6, K = 8, d = 8
         "paper": {
             "num_samples": 10,
             "seq_len": 6,
@@ -29,6 +31,7 @@ NOTEBOOK_PROFILES = {
         },
     },
     "02_graph_svm": {
+        # the public code's experiment E1: n = 6, T = 4, K = 6, d = 8, unit Gaussian embeddings, distinct tokens
         "quick": {
             "num_samples": 6,
             "seq_len": 4,
@@ -39,6 +42,7 @@ NOTEBOOK_PROFILES = {
             "repeats": False,
             "dataset_file": "",
         },
+        # the code's larger cyclic setting (E3): n = 10, T = 6, K = 8, d = 8
         "paper": {
             "num_samples": 10,
             "seq_len": 6,
@@ -157,6 +161,7 @@ NOTEBOOK_PROFILES = {
         },
     },
     "06_real_text": {
+        # about two minutes on one core: the corpus stages read every summary, training uses 4,000 windows
         "quick": {
             "vocab_size": 32,
             "seq_len": 8,
@@ -167,6 +172,8 @@ NOTEBOOK_PROFILES = {
             "learning_rate": 10.0,
             "steps": 4000,
         },
+        # every summary for the corpus stages (as in quick); the largest vocabulary of the paper's parameter range
+        # and a larger sample for the trained layer (the exact Graph-SVM grows fastest with the sample)
         "paper": {
             "vocab_size": 64,
             "seq_len": 8,

@@ -253,45 +253,46 @@ def record_svm(
     norm = float(np.linalg.norm(svm.W))
     perp = float(np.linalg.norm(svm.basis.project(svm.W))) if svm.basis.dim else 0.0
     fp = "float64 round-off of the certified solution (certificate entries observed <= 1e-11 up to K = d = 64)"
-    claims.check(
-        "N3.svm_margin",
-        "W^svm meets every cross-SCC edge with margin >= 1 (feasibility)",
-        measured=float(margins.min()) if margins.size else 1.0,
-        comparison="greater",
-        criterion=1.0 - FLOAT_TOL,
-        criterion_reason=fp,
-        kind="derivation",
-        data="synthetic",
-        reason=f"{margins.size} cross-SCC edges" if margins.size else "no cross-SCC edge: W^svm = 0",
-        section=section,
-        unmet=lost,
+    certified = (  # id, statement, measured, comparison, criterion, reason
+        (
+            "N3.svm_margin",
+            "W^svm meets every cross-SCC edge with margin >= 1 (feasibility)",
+            float(margins.min()) if margins.size else 1.0,
+            "greater",
+            1.0 - FLOAT_TOL,
+            f"{margins.size} cross-SCC edges" if margins.size else "no cross-SCC edge: W^svm = 0",
+        ),
+        (
+            "N3.svm_equality",
+            "W^svm gives equal scores inside every SCC (largest within-SCC violation)",
+            float(np.abs(eq).max()) if eq.size else 0.0,
+            "less",
+            FLOAT_TOL,
+            f"{eq.size} within-SCC edges",
+        ),
+        (
+            "N3.svm_perp_fin",
+            "W^svm is orthogonal to S_fin: ||P_Sfin W^svm|| / ||W^svm||",
+            perp / norm if norm > 0 else perp,
+            "less",
+            FLOAT_TOL,
+            f"dim S_fin = {svm.basis.dim}",
+        ),
     )
-    claims.check(
-        "N3.svm_equality",
-        "W^svm gives equal scores inside every SCC (largest within-SCC violation)",
-        measured=float(np.abs(eq).max()) if eq.size else 0.0,
-        comparison="less",
-        criterion=FLOAT_TOL,
-        criterion_reason=fp,
-        kind="derivation",
-        data="synthetic",
-        section=section,
-        reason=f"{eq.size} within-SCC edges",
-        unmet=lost,
-    )
-    claims.check(
-        "N3.svm_perp_fin",
-        "W^svm is orthogonal to S_fin: ||P_Sfin W^svm|| / ||W^svm||",
-        measured=perp / norm if norm > 0 else perp,
-        comparison="less",
-        criterion=FLOAT_TOL,
-        criterion_reason=fp,
-        kind="derivation",
-        data="synthetic",
-        section=section,
-        reason=f"dim S_fin = {svm.basis.dim}",
-        unmet=lost,
-    )
+    for claim_id, statement, measured, comparison, criterion, reason in certified:
+        claims.check(
+            claim_id,
+            statement,
+            measured=measured,
+            comparison=comparison,
+            criterion=criterion,
+            criterion_reason=fp,
+            kind="derivation",
+            data="synthetic",
+            reason=reason,
+            section=section,
+            unmet=lost,
+        )
     unmet = lost
     if lost:
         pass
@@ -568,6 +569,22 @@ def path_table(points: list[PathPoint], svm: GraphSVMSolution, fin: FinSolution)
     )
 
 
+def _exact_value(claims, claim_id: str, statement: str, theory: float, measured: float, section: str, reason=""):
+    """A derivation claim: an O(1) value equal to its exact (sympy) value up to float64 round-off (1e-14)."""
+    claims.check(
+        claim_id,
+        statement,
+        theory=theory,
+        measured=measured,
+        tolerance=1e-14,
+        comparison="absolute",
+        kind="derivation",
+        tolerance_reason="float64 round-off of O(1) numbers",
+        section=section,
+        reason=reason,
+    )
+
+
 def record_chain_toy(
     claims,
     svm: GraphSVMSolution,
@@ -594,17 +611,7 @@ def record_chain_toy(
         section=section,
         reason=f"solver column {np.round(svm.W[:, 0], 15).tolist()}",
     )
-    claims.check(
-        "N3.toy_chain_norm",
-        "chain toy: ||W^svm|| = sqrt(11)/2 (sympy)",
-        theory=norm,
-        measured=svm.norm,
-        tolerance=1e-14,
-        comparison="absolute",
-        kind="derivation",
-        tolerance_reason="float64 round-off of O(1) numbers",
-        section=section,
-    )
+    _exact_value(claims, "N3.toy_chain_norm", "chain toy: ||W^svm|| = sqrt(11)/2 (sympy)", norm, svm.norm, section)
     claims.check(
         "N5.toy_chain_fin",
         "chain toy: W^fin has entries +-(ln 3)/2 at (1,0), (2,0) and nothing else (sympy)",
@@ -618,16 +625,8 @@ def record_chain_toy(
         reason=f"W^fin[2,0] = {fin.W[2, 0]:.15g}; other entries max |.| = "
         f"{np.abs(np.delete(fin.W.ravel(), [4, 8])).max():.1e}",
     )
-    claims.check(
-        "N7.toy_chain_loss",
-        "chain toy: L* = (4/5) H(3/4, 1/4) (sympy)",
-        theory=loss_star,
-        measured=fin.loss_star,
-        tolerance=1e-14,
-        comparison="absolute",
-        kind="derivation",
-        tolerance_reason="float64 round-off of O(1) numbers",
-        section=section,
+    _exact_value(
+        claims, "N7.toy_chain_loss", "chain toy: L* = (4/5) H(3/4, 1/4) (sympy)", loss_star, fin.loss_star, section
     )
 
 
@@ -660,15 +659,6 @@ def record_cyclic_toy(
         section=section,
         reason=f"attention of sample 0: {np.round(att[0], 12).tolist()}",
     )
-    claims.check(
-        "N7.toy_cyclic_loss",
-        "cyclic toy: L* = H(1/6, 1/3, 1/2) = 1.011404 (sympy)",
-        theory=entropy,
-        measured=fin.loss_star,
-        tolerance=1e-14,
-        comparison="absolute",
-        kind="derivation",
-        tolerance_reason="float64 round-off of O(1) numbers",
-        section=section,
-        reason=f"||W^svm|| = {svm.norm} (one SCC per TPG)",
-    )
+    statement = "cyclic toy: L* = H(1/6, 1/3, 1/2) = 1.011404 (sympy)"
+    reason = f"||W^svm|| = {svm.norm} (one SCC per TPG)"
+    _exact_value(claims, "N7.toy_cyclic_loss", statement, entropy, fin.loss_star, section, reason=reason)

@@ -100,3 +100,14 @@ def test_good_file_loads_without_warning(tmp_path):
 def test_dependent_embeddings_warn_and_name_the_lost_guarantees():
     with pytest.warns(EmbeddingRankWarning, match="Graph-SVM may be infeasible, W\\^fin may not be unique"):
         Dataset(np.ones((3, 2)), [[0, 1, 2]], [1])
+
+
+def test_describe_dataset_names_sizes_and_source():
+    from types import SimpleNamespace
+
+    from next_token.data import describe_dataset
+
+    ds = generate_dataset(6, 4, 6, 8, "cyclic", "gaussian", False, seed=1)
+    line = describe_dataset(ds, SimpleNamespace(dataset_file="", seed=1))
+    assert line == "n = 6, T = 4, K = 6, d = 8 (generator, seed 1); embeddings independent: True"
+    assert "(file data.json)" in describe_dataset(ds, SimpleNamespace(dataset_file="data.json", seed=1))
