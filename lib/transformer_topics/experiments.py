@@ -153,6 +153,45 @@ def stage_one_window(frame: pd.DataFrame, contrast: float) -> dict:
     }
 
 
+def stage_one_runs(
+    sources: dict[str, tuple[Vocabulary, DocumentSource]],
+    optimizers: dict[str, tuple[str, float, int]],
+    masking: MaskingConfig,
+    batch_size: int,
+    init_scale: float,
+    seed: int,
+    contrast: float,
+    logs: int = 30,
+    progress: bool = True,
+) -> tuple[dict, dict, dict]:
+    """Every corpus trained by every optimizer from ``init_scale`` (:func:`stage_one_run`), A4 read off each run.
+
+    sources: ``{data: (vocabulary, document source)}``; optimizers: ``{key: (optimizer name, learning
+    rate, steps)}``; each run logs (and snapshots) about ``logs`` times (``progress``: a progress bar
+    per run). Returns three dicts keyed by ``(data, key)``: the runs' frames, the trained models and
+    :func:`stage_one_window` at ``contrast``.
+    """
+    runs, trained, windows = {}, {}, {}
+    for data, (vocab, source) in sources.items():
+        for key, (name, rate, steps) in optimizers.items():
+            every = max(1, steps // logs)
+            config = TrainConfig(
+                optimizer=name,
+                learning_rate=rate,
+                steps=steps,
+                batch_size=batch_size,
+                log_every=every,
+                snapshot_every=every,
+                seed=seed,
+                progress=progress,
+            )
+            runs[data, key], trained[data, key] = stage_one_run(
+                vocab, source, masking, config, init_scale, description=f"{data}, {name} lr {rate:g}"
+            )
+            windows[data, key] = stage_one_window(runs[data, key], contrast)
+    return runs, trained, windows
+
+
 # ----- everything trained on LDA documents (notebook 08, C5) ---------------------------------------------
 
 RATIOS = ("R_E", "R_V", "R_A", "R_I")

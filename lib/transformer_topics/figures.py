@@ -481,6 +481,17 @@ def topic_share_histogram(shares: dict[str, tuple[np.ndarray, np.ndarray]], crit
     return fig
 
 
+def topics_per_document(counts: dict[str, tuple[np.ndarray, int]]):
+    """Share of documents by their number of topics with weight >= 0.1; counts: ``{corpus: (tau_d (D,), T)}``."""
+    frame = pd.concat(
+        [pd.DataFrame({"topics with weight >= 0.1": c, "corpus": name}) for name, (c, _) in counts.items()]
+    )
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    sns.countplot(frame, x="topics with weight >= 0.1", hue="corpus", stat="proportion", ax=ax)
+    ax.set(ylabel="share of documents", title="A2: topics per document")
+    return fig
+
+
 def length_against_support(supports: dict[str, tuple[np.ndarray, np.ndarray]]):
     """Document length ``N_d`` against ``(tau v)_d = exp H(p_d)``, and the histogram of their log ratio.
 

@@ -42,9 +42,11 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .data import Documents, Vocabulary
+from .model import ModelConfig, TopicTransformer
 from .params import check_float, check_int
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -658,6 +660,15 @@ def pretrained_topic_attention(
     return result
 
 
+def top_topic_share(topic_words: np.ndarray, topic_sizes: np.ndarray) -> np.ndarray:
+    """(W,) ``s(w) = max_k p(k | w)`` from ``p(w | k)`` (K, W) and ``p(k)`` (K,): the top topic's share of a word.
+
+    1 for a word of disjoint topics, ``1/K`` for a word spread evenly over K topics (notebook 06, A1).
+    """
+    joint = topic_words * topic_sizes[:, None]  # p(w, k), (K, W)
+    return (joint / joint.sum(0, keepdims=True)).max(0)
+
+
 def effective_support(doc_topics: np.ndarray, topic_words: np.ndarray) -> np.ndarray:
     """(D,) ``e^{H(p_d)}``: the number of words document d's topic mixture ``p_d = theta_d beta`` spreads over.
 
@@ -666,3 +677,130 @@ def effective_support(doc_topics: np.ndarray, topic_words: np.ndarray) -> np.nda
     """
     p = doc_topics @ topic_words  # (D, W)
     return np.exp(-(p * np.log(np.where(p > 0, p, 1.0))).sum(1))
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 07: the words analysed in the pretrained model, and the from-scratch model's structure
+
+
+def single_wordpiece_words(
+    words: Sequence[str], candidates: np.ndarray, owner: np.ndarray, wordpiece: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate words that are a single WordPiece, sorted by topic, then by word index.
+
+    words: the corpus vocabulary (W,); candidates: (W,) bool (the confident words); owner: (W,)
+    topic of each word; wordpiece: the tokenizer's vocabulary (token -> id). Returns (n,) word
+    indices, their (n,) topics and their (n,) WordPiece token ids.
+    """
+    analysed = np.array([i for i in np.flatnonzero(candidates) if words[i] in wordpiece])
+    analysed = analysed[np.lexsort((analysed, owner[analysed]))]
+    return analysed, owner[analysed], np.array([wordpiece[words[i]] for i in analysed])
+
+
+def pretrained_ratios(sums: dict, num_bootstrap: int, rng: np.random.Generator) -> dict[str, dict]:
+    """The topic ratios of :func:`pretrained_topic_attention`'s sums: pooled, per layer, per head, by distance.
+
+    Returns ``pooled`` (over layers and heads), ``per_layer`` ((L,) arrays), ``per_head`` ((L, H)),
+    each with bootstrap intervals and the permutation baseline
+    (:func:`measurements.topic_ratio_with_baseline`); ``distance_only``: the pooled ratio an
+    attention depending on token distance alone gives (``R_dist``); ``adjusted``: ``R / R_dist``
+    with its bootstrap interval. The bootstraps draw from ``rng`` in this order.
+    """
+    from .measurements import topic_ratio_with_baseline
+
+    def ratio(pool: tuple[int, ...]) -> dict:
+        return topic_ratio_with_baseline(sums["attention"], sums["uniform"], pool, num_bootstrap, rng)
+
+    pooled, per_layer, per_head = ratio((0, 1)), ratio((1,)), ratio(())
+    positional_only = {k: v[None] for k, v in sums["positional"].items()}  # (1, D, L, H): the real labeling
+    distance_only = topic_ratio_with_baseline(positional_only, {k: v[:1] for k, v in sums["uniform"].items()}, (0, 1))
+    real_only = {k: v[:1] for k, v in sums["attention"].items()}
+    adjusted = topic_ratio_with_baseline(real_only, positional_only, (0, 1), num_bootstrap, rng)
+    return {
+        "pooled": pooled,
+        "per_layer": per_layer,
+        "per_head": per_head,
+        "distance_only": distance_only,
+        "adjusted": adjusted,
+    }
+
+
+# Training curves worth showing for the from-scratch model (columns of training.History.frame()).
+SCRATCH_CURVES = (
+    "step",
+    "loss",
+    "gram.same_topic",
+    "gram.diff_topic",
+    "value.same_topic",
+    "value.diff_topic",
+    "attention.same_topic_mass",
+    "attention.uniform_same_topic_mass",
+)
+
+
+def scratch_config(vocab: Vocabulary, d_model: int, init_scale: float) -> ModelConfig:
+    """The one-layer model of THEORY.md §3 as trained from scratch on text: trained embeddings of width
+    ``d_model``, one trained attention head and ``W_V``, the decoder tied to the embeddings."""
+    return ModelConfig(
+        vocab.num_topics,
+        vocab.words_per_topic,
+        embedding="trained",
+        d_model=d_model,
+        decoder="tied",
+        init_scale=init_scale,
+    )
+
+
+def scratch_structure(
+    net: TopicTransformer,
+    docs: Documents,
+    lookup: torch.Tensor,
+    num_bootstrap: int = 0,
+    num_permutations: int = 0,
+    rng: np.random.Generator | None = None,
+) -> dict:
+    """C1-C3 structure of a one-layer model over a topic vocabulary, same topic against different topic.
+
+    net: a :class:`~transformer_topics.model.TopicTransformer` over ``docs.vocab``; lookup: (P, V + 2)
+    token -> topic labels (:func:`topic_lookup`; row 0 real, the others shuffled). The C1 statistic is
+    over the Gram matrix ``E E^T`` (V, V), C2 over ``W_pred W_V E^T`` (V, V) [predicted y, key k], C3
+    the attention ratio over whole documents (every word visible; :func:`experiments.model_topic_attention`
+    and :func:`measurements.topic_ratio_with_baseline`, the collection's one estimator).
+
+    With ``num_bootstrap == 0`` (untrained references): ``{"gram", "value"}`` same-minus-different
+    contrasts and the ``"attention"`` ratio, floats, from the real labeling only. Otherwise
+    :func:`measurements.pair_statistics` of both matrices (``num_bootstrap`` resamples,
+    ``num_permutations`` shuffles), the attention ratio with its interval and baseline, and
+    ``"matrices"``: (gram, value); ``rng`` draws in that order.
+    """
+    from .experiments import model_topic_attention
+    from .measurements import pair_statistics, same_and_different_topic_means, topic_ratio_with_baseline
+
+    word_topic = docs.vocab.topic_of().numpy()
+    with torch.no_grad():
+        gram = net.gram().double().numpy()  # (V, V)
+        value = net.value_output_matrix()[:, : docs.vocab.num_words].double().numpy()  # (V, V) [predicted y, key k]
+    if num_bootstrap == 0:
+        sums = model_topic_attention(net, docs, lookup[:1])
+        return {
+            "gram": float(np.subtract(*same_and_different_topic_means(gram, word_topic))),
+            "value": float(np.subtract(*same_and_different_topic_means(value, word_topic))),
+            "attention": topic_ratio_with_baseline(sums["attention"], sums["uniform"])["ratio"],
+        }
+    sums = model_topic_attention(net, docs, lookup)
+    return {
+        "gram": pair_statistics(gram, word_topic, num_bootstrap, num_permutations, rng),
+        "value": pair_statistics(value, word_topic, num_bootstrap, num_permutations, rng),
+        "attention": topic_ratio_with_baseline(sums["attention"], sums["uniform"], (), num_bootstrap, rng),
+        "matrices": (gram, value),
+    }
+
+
+def untrained_structure(
+    config: ModelConfig, docs: Documents, lookup: torch.Tensor, seed: int, count: int
+) -> pd.DataFrame:
+    """:func:`scratch_structure` (no bootstrap) of ``count`` untrained models of ``config``, seeds ``seed + 1 ...``:
+    what initialisation alone gives, one row per model."""
+    return pd.DataFrame(
+        [scratch_structure(TopicTransformer(config, seed=seed + 1 + s), docs, lookup) for s in range(count)]
+    )
