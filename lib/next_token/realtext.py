@@ -110,6 +110,18 @@ def restrict(documents: Sequence[Sequence[str]], vocab: Sequence[str]) -> WordSt
     return WordStream(ids, doc, pos, tuple(vocab), int(sum(len(d) for d in documents)))
 
 
+def truncate(stream: WordStream, size: int) -> WordStream:
+    """The stream of a smaller vocabulary: its first ``size`` words (ids < size), positions renumbered per summary.
+
+    For a stream whose vocabulary is ranked by frequency (``restrict(documents, top_words(documents, None))``) this
+    equals ``restrict(documents, top_words(documents, size))``, array for array, without another pass over the text.
+    """
+    keep = stream.ids < size
+    ids, doc = stream.ids[keep], stream.doc[keep]
+    pos = np.arange(ids.size, dtype=np.int64) - np.searchsorted(doc, doc, side="left")  # doc is non-decreasing
+    return WordStream(ids, doc, pos.astype(np.int64), stream.vocab[:size], stream.total_words)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # realizability
 
@@ -418,7 +430,11 @@ def train_layer(ds, optimizer: str, learning_rate: float, steps: int, checkpoint
     E, K, n = ds.E, ds.K, ds.n
     checkpoints = np.asarray(checkpoints, dtype=np.int64)
     flat = ds.tok * K + ds.query[:, None]  # (n, T) index into the raveled score table A[u, k]
+    # The softmax restricted to the label positions is uniform at every W: those positions hold one token, so their
+    # scores are one entry of the table (a - max = 0 and exp(0) = 1 exactly); it is computed once, bit for bit the
+    # value the per-step formula gives.
     label = ds.label_mask
+    q = label / label.sum(axis=1, keepdims=True)
     W = np.zeros((ds.d, ds.d))
     saved = np.empty((checkpoints.size, ds.d, ds.d))
     saved[checkpoints == 0] = W
@@ -426,8 +442,7 @@ def train_layer(ds, optimizer: str, learning_rate: float, steps: int, checkpoint
         a = (E @ W @ E.T).ravel()[flat]
         e = np.exp(a - a.max(axis=1, keepdims=True))
         s = e / e.sum(axis=1, keepdims=True)
-        el = np.where(label, np.exp(a - np.where(label, a, -np.inf).max(axis=1, keepdims=True)), 0.0)
-        r = s - el / el.sum(axis=1, keepdims=True)
+        r = s - q
         g = E.T @ (np.bincount(flat.ravel(), weights=r.ravel(), minlength=K * K).reshape(K, K) / n) @ E
         if optimizer == "normalized_gd":
             norm = np.linalg.norm(g)
@@ -509,15 +524,20 @@ def build_corpus(
     num_windows: int,
     heldout_fraction: float,
     seed: int,
-    ranked: Sequence[str] | None = None,
+    full: WordStream | None = None,
 ) -> RealTextCorpus:
     """Vocabulary, restricted stream, every window, the split by summary and the two seeded samples.
 
     The held-out sample has max(1, round(num_windows * heldout_fraction)) windows (seed + 1), the training sample the
-    rest (seed). ranked: every word, most frequent first (``top_words(documents, None)``), to reuse a ranking.
+    rest (seed). full: the stream of every word ranked by frequency (see ``truncate``), to reuse one pass over the
+    text; the result is the same.
     """
-    vocab = list(ranked[:vocab_size]) if ranked is not None else top_words(documents, vocab_size)
-    stream = restrict(documents, vocab)
+    if full is not None:
+        stream = truncate(full, vocab_size)
+        vocab = list(stream.vocab)
+    else:
+        vocab = top_words(documents, vocab_size)
+        stream = restrict(documents, vocab)
     windows = extract_windows(stream, seq_len)
     train_all, held_all = split_by_summary(windows, len(documents), heldout_fraction, seed)
     num_held = max(1, round(num_windows * heldout_fraction))
@@ -561,21 +581,20 @@ def realizability_study(
     corpus: RealTextCorpus,
     seq_lens: Sequence[int],
     larger_vocabularies: Sequence[int] = (256, 4096),
-    ranked: Sequence[str] | None = None,
+    full: WordStream | None = None,
 ) -> Realizability:
     """The realizable fraction at every T in seq_lens for the corpus' vocabulary, the larger ones and all words,
     and separately for function-word and content-word labels (the corpus' vocabulary and all words).
 
-    ranked: every word, most frequent first (computed when not given).
+    full: the stream of every word ranked by frequency (see ``truncate``; computed from documents when not given).
     """
-    ranked = list(ranked) if ranked is not None else top_words(documents, None)
+    all_stream = full if full is not None else restrict(documents, top_words(documents, None))
     K = corpus.stream.K
     seq_lens = np.asarray(seq_lens)
     curves = {f"top {K} words": realizable_fraction(corpus.stream, seq_lens)}
     for size in larger_vocabularies:
-        curves[f"top {size} words"] = realizable_fraction(restrict(documents, ranked[:size]), seq_lens)
-    all_stream = restrict(documents, ranked)
-    curves[f"all {len(ranked)} words"] = realizable_fraction(all_stream, seq_lens)
+        curves[f"top {size} words"] = realizable_fraction(truncate(all_stream, size), seq_lens)
+    curves[f"all {all_stream.K} words"] = realizable_fraction(all_stream, seq_lens)
     is_function, all_function = corpus.is_function, all_stream.is_function_word()
     by_class = {
         f"function-word labels (top {K})": realizable_fraction(corpus.stream, seq_lens, is_function),
@@ -583,7 +602,7 @@ def realizability_study(
         "function-word labels (all words)": realizable_fraction(all_stream, seq_lens, all_function),
         "content-word labels (all words)": realizable_fraction(all_stream, seq_lens, ~all_function),
     }
-    return Realizability(seq_lens, curves, by_class, len(ranked))
+    return Realizability(seq_lens, curves, by_class, all_stream.K)
 
 
 def restriction_effect(windows: Windows, vocab: Sequence[str], is_function: np.ndarray):

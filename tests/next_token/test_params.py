@@ -94,3 +94,21 @@ def test_dataset_file_replaces_the_generator_rules(tmp_path):
     path = save_dataset(generate_dataset(8, 7, 5, 6, "cyclic", "orthonormal", True, seed=0), tmp_path / "d.json")
     P = _resolve(tmp_path, dataset_file=str(path), seq_len=7, vocab_size=5)  # sizes ignored: the file decides
     assert P.dataset_file == str(path.resolve())
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(embed_dim=32), "embed_dim must be < vocab_size = 32"),
+        (dict(num_windows=99), "num_windows"),
+        (dict(heldout_fraction=1.0), "heldout_fraction"),
+        (dict(heldout_fraction=0.0), "heldout_fraction"),
+    ],
+)
+def test_real_text_rules_refuse_by_name(tmp_path, overrides, message):
+    from next_token.paper import PAPER
+
+    namespace = {"profile": "quick", "seed": 0, "output_dir": str(tmp_path), **overrides}
+    assert PAPER.resolve("06_real_text", {**namespace, **dict.fromkeys(overrides)}).embed_dim == 16
+    with pytest.raises(ValueError, match=message):
+        PAPER.resolve("06_real_text", namespace)

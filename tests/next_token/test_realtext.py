@@ -197,8 +197,10 @@ def test_top_words_none_is_every_word_and_prefixes_agree():
 def test_build_corpus_splits_by_summary_and_samples_in_proportion():
     docs = _random_docs()
     corpus = nr.build_corpus(docs, 6, 3, 200, 0.25, seed=2)
-    same = nr.build_corpus(docs, 6, 3, 200, 0.25, seed=2, ranked=nr.top_words(docs, None))
+    full = nr.restrict(docs, nr.top_words(docs, None))
+    same = nr.build_corpus(docs, 6, 3, 200, 0.25, seed=2, full=full)
     assert np.array_equal(corpus.train.tok, same.train.tok) and np.array_equal(corpus.held.y, same.held.y)
+    assert corpus.vocab == same.vocab and np.array_equal(corpus.stream.pos, same.stream.pos)
     assert corpus.vocab == nr.top_words(docs, 6) and corpus.windows.n == corpus.train_all.n + corpus.held_all.n
     assert not set(corpus.train_all.doc) & set(corpus.held_all.doc)  # held out whole
     assert corpus.held.n == min(50, corpus.held_all.n) and corpus.train.n == min(150, corpus.train_all.n)
@@ -317,3 +319,14 @@ def test_heldout_retrieval_and_prediction():
     assert p.table.loc["all held-out", "accuracy: bigram"] == pytest.approx(
         np.mean(nr.bigram_probabilities(ds.query, ds.y, K)[ds.query].argmax(1) == ds.y)
     )
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_truncate_equals_restricting_the_text_again(seed):
+    docs = _random_docs(seed) + [[], ["zz"]]  # an empty summary and one of a rare word only
+    full = nr.restrict(docs, nr.top_words(docs, None))
+    for size in (1, 3, 8, 10**6):
+        short, again = nr.truncate(full, size), nr.restrict(docs, nr.top_words(docs, size))
+        assert short.vocab == again.vocab and short.total_words == again.total_words
+        for name in ("ids", "doc", "pos"):
+            assert np.array_equal(getattr(short, name), getattr(again, name)) and getattr(short, name).dtype == np.int64
