@@ -269,7 +269,7 @@ def exchange_rate_numeric(
     Every word column moves its mass at once, so the total derivative is V times one column's; it is
     divided by V to compare with :func:`exchange_rate` (one column).
     """
-    from .theory_attention import block_value_output
+    from .theory.attention import block_value_output
 
     moved = torch.zeros((), dtype=torch.float64, requires_grad=True)
     scores = exchange_scores(vocab, topics_per_doc, masses, moved)

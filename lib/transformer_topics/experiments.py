@@ -371,13 +371,13 @@ def predict_onsets(
     weight_decay: float,
     excess: float,
 ) -> pd.DataFrame:
-    """The two-timescale prediction (:func:`theory_dynamics.predicted_onset`, random start) at each point.
+    """The two-timescale prediction (:func:`theory.dynamics.predicted_onset`, random start) at each point.
 
     points: ``(init_scale, keep_prob, learning_rate)`` triples. Columns: the point, ``Lambda``,
     ``predicted`` (gradient-flow time), ``predicted steps``, ``leading order`` (time) and
     ``predicted slope`` (time per unit of ``log(1/init_scale)``).
     """
-    from . import theory_dynamics as td
+    from .theory import dynamics as td
 
     rows = []
     for init_scale, keep_prob, learning_rate in points:
@@ -429,7 +429,7 @@ def measure_onsets(
     """
     from tqdm.std import tqdm
 
-    from . import theory_dynamics as td
+    from .theory import dynamics as td
 
     rows = []
     for _, point in tqdm(
@@ -648,11 +648,11 @@ def value_first_row(frame: pd.DataFrame, theory: pd.DataFrame | None, x: str, ex
     """The value-first reading of a run: relative changes at half its measured onset of stage 2, and their ratio.
 
     frame: a run with ``change.W_V/W_K/W_Q`` and the same-topic mass columns (against ``x``); theory:
-    optional predicted changes against ``time`` (:func:`theory_dynamics.equivalent_relative_changes`),
+    optional predicted changes against ``time`` (:func:`theory.dynamics.equivalent_relative_changes`),
     read at the same moment. Returns ``at (half the onset)``, ``measured ratio`` (change of W_V over
     the larger of W_K's and W_Q's), ``predicted ratio`` (with a theory) and each ``measured change``.
     """
-    from . import theory_dynamics as td
+    from .theory import dynamics as td
 
     at = td.onset_time(frame, excess, x=x) / 2
     measured = changes_at(frame, x, at)

@@ -1,7 +1,7 @@
 """The larger figures of notebooks 05-08, drawn from the frames the notebooks compute.
 
 Each function takes measured and predicted curves (pandas frames with the column names of
-:mod:`theory_dynamics`, :mod:`experiments` and :mod:`training`) and returns a matplotlib figure;
+:mod:`theory.dynamics`, :mod:`experiments` and :mod:`training`) and returns a matplotlib figure;
 the notebook saves it (:func:`theory_collection.plots.save_figure`) and shows it.
 """
 

@@ -3,7 +3,7 @@
 Each ``*_claims`` function runs one route of a notebook (the exact population optimum against the
 symbolic theory, the masking rates, the population limit, a training run against its prediction),
 records its claims in a :class:`theory_collection.claims.ClaimsTable` and returns what the notebook
-shows. The theory is always looked up through its module (``theory.value_optimum``, not a copy), so
+shows. The theory is always looked up through its module (``value_matrix.value_optimum``, not a copy), so
 a test can perturb a theory function and see the verdict of the claim that relies on it flip
 (``tests/topic_structure/test_claims_can_fail.py``).
 
@@ -22,14 +22,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import theory
-from . import theory_attention as ta
 from .data import Vocabulary, sample_equal_mixture
 from .masking import MaskingConfig, QueryKind, mask_documents
 from .measurements import BLOCKS, block_averages
 from .model import ModelConfig, TopicTransformer
 from .params import check_float, check_int
 from .population import combine_terms, fit_population, population_loss, population_loss_terms
+from .theory import attention as ta
+from .theory import embeddings, finite_length, value_matrix
 from .training import DocumentSource, TrainConfig, train
 
 # Error model of a float64 L-BFGS optimum: it stops where the loss no longer changes in the last bit, so an entry
@@ -277,12 +277,12 @@ def embedding_exact_claims(
 
     Records ``C1.same_topic``, ``C1.diff_topic`` (block values), ``C1.simplex`` (T-1 equal
     eigenvalues) and ``C1.nonzero_condition`` (population optima on both sides of the critical
-    weight decay of :func:`theory.embedding_critical_weight_decay`, 5% away from it). Returns the
+    weight decay of :func:`embeddings.embedding_critical_weight_decay`, 5% away from it). Returns the
     theory, the population Gram matrix, its eigenvalues and the sweep table.
     """
     vocab = setting.vocab
-    optimum = theory.embedding_optimum(*setting.counts, setting.weight_decay)
-    condition = theory.embedding_condition(*setting.counts, setting.weight_decay)
+    optimum = embeddings.embedding_optimum(*setting.counts, setting.weight_decay)
+    condition = embeddings.embedding_condition(*setting.counts, setting.weight_decay)
     population = embedding_model(setting, d_model).double()
     fit_population(
         population,
@@ -329,7 +329,7 @@ def embedding_exact_claims(
             tolerance_reason=EXACT_REASON,
             section=section,
         )
-    critical = theory.embedding_critical_weight_decay(*setting.counts)
+    critical = embeddings.embedding_critical_weight_decay(*setting.counts)
     sweep = []
     for factor in sweep_factors:
         model_at = embedding_model(setting, d_model).double()
@@ -347,11 +347,11 @@ def embedding_exact_claims(
             {
                 "lambda / lambda_c": factor,
                 "weight_decay": factor * critical,
-                "theory same_topic": theory.embedding_optimum(*setting.counts, factor * critical)["same_topic"],
+                "theory same_topic": embeddings.embedding_optimum(*setting.counts, factor * critical)["same_topic"],
                 "population same_topic": block_averages(model_at.gram().detach(), vocab)["same_topic"],
                 "population max |G|": size,
                 "population nonzero": size > 1e-3,
-                "theory nonzero": theory.embedding_condition(*setting.counts, factor * critical)["nonzero"],
+                "theory nonzero": embeddings.embedding_condition(*setting.counts, factor * critical)["nonzero"],
                 "closed form nonzero": factor < 1,
             }
         )
@@ -392,7 +392,7 @@ def value_exact_claims(table, setting: Setting) -> dict:
     """
     vocab = setting.vocab
     theories = {
-        loss: theory.value_optimum(*setting.counts, setting.weight_decay, loss=loss)
+        loss: value_matrix.value_optimum(*setting.counts, setting.weight_decay, loss=loss)
         for loss in ("cross_entropy", "squared")
     }
     population, blocks = {}, {}
@@ -792,9 +792,9 @@ def finite_length_optimum(
     setting: Setting, which: str, doc_length, mask_prob: float, d_model: int | None = None, num_docs: int = 20_000
 ) -> dict[str, float]:
     """Block averages of the exact optimum of the training objective at document length ``doc_length``
-    (:func:`theory.fit_finite_length` on ``num_docs`` sampled key bags): what training converges to."""
+    (:func:`finite_length.fit_finite_length` on ``num_docs`` sampled key bags): what training converges to."""
     model = _uniform_model(setting, which, 0.3 if which == "embedding" else 0.1, d_model).double()
-    bags, in_set = theory.sample_key_bags(
+    bags, in_set = finite_length.sample_key_bags(
         setting.vocab,
         setting.topics_per_doc,
         doc_length,
@@ -802,7 +802,7 @@ def finite_length_optimum(
         num_docs,
         seed=np.random.default_rng([setting.seed, 4]),
     )
-    theory.fit_finite_length(model, bags, in_set, setting.weight_decay)
+    finite_length.fit_finite_length(model, bags, in_set, setting.weight_decay)
     return uniform_blocks(model, which)
 
 
@@ -961,7 +961,7 @@ def attention_model(setting: Setting, value_output: torch.Tensor, init_scale: fl
 
 
 def population_mass(model: TopicTransformer, topics_per_doc: int) -> float:
-    """The model's population same-topic mass: the mean of :func:`theory_attention.same_topic_mass`."""
+    """The model's population same-topic mass: the mean of :func:`theory.attention.same_topic_mass`."""
     with torch.no_grad():
         return float(ta.same_topic_mass(model.score_matrix().double(), model.vocab, topics_per_doc).mean())
 

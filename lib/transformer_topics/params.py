@@ -150,7 +150,7 @@ GRID_NAMES = (
     "doc_length",
 )
 
-# The symbolic optima (theory.py, theory_dynamics.py) need two topics of two words and, for C1 and C2, lambda > 0.
+# The symbolic optima (theory.embeddings, .value_matrix, .dynamics) need two topics of two words, and C1, C2 lambda > 0.
 _SYMBOLIC = {
     "num_topics": lambda v: check_int("num_topics", v, 2),
     "words_per_topic": lambda v: check_int("words_per_topic", v, 2),

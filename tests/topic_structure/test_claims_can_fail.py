@@ -12,10 +12,10 @@ import pytest
 import torch
 from theory_collection.claims import ClaimsTable
 from transformer_topics import notebook_claims as nc
-from transformer_topics import theory
-from transformer_topics import theory_attention as ta
 from transformer_topics.data import Vocabulary, sample_lda
 from transformer_topics.masking import MaskingConfig, mask_documents
+from transformer_topics.theory import attention as ta
+from transformer_topics.theory import embeddings, value_matrix
 
 EMBEDDINGS = nc.Setting(5, 4, 2, 0.01)  # notebook 02's quick profile
 VALUES = nc.Setting(5, 4, 2, 0.01)  # notebook 03's
@@ -62,20 +62,20 @@ def test_c1_claims_hold_unperturbed():
 
 @pytest.mark.parametrize("factor", [1.1, 0.9])
 def test_c1_block_values_off_by_ten_percent_fail(monkeypatch, factor):
-    monkeypatch.setattr(theory, "embedding_optimum", scaled(theory.embedding_optimum, factor, theory_blocks()))
+    monkeypatch.setattr(embeddings, "embedding_optimum", scaled(embeddings.embedding_optimum, factor, theory_blocks()))
     result = embedding_verdicts()
     assert result["C1.same_topic"] == result["C1.diff_topic"] == "fails"
 
 
 @pytest.mark.parametrize("factor", [1.1, 0.9])
 def test_c1_critical_weight_decay_off_by_ten_percent_fails(monkeypatch, factor):
-    original = theory.embedding_critical_weight_decay
-    monkeypatch.setattr(theory, "embedding_critical_weight_decay", lambda *args: factor * original(*args))
+    original = embeddings.embedding_critical_weight_decay
+    monkeypatch.setattr(embeddings, "embedding_critical_weight_decay", lambda *args: factor * original(*args))
     assert embedding_verdicts()["C1.nonzero_condition"] == "fails"
 
 
 def test_c1_simplex_eigenvalue_off_by_ten_percent_fails(monkeypatch):
-    monkeypatch.setattr(theory, "embedding_condition", scaled(theory.embedding_condition, 1.1, {"margin"}))
+    monkeypatch.setattr(embeddings, "embedding_condition", scaled(embeddings.embedding_condition, 1.1, {"margin"}))
     assert embedding_verdicts()["C1.simplex"] == "fails"
 
 
@@ -102,7 +102,9 @@ def test_c2_block_values_off_by_ten_percent_fail(monkeypatch, factor, loss, pref
     def this_loss(*args, **kwargs):
         return kwargs.get("loss", "cross_entropy") == loss
 
-    monkeypatch.setattr(theory, "value_optimum", scaled(theory.value_optimum, factor, theory_blocks(), this_loss))
+    monkeypatch.setattr(
+        value_matrix, "value_optimum", scaled(value_matrix.value_optimum, factor, theory_blocks(), this_loss)
+    )
     result = value_verdicts()
     assert {result[f"{prefix}.{block}"] for block in theory_blocks()} == {"fails"}
 
@@ -111,7 +113,7 @@ def test_c2_block_values_off_by_ten_percent_fail(monkeypatch, factor, loss, pref
 
 
 def attention_verdicts() -> dict[str, str]:
-    blocks = theory.value_optimum(*ATTENTION.counts, ATTENTION.weight_decay)
+    blocks = value_matrix.value_optimum(*ATTENTION.counts, ATTENTION.weight_decay)
     delta = blocks["same_topic"] - blocks["diff_topic"]
     value_output = ta.block_value_output(ATTENTION.vocab, blocks)
     table = ClaimsTable("04_attention")
@@ -266,7 +268,7 @@ def test_c4_onset_claims_do_not_fail_unperturbed(measured_onsets):
 
 @pytest.mark.parametrize("factor", [1.1, 0.9])
 def test_c4_onset_time_off_by_ten_percent_fails(monkeypatch, measured_onsets, factor):
-    from transformer_topics import theory_dynamics as td
+    from transformer_topics.theory import dynamics as td
 
     original = td.predicted_onset
 
@@ -280,7 +282,7 @@ def test_c4_onset_time_off_by_ten_percent_fails(monkeypatch, measured_onsets, fa
 
 @pytest.mark.parametrize("factor", [1.1, 0.9])
 def test_c4_growth_rate_off_by_ten_percent_fails(monkeypatch, measured_onsets, factor):
-    from transformer_topics import theory_dynamics as td
+    from transformer_topics.theory import dynamics as td
 
     original = td.growth_rate_per_margin
     monkeypatch.setattr(td, "growth_rate_per_margin", lambda *args, **kwargs: factor * original(*args, **kwargs))
@@ -289,7 +291,7 @@ def test_c4_growth_rate_off_by_ten_percent_fails(monkeypatch, measured_onsets, f
 
 @pytest.mark.parametrize("factor", [2**0.5, 2**-0.5])
 def test_c4_random_start_amplitude_off_by_root_two_fails(monkeypatch, measured_onsets, factor):
-    from transformer_topics import theory_dynamics as td
+    from transformer_topics.theory import dynamics as td
 
     original = td.initial_state
 

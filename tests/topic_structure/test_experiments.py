@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 import torch
 from transformer_topics import experiments as ex
-from transformer_topics import theory_dynamics as td
 from transformer_topics.data import Vocabulary, sample_lda
 from transformer_topics.masking import MaskingConfig
 from transformer_topics.measurements import (
@@ -16,6 +15,7 @@ from transformer_topics.measurements import (
     same_and_different_topic_means,
     topic_ratio_with_baseline,
 )
+from transformer_topics.theory import dynamics as td
 from transformer_topics.training import TrainConfig, fresh_documents
 
 VOCAB = Vocabulary(3, 3)

@@ -19,8 +19,8 @@ import pytest
 import torch
 from theory_collection.claims import ClaimsTable
 from transformer_topics import notebook_claims as nc
-from transformer_topics import theory
-from transformer_topics import theory_attention as ta
+from transformer_topics.theory import attention as ta
+from transformer_topics.theory import value_matrix
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks" / "topic_structure"
 
@@ -73,7 +73,7 @@ def test_exact_routes_of_notebooks_02_to_04_hold_at_held_out_parameters(setting)
     table = ClaimsTable("held-out")
     nc.embedding_exact_claims(table, setting, sweep_factors=(0.5, 0.95, 1.05))
     nc.value_exact_claims(table, setting)
-    blocks = theory.value_optimum(*setting.counts, setting.weight_decay)
+    blocks = value_matrix.value_optimum(*setting.counts, setting.weight_decay)
     delta = blocks["same_topic"] - blocks["diff_topic"]
     value_output = ta.block_value_output(setting.vocab, blocks)
     nc.attention_gradient_claims(table, setting, value_output, delta)

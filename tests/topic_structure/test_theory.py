@@ -6,12 +6,12 @@ import itertools
 import pytest
 import sympy as sp
 import torch
-from transformer_topics import theory
 from transformer_topics.data import Vocabulary
 from transformer_topics.measurements import block_averages
 from transformer_topics.model import ModelConfig, TopicTransformer
 from transformer_topics.population import fit_population, population_loss_terms
-from transformer_topics.theory import IBJ, D, T, lam, tau, v
+from transformer_topics.theory import algebra, embeddings, finite_length, value_matrix
+from transformer_topics.theory.algebra import IBJ, D, T, lam, tau, v
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -51,7 +51,7 @@ def test_algebra_matches_explicit_matrices(num_topics, words_per_topic):
 
 
 def test_products_of_the_basis():
-    identity, B, J = theory.basis()
+    identity, B, J = algebra.basis()
     assert B * B == IBJ(0, v, 0)
     assert B * J == J * B == IBJ(0, 0, v)
     assert J * J == IBJ(0, 0, T * v)
@@ -59,7 +59,7 @@ def test_products_of_the_basis():
 
 
 def test_idempotents_are_orthogonal_projections_summing_to_identity():
-    projections = theory.idempotents()
+    projections = algebra.idempotents()
     for (i, P), (j, Q) in itertools.product(enumerate(projections), repeat=2):
         product = (P * Q).simplify()
         assert product == (P.simplify() if i == j else IBJ(0, 0, 0))
@@ -95,18 +95,18 @@ def test_expected_loss_matches_an_explicit_softmax():
     values = {T: 4, v: 3, tau: 2}
     logits = torch.tensor([float(offset + margin)] * 6 + [float(offset)] * 6, dtype=torch.float64)
     cross_entropy = float(-torch.log_softmax(logits, 0)[0])
-    assert float(theory.expected_loss(margin, offset).subs(values)) == pytest.approx(cross_entropy, rel=1e-12)
+    assert float(algebra.expected_loss(margin, offset).subs(values)) == pytest.approx(cross_entropy, rel=1e-12)
     squared = float(0.5 * ((logits - torch.eye(12, dtype=torch.float64)[0]) ** 2).sum())
-    assert float(theory.expected_loss(margin, offset, "squared").subs(values)) == pytest.approx(squared, rel=1e-12)
+    assert float(algebra.expected_loss(margin, offset, "squared").subs(values)) == pytest.approx(squared, rel=1e-12)
 
 
 def test_value_solution_is_the_stated_shape():
-    solution = theory.value_solution()
+    solution = value_matrix.value_solution()
     blocks = solution["blocks"]
     assert sp.simplify(blocks["diagonal"] - blocks["same_topic"]) == 0  # a = b
     assert sp.simplify(blocks["diff_topic"] + v * blocks["same_topic"] / (T * v - v)) == 0  # rows sum to zero
     # 1 - p_in(D) = lambda v tau^2 (V - v) D
-    expected = -(1 - theory.in_topic_probability(D)) + lam * v * tau**2 * (T * v - v) * D
+    expected = -(1 - algebra.in_topic_probability(D)) + lam * v * tau**2 * (T * v - v) * D
     assert sp.simplify(solution["equation"] - expected) == 0
 
 
@@ -126,7 +126,7 @@ def test_value_optimum_matches_the_full_matrix_population_optimum(setting, loss)
     measured = population_optimum(
         TopicTransformer(config, seed=3), topics_per_doc, weight_decay, TopicTransformer.value_output_matrix
     )
-    predicted = theory.value_optimum(*setting, loss=loss)
+    predicted = value_matrix.value_optimum(*setting, loss=loss)
     scale = max(abs(x) for x in predicted.values())  # a block that is exactly 0 is compared on this scale
     for block in BLOCKS:
         assert measured[block] == pytest.approx(predicted[block], rel=1e-6, abs=1e-6 * scale)
@@ -145,9 +145,9 @@ def test_embedding_optimum_matches_the_full_matrix_population_optimum(setting):
         decoder="tied",
         init_scale=0.3,
     )
-    assert theory.embedding_condition(*setting)["nonzero"]
+    assert embeddings.embedding_condition(*setting)["nonzero"]
     measured = population_optimum(TopicTransformer(config, seed=4), topics_per_doc, weight_decay, TopicTransformer.gram)
-    predicted = theory.embedding_optimum(*setting)
+    predicted = embeddings.embedding_optimum(*setting)
     for block in BLOCKS:
         assert measured[block] == pytest.approx(predicted[block], rel=1e-6)
 
@@ -156,11 +156,15 @@ def test_embedding_optimum_closed_form_and_collapse():
     num_topics, words_per_topic, topics_per_doc = 4, 3, 2
     kappa_per_lambda = (num_topics - 1) * topics_per_doc * words_per_topic / 2
     threshold = 1 - topics_per_doc / num_topics
-    below = theory.embedding_condition(num_topics, words_per_topic, topics_per_doc, 0.9 * threshold / kappa_per_lambda)
-    above = theory.embedding_condition(num_topics, words_per_topic, topics_per_doc, 1.1 * threshold / kappa_per_lambda)
+    below = embeddings.embedding_condition(
+        num_topics, words_per_topic, topics_per_doc, 0.9 * threshold / kappa_per_lambda
+    )
+    above = embeddings.embedding_condition(
+        num_topics, words_per_topic, topics_per_doc, 1.1 * threshold / kappa_per_lambda
+    )
     assert below["nonzero"] and below["margin"] > 0 and below["kappa"] == pytest.approx(0.9 * threshold)
     assert not above["nonzero"] and above["margin"] < 0
-    assert theory.embedding_optimum(
+    assert embeddings.embedding_optimum(
         num_topics, words_per_topic, topics_per_doc, 1.1 * threshold / kappa_per_lambda
     ) == dict.fromkeys(BLOCKS, 0.0)
     # the full-matrix optimum collapses too
@@ -184,28 +188,28 @@ def test_finite_length_loss_tends_to_the_population_loss():
     vocab = Vocabulary(4, 3)
     matrix = torch.randn(12, 12, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     exact = population_loss_terms(torch.zeros(14, 14, dtype=torch.float64), matrix, vocab, 2)["mask"]
-    bags, in_set = theory.sample_key_bags(vocab, 2, 10**7, 0.15, 2000, seed=0)
+    bags, in_set = finite_length.sample_key_bags(vocab, 2, 10**7, 0.15, 2000, seed=0)
     assert torch.allclose(bags.sum(1), torch.ones(2000, dtype=torch.float64))
     assert bool(((bags > 0) <= in_set).all()) and bool((in_set.sum(1) == 6).all())
-    assert float(theory.finite_length_loss(matrix, bags, in_set)) == pytest.approx(float(exact), rel=1e-3)
-    short = theory.finite_length_loss(matrix, *theory.sample_key_bags(vocab, 2, 20, 0.15, 2000, seed=0))
+    assert float(finite_length.finite_length_loss(matrix, bags, in_set)) == pytest.approx(float(exact), rel=1e-3)
+    short = finite_length.finite_length_loss(matrix, *finite_length.sample_key_bags(vocab, 2, 20, 0.15, 2000, seed=0))
     assert abs(float(short) - float(exact)) > 1e-3  # short documents are measurably different
 
 
 @pytest.mark.parametrize(
     "call, name",
     [
-        (lambda: theory.value_optimum(1, 4, 1, 0.1), "num_topics"),
-        (lambda: theory.value_optimum(5, 1, 2, 0.1), "words_per_topic"),
-        (lambda: theory.value_optimum(5, 4, 6, 0.1), "topics_per_doc"),
-        (lambda: theory.value_optimum(5, 4, 2, 0.0), "weight_decay"),
-        (lambda: theory.value_optimum(5, 4, 2, 0.1, loss="hinge"), "loss"),
-        (lambda: theory.embedding_optimum(5, 4, 0, 0.1), "topics_per_doc"),
-        (lambda: theory.embedding_condition(5, 4, 2, -1.0), "weight_decay"),
+        (lambda: value_matrix.value_optimum(1, 4, 1, 0.1), "num_topics"),
+        (lambda: value_matrix.value_optimum(5, 1, 2, 0.1), "words_per_topic"),
+        (lambda: value_matrix.value_optimum(5, 4, 6, 0.1), "topics_per_doc"),
+        (lambda: value_matrix.value_optimum(5, 4, 2, 0.0), "weight_decay"),
+        (lambda: value_matrix.value_optimum(5, 4, 2, 0.1, loss="hinge"), "loss"),
+        (lambda: embeddings.embedding_optimum(5, 4, 0, 0.1), "topics_per_doc"),
+        (lambda: embeddings.embedding_condition(5, 4, 2, -1.0), "weight_decay"),
         (lambda: IBJ(1, 0, 0).matrix(0, 2), "num_topics"),
-        (lambda: theory.sample_key_bags(Vocabulary(3, 2), 2, 10, 1.0, 5, seed=0), "mask_prob"),
-        (lambda: theory.sample_key_bags(Vocabulary(3, 2), 2, 0, 0.15, 5, seed=0), "doc_length"),
-        (lambda: theory.fit_finite_length(TopicTransformer(ModelConfig(3, 2)), None, None, 0.1), "attention"),
+        (lambda: finite_length.sample_key_bags(Vocabulary(3, 2), 2, 10, 1.0, 5, seed=0), "mask_prob"),
+        (lambda: finite_length.sample_key_bags(Vocabulary(3, 2), 2, 0, 0.15, 5, seed=0), "doc_length"),
+        (lambda: finite_length.fit_finite_length(TopicTransformer(ModelConfig(3, 2)), None, None, 0.1), "attention"),
     ],
 )
 def test_arguments_are_validated(call, name):

@@ -1,4 +1,4 @@
-"""Symbolic theory of claim C3: the attention scores given a block value matrix (topic_structure/THEORY.md §4).
+"""Claim C3, the attention scores given a block value matrix (notebooks/topic_structure/THEORY.md §4).
 
 Setting: one-hot E, ``W_pred = I``, and ``W_V`` fixed at the C2 optimum, whose diagonal equals its
 same-topic entries: ``W_V = c J + Delta B`` over content words, ``Delta = b - c > 0`` the *value
@@ -20,7 +20,7 @@ the query's own topic first when it lies in ``S``. From these the module derives
 (b) the loss of the one-parameter family "score ``s`` on the query's own topic, 0 elsewhere" as a
     function of the same-topic mass ``x = e^s / (e^s + tau - 1)``, its optimum ``x*`` and the phase
     boundary in the ``(keep_prob, random_prob)`` plane between ``x* = 1`` (scores diverge) and an
-    interior optimum (solved by bracketed ``nsolve`` at :data:`theory.PRECISION` digits).
+    interior optimum (solved by bracketed ``nsolve`` at :data:`algebra.PRECISION` digits).
 
 The numeric twins live here too, because the notebook and the tests both use them: the block value
 matrix as a ``value_output`` for :func:`population.population_loss_terms`, the family's score
@@ -35,18 +35,16 @@ from functools import cache
 import sympy as sp
 import torch
 
-from . import theory
-from .data import Vocabulary
-from .measurements import block_matrix
-from .params import DEFAULT_MASK_PROB, check_float, check_int, check_masking_probabilities, check_topic_counts
-from .population import combine_terms, population_loss_terms, topic_sets
-from .theory import PRECISION, T, tau, v
+from ..data import Vocabulary
+from ..measurements import block_matrix
+from ..params import DEFAULT_MASK_PROB, check_float, check_int, check_masking_probabilities, check_topic_counts
+from ..population import combine_terms, minimise_lbfgs, population_loss_terms, topic_sets
+from . import value_matrix
+from .algebra import PRECISION, T, V, p_c, p_r, tau, topic_setting, v
 
-V = T * v
-p_c, p_r = sp.symbols("p_c p_r", nonnegative=True)  # keep_prob, random_prob
 Delta = sp.Symbol("Delta", positive=True)  # value strength b - c of W_V
 x = sp.Symbol("x", positive=True)  # attention mass of a word query on its own topic
-epsilon = sp.Symbol("epsilon", real=True)  # one perturbed score entry A[k, q]
+score_shift = sp.Symbol("varepsilon", real=True)  # one perturbed score entry A[k, q] (not C4's initial scale)
 
 KINDS = ("mask", "keep", "random")
 GRADIENT_BLOCKS = ("same_topic", "diff_topic")  # of a word query's column; the diagonal is same-topic
@@ -80,15 +78,16 @@ def query_loss(groups, label: str) -> sp.Expr:
 
 
 def perturbed_groups(case: str) -> list[tuple[sp.Expr, sp.Expr]]:
-    """Topic groups when one key type ``k`` of S has score epsilon and the other tau v - 1 types 0.
+    """Topic groups when one key type ``k`` of S has score varepsilon
+    (:data:`score_shift`) and the other tau v - 1 types 0.
 
-    k's topic carries ``(v - 1 + e^eps) / Z_eps`` and every other topic of S ``v / Z_eps``, with
-    ``Z_eps = tau v - 1 + e^eps``. Cases: "own" (k in the query's topic, k = q included), "other"
+    k's topic carries ``(v - 1 + e^varepsilon) / Z`` and every other topic of S ``v / Z``, with
+    ``Z = tau v - 1 + e^varepsilon``. Cases: "own" (k in the query's topic, k = q included), "other"
     (k in another topic of S; the query's topic, in S, listed first), "away" (the query's topic is
     not in S, or the query is [MASK]).
     """
-    total = tau * v - 1 + sp.exp(epsilon)
-    key_mass, other_mass = (v - 1 + sp.exp(epsilon)) / total, v / total
+    total = tau * v - 1 + sp.exp(score_shift)
+    key_mass, other_mass = (v - 1 + sp.exp(score_shift)) / total, v / total
     if case in ("own", "away"):
         return [(1, key_mass), (tau - 1, other_mass)]
     if case == "other":
@@ -131,7 +130,9 @@ def score_gradient() -> dict[str, dict[str, sp.Expr]]:
     """
     gradient = {kind: {} for kind in KINDS}
     for case in gradient_cases():
-        slope = sp.diff(case["probability"] * query_loss(case["groups"], case["label"]), epsilon).subs(epsilon, 0)
+        slope = sp.diff(case["probability"] * query_loss(case["groups"], case["label"]), score_shift).subs(
+            score_shift, 0
+        )
         blocks = gradient[case["kind"]]
         blocks[case["block"]] = blocks.get(case["block"], 0) + slope
     gradient = {
@@ -231,8 +232,8 @@ def phase_boundary() -> dict[str, sp.Expr]:
 
 
 def value_strength(num_topics: int, words_per_topic: int, topics_per_doc: int, weight_decay: float) -> float:
-    """``Delta = same_topic - diff_topic`` of the C2 optimum of ``W_V`` (:func:`theory.value_optimum`)."""
-    blocks = theory.value_optimum(num_topics, words_per_topic, topics_per_doc, weight_decay)
+    """``Delta = same_topic - diff_topic`` of the C2 optimum of ``W_V`` (:func:`value_matrix.value_optimum`)."""
+    blocks = value_matrix.value_optimum(num_topics, words_per_topic, topics_per_doc, weight_decay)
     return blocks["same_topic"] - blocks["diff_topic"]
 
 
@@ -275,17 +276,13 @@ def optimal_mass(
 
 
 def _setting(num_topics, words_per_topic, topics_per_doc, keep_prob, random_prob, value_strength) -> dict:
-    """Validated numbers for the symbols, exact rationals where the input is a float."""
-    num_topics = check_int("num_topics", num_topics, 2)
-    words_per_topic = check_int("words_per_topic", words_per_topic, 1)
+    """Validated numbers for the symbols (:func:`algebra.topic_setting`), exact rationals where the input is a float."""
     # With tau = 1 every key is in the query's topic: the same-topic mass is 1 whatever the scores.
-    topics_per_doc = check_int("topics_per_doc", topics_per_doc, 2, num_topics)
+    values = topic_setting(num_topics, words_per_topic, topics_per_doc, min_words_per_topic=1, min_topics_per_doc=2)
     check_masking_probabilities(DEFAULT_MASK_PROB, keep_prob, random_prob)
     value_strength = check_float("value_strength", value_strength, 0.0, low_open=True)
     return {
-        T: num_topics,
-        v: words_per_topic,
-        tau: topics_per_doc,
+        **values,
         p_c: sp.Rational(keep_prob),
         p_r: sp.Rational(random_prob),
         Delta: sp.Float(value_strength, PRECISION),
@@ -371,25 +368,10 @@ def fit_score_matrix(
         torch.randn(vocab.size, vocab.size, generator=generator, dtype=torch.float64) * init_scale
     ).requires_grad_(True)
     value_output = value_output.detach().double()
-    optimizer = torch.optim.LBFGS(
-        [scores],
-        lr=1.0,
-        max_iter=50,
-        history_size=50,
-        tolerance_grad=tolerance,
-        tolerance_change=tolerance,
-        line_search_fn="strong_wolfe",
-    )
 
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = combine_terms(population_loss_terms(scores, value_output, vocab, topics_per_doc), keep_prob, random_prob)
-        loss.backward()
-        return loss
+    def objective() -> torch.Tensor:
+        terms = population_loss_terms(scores, value_output, vocab, topics_per_doc)
+        return combine_terms(terms, keep_prob, random_prob)
 
-    losses: list[float] = []
-    for _ in range(steps):
-        losses.append(float(optimizer.step(closure).detach()))
-        if len(losses) > 1 and abs(losses[-2] - losses[-1]) <= tolerance * max(1.0, abs(losses[-1])):
-            break
+    losses = minimise_lbfgs([scores], objective, steps, tolerance=tolerance, stop="loss_change", iterations=50)
     return scores.detach(), losses

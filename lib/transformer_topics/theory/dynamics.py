@@ -62,10 +62,10 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import brentq
 from tqdm.std import tqdm  # text bars survive in committed notebook outputs
 
-from .data import Vocabulary
-from .measurements import BLOCKS, block_matrix
-from .model import ModelConfig, TopicTransformer
-from .params import (
+from ..data import Vocabulary
+from ..measurements import BLOCKS, block_matrix
+from ..model import ModelConfig, TopicTransformer
+from ..params import (
     DEFAULT_MASK_PROB,
     check_choice,
     check_float,
@@ -73,16 +73,14 @@ from .params import (
     check_masking_probabilities,
     check_topic_counts,
 )
-from .population import combine_terms, population_loss_terms
-from .theory import IBJ, T, tau, v
-from .theory_attention import same_topic_mass as population_same_topic_masses
+from ..population import combine_terms, population_loss_terms
+from .algebra import IBJ, T, V, p_c, p_r, tau, topic_setting, v
+from .attention import same_topic_mass as population_same_topic_masses
 
-V = T * v
 d = V + 2  # one-hot width: content words, [MASK], [PAD]
-p_c, p_r = sp.symbols("p_c p_r", nonnegative=True)  # keep_prob, random_prob
 t = sp.Symbol("t", nonnegative=True)  # gradient-flow time
 delta = sp.Symbol("delta", real=True)  # value margin: in-document minus out-of-document logit
-epsilon = sp.Symbol("epsilon", positive=True)  # initial amplitude of the key/query topic mode
+epsilon = sp.Symbol("epsilon", positive=True)  # initial amplitude of the key/query topic mode (not C3's score shift)
 excess = sp.Symbol("Delta_x", positive=True)  # onset: same-topic mass exceeds 1/tau by this
 
 MATRICES = ("value", "key", "query")
@@ -233,9 +231,7 @@ class ReducedFlow:
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
-        check_int("num_topics", self.num_topics, 2)
-        check_int("words_per_topic", self.words_per_topic, 2)
-        check_int("topics_per_doc", self.topics_per_doc, 1, self.num_topics)
+        topic_setting(self.num_topics, self.words_per_topic, self.topics_per_doc)
         check_masking_probabilities(DEFAULT_MASK_PROB, self.keep_prob, self.random_prob)
         check_float("weight_decay", self.weight_decay, 0.0)
 
@@ -692,9 +688,7 @@ class OnsetPrediction:
 
 
 def _numbers(num_topics, words_per_topic, topics_per_doc, keep_prob, init_scale, init, threshold_excess) -> dict:
-    check_int("num_topics", num_topics, 2)
-    check_int("words_per_topic", words_per_topic, 2)
-    check_int("topics_per_doc", topics_per_doc, 2, num_topics)  # tau = 1: no other topic to contrast
+    topic_setting(num_topics, words_per_topic, topics_per_doc, min_topics_per_doc=2)  # tau = 1: no other topic
     check_float("keep_prob", keep_prob, 0.0, 1.0)
     check_float("init_scale", init_scale, 0.0, low_open=True)
     check_float("excess", threshold_excess, 0.0, 1 - 1 / topics_per_doc, low_open=True, high_open=True)
@@ -826,7 +820,7 @@ def invariance_checks(
     gradient and the largest difference between the reduced gradient and the full gradient summed
     over each orbit, each relative to the largest gradient entry (all 0 up to rounding).
     """
-    from .population import population_loss
+    from ..population import population_loss
 
     vocab = flow.vocab
     masks = orbit_masks(vocab)
