@@ -112,3 +112,65 @@ def sampling_tv_null(p: np.ndarray, draws: int, replications: int, rng: np.rando
         counts = sample_tokens(p, draws, rng)
         out[r] = 0.5 * np.abs(counts / draws - p).sum(1).mean()
     return out
+
+
+def new_context_study(
+    datasets: list,
+    exact,
+    W_trained: np.ndarray,
+    svm_coef: np.ndarray,
+    new_contexts_per_dataset: int,
+    sample_draws: int,
+    seed: int,
+    repeats: bool,
+) -> dict:
+    """N8 on new contexts for every dataset: the W^svm score gaps and spreads, the TV between the trained layer's
+    attention (and the superposition at the run's reached coefficient) and the automaton, and next tokens sampled
+    from the layer against the automaton's distribution with a Monte Carlo null.
+
+    Args:
+        datasets: the B datasets.   exact: dynamics.ExactSolutions of their stack.
+        W_trained: (B, d, d) the trained layers.   svm_coef: (B,) <W, W_hat> at the end of the run.
+        new_contexts_per_dataset, sample_draws: contexts drawn per dataset; draws per context.
+        seed: dataset b draws its contexts with seed + b; the sampling generator is seeded with seed.
+        repeats: whether new contexts may repeat tokens.
+    Returns:
+        dict with gaps, spreads, tv_trained, tv_ray (one entry per used context, concatenated), used_counts (per
+        dataset), sampled_tv, null (200 replications), layer_tv, examples (b, tok, trained, predicted)[:3].
+    """
+    from next_token.graphs import token_priority_graphs
+
+    rng = np.random.default_rng(seed)
+    gaps, spreads, tv_trained, tv_ray, used_counts = [], [], [], [], []
+    p_layer, p_auto, examples = [], [], []
+    for b, ds in enumerate(datasets):
+        graphs = token_priority_graphs(ds)
+        contexts = new_contexts(ds, graphs, new_contexts_per_dataset, seed=seed + b, repeats=repeats)
+        used_counts.append(int(contexts.unique.sum()))
+        if not contexts.unique.any():
+            continue
+        gap, spread = score_gap(ds.E, exact.W_svm[b], contexts)
+        gaps.append(gap[np.isfinite(gap)])
+        spreads.append(spread)
+        tok = contexts.tok[contexts.unique]
+        predicted = automaton_prediction(ds.E, exact.W_fin[b], contexts)
+        trained = attention(ds.E, W_trained[b], tok)
+        ray = attention(ds.E, svm_coef[b] * exact.direction[b] + exact.W_fin[b], tok)
+        tv_trained.append(0.5 * np.abs(trained - predicted).sum(1))
+        tv_ray.append(0.5 * np.abs(ray - predicted).sum(1))
+        p_layer.append(next_token_distribution(trained, tok, ds.K))
+        p_auto.append(next_token_distribution(predicted, tok, ds.K))
+        examples.append((b, tok[:3], trained[:3], predicted[:3]))
+    p_layer, p_auto = np.concatenate(p_layer), np.concatenate(p_auto)
+    counts = sample_tokens(p_layer, sample_draws, rng)
+    return dict(
+        gaps=np.concatenate(gaps),
+        spreads=np.concatenate(spreads),
+        tv_trained=np.concatenate(tv_trained),
+        tv_ray=np.concatenate(tv_ray),
+        used_counts=used_counts,
+        sampled_tv=float((0.5 * np.abs(counts / sample_draws - p_auto).sum(1)).mean()),
+        null=sampling_tv_null(p_layer, sample_draws, 200, rng),  # sampling error of the layer's own draws
+        layer_tv=float((0.5 * np.abs(p_layer - p_auto).sum(1)).mean()),
+        examples=examples,
+    )

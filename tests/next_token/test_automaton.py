@@ -84,3 +84,20 @@ def test_a_coupled_shared_context_is_flagged():
     # one set of SCC scores serves both contexts: the pooled frequency 3:2, not 1:1 and 2:1
     np.testing.assert_allclose(predicted[:, :2], [[0.6, 0.4], [0.6, 0.4]], atol=1e-8)
     assert np.abs(predicted - empirical).max() > 0.05
+
+
+def test_new_context_study_on_the_ray_agrees_with_the_automaton():
+    from next_token import dynamics as dy
+
+    datasets = [generate_dataset(6, 4, 6, 8, "cyclic", seed=s) for s in (0, 1)]
+    exact = dy.exact_solutions(dy.stack_datasets(datasets))
+    far = 64.0 * np.ones(2)
+    W = far[:, None, None] * exact.direction + exact.W_fin  # the superposition deep in the regime
+    study = au.new_context_study(datasets, exact, W, far, 50, 200, seed=0, repeats=False)
+    assert study["gaps"].min() >= 1 - 1e-9 and study["spreads"].max() <= 1e-9
+    assert study["tv_trained"].size == sum(study["used_counts"]) == study["tv_ray"].size
+    np.testing.assert_allclose(study["tv_trained"], study["tv_ray"], atol=1e-12)  # W is the ray itself
+    assert study["tv_trained"].max() < 1e-2
+    # a layer that ignores the structure (W = 0: uniform attention) is far from the automaton
+    zero = au.new_context_study(datasets, exact, 0 * W, far, 50, 200, seed=0, repeats=False)
+    assert zero["tv_trained"].max() > 0.1 and zero["layer_tv"] > study["layer_tv"]

@@ -146,3 +146,16 @@ def test_metrics_of_the_superposition_itself(e1):
     np.testing.assert_allclose(m.fin_dist, 0, atol=1e-12)
     np.testing.assert_allclose(m.residual, 0, atol=1e-12)
     assert np.all(m.min_mass > 1 - 1e-12) and np.all(m.tv < 1e-12) and np.all(m.support == 1)
+
+
+def test_reproduce_experiments_is_the_batched_protocol_run():
+    spec = {"EX": dict(size=(4, 3, 5, 6), data_class="cyclic", code="quoted")}
+    table, tracks = dy.reproduce_experiments(7, spec)
+    assert list(table.index) == ["EX"]
+    steps, metrics, exact = tracks["EX"]
+    sets = [generate_dataset(4, 3, 5, 6, "cyclic", "gaussian", False, seed=7 + j) for j in range(10)]
+    stack = dy.stack_datasets(sets)
+    run = dy.train(stack, "normalized_gd", 0.01, 4000, W0=dy.initial_weights(stack, "uniform", seed=7))
+    np.testing.assert_allclose(metrics.cos_svm[-1], dy.measure(stack, exact, run.W).cos_svm[-1])
+    cos = metrics.cos_svm[-1]
+    assert table.loc["EX", "cos(W, W^svm) at 4000: mean ± sd"] == f"{np.mean(cos):.4f} ± {np.std(cos):.4f}"
