@@ -150,21 +150,54 @@ def key_uniformity_claims(
     return frame
 
 
+def extrapolate_to_infinite_length(frame: pd.DataFrame) -> dict[str, float]:
+    """Weighted least-squares fit ``mean(N) = limit + slope / N`` to Monte-Carlo means at several lengths.
+
+    frame: one row per document length with columns ``N``, ``monte_carlo`` (mean) and ``standard_error``
+    (of that mean, independent across rows). A smooth function of the empirical key distribution has an
+    expectation ``f(limit) + O(1/N)`` (delta method: the key frequencies have covariance ``O(1/N)``), so
+    the intercept is the ``N -> infinity`` limit. Returns ``limit``, its ``standard_error`` (from the
+    fit's covariance, scaled up by ``sqrt(chi2 / dof)`` when the residuals exceed their standard errors,
+    which is how a missing ``O(1/N^2)`` term would show), ``slope`` and ``chi2`` with ``dof``.
+    """
+    if len(frame) < 3:
+        raise ValueError(f"extrapolation needs at least 3 lengths (2 parameters and a residual), got {len(frame)}")
+    inverse = 1 / frame["N"].to_numpy(dtype=float)
+    means = frame["monte_carlo"].to_numpy(dtype=float)
+    weights = 1 / frame["standard_error"].to_numpy(dtype=float) ** 2
+    design = np.stack([np.ones_like(inverse), inverse], axis=1)  # (lengths, 2)
+    covariance = np.linalg.inv(design.T @ (weights[:, None] * design))
+    coefficients = covariance @ design.T @ (weights * means)
+    chi2 = float((weights * (means - design @ coefficients) ** 2).sum())
+    dof = len(frame) - 2
+    inflation = max(1.0, math.sqrt(chi2 / dof))
+    return {
+        "limit": float(coefficients[0]),
+        "standard_error": inflation * math.sqrt(covariance[0, 0]),
+        "slope": float(coefficients[1]),
+        "chi2": chi2,
+        "dof": dof,
+    }
+
+
 def population_limit_claims(
     table,
     model: TopicTransformer,
     topics_per_doc: int,
     masking: MaskingConfig,
     seed,
-    lengths=(100, 300, 1000),
-    docs_per_batch: int = 32,
-    batches: int = 8,
+    lengths=(100, 200, 400, 1000),
+    docs_per_batch: int = 16,
+    batches: int = 32,
 ) -> dict:
-    """P1.population_loss: the exact N -> infinity loss equals the Monte-Carlo loss of long documents.
+    """P1.population_loss: the exact N -> infinity loss equals the Monte-Carlo loss extrapolated to N -> infinity.
 
     ``population_loss`` assumes that chosen positions are not keys (that is what makes the keys
-    uniform over S); the Monte-Carlo loss uses the masking as given. Returns the exact loss and the
-    Monte-Carlo table (mean and standard error over batches per length).
+    uniform over S); the Monte-Carlo loss uses the masking as given. At finite N the Monte-Carlo
+    loss carries a bias of order 1/N (an attention weight is a ratio of random sums of key counts),
+    so the claim compares the exact loss with the intercept of a fit ``limit + slope / N``
+    (:func:`extrapolate_to_infinite_length`), not with the loss at one length. Returns the exact loss,
+    the Monte-Carlo table (mean and standard error over ``batches`` batch means per length) and the fit.
     """
     rng = np.random.default_rng(seed)
     vocab = model.vocab
@@ -191,22 +224,26 @@ def population_limit_claims(
                 )
             )
     frame = pd.DataFrame(rows).assign(gap=lambda f: f.monte_carlo - exact)
-    longest = frame.iloc[-1]
+    fit = extrapolate_to_infinite_length(frame)
     table.check(
         "P1.population_loss",
-        f"exact population loss equals the Monte-Carlo loss of N = {int(longest['N'])} word documents",
+        f"exact population loss equals the Monte-Carlo loss extrapolated to N -> infinity (fit limit + slope / N "
+        f"over N = {', '.join(str(int(n)) for n in frame['N'])})",
         exact,
-        float(longest["monte_carlo"]),
-        4 * float(longest["standard_error"]),
+        fit["limit"],
+        4 * fit["standard_error"],
         comparison="absolute",
         kind="prediction",
         data="synthetic",
         section="4 · The population limit",
         figure="01_topic_model_and_masking_population_limit",
-        tolerance_reason=f"4 standard errors of the mean over {batches} batches of {docs_per_batch} documents; the "
-        "O(1/N) finite-length bias is below the noise already at the shortest length (table)",
+        tolerance_reason=f"4 standard errors of the fitted intercept (s.e. {fit['standard_error']:.2g}; each "
+        f"length's mean over {batches} batches of {docs_per_batch} documents, independent batch means); the finite-N "
+        f"bias is fitted, not neglected: slope {fit['slope']:.3g}, i.e. {fit['slope'] / frame['N'].max():+.2g} at "
+        f"N = {int(frame['N'].max())}; chi2 {fit['chi2']:.2g} on {fit['dof']} dof (a larger chi2 would widen the "
+        "s.e.)",
     )
-    return {"exact": exact, "monte_carlo": frame}
+    return {"exact": exact, "monte_carlo": frame, "fit": fit}
 
 
 # ----- notebook 02 (C1) and 03 (C2): exact routes ----------------------------------------------------------

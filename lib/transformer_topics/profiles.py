@@ -18,6 +18,7 @@ NOTEBOOK_PROFILES = {
             "random_prob": 0.1,
             "num_docs": 2000,
         },
+        # the paper's public code: T = 10, v = 10, alpha = 0.1, 100-150 words, 10,000 documents
         "paper": {
             "num_topics": 10,
             "words_per_topic": 10,
@@ -149,6 +150,7 @@ NOTEBOOK_PROFILES = {
             "adam_steps": 250,
             "value_seeds": 4,
         },
+        # the paper's vocabulary (T = 10, v = 10), three topics per document, its document lengths
         "paper": {
             "num_topics": 10,
             "words_per_topic": 10,

@@ -191,6 +191,26 @@ def test_chosen_positions_visible_as_keys_fail(monkeypatch):
     assert result["M1.chosen_rate"] == "holds"  # the perturbation changes what is visible, not what is chosen
 
 
+def population_limit_verdict() -> str:
+    from transformer_topics.model import ModelConfig, TopicTransformer
+
+    model = TopicTransformer(ModelConfig(5, 4, attention="trained", value="trained", init_scale=0.6), seed=0)
+    table = ClaimsTable("01_topic_model_and_masking")
+    nc.population_limit_claims(table, model, 2, MaskingConfig(0.15, 0.1, 0.1), seed=[0, 2])  # notebook 01's
+    return verdicts(table)["P1.population_loss"]
+
+
+def test_population_loss_holds_unperturbed():
+    assert population_limit_verdict() == "holds"
+
+
+@pytest.mark.parametrize("factor", [1.02, 0.98])
+def test_population_loss_off_by_two_percent_fails(monkeypatch, factor):
+    original = nc.population_loss
+    monkeypatch.setattr(nc, "population_loss", lambda *args, **kwargs: factor * original(*args, **kwargs))
+    assert population_limit_verdict() == "fails"
+
+
 # ----- C4 (notebook 05, library of the two-timescale theory): the onset claims catch a 10% error -----------------
 # The measured grid (population gradient descent from random starts) is computed once, at notebook 05's quick
 # profile; each perturbation changes only the theory's predictions, which are then judged against it by the same
