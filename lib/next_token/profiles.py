@@ -5,55 +5,24 @@ the runner reads them to check a run before any kernel starts. A ``None`` in the
 takes the profile's value; every value is checked by the rules in :mod:`next_token.params`.
 """
 
+# the public code's experiment E1: n = 6, T = 4, K = 6, d = 8, unit Gaussian embeddings, distinct tokens
+E1_DATASET = {
+    "num_samples": 6,
+    "seq_len": 4,
+    "vocab_size": 6,
+    "embed_dim": 8,
+    "data_class": "cyclic",
+    "embeddings": "gaussian",
+    "repeats": False,
+    "dataset_file": "",
+}
+# the code's larger cyclic setting (E3): n = 10, T = 6, K = 8, d = 8
+E3_DATASET = {**E1_DATASET, "num_samples": 10, "seq_len": 6, "vocab_size": 8}
+
 NOTEBOOK_PROFILES = {
-    "01_token_priority_graphs": {
-        # the public code's experiment E1: n = 6, T = 4, K = 6, d = 8, unit Gaussian embeddings, distinct tokens
-        "quick": {
-            "num_samples": 6,
-            "seq_len": 4,
-            "vocab_size": 6,
-            "embed_dim": 8,
-            "data_class": "cyclic",
-            "embeddings": "gaussian",
-            "repeats": False,
-            "dataset_file": "",
-        },
-        # the code's larger cyclic setting (E3): n = 10, T = 6, K = 8, d = 8
-        "paper": {
-            "num_samples": 10,
-            "seq_len": 6,
-            "vocab_size": 8,
-            "embed_dim": 8,
-            "data_class": "cyclic",
-            "embeddings": "gaussian",
-            "repeats": False,
-            "dataset_file": "",
-        },
-    },
-    "02_graph_svm": {
-        # the public code's experiment E1: n = 6, T = 4, K = 6, d = 8, unit Gaussian embeddings, distinct tokens
-        "quick": {
-            "num_samples": 6,
-            "seq_len": 4,
-            "vocab_size": 6,
-            "embed_dim": 8,
-            "data_class": "cyclic",
-            "embeddings": "gaussian",
-            "repeats": False,
-            "dataset_file": "",
-        },
-        # the code's larger cyclic setting (E3): n = 10, T = 6, K = 8, d = 8
-        "paper": {
-            "num_samples": 10,
-            "seq_len": 6,
-            "vocab_size": 8,
-            "embed_dim": 8,
-            "data_class": "cyclic",
-            "embeddings": "gaussian",
-            "repeats": False,
-            "dataset_file": "",
-        },
-    },
+    # the structure notebooks take only the dataset: E1 quick, E3 for the paper profile
+    "01_token_priority_graphs": {"quick": dict(E1_DATASET), "paper": dict(E3_DATASET)},
+    "02_graph_svm": {"quick": dict(E1_DATASET), "paper": dict(E3_DATASET)},
     # the public code's E1 setting and protocol (normalized GD, lr 0.01, 4000 steps), ten datasets trained together;
     # the paper profile runs plain GD five times longer and the exact path two decades further
     "03_gradient_descent": {
