@@ -1,4 +1,5 @@
-"""Parameter sweeps: one papermill run of one notebook per grid point, executed through Dask.
+"""Parameter sweeps: one papermill run of one notebook per grid point, executed through Dask; and, inside a
+notebook, one function mapped over a list of points on Dask workers (:func:`map_points`).
 
 A grid file (YAML)::
 
@@ -425,6 +426,71 @@ def run_sweep(
             signal.signal(signal.SIGINT, signal.default_int_handler)
     table.attrs["interrupted"] = interrupted
     return table
+
+
+# ---------------------------------------------------------------------------------------------
+# A function over a grid (inside a notebook)
+
+
+def map_points(
+    function,
+    points: list[dict],
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+    description: str = "points",
+    timeout: float = 10.0,
+) -> list:
+    """``[function(**point) for point in points]``, the points run side by side on Dask workers.
+
+    The finer grain of :func:`run_sweep`: a notebook sweeps one experiment function (a training run)
+    over a list of points, and gets the results back in the points' order, whatever order they finish in.
+    Deterministic as far as ``function`` is: each call sees only its point (seed it from the point), and
+    the workers run one thread each (Dask sets ``OMP_NUM_THREADS=1`` in them), as a notebook does.
+    ``workers``: a new ``LocalCluster`` of that many single-threaded processes (default: one per point, at
+    most :func:`max_workers`); ``1`` or a single point runs in this process without a cluster, giving the
+    same results. ``scheduler``: an existing cluster (``tcp://host:port``) instead. ``function`` is
+    pickled to the workers: a library function, or one defined in the notebook (sent by value). A point
+    that raises stops the map: the others are cancelled and the error is re-raised, naming the point.
+    A progress bar counts finished points.
+    """
+    from tqdm.std import tqdm
+
+    points = list(points)
+    if not all(isinstance(point, dict) for point in points):
+        raise ValueError("map_points needs a list of dicts: the keyword arguments of each call")
+    workers = check_workers(workers) if workers is not None else min(max(len(points), 1), max_workers())
+    timeout = check_connect_timeout(timeout)
+    results: list = [None] * len(points)
+    bar = tqdm(total=len(points), desc=description, unit="point", disable=not progress)
+    try:
+        if scheduler is None and (workers == 1 or len(points) <= 1):
+            for index, point in enumerate(points):
+                results[index] = _call_point(function, point)
+                bar.update()
+            return results
+        from distributed import as_completed
+
+        with connect(scheduler, workers, timeout) as client:
+            futures = {client.submit(function, **point, pure=False): index for index, point in enumerate(points)}
+            for future in as_completed(futures):
+                index = futures[future]
+                if future.status != "finished":
+                    error = future.exception()  # before cancelling, which drops it
+                    client.cancel(list(futures))
+                    raise RuntimeError(f"point {points[index]} raised {type(error).__name__}: {error}") from error
+                results[index] = future.result()
+                bar.update()
+        return results
+    finally:
+        bar.close()
+
+
+def _call_point(function, point: dict):
+    try:
+        return function(**point)
+    except Exception as error:
+        raise RuntimeError(f"point {point} raised {type(error).__name__}: {error}") from error
 
 
 def _snapshot(notebook: Path, out: Path) -> Path:

@@ -30,7 +30,7 @@ import torch
 from . import experiments as ex
 from .data import Documents, Vocabulary
 from .masking import MaskedBatch, MaskingConfig
-from .measurements import block_averages
+from .measurements import TokenPairWeights, block_averages
 from .model import TopicTransformer
 from .params import check_float, check_int, check_topic_counts
 from .population import combine_terms, population_loss_terms
@@ -64,15 +64,37 @@ def pair_averages(attention: torch.Tensor, masks: dict[str, torch.Tensor]) -> di
     return out
 
 
-@torch.no_grad()
-def paper_attention_averages(net: TopicTransformer, docs: Documents) -> dict[str, float]:
+class PaperPairs:
+    """The pairs of :func:`paper_pair_masks` on fixed documents, counted by token pair once, for many model states.
+
+    ``counts[kind]``: (B, vocab, vocab) number of (query, key) position pairs of that kind showing tokens (t, u)
+    (:class:`measurements.TokenPairWeights`); an average over a kind's pairs is then a sum over token pairs.
+    """
+
+    def __init__(self, docs: Documents):
+        self.tokens, self.visible = docs.tokens, docs.is_word()
+        self.counts = TokenPairWeights(paper_pair_masks(docs), docs.tokens, docs.vocab.size)
+
+    @torch.no_grad()
+    def averages(self, net: TopicTransformer) -> dict[str, float]:
+        """:func:`pair_averages` of ``net``'s attention on the documents, from its (B, vocab, vocab) token attention."""
+        sums = self.counts.sums(net.token_attention(self.tokens, self.visible))
+        out = {
+            kind: float(sums[kind].sum() / count.sum()) if count.sum() > 0 else float("nan")
+            for kind, count in self.counts.totals.items()
+        }
+        out["ratio"] = out["same_topic"] / out["diff_topic"]
+        return out
+
+
+def paper_attention_averages(net: TopicTransformer, docs: Documents | PaperPairs) -> dict[str, float]:
     """Average raw attention weight over position pairs of each kind, as the public inspection script reports.
 
     docs: whole documents, nothing masked; every word position is a query and a visible key (its own
-    included); pairs as :func:`paper_pair_masks`. Returns the three averages and ``ratio``.
+    included); pairs as :func:`paper_pair_masks` (pass :class:`PaperPairs` to count them once for many
+    states). Returns the three averages and ``ratio``: :func:`pair_averages` of ``net.attention_map``.
     """
-    attention = net.attention_map(docs.tokens, docs.is_word())  # (B, N, N) [query, key]
-    return pair_averages(attention, paper_pair_masks(docs))
+    return (docs if isinstance(docs, PaperPairs) else PaperPairs(docs)).averages(net)
 
 
 def uniform_paper_averages(docs: Documents) -> dict[str, float]:
@@ -110,19 +132,28 @@ def attention_run(
     if not config.snapshot_every:
         raise ValueError("attention_run needs snapshots: set config.snapshot_every")
     net = ex.lda_model(corpus.vocab, decoder, init_scale, config.seed)
-    states = {0: {name: p.detach().clone() for name, p in net.named_parameters()}}
-    history = train(net, corpus_batches(corpus), masking, config, probe=probe, description=description)
-    states.update(history.snapshots)
-    states[config.steps] = {name: p.detach().clone() for name, p in net.named_parameters()}
+    weights, pairs = ex.attention_probe(probe, corpus.vocab), PaperPairs(whole_docs)
     rows = []
-    for step, state in sorted(states.items()):
-        with torch.no_grad():
-            for name, p in net.named_parameters():
-                p.copy_(state[name])
-        record = {"step": step, **ex.structure(net, probe)}
+
+    def measure(step: int, model: TopicTransformer) -> None:
+        record = {"step": step, **ex.structure(model, weights)}
         record["value.excess"] = record["value.identical"] - record["value.same"]
-        record.update({f"paper.{k}": value for k, value in paper_attention_averages(net, whole_docs).items()})
+        record.update({f"paper.{k}": value for k, value in paper_attention_averages(model, pairs).items()})
         rows.append(record)
+
+    measure(0, net)
+    train(
+        net,
+        corpus_batches(corpus),
+        masking,
+        config,
+        probe=probe,
+        description=description,
+        on_snapshot=measure,
+        measure_probe=False,
+    )
+    if rows[-1]["step"] != config.steps:
+        measure(config.steps, net)
     return net, pd.DataFrame(rows)  # the net holds the last state, which is the trained one
 
 
@@ -141,6 +172,71 @@ def end_summary(curves: pd.DataFrame, tail: float = 0.2, smooth: float = 0.05) -
     summary["value.excess"] = float(curves["value.excess"].iloc[-count:].mean())
     summary["copy over topic"] = summary["R_I"] / summary["R_A"]
     return summary
+
+
+def sweep_run(
+    settings: dict,
+    train_seed: int,
+    steps: int,
+    num_docs: int,
+    batch_size: int,
+    log_every: int,
+    probe_docs: int,
+    data_seed: int,
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """One run of notebook 09 (a main run or a sweep point): :func:`attention_run` on ``settings``.
+
+    settings: the :data:`params.GRID_NAMES` values and ``decoder``; data from :func:`experiments.lda_data`.
+    A self-contained point for :func:`theory_collection.sweep.map_points`. Returns the curves and
+    :func:`copy_over_topic` of the trained state (bootstrap seeded by ``[data_seed, train_seed]``).
+    """
+    corpus, probe, whole, masking = ex.lda_data(settings, num_docs, probe_docs, data_seed)
+    config = ex.lda_train_config(settings, steps, batch_size, log_every, train_seed)
+    net, curves = attention_run(corpus, probe, whole, masking, config, settings["decoder"], settings["init_scale"])
+    return curves, copy_over_topic(net, probe, rng=np.random.default_rng([data_seed, train_seed]))
+
+
+def copy_stage(curves: pd.DataFrame) -> float:
+    """The first logged step from which ``R_I > R_A`` holds to the end (NaN if it does not hold at the end)."""
+    ahead = (curves["R_I"] > curves["R_A"]).to_numpy()
+    if not ahead[-1]:
+        return float("nan")
+    behind = np.flatnonzero(~ahead)
+    return float(curves["step"].iloc[behind[-1] + 1 if len(behind) else 0])
+
+
+def run_row(curves: pd.DataFrame, copies: dict[str, float], stage: dict[str, float] | None = None) -> dict:
+    """A run's line in notebook 09's tables: :func:`end_summary`, with ``stage`` (the criteria of R_V and R_A)
+    the stage steps ``t_V``, ``t_A`` (:func:`experiments.stage_summary`) and ``t_I`` (:func:`copy_stage`), then
+    the final ``R_I/R_A`` with its interval and the final value excess ``a - b``."""
+    row = end_summary(curves)
+    if stage is not None:
+        stages = ex.stage_summary(curves, stage["R_V"], stage["R_A"])
+        row.update(t_V=stages["t_V"], t_A=stages["t_A"], t_I=copy_stage(curves))
+    return {
+        **row,
+        "final R_I/R_A": copies["ratio"],
+        "low": copies["low"],
+        "high": copies["high"],
+        "final a - b": float(curves["value.excess"].iloc[-1]),
+    }
+
+
+def untrained_criteria(vocab: Vocabulary, init_scale: float, probe: MaskedBatch, whole: Documents) -> pd.DataFrame:
+    """The collection's ratios and the paper's metric of 20 untrained models (10 seeds per decoder, seeds 1000+):
+    what sampling noise of a random initialisation gives."""
+    weights, pairs = ex.attention_probe(probe, vocab), PaperPairs(whole)
+    rows = []
+    for decoder in ("tied", "trained"):
+        for s in range(10):
+            net = ex.lda_model(vocab, decoder, init_scale, 1000 + s)
+            rows.append(
+                {
+                    **ex.structure(net, weights),
+                    **{f"paper.{k}": x for k, x in paper_attention_averages(net, pairs).items()},
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 # ----- the copy/topic exchange in the population limit -----------------------------------------------
@@ -345,6 +441,55 @@ def population_optimum(
     }
 
 
+def exchange_rate_checks(settings: list[tuple], seed_vocab: tuple[int, int, int] = (4, 3, 2)) -> pd.DataFrame:
+    """:func:`exchange_rate_value` (sympy) against :func:`exchange_rate_numeric` (autograd of the population loss).
+
+    settings: ``((a, b, c), (m_s, m_o, m_d), p_c, p_r)`` tuples, evaluated at ``T, v, tau = seed_vocab``.
+    One row per setting with both values and their relative error.
+    """
+    T_, v_, tau_ = seed_vocab
+    rows = []
+    for blocks, masses, keep, rand in settings:
+        setting = dict(zip("abc", blocks), m_s=masses[0], m_o=masses[1], m_d=masses[2], p_c=keep, p_r=rand)
+        symbolic = exchange_rate_value({**setting, "T": T_, "v": v_, "tau": tau_})
+        numeric = exchange_rate_numeric(Vocabulary(T_, v_), tau_, blocks, masses, keep, rand)
+        rows.append(
+            {
+                "a, b, c": blocks,
+                "masses": masses,
+                "p_c": keep,
+                "p_r": rand,
+                "sympy": symbolic,
+                "population loss (autograd)": numeric,
+                "relative error": abs(symbolic / numeric - 1),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# |a - b| and |log(R_I / R_A)| below this count as equal at a population optimum
+EQUAL = 1e-4
+
+
+def population_optima(decays, seed: int, progress: bool = True) -> pd.DataFrame:
+    """:func:`population_optimum` (T=4, v=3, tau=2, p_c = p_r = 0.1) for each weight decay, and whether the exchange
+    rule holds there (``rule holds``: R_I > R_A exactly when a > b, R_I = R_A when a = b, within :data:`EQUAL`)."""
+    from tqdm.std import tqdm
+
+    optima = pd.DataFrame(
+        [
+            {"weight_decay": decay, **population_optimum(4, 3, 2, 0.1, 0.1, decay, seed=seed)}
+            for decay in tqdm(decays, desc="population optima", unit="decay", disable=not progress)
+        ]
+    )
+    optima["rule holds"] = [
+        (abs(r.excess) < EQUAL and abs(np.log(r.R_I / r.R_A)) < EQUAL)
+        or (abs(r.excess) >= EQUAL and abs(np.log(r.R_I / r.R_A)) >= EQUAL and sign_agrees(r.excess, r.R_I / r.R_A))
+        for r in optima.itertuples()
+    ]
+    return optima
+
+
 def sign_agrees(excess: float, copy_over_topic: float) -> bool:
     """The exchange rule: copies beat topic-mates (``R_I / R_A > 1``) exactly when the value excess ``a - b > 0``."""
     return math.copysign(1.0, excess) == math.copysign(1.0, math.log(copy_over_topic))
@@ -357,22 +502,13 @@ def copy_over_topic(
     """``R_I / R_A = (A_I / U_I) / (A_S / U_S)`` of ``net`` on ``probe``, with a percentile bootstrap over documents.
 
     The collection's estimator (:mod:`measurements`: per-document attention sums on copies and on
-    topic-mates, each against uniform attention); returns ``ratio``, ``low``, ``high`` (95%).
+    topic-mates, each against uniform attention, read through :func:`experiments.attention_probe`);
+    returns ``ratio``, ``low``, ``high`` (95%).
     """
-    from .measurements import (
-        content_topics,
-        ratio_of_sums,
-        topic_pair_weights,
-        uniform_attention_over,
-        weighted_attention_sums,
-    )
+    from .measurements import ratio_of_sums
 
-    attention = net(probe.inputs, probe.key_visible).attention.double()  # (B, N, N) [query, key]
-    weights = topic_pair_weights(content_topics(probe.inputs, net.vocab)[None], probe.inputs, probe.key_visible)
-    uniform = uniform_attention_over(probe.key_visible)
-    sums = {
-        kind: (weighted_attention_sums(attention, weights[kind])[0], weighted_attention_sums(uniform, weights[kind])[0])
-        for kind in ("identical", "same_topic")
-    }
+    weights = ex.attention_probe(probe, net.vocab)
+    on_kind = weights.sums(net.token_attention(probe.inputs, probe.key_visible))  # kind -> (B,)
+    sums = {kind: (on_kind[kind], weights.uniform_sums[kind]) for kind in ("identical", "same_topic")}
     rng = rng if rng is not None else np.random.default_rng(0)
     return ratio_of_sums(sums["identical"], sums["same_topic"], num_bootstrap, rng)

@@ -9,12 +9,14 @@
   :func:`progress`, :func:`stage_summary` (notebook 08, C5): everything trained on LDA documents,
   the three same- vs different-topic ratios measured on every snapshot.
 
-Every attention ratio here is :func:`measurements.relative_attention_masses` (one implementation).
+Every attention ratio here is :func:`measurements.relative_attention_masses` (one implementation), read for many
+states of a model through :class:`measurements.TokenPairProbe`.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import math
 
 import numpy as np
@@ -24,7 +26,7 @@ from torch.func import functional_call
 
 from .data import Documents, Vocabulary, sample_lda
 from .masking import MaskedBatch, MaskingConfig, mask_documents
-from .measurements import block_averages, content_topics, relative_attention_masses
+from .measurements import TokenPairProbe, block_averages, content_topics
 from .model import ModelConfig, TopicTransformer
 from .params import GRID_NAMES, check_float  # noqa: F401  (GRID_NAMES: what a grid point may set, read by the notebooks)
 from .training import DocumentSource, History, TrainConfig, corpus_batches, train
@@ -205,20 +207,25 @@ def lda_probe(
     return mask_documents(sample_lda(vocab, num_docs, alpha, doc_length, rng), masking, rng)
 
 
+def attention_probe(probe: MaskedBatch, vocab: Vocabulary) -> TokenPairProbe:
+    """The probe's attention-ratio weights, built once (:class:`measurements.TokenPairProbe`) for :func:`structure`."""
+    return TokenPairProbe(probe.inputs, probe.key_visible, content_topics(probe.inputs, vocab), vocab.size)
+
+
 @torch.no_grad()
-def structure(net: TopicTransformer, probe: MaskedBatch) -> dict[str, float]:
+def structure(net: TopicTransformer, probe: MaskedBatch | TokenPairProbe) -> dict[str, float]:
     """The three ratios of notebook 08 §2, the copy ratio, their block averages and the matrix norms of one state.
 
     R_E = (G_diag - G_diff) / (G_diag - G_same) from the Gram matrix ``E E^T`` (a squared-distance
     ratio); R_V = exp(M_same - M_diff) for ``M = W_pred W_V E^T``; R_A and R_I: the topic and copy
-    ratios of the attention on ``probe`` (:func:`measurements.relative_attention_masses`).
+    ratios of the attention on ``probe`` (:func:`measurements.relative_attention_masses`, read through
+    the probe's token-pair weights; pass :func:`attention_probe` to build them once for many states).
     """
+    if isinstance(probe, MaskedBatch):
+        probe = attention_probe(probe, net.vocab)
     gram = block_averages(net.gram(), net.vocab)
     value = block_averages(net.value_output_matrix(), net.vocab)
-    attention = net(probe.inputs, probe.key_visible).attention.double()  # (B, N, N) [query, key]
-    relative = relative_attention_masses(
-        attention, content_topics(probe.inputs, net.vocab), probe.inputs, probe.key_visible
-    )
+    relative = probe.relative_masses(net.token_attention(probe.inputs, probe.key_visible))
     return {
         "R_E": (gram["diagonal"] - gram["diff_topic"]) / (gram["diagonal"] - gram["same_topic"]),
         "R_V": math.exp(value["same_topic"] - value["diff_topic"]),
@@ -271,21 +278,114 @@ def lda_structure_run(
     if not config.snapshot_every:
         raise ValueError("lda_structure_run needs snapshots: set config.snapshot_every")
     net = lda_model(corpus.vocab, decoder, init_scale, config.seed)
-    states = {0: {name: p.detach().clone() for name, p in net.named_parameters()}}
-    history = train(net, corpus_batches(corpus), masking, config, probe=probe, description=description)
-    states.update(history.snapshots)
-    states[config.steps] = {name: p.detach().clone() for name, p in net.named_parameters()}
-    trained = {name: p.detach().clone() for name, p in net.named_parameters()}
-    rows = []
-    for step, state in states.items():
-        with torch.no_grad():
-            for name, p in net.named_parameters():
-                p.copy_(state[name])
-        rows.append({"step": step, **structure(net, probe)})
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            p.copy_(trained[name])
+    weights = attention_probe(probe, corpus.vocab)
+    rows = [{"step": 0, **structure(net, weights)}]
+    history = train(
+        net,
+        corpus_batches(corpus),
+        masking,
+        config,
+        probe=probe,
+        description=description,
+        on_snapshot=lambda step, model: rows.append({"step": step, **structure(model, weights)}),
+        measure_probe=False,
+    )
+    if rows[-1]["step"] != config.steps:
+        rows.append({"step": config.steps, **structure(net, weights)})
     return net, pd.DataFrame(rows), float(history.frame()["loss"].iloc[-3:].mean())
+
+
+@functools.lru_cache(maxsize=4)
+def lda_corpus(
+    num_topics: int, words_per_topic: int, alpha: float, doc_length: tuple[int, int], num_docs: int, seed: int
+) -> Documents:
+    """The fixed training corpus of one data setting (cached): it depends on the data parameters and the
+    notebook seed, not on the training seed."""
+    vocab = Vocabulary(num_topics, words_per_topic)
+    return sample_lda(vocab, num_docs, alpha, tuple(doc_length), np.random.default_rng([seed, 0]))
+
+
+def lda_data(settings: dict, num_docs: int, probe_docs: int, seed: int) -> tuple:
+    """Corpus, masked probe, whole held-out documents and masking of one data setting (notebooks 08 and 09).
+
+    settings: the :data:`GRID_NAMES` values. The probe is :func:`lda_probe` (``probe_docs`` documents); the
+    whole documents (nothing masked, for the paper's metric) are ``probe_docs`` more from the seed ``[seed, 2]``.
+    """
+    vocab = Vocabulary(settings["num_topics"], settings["words_per_topic"])
+    length = tuple(settings["doc_length"])
+    corpus = lda_corpus(vocab.num_topics, vocab.words_per_topic, settings["alpha"], length, num_docs, seed)
+    masking = MaskingConfig(settings["mask_prob"], settings["keep_prob"], settings["random_prob"])
+    probe = lda_probe(vocab, masking, settings["alpha"], length, probe_docs, seed)
+    whole = sample_lda(vocab, probe_docs, settings["alpha"], length, np.random.default_rng([seed, 2]))
+    return corpus, probe, whole, masking
+
+
+def lda_train_config(settings: dict, steps: int, batch_size: int, log_every: int, train_seed: int) -> TrainConfig:
+    """The optimiser of ``settings``; a snapshot measured every ``log_every`` steps, the loss logged ten times."""
+    return TrainConfig(
+        optimizer=settings["optimizer"],
+        learning_rate=settings["learning_rate"],
+        weight_decay=settings["weight_decay"],
+        steps=steps,
+        batch_size=batch_size,
+        log_every=max(log_every, steps // 10),
+        snapshot_every=log_every,
+        seed=train_seed,
+        progress=False,
+    )
+
+
+def lda_run(
+    settings: dict,
+    decoder: str,
+    train_seed: int,
+    steps: int,
+    num_docs: int,
+    batch_size: int,
+    log_every: int,
+    probe_docs: int,
+    data_seed: int,
+) -> tuple[TopicTransformer, pd.DataFrame, float]:
+    """One run of notebook 08: :func:`lda_structure_run` on the data setting ``settings`` (:func:`lda_data`).
+
+    A self-contained point for :func:`theory_collection.sweep.map_points`. Returns the trained model, its
+    curves and its final training loss.
+    """
+    corpus, probe, _, masking = lda_data(settings, num_docs, probe_docs, data_seed)
+    config = lda_train_config(settings, steps, batch_size, log_every, train_seed)
+    return lda_structure_run(corpus, probe, masking, config, decoder, settings["init_scale"])
+
+
+END_BLOCK_QUANTITIES = {
+    "gram": "Gram entry $e_i^\\top e_j$",
+    "value": "value output $M_{yk}$",
+    "attention": "attention mass / uniform mass",
+}
+END_BLOCK_PAIRS = {"identical": "same word", "same": "same topic, other word", "diff": "different topic"}
+
+
+def end_block_averages(runs: dict, tail: float = 0.2) -> pd.DataFrame:
+    """The block averages of each run at its end (arithmetic mean over the last ``tail`` of the logged states, the
+    window of :func:`end_value`), in long form for :func:`figures.block_average_bars`.
+
+    runs: ``{(decoder label, seed): (net, curves, loss)}`` of :func:`lda_run`. Columns: decoder, seed, quantity
+    (Gram entry, value output, attention mass / uniform mass), pairs (same word, same topic, different topic), average.
+    """
+    rows = []
+    for (label, train_seed), (_, curves, _) in runs.items():
+        last = curves.iloc[-max(1, round(tail * (len(curves) - 1))) :].mean()
+        rows += [
+            {
+                "decoder": label,
+                "seed": train_seed,
+                "quantity": quantity,
+                "pairs": pair,
+                "average": last[f"{prefix}.{block}"],
+            }
+            for prefix, quantity in END_BLOCK_QUANTITIES.items()
+            for block, pair in END_BLOCK_PAIRS.items()
+        ]
+    return pd.DataFrame(rows)
 
 
 def end_value(curve: pd.Series, tail: float = 0.2) -> float:
@@ -418,6 +518,7 @@ def measure_onsets(
     max_steps: int,
     seed: int,
     progress_bar: bool = True,
+    known: dict | None = None,
 ) -> pd.DataFrame:
     """Population gradient descent from a random start at each point of ``predicted`` (:func:`predict_onsets`).
 
@@ -426,6 +527,12 @@ def measure_onsets(
     ``measured steps``, ``reached`` and ``gap`` (how far the same-topic mass stayed below the
     onset threshold when not reached), and ``ODE``: the onset of the reduced flow from the
     equivalent symmetric start (theory that keeps what the closed form linearises).
+
+    known: ``{(init_scale, keep_prob, learning_rate): frame}``, trajectories already run by
+    :func:`theory_dynamics.population_gradient_descent` from this function's start (same ``seed``,
+    ``random_prob``, ``weight_decay``, recorded every step); a point whose trajectory passes the stop
+    within the budget is read from it, cut where this function's run would have stopped (the same
+    steps, so the same numbers), instead of being run again.
     """
     from tqdm.std import tqdm
 
@@ -437,20 +544,26 @@ def measure_onsets(
     ):
         finite = math.isfinite(point["predicted steps"])
         budget = min(max_steps, math.ceil(3 * point["predicted steps"]) + 10) if finite else max_steps
-        model = TopicTransformer(
-            ModelConfig(num_topics=num_topics, words_per_topic=words_per_topic, init_scale=point["init_scale"]),
-            seed=seed,
-        ).double()
-        frame = td.population_gradient_descent(
-            model,
-            topics_per_doc,
-            point["keep_prob"],
-            random_prob,
-            point["learning_rate"],
+        frame = _known_until_stop(
+            (known or {}).get((point["init_scale"], point["keep_prob"], point["learning_rate"])),
             budget,
-            weight_decay,
-            stop_excess=excess + 0.02,
+            1 / topics_per_doc + (excess + 0.02),  # as the run's own stop computes it
         )
+        if frame is None:
+            model = TopicTransformer(
+                ModelConfig(num_topics=num_topics, words_per_topic=words_per_topic, init_scale=point["init_scale"]),
+                seed=seed,
+            ).double()
+            frame = td.population_gradient_descent(
+                model,
+                topics_per_doc,
+                point["keep_prob"],
+                random_prob,
+                point["learning_rate"],
+                budget,
+                weight_decay,
+                stop_excess=excess + 0.02,
+            )
         flow = td.ReducedFlow(
             num_topics, words_per_topic, topics_per_doc, point["keep_prob"], random_prob, weight_decay
         )
@@ -473,6 +586,19 @@ def measure_onsets(
     grid = pd.DataFrame(rows)
     grid["error"] = grid["measured"] / grid["predicted"] - 1
     return grid
+
+
+def _known_until_stop(frame: pd.DataFrame | None, budget: int, stop_mass: float) -> pd.DataFrame | None:
+    """``frame`` (recorded every step) cut at the first step whose same-topic mass reaches ``stop_mass``, as a run
+    stopped there would have recorded it; None when there is no frame or it does not reach the stop by ``budget``."""
+    if frame is None:
+        return None
+    from .theory import dynamics as td
+
+    if not (frame["step"].diff().dropna() == 1).all():
+        raise ValueError("a known trajectory must be recorded at every step")
+    above = np.flatnonzero((frame[td.MASS] >= stop_mass).to_numpy() & (frame["step"] <= budget).to_numpy())
+    return frame.iloc[: above[0] + 1].reset_index(drop=True) if len(above) else None
 
 
 def fitted_slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -537,3 +537,105 @@ def stage_one_curves(runs: dict[tuple[str, str], pd.DataFrame], criteria: dict[s
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+# ----- notebook 08: the robustness map of the grid; notebook 09: trajectories and the sweep's map ---------------
+
+
+def lda_robustness_map(results: pd.DataFrame, criterion: dict, stage: dict, value_first: float, title: str):
+    """Notebook 08's grid: for each point, which structures appear (the four ratios at the end above their
+    untrained criteria, the attention peak above its stage criterion, value first) - green appears, red not."""
+    checks = {
+        **{
+            f"{name}\n${ratio} > {criterion[ratio]:.3g}$": (
+                results[ratio] > criterion[ratio],
+                results[ratio].map("{:.3g}".format),
+            )
+            for name, ratio in (("embedding", "R_E"), ("value", "R_V"), ("attention at end", "R_A"), ("copies", "R_I"))
+        },
+        f"attention peak\n$\\max R_A \\geq {stage['R_A']:.3g}$": (
+            results["R_A peak"] >= stage["R_A"],
+            results["R_A peak"].map("{:.3f}".format),
+        ),
+        f"value first\n$s_A(t_V) \\leq {value_first}$": (
+            results["value_first"],
+            results["s_A_at_t_V"].map(lambda s: "n/a" if np.isnan(s) else f"{s:.3f}"),
+        ),
+    }
+    return robustness_map(checks, results["point"], title)
+
+
+def attention_trajectories(curves: pd.DataFrame, summary: pd.DataFrame, criterion: float, uniform_paper: dict):
+    """Notebook 09's three panels over training, all seeds of ``curves`` (a ``seed`` column):
+
+    R_A, R_I and the different-topic mass (geometric mean over seeds, range shaded, ``criterion`` dashed); the
+    paper's metric (mean over seeds, ``uniform_paper`` dotted); the value excess ``a - b`` against
+    ``log(R_I / R_A)``. The median stage steps of ``summary`` (t_V, t_A, R_A peak step, t_I) are marked.
+    """
+    from .attention_over_training import PAPER_KINDS
+
+    grouped = curves.groupby("step")
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for column, label, colour in (
+        ("R_A", "$R_A$: topic-mates / other topics", "C0"),
+        ("R_I", "$R_I$: copies / other topics", "C3"),
+        ("attention.diff", "different-topic mass $A_D/U_D$", "C7"),
+    ):
+        centre = np.exp(np.log(curves[column]).groupby(curves["step"]).mean())  # geometric mean over seeds
+        axes[0].plot(centre.index, centre.values, color=colour, label=label)
+        axes[0].fill_between(centre.index, grouped[column].min(), grouped[column].max(), color=colour, alpha=0.2)
+    axes[0].axhline(1, color="k", ls=":", lw=1)
+    axes[0].axhline(criterion, color="C0", ls="--", lw=0.8)
+    seeds = curves["seed"].nunique()
+    axes[0].set(yscale="log", xlabel="step", title=f"Attention relative to uniform ({seeds} seeds; range shaded)")
+    marks = {
+        "$t_V$": summary["t_V"].median(),
+        "$t_A$": summary["t_A"].median(),
+        "$R_A$ peak": summary["R_A peak step"].median(),
+        "$t_I$": summary["t_I"].median(),
+    }
+    for ax in axes:
+        for (name, step), style in zip(marks.items(), ("-.", "--", "-", ":")):
+            if np.isfinite(step):
+                ax.axvline(step, color="grey", ls=style, lw=1, label=f"{name} = {step:.0f}")
+    axes[0].legend(fontsize=7)
+    for kind, colour in zip(PAPER_KINDS, ("C3", "C0", "C7")):
+        mean = grouped[f"paper.{kind}"].mean()
+        axes[1].plot(mean.index, mean.values, color=colour, label=kind.replace("_", " "))
+        axes[1].axhline(uniform_paper[kind], color=colour, ls=":", lw=1)
+    axes[1].set(yscale="log", xlabel="step", title="The paper's metric: raw average attention (dotted: uniform)")
+    axes[1].legend(fontsize=7)
+    excess = grouped["value.excess"].mean()
+    axes[2].plot(excess.index, excess.values, color="C2", label="value excess $a - b$ of $W_{pred} W_V E^T$")
+    log_copy_over_topic = np.log(curves["R_I"] / curves["R_A"]).groupby(curves["step"]).mean()
+    axes[2].plot(log_copy_over_topic.index, log_copy_over_topic.values, color="C4", label="$\\log(R_I / R_A)$")
+    axes[2].axhline(0, color="k", lw=0.8)
+    axes[2].set(xlabel="step", title="The exchange rule: sign of $a - b$ against copies vs mates")
+    axes[2].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def topic_attention_sweep_map(sweep: pd.DataFrame, criterion: dict, title: str):
+    """Notebook 09's sweep: per point, whether topic attention survives at the end and at its peak (above the
+    untrained criterion), whether mates beat copies, the sign of the value excess, and the paper's metric."""
+    checks = {
+        f"topic attention at end\n$R_A > {criterion['R_A']:.3g}$": (
+            sweep["R_A"] > criterion["R_A"],
+            sweep["R_A"].map("{:.3g}".format),
+        ),
+        f"peak\n$\\max R_A > {criterion['R_A']:.3g}$": (
+            sweep["R_A peak"] > criterion["R_A"],
+            sweep["R_A peak"].map("{:.3g}".format),
+        ),
+        "mates beat copies\n$R_I / R_A \\leq 1$": (
+            sweep["copy over topic"] <= 1,
+            sweep["copy over topic"].map("{:.3g}".format),
+        ),
+        "value excess\n$a - b \\leq 0$": (sweep["value.excess"] <= 0, sweep["value.excess"].map("{:.3g}".format)),
+        "paper metric\nsame / diff topic": (
+            sweep["paper.ratio"] > criterion["paper.ratio"],
+            sweep["paper.ratio"].map("{:.3g}".format),
+        ),
+    }
+    return robustness_map(checks, sweep["point"], title)

@@ -143,18 +143,100 @@ def relative_attention_masses(
     """``A_X / U_X`` for each kind of key: the attention on it relative to uniform attention (1 when uniform).
 
     attention: (B, N, N) [query, key]; labels: (B, N) topic per position, -1 where not analysed;
-    tokens, key_visible: (B, N). NaN for a kind that no query has.
+    tokens, key_visible: (B, N). NaN for a kind that no query has. For many states of one model on one
+    batch, :class:`TokenPairProbe` gives the same numbers without the (B, N, N) attention.
     """
     weights = topic_pair_weights(labels[None], tokens, key_visible)
     uniform = uniform_attention_over(key_visible)
+    return masses_relative_to_uniform(
+        {kind: weighted_attention_sums(attention, w)[0] for kind, w in weights.items()},
+        {kind: weighted_attention_sums(uniform, w)[0] for kind, w in weights.items()},
+    )
+
+
+def masses_relative_to_uniform(
+    on_kind: dict[str, torch.Tensor], on_kind_uniform: dict[str, torch.Tensor]
+) -> dict[str, float]:
+    """``A_X / U_X`` from per-document sums (B,) of the attention and of uniform attention on each kind of key.
+
+    NaN for a kind that no query has (its uniform sum is 0).
+    """
     masses = {}
-    for kind, w in weights.items():
-        on_kind, on_kind_uniform = (
-            weighted_attention_sums(attention, w)[0].sum(),
-            weighted_attention_sums(uniform, w)[0].sum(),
-        )
-        masses[kind] = float(on_kind / on_kind_uniform) if on_kind_uniform > 0 else float("nan")
+    for kind, sums in on_kind.items():
+        total, total_uniform = sums.sum(), on_kind_uniform[kind].sum()
+        masses[kind] = float(total / total_uniform) if total_uniform > 0 else float("nan")
     return masses
+
+
+def fold_onto_token_pairs(weights: torch.Tensor, tokens: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """Position-pair weights summed by token pair: (..., B, N, N) [query, key] -> (..., B, vocab, vocab) float64.
+
+    ``out[..., b, t, u] = sum of weights[..., b, q, k]`` over query positions q showing token t and key
+    positions k showing u. Attention depends on tokens only (no positions in the model), so a weighted
+    sum of attention over positions equals ``sum over (t, u)`` of this times the attention one query of
+    type t gives one key of type u (:meth:`model.TopicTransformer.token_attention`).
+    """
+    B, N = tokens.shape
+    if weights.shape[-3:] != (B, N, N):
+        raise ValueError(f"weights must be (..., B, N, N) = (..., {B}, {N}, {N}), got {tuple(weights.shape)}")
+    lead = weights.shape[:-3]
+    flat = weights.reshape(-1, B, N * N).double()
+    index = (tokens[:, :, None] * vocab_size + tokens[:, None, :]).reshape(1, B, N * N).expand(flat.shape[0], -1, -1)
+    folded = torch.zeros(flat.shape[0], B, vocab_size * vocab_size, dtype=torch.float64).scatter_add_(2, index, flat)
+    return folded.reshape(*lead, B, vocab_size, vocab_size)
+
+
+class TokenPairWeights:
+    """Position-pair weights of several kinds on one batch, folded onto token pairs once, for many attention states.
+
+    weights: ``{kind: (B, N, N)}`` [query, key]; tokens: (B, N). :meth:`sums` gives, per document, what
+    :func:`weighted_attention_sums` gives for the position-level attention, from (B, vocab, vocab) token
+    attention (:meth:`model.TopicTransformer.token_attention`) in one batched product.
+    """
+
+    def __init__(self, weights: dict[str, torch.Tensor], tokens: torch.Tensor, vocab_size: int):
+        self.kinds = list(weights)
+        folded = torch.stack([fold_onto_token_pairs(w, tokens, vocab_size) for w in weights.values()], -1)
+        self.folded = folded.reshape(tokens.shape[0], vocab_size * vocab_size, len(self.kinds))  # (B, vocab^2, K)
+        self.totals = {kind: self.folded[..., i].sum(1) for i, kind in enumerate(self.kinds)}  # (B,) total weight
+
+    def sums(self, token_attention: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per document ``sum_{t, u} A[b, t, u] W_kind[b, t, u]`` (B,) float64 for each kind.
+
+        token_attention: (B, vocab, vocab), finite everywhere (entries for tokens a document does not show
+        meet zero weights).
+        """
+        B = self.folded.shape[0]
+        flat = token_attention.detach().double().reshape(B, 1, -1)
+        sums = torch.bmm(flat, self.folded)[:, 0]  # (B, K)
+        return {kind: sums[:, i] for i, kind in enumerate(self.kinds)}
+
+
+class TokenPairProbe:
+    """A fixed masked batch on which :func:`relative_attention_masses` is read for many states of a model.
+
+    The weights of :func:`topic_pair_weights` and the uniform sums depend on the batch only, so they are
+    built once and folded onto token pairs (:func:`fold_onto_token_pairs`); each state then needs only its
+    (B, vocab, vocab) token attention instead of the (B, N, N) attention map. Same estimator, same numbers
+    up to float rounding (tested against the dense route).
+
+    inputs, key_visible: (B, N); labels: (B, N) topic per position, -1 where not analysed.
+    """
+
+    def __init__(self, inputs: torch.Tensor, key_visible: torch.Tensor, labels: torch.Tensor, vocab_size: int):
+        self.inputs, self.key_visible = inputs, key_visible
+        weights = topic_pair_weights(labels[None], inputs, key_visible)  # kind -> (1, B, N, N)
+        uniform = uniform_attention_over(key_visible)
+        self.uniform_sums = {kind: weighted_attention_sums(uniform, w)[0] for kind, w in weights.items()}  # (B,)
+        self.weights = TokenPairWeights({kind: w[0] for kind, w in weights.items()}, inputs, vocab_size)
+
+    def sums(self, token_attention: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-document attention sums (B,) on each kind of key, from (B, vocab, vocab) token attention."""
+        return self.weights.sums(token_attention)
+
+    def relative_masses(self, token_attention: torch.Tensor) -> dict[str, float]:
+        """``A_X / U_X`` for each kind, as :func:`relative_attention_masses` of the same attention."""
+        return masses_relative_to_uniform(self.sums(token_attention), self.uniform_sums)
 
 
 def topic_attention_ratios(

@@ -259,6 +259,33 @@ class TopicTransformer(nn.Module):
         scores = scores.masked_fill(~key_visible[:, None, :], float("-inf"))
         return torch.softmax(scores, dim=-1).nan_to_num(0.0)
 
+    def token_attention(self, inputs: torch.Tensor, key_visible: torch.Tensor) -> torch.Tensor:
+        """(B, vocab, vocab) [query token, key token]: the weight a query showing token t in document b gives
+        to one visible key showing token u, i.e. :meth:`attention_map`'s entries grouped by type.
+
+        inputs, key_visible: (B, N). Scores depend on tokens only, so with ``c_b(u)`` the visible keys of type
+        u in document b the weight is ``exp(s_tu) / sum_u' c_b(u') exp(s_tu')``, computed in float64 from the
+        model's score table. Entries for types a document does not show are finite but meaningless; a document
+        without a visible key gets zeros.
+        """
+        dtype = self.embedding.dtype
+        counts = torch.zeros(inputs.shape[0], self.vocab.size, dtype=dtype).scatter_add_(
+            1, inputs, key_visible.to(dtype)
+        )
+        keyless = counts.sum(1) == 0  # (B,)
+        if self.config.attention == "uniform":
+            weights = 1.0 / counts.sum(1).clamp(min=1)  # (B,)
+            out = weights[:, None, None].expand(-1, self.vocab.size, self.vocab.size)
+            return out.masked_fill(keyless[:, None, None], 0.0)
+        keys, queries, _ = self._token_tables()
+        table = ((queries @ keys.T) / math.sqrt(self.config.width)).double()  # (vocab, vocab) [query, key token]
+        # Shifting each row by its largest score leaves the softmax unchanged; float64 keeps every visible key's
+        # exponential far above underflow (a row would need score gaps above 700).
+        exponentials = torch.exp(table - table.max(1, keepdim=True).values)  # (vocab, vocab)
+        normaliser = counts.double() @ exponentials.T  # (B, vocab): sum over visible keys, per query token
+        normaliser = normaliser.masked_fill(keyless[:, None], 1.0)  # nothing to normalise
+        return (exponentials[None] / normaliser[:, :, None]).masked_fill(keyless[:, None, None], 0.0)
+
     def _token_tables(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(vocab, d) key, query and value vectors of every token: ``E W_K^T``, ``E W_Q^T``, ``E W_V^T``.
 

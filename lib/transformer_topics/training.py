@@ -102,12 +102,17 @@ def train(
     config: TrainConfig,
     probe: MaskedBatch | None = None,
     description: str = "training",
+    on_snapshot: Callable[[int, TopicTransformer], None] | None = None,
+    measure_probe: bool = True,
 ) -> History:
     """Train ``model`` by masked language modelling on documents from ``source``.
 
     A fresh masking is drawn for every batch. ``probe`` (default: 16 documents from ``source``
     with a separate seed) is the fixed batch on which attention statistics are measured; its
     (B, N, N) attention is built at every logged step, so keep it small for long documents.
+    ``measure_probe=False`` logs only the loss. Every ``config.snapshot_every`` steps the parameters are
+    stored in ``history.snapshots``, or, with ``on_snapshot``, handed to ``on_snapshot(step, model)``
+    instead (measured in place, nothing stored: a long run keeps thousands of states otherwise).
     """
     rng = np.random.default_rng(config.seed)
     if probe is None:
@@ -118,7 +123,11 @@ def train(
         raise ValueError("the model has no trained matrices")
     optimizer = make_optimizer(config.optimizer, parameters, config.learning_rate, config.weight_decay)
     history = History()
-    history.records.append({"step": 0, "loss": float("nan"), **measure(model, probe)})
+
+    def record(step: int, loss: float) -> dict:
+        return {"step": step, "loss": loss, **(measure(model, probe) if measure_probe else {})}
+
+    history.records.append(record(0, float("nan")))
     running, count = 0.0, 0
     bar = tqdm(range(1, config.steps + 1), desc=description, disable=not config.progress, mininterval=1.0)
     for step in bar:
@@ -129,9 +138,12 @@ def train(
         optimizer.step()
         running, count = running + float(loss.detach()), count + 1
         if step % config.log_every == 0 or step == config.steps:
-            history.records.append({"step": step, "loss": running / count, **measure(model, probe)})
+            history.records.append(record(step, running / count))
             bar.set_postfix(loss=f"{running / count:.4f}", refresh=False)
             running, count = 0.0, 0
         if config.snapshot_every and step % config.snapshot_every == 0:
-            history.snapshots[step] = {name: p.detach().clone() for name, p in model.named_parameters()}
+            if on_snapshot is not None:
+                on_snapshot(step, model)
+            else:
+                history.snapshots[step] = {name: p.detach().clone() for name, p in model.named_parameters()}
     return history

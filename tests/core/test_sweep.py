@@ -312,3 +312,34 @@ def test_unreachable_scheduler_exits_2_before_any_work(tmp_path, capsys):
     assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in capsys.readouterr().err
     assert not out.exists()
     assert time.perf_counter() - start < 30
+
+
+# ----- map_points: one function over a list of points, inside a notebook -------------------------------------
+# The functions are nested: cloudpickle sends them to the workers by value (a test module is not importable there).
+
+
+def test_map_points_returns_results_in_order_and_the_same_with_one_or_two_workers():
+    def draw(seed, scale):
+        import time
+
+        import numpy as np
+
+        time.sleep(1.5 if seed == 0 else 0.0)  # the first point finishes last on two workers
+        return float(np.random.default_rng(seed).normal() * scale)
+
+    points = [{"seed": s, "scale": 1.0 + s} for s in range(5)]
+    expected = [draw(**p) for p in points]
+    assert len(set(expected)) == 5
+    assert sweep.map_points(draw, points, workers=1, progress=False) == expected
+    assert sweep.map_points(draw, points, workers=2, progress=False) == expected
+
+
+def test_map_points_names_the_point_that_raised():
+    def failing(seed):
+        return 1 / (seed - 2)
+
+    for workers in (1, 2):
+        with pytest.raises(RuntimeError, match=r"point \{'seed': 2\} raised ZeroDivisionError"):
+            sweep.map_points(failing, [{"seed": s} for s in range(4)], workers=workers, progress=False)
+    with pytest.raises(ValueError, match="list of dicts"):
+        sweep.map_points(failing, [2], workers=1, progress=False)
