@@ -225,3 +225,73 @@ def minimise_lbfgs(
         if len(losses) > 1 and abs(losses[-2] - losses[-1]) <= tolerance * max(1.0, abs(losses[-1])):
             break
     return losses
+
+
+@torch.no_grad()
+def cross_entropy_loss_and_gradient(
+    score_matrix: torch.Tensor,
+    value_output: torch.Tensor,
+    vocab: Vocabulary,
+    topics_per_doc: int,
+    keep_prob: float,
+    random_prob: float,
+) -> tuple[float, torch.Tensor, torch.Tensor, float]:
+    """The cross-entropy population loss (:func:`combine_terms` of :func:`population_loss_terms`), its gradient
+    written out, and the population same-topic mass, in one pass without autograd (population gradient descent).
+
+    score_matrix: (vocab, vocab) [key, query]; value_output: (V, vocab). Returns ``(loss, d loss / d
+    score_matrix (vocab, vocab), d loss / d value_output (V, vocab), mass)``, equal to autograd through
+    :func:`population_loss_terms` to float rounding. The label-averaged loss of a (topic set, query) pair is
+    ``log Z - E_y[logit_y]`` and the gradient of a softmax cross-entropy is ``softmax - one_hot(label)``,
+    so the (set, query, label) loss tensor and its backward pass are never formed. ``mass`` is the mean
+    of :func:`theory.attention.same_topic_mass`: the attention a word query whose topic is in S puts on
+    its own topic's words.
+    """
+    V, v = vocab.num_words, vocab.words_per_topic
+    if score_matrix.shape[0] < V + 1 or score_matrix.shape[1] < V + 1 or value_output.shape[0] != V:
+        raise ValueError(
+            f"score_matrix must be at least ({V + 1}, {V + 1}) and value_output ({V}, >= {V}), got "
+            f"{tuple(score_matrix.shape)} and {tuple(value_output.shape)}"
+        )
+    sets = topic_sets(vocab.num_topics, topics_per_doc)  # (S, tau)
+    words = (sets[:, :, None] * v + torch.arange(v)).flatten(1)  # (S, L)
+    count, labels = words.shape
+    scores = score_matrix[: V + 1, : V + 1]
+    attention = torch.softmax(scores[words], dim=1)  # (S, L keys, V+1 queries)
+    values = value_output[:, words].permute(1, 0, 2)  # (S, V labels, L keys)
+    logits = values @ attention  # (S, V labels, V+1 queries)
+    peak = logits.amax(1, keepdim=True)
+    probabilities = torch.exp(logits - peak)  # (S, V, V+1), normalised below
+    partition = probabilities.sum(1, keepdim=True)
+    log_partition = (partition.log() + peak).squeeze(1)  # (S, V+1)
+    probabilities /= partition
+    in_set = value_output[words[:, :, None], words[:, None, :]]  # (S, L labels, L keys)
+    label_mean = torch.einsum("sk,skq->sq", in_set.mean(1), attention)  # (S, V+1)
+    at_labels = attention.gather(2, words[:, None, :].expand(-1, labels, -1))  # (S, L keys, L queries)
+    own = torch.einsum("syk,sky->sy", in_set, at_labels)  # (S, L)
+    mask_weight, keep_weight, random_weight = 1 - keep_prob - random_prob, keep_prob, random_prob
+    loss = (
+        mask_weight * (log_partition[:, V] - label_mean[:, V]).mean()
+        + keep_weight * (log_partition.gather(1, words) - own).mean()
+        + random_weight * (log_partition[:, :V] - label_mean[:, :V]).mean()
+    )
+    # d loss / d logits = (weight of the row) * softmax - (weight of each label)
+    label_weight = torch.full((V + 1,), random_weight / (count * V), dtype=logits.dtype)
+    label_weight[V] = mask_weight / count
+    row_weight = label_weight.expand(count, -1).clone()  # (S, V+1)
+    row_weight.scatter_add_(1, words, torch.full(words.shape, keep_weight / (count * labels), dtype=logits.dtype))
+    grad_logits = probabilities.mul_(row_weight[:, None, :])  # (S, V, V+1), in place
+    set_index = torch.arange(count)[:, None]
+    grad_logits[set_index, words] -= label_weight / labels  # y uniform on S, for mask and random queries
+    grad_logits[set_index, words, words] -= keep_weight / (count * labels)  # a kept query is its own label
+    grad_values = grad_logits @ attention.transpose(1, 2)  # (S, V, L)
+    grad_attention = values.transpose(1, 2) @ grad_logits  # (S, L, V+1)
+    grad_scores = attention * (grad_attention - (attention * grad_attention).sum(1, keepdim=True))
+    grad_value_output = torch.zeros_like(value_output)
+    grad_value_output.index_add_(1, words.flatten(), grad_values.permute(1, 0, 2).reshape(V, -1))
+    grad_score_matrix = torch.zeros_like(score_matrix)
+    grad_score_matrix[: V + 1, : V + 1].index_add_(0, words.flatten(), grad_scores.reshape(-1, V + 1))
+    on_own = (words[:, :, None] // v == torch.arange(V) // v).to(attention.dtype)  # (S, L, V)
+    contains = (sets[:, :, None] == torch.arange(V) // v).any(1)  # (S, V)
+    mass = (attention[:, :, :V] * on_own).sum(1)[contains].mean()
+    return float(loss), grad_score_matrix, grad_value_output, float(mass)

@@ -1,0 +1,87 @@
+"""Notebook 05's runs and claim blocks (:mod:`transformer_topics.two_stage`); a known run reused in the onset grid."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from theory_collection.claims import ClaimsTable
+from transformer_topics import experiments as ex
+from transformer_topics import two_stage as ts
+from transformer_topics.model import ModelConfig, TopicTransformer
+from transformer_topics.theory import dynamics as td
+
+SETTING = dict(num_topics=5, words_per_topic=4, topics_per_doc=2)
+EXCESS = 0.05
+
+
+def test_grid_points_sweep_one_factor_at_a_time_with_the_base_point_once():
+    points = ts.grid_points(0.01, 0.1, 10.0, [1e-3, 0.01], [0.1, 0.2], [10.0, 20.0])
+    assert points == [(1e-3, 0.1, 10.0), (0.01, 0.1, 10.0), (0.01, 0.2, 10.0), (0.01, 0.1, 20.0)]
+
+
+def test_onset_collapse_gives_the_closed_form_onset_at_its_own_lambda():
+    flow = td.ReducedFlow(5, 4, 2, 0.1, 0.1)
+    predicted = [td.predicted_onset(5, 4, 2, 0.1, s, "random", 10.0, 0.0, EXCESS) for s in (1e-3, 1e-2)]
+    times = ts.onset_collapse(td.onset_theory(), td.stage_one(), flow, EXCESS, np.array([p.area for p in predicted]))
+    assert times == pytest.approx([p.time for p in predicted], rel=1e-6)
+
+
+def test_a_known_run_gives_the_grid_row_the_run_itself_gives():
+    point = (0.01, 0.1, 10.0)
+    predicted = ex.predict_onsets([point], weight_decay=0.0, excess=EXCESS, **SETTING)
+    common = dict(random_prob=0.1, weight_decay=0.0, excess=EXCESS, max_steps=2000, seed=0, progress_bar=False)
+    fresh = ex.measure_onsets(predicted, **SETTING, **common)
+    model = TopicTransformer(ModelConfig(5, 4, init_scale=0.01), seed=0).double()
+    longer = td.population_gradient_descent(model, 2, 0.1, 0.1, 10.0, int(fresh["measured steps"][0] * 1.5))
+    reused = ex.measure_onsets(predicted, **SETTING, **common, known={point: longer})
+    pd.testing.assert_frame_equal(fresh, reused)
+
+
+def test_a_known_run_that_stops_short_is_run_again():
+    point = (0.01, 0.1, 10.0)
+    predicted = ex.predict_onsets([point], weight_decay=0.0, excess=EXCESS, **SETTING)
+    model = TopicTransformer(ModelConfig(5, 4, init_scale=0.01), seed=0).double()
+    short = td.population_gradient_descent(model, 2, 0.1, 0.1, 10.0, 20)
+    common = dict(random_prob=0.1, weight_decay=0.0, excess=EXCESS, max_steps=2000, seed=0, progress_bar=False)
+    grid = ex.measure_onsets(predicted, **SETTING, **common, known={point: short})
+    assert grid["reached"][0] and grid["measured steps"][0] > 20
+
+
+def value_first_table(measured_over_predicted: list[float], sgd: float, adam: float) -> pd.DataFrame:
+    rows = {
+        seed: {"measured ratio": 150 * r, "predicted ratio": 150.0} for seed, r in enumerate(measured_over_predicted)
+    }
+    rows["SGD"] = {"measured ratio": sgd, "predicted ratio": math.nan}
+    rows["Adam"] = {"measured ratio": adam, "predicted ratio": math.nan}
+    return pd.DataFrame(rows).T
+
+
+def value_first_verdicts(frame: pd.DataFrame) -> dict[str, str]:
+    table = ClaimsTable("test")
+    ts.value_first_claims(table, frame, 4, 0.01, {"sgd": ("SGD", "SGD"), "adam": ("Adam", "Adam")})
+    return {c.id: c.verdict for c in table.claims}
+
+
+def test_value_first_claims_hold_within_the_seed_spread_and_fail_outside_it():
+    assert value_first_verdicts(value_first_table([0.95, 1.05, 1.0, 1.02], 40.0, 12.0)) == {
+        "C4.value_first": "holds",
+        "C4.value_first.sgd": "holds",
+        "C4.value_first.adam": "holds",
+    }
+    result = value_first_verdicts(value_first_table([1.3, 1.35, 1.25, 1.3], 40.0, 2.0))
+    assert result["C4.value_first"] == "fails" and result["C4.value_first.adam"] == "fails"
+
+
+def test_ode_exact_claim_measures_the_gap_to_the_euler_flow():
+    flow = td.ReducedFlow(5, 4, 2, 0.1, 0.1)
+    start = td.initial_state(0.01, 5, 4, "symmetric")
+    euler = td.integrate(flow, start, 50 * 10.0, "euler", learning_rate=10.0, points=50)
+    gd = td.population_gradient_descent(
+        td.symmetric_model(start, flow.vocab), 2, 0.1, 0.1, 10.0, 50, track_symmetry=True
+    )
+    table = ClaimsTable("test")
+    gaps = ts.ode_exact_claim(table, gd, euler, 10.0)
+    assert table.claims[0].verdict == "holds" and gaps["left"] is None
+    shifted = euler.assign(**{td.MASS: euler[td.MASS] + 1e-6})
+    assert ts.ode_exact_claim(ClaimsTable("test"), gd, shifted, 10.0)["mass_gap"] == pytest.approx(1e-6, rel=1e-3)
