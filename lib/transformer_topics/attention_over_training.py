@@ -473,15 +473,21 @@ EQUAL = 1e-4
 
 def population_optima(decays, seed: int, progress: bool = True) -> pd.DataFrame:
     """:func:`population_optimum` (T=4, v=3, tau=2, p_c = p_r = 0.1) for each weight decay, and whether the exchange
-    rule holds there (``rule holds``: R_I > R_A exactly when a > b, R_I = R_A when a = b, within :data:`EQUAL`)."""
-    from tqdm.std import tqdm
+    rule holds there (``rule holds``: R_I > R_A exactly when a > b, R_I = R_A when a = b, within :data:`EQUAL`).
 
-    optima = pd.DataFrame(
-        [
-            {"weight_decay": decay, **population_optimum(4, 3, 2, 0.1, 0.1, decay, seed=seed)}
-            for decay in tqdm(decays, desc="population optima", unit="decay", disable=not progress)
-        ]
-    )
+    The decays are independent minimisations: they run side by side on Dask workers
+    (:func:`theory_collection.sweep.map_points`).
+    """
+    from theory_collection.sweep import map_points
+
+    points = [
+        dict(
+            num_topics=4, words_per_topic=3, topics_per_doc=2, keep_prob=0.1, random_prob=0.1, weight_decay=d, seed=seed
+        )
+        for d in decays
+    ]
+    found = map_points(population_optimum, points, progress=progress, description="population optima")
+    optima = pd.DataFrame([{"weight_decay": decay, **optimum} for decay, optimum in zip(decays, found)])
     optima["rule holds"] = [
         (abs(r.excess) < EQUAL and abs(np.log(r.R_I / r.R_A)) < EQUAL)
         or (abs(r.excess) >= EQUAL and abs(np.log(r.R_I / r.R_A)) >= EQUAL and sign_agrees(r.excess, r.R_I / r.R_A))

@@ -149,3 +149,19 @@ def test_exchange_rate_checks_and_the_population_rule_claim():
     wrong = ClaimsTable("t")
     lda_claims.record_exchange_rate_claim(wrong, checks.assign(**{"relative error": [1e-3]}), "s")
     assert verdicts(wrong)["C5.exchange_rate"] == "fails"
+
+
+def test_population_optima_reads_the_rule_at_each_optimum():
+    optima = at.population_optima([1e-2], seed=0, progress=False)  # one point: runs in this process
+    direct = at.population_optimum(4, 3, 2, 0.1, 0.1, 1e-2, seed=0)
+    assert optima.loc[0, "R_I"] == direct["R_I"] and optima.loc[0, "excess"] == direct["excess"]
+    copies_win = direct["R_I"] / direct["R_A"] > 1 + at.EQUAL
+    assert bool(optima.loc[0, "rule holds"]) == (
+        (copies_win and direct["excess"] >= at.EQUAL)
+        or (
+            not copies_win
+            and abs(direct["excess"]) < at.EQUAL
+            and abs(np.log(direct["R_I"] / direct["R_A"])) < at.EQUAL
+        )
+        or (direct["R_I"] / direct["R_A"] < 1 - at.EQUAL and direct["excess"] <= -at.EQUAL)
+    )
