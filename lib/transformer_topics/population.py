@@ -16,6 +16,7 @@ so it is the numeric twin of every symbolic claim.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable
@@ -253,15 +254,14 @@ def cross_entropy_loss_and_gradient(
             f"score_matrix must be at least ({V + 1}, {V + 1}) and value_output ({V}, >= {V}), got "
             f"{tuple(score_matrix.shape)} and {tuple(value_output.shape)}"
         )
-    sets = topic_sets(vocab.num_topics, topics_per_doc)  # (S, tau)
-    words = (sets[:, :, None] * v + torch.arange(v)).flatten(1)  # (S, L)
+    words, own_topic, in_set_query = _set_indices(vocab.num_topics, v, topics_per_doc)
     count, labels = words.shape
     scores = score_matrix[: V + 1, : V + 1]
     attention = torch.softmax(scores[words], dim=1)  # (S, L keys, V+1 queries)
     values = value_output[:, words].permute(1, 0, 2)  # (S, V labels, L keys)
     logits = values @ attention  # (S, V labels, V+1 queries)
     peak = logits.amax(1, keepdim=True)
-    probabilities = torch.exp(logits - peak)  # (S, V, V+1), normalised below
+    probabilities = logits.sub_(peak).exp_()  # (S, V, V+1), in place of the logits; normalised below
     partition = probabilities.sum(1, keepdim=True)
     log_partition = (partition.log() + peak).squeeze(1)  # (S, V+1)
     probabilities /= partition
@@ -291,7 +291,17 @@ def cross_entropy_loss_and_gradient(
     grad_value_output.index_add_(1, words.flatten(), grad_values.permute(1, 0, 2).reshape(V, -1))
     grad_score_matrix = torch.zeros_like(score_matrix)
     grad_score_matrix[: V + 1, : V + 1].index_add_(0, words.flatten(), grad_scores.reshape(-1, V + 1))
-    on_own = (words[:, :, None] // v == torch.arange(V) // v).to(attention.dtype)  # (S, L, V)
-    contains = (sets[:, :, None] == torch.arange(V) // v).any(1)  # (S, V)
-    mass = (attention[:, :, :V] * on_own).sum(1)[contains].mean()
+    mass = (attention[:, :, :V] * own_topic.to(attention.dtype)).sum(1)[in_set_query].mean()
     return float(loss), grad_score_matrix, grad_value_output, float(mass)
+
+
+@functools.cache
+def _set_indices(num_topics: int, words_per_topic: int, topics_per_doc: int) -> tuple[torch.Tensor, ...]:
+    """For :func:`cross_entropy_loss_and_gradient`: the words of each topic set (S, L), whether key and word query
+    share a topic (S, L, V), and whether the query's topic is in the set (S, V)."""
+    V, v = num_topics * words_per_topic, words_per_topic
+    sets = topic_sets(num_topics, topics_per_doc)  # (S, tau)
+    words = (sets[:, :, None] * v + torch.arange(v)).flatten(1)  # (S, L)
+    own_topic = words[:, :, None] // v == torch.arange(V) // v  # (S, L, V)
+    in_set_query = (sets[:, :, None] == torch.arange(V) // v).any(1)  # (S, V)
+    return words, own_topic, in_set_query

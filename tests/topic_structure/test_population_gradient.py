@@ -36,7 +36,7 @@ def test_population_gradient_descent_follows_autograd_steps():
     for step in range(steps + 1):
         terms = population_loss_terms(reference.score_matrix(), reference.value_output_matrix(), reference.vocab, 2)
         loss = combine_terms(terms, 0.1, 0.1)
-        assert frame["loss"][step] == pytest.approx(float(loss), rel=1e-12)
+        assert frame["loss"][step] == pytest.approx(float(loss.detach()), rel=1e-12)
         if step < steps:
             with torch.no_grad():
                 for p, g in zip(parameters, torch.autograd.grad(loss, parameters)):
