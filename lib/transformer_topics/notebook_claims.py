@@ -30,7 +30,7 @@ from .params import check_float, check_int
 from .population import combine_terms, fit_population, population_loss, population_loss_terms
 from .theory import attention as ta
 from .theory import embeddings, finite_length, value_matrix
-from .training import DocumentSource, TrainConfig, train
+from .training import DocumentSource, TrainConfig, fresh_documents, train
 
 # Error model of a float64 L-BFGS optimum: it stops where the loss no longer changes in the last bit, so an entry
 # is determined only to about sqrt(eps |L| / curvature) ~ 1e-6 of the matrix's largest entry (eps = 2.2e-16, the
@@ -707,6 +707,12 @@ class ConvergedRun:
         """The gap, the criterion and the steps, in words."""
         return f"{self.gap_name} {self.gap:.3g} (criterion {self.criterion:g}) after {self.steps} steps"
 
+    @property
+    def status(self) -> str:
+        """Converged or not, :attr:`summary` and the gap after each round, in one line."""
+        gaps = ", ".join(f"{g:.2e}" for g in self.gaps)
+        return f"{'converged' if self.converged else 'NOT converged'}: {self.summary}; gap after each round: {gaps}"
+
 
 def rounds_for_distance(
     distance: float, learning_rate: float, steps_at_full_rate: int, minimum: int = 2, maximum: int = 12
@@ -906,6 +912,82 @@ def uniform_training_run(
     return model, run
 
 
+def uniform_training(
+    setting: Setting, which: str, targets: dict, parameters, d_model: int | None = None
+) -> tuple[TopicTransformer, ConvergedRun]:
+    """:func:`uniform_training_run` on minibatches of fresh equal-mixture documents with BERT masking.
+
+    parameters: the notebook's resolved parameters (``doc_length``, ``mask_prob``, ``optimizer``,
+    ``learning_rate``, ``steps``, ``batch_size``, ``init_scale``); the masking split and the seed
+    come from ``setting``. A small fixed probe keeps the training log cheap (attention statistics say
+    nothing at uniform attention).
+    """
+    vocab, tau = setting.vocab, setting.topics_per_doc
+    masking = MaskingConfig(parameters.mask_prob, setting.keep_prob, setting.random_prob)
+    source = fresh_documents(sample_equal_mixture, vocab=vocab, topics_per_doc=tau, doc_length=parameters.doc_length)
+    probe = mask_documents(
+        sample_equal_mixture(vocab, 8, tau, 64, seed=np.random.default_rng([setting.seed, 2])),
+        masking,
+        seed=np.random.default_rng([setting.seed, 3]),
+    )
+    return uniform_training_run(
+        setting,
+        which,
+        source,
+        masking,
+        targets,
+        parameters.optimizer,
+        parameters.learning_rate,
+        parameters.steps,
+        parameters.batch_size,
+        parameters.init_scale,
+        d_model=d_model,
+        probe=probe,
+    )
+
+
+def uniform_comparison(
+    optimum: dict[str, float], targets: dict, trained: dict[str, float], run: ConvergedRun, which: str, length: str
+) -> pd.DataFrame:
+    """Per block: the theory (N = infinity), the training objective's optimum at N and 4N, the trained
+    value, the finite-length bias and the trained error relative to the theory, and Adam's noise floor
+    (standard deviation of the last five logs of the last annealed phase, relative to the largest block)."""
+
+    def relative(value: float, reference: float) -> float:
+        return value / reference - 1 if reference else float("nan")
+
+    frame = run.frame
+    tail = frame[frame.phase == frame.phase.max()].tail(5)
+    column = "gram" if which == "embedding" else "value"
+    scale = max(abs(value) for value in optimum.values()) or 1.0
+    finite = targets["finite"]
+    return pd.DataFrame(
+        {
+            "theory (N = inf)": optimum,
+            f"finite-length optimum (N = {length})": finite,
+            "finite-length optimum (4N)": targets["longer"],
+            "trained": trained,
+            "finite-length bias (theory)": {b: relative(finite[b], optimum[b]) for b in BLOCKS},
+            "trained / theory - 1": {b: relative(trained[b], optimum[b]) for b in BLOCKS},
+            "noise floor (std / scale)": {b: float(tail[f"{column}.{b}"].std() / scale) for b in BLOCKS},
+        }
+    )
+
+
+# The statements of the trained-block claims of notebooks 02 (C1, the Gram matrix) and 03 (C2, W_V).
+TRAINED_STATEMENTS = {
+    "C1": {
+        "same_topic": "same-topic (off-diagonal) entry of the optimal Gram matrix E E^T",
+        "diff_topic": "different-topic entry of the optimal Gram matrix E E^T",
+    },
+    "C2": {
+        "diagonal": "diagonal of the optimal W_V",
+        "same_topic": "same-topic (off-diagonal) block of the optimal W_V",
+        "diff_topic": "different-topic block of the optimal W_V",
+    },
+}
+
+
 def uniform_training_claims(
     table,
     prefix: str,
@@ -1084,6 +1166,28 @@ def attention_run(
     }
 
 
+def attention_run_summary(runs: dict[str, dict]) -> pd.DataFrame:
+    """One row per :func:`attention_run`: its masking split, regime and ``x*``, the trained mass with its
+    noise and relative error, and how the run ended (steps, converged, last drift)."""
+    rows = [
+        {
+            "run": r["name"],
+            "keep_prob": r["keep"],
+            "random_prob": r["random"],
+            "regime": r["regime"],
+            "x* (theory)": r["x_star"],
+            "trained mass": r["final"],
+            "std (last round)": r["noise"],
+            "relative error": r["final"] / r["x_star"] - 1,
+            "steps": r["run"].steps,
+            "converged": r["run"].converged,
+            "drift (last round)": r["run"].gap,
+        }
+        for r in runs.values()
+    ]
+    return pd.DataFrame(rows).set_index("run")
+
+
 def attention_training_claims(table, runs: dict[str, dict], topics_per_doc: int, doc_length: str) -> None:
     """C3 predictions from the trained runs (``default``, ``no keep``, ``more random`` if run, ``no random``)."""
     tau = topics_per_doc
@@ -1103,16 +1207,23 @@ def attention_training_claims(table, runs: dict[str, dict], topics_per_doc: int,
     def converged_text(run):
         return f"converged: {run['run'].summary}" if run["run"].converged else ""
 
-    table.check(
+    def reaches_x_star(claim_id: str, statement: str, run: dict) -> None:  # the trained mass against x*, 5% relative
+        table.check(
+            claim_id,
+            statement,
+            run["x_star"],
+            run["final"],
+            0.05,
+            unmet=run["run"].unmet,
+            reason=converged_text(run),
+            tolerance_reason=mass_reason.format(noise=run["noise"] / run["final"]),
+            **fields,
+        )
+
+    reaches_x_star(
         "C3.x_star.trained",
         f"trained W_K, W_Q (W_V frozen at the C2 optimum, {default['regime']} regime) reach x*",
-        default["x_star"],
-        default["final"],
-        0.05,
-        unmet=default["run"].unmet,
-        reason=converged_text(default),
-        tolerance_reason=mass_reason.format(noise=default["noise"] / default["final"]),
-        **fields,
+        default,
     )
     no_keep = runs["no keep"]
     growth = default["x_star"] - 1 / tau
@@ -1148,26 +1259,10 @@ def attention_training_claims(table, runs: dict[str, dict], topics_per_doc: int,
             unmet=unmet,
             **fields,
         )
-        table.check(
-            "C3.x_star.trained_more_random",
-            "... to the new x*",
-            more["x_star"],
-            more["final"],
-            0.05,
-            unmet=more["run"].unmet,
-            reason=converged_text(more),
-            tolerance_reason=mass_reason.format(noise=more["noise"] / more["final"]),
-            **fields,
-        )
+        reaches_x_star("C3.x_star.trained_more_random", "... to the new x*", more)
     no_random = runs["no random"]
-    table.check(
+    reaches_x_star(
         "C3.diverges.trained",
         f"random_prob = 0, below the boundary ({no_random['regime']}): the trained mass approaches x* = 1",
-        no_random["x_star"],
-        no_random["final"],
-        0.05,
-        unmet=no_random["run"].unmet,
-        reason=converged_text(no_random),
-        tolerance_reason=mass_reason.format(noise=no_random["noise"] / no_random["final"]),
-        **fields,
+        no_random,
     )
