@@ -162,4 +162,6 @@ NOTEBOOK_CHECKS["05_beyond_the_theorem"] = {
     "num_datasets": lambda v: check_int("num_datasets", v, 1, MAX_DATASETS),
     "ce_learning_rate": lambda v: check_float("ce_learning_rate", v, 0.0, 10.0, low_open=True),
     "ce_steps": lambda v: check_int("ce_steps", v, 1, MAX_STEPS),
+    "path_datasets": lambda v: check_int("path_datasets", v, 0, MAX_DATASETS),  # 0: no (K, Q) path
+    "nuclear_smallest_mu": lambda v: check_float("nuclear_smallest_mu", v, 1e-10, 1e-2),
 }

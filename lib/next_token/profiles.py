@@ -115,6 +115,8 @@ NOTEBOOK_PROFILES = {
             "num_datasets": 10,
             "ce_learning_rate": 0.1,
             "ce_steps": 2000,
+            "path_datasets": 2,  # the (K, Q) regularization path is solved for the first datasets only (Newton)
+            "nuclear_smallest_mu": 1e-6,
         },
         "paper": {
             "num_samples": 6,
@@ -131,6 +133,8 @@ NOTEBOOK_PROFILES = {
             "num_datasets": 10,
             "ce_learning_rate": 0.1,
             "ce_steps": 4000,
+            "path_datasets": 3,
+            "nuclear_smallest_mu": 1e-8,
         },
     },
     "06_real_text": {

@@ -96,3 +96,45 @@ def test_factorised_claims_can_fail():
     assert good["N10.nuc_gap"] == "holds" and good["N10.kq_nuclear"] == "holds"
     bad = _factorised_table(1e-3, 0.9)
     assert bad["N10.nuc_gap"] == "fails" and bad["N10.kq_nuclear"] == "fails"
+
+
+def test_nuclear_path_is_certified_and_turns_towards_w_nuc(solved):
+    ds, cons, sol = solved
+    mus = np.geomspace(0.1, 1e-5, 5)
+    path = nu.nuclear_path(ds, mus)
+    assert np.all(path.normal_ratio <= 1.0)  # the subgradient condition of the convex problem
+    assert np.all(path.tangent_residual < 1e-2)
+    cos = [(W * sol.W).sum() / (np.linalg.norm(W) * np.linalg.norm(sol.W)) for W in path.W]
+    assert np.all(np.diff(cos) > 0) and cos[-1] > 0.99  # cos(W^svm, W^nuc) = 0.87 on this dataset
+    # the convex objective at the path point is not beaten by the scaled nuclear-norm SVM direction
+    from next_token.loss import log_loss
+
+    W, mu = path.W[-1], mus[-1]
+    best = log_loss(ds, W) + mu * nu.nuclear_norm(W)
+    for scale in np.linspace(0.5, 2.0, 7) * nu.nuclear_norm(W) / sol.nuclear_norm:
+        assert best <= log_loss(ds, scale * sol.W) + mu * nu.nuclear_norm(scale * sol.W) + 1e-12
+
+
+def test_nuclear_path_claims_can_fail():
+    import pandas as pd
+    from next_token.evidence import Evidence
+    from next_token.notebook_claims import nuclear_path_claims
+    from theory_collection.claims import ClaimsTable
+
+    def verdicts(normal_ratio, cos_end):
+        summary = pd.DataFrame(
+            {
+                "cos(W_mu, W^nuc)": [cos_end],
+                "cos(W_mu, W^svm)": [0.9],
+                "max tangent residual / mu": [1e-6],
+                "max ||normal part||_op / mu": [normal_ratio],
+            }
+        )
+        table = ClaimsTable("test")
+        nuclear_path_claims(table, summary, Evidence(cos_end, 0.995, 1.0), 1e-6, "fig")
+        return {c.id: c.verdict for c in table.claims}
+
+    good = verdicts(0.8, 0.998)
+    assert good["N10.kq_path_certificate"] == "holds" and good["N10.kq_path_nuclear"] == "holds"
+    bad = verdicts(1.3, 0.97)
+    assert bad["N10.kq_path_certificate"] == "fails" and bad["N10.kq_path_nuclear"] == "fails"
