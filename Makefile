@@ -33,10 +33,10 @@ test: lint unit notebooks
 
 lint: setup
 	$(BIN)/ruff check lib tests benchmarks notebooks
-	$(BIN)/ruff format --check lib tests benchmarks
+	$(BIN)/ruff format --check lib tests benchmarks notebooks
 
 format: setup
-	$(BIN)/ruff format lib tests benchmarks
+	$(BIN)/ruff format lib tests benchmarks notebooks
 	$(BIN)/ruff check --fix lib tests benchmarks notebooks
 
 unit: setup
