@@ -620,6 +620,9 @@ def pretrained_topic_attention(
         )
         with torch.no_grad():
             attention = torch.stack(model(**batch, output_attentions=True).attentions, dim=1)  # (B, L, H, N, N)
+        # The sums are taken in float64: converted once per batch here, not once per labeling chunk and kind
+        # (the same values; at the paper profile the repeated conversion cost more than the products).
+        attention64 = attention.double()
         ids, visible = batch["input_ids"], batch["attention_mask"].bool()
         word_index = torch.tensor([[-1 if w is None else w for w in batch.word_ids(b)] for b in range(len(ids))])
         pieces = torch.stack(
@@ -631,13 +634,14 @@ def pretrained_topic_attention(
         for index, labels in enumerate(lookup.split(chunk)):
             weights = topic_pair_weights(torch.where(single[None], labels[:, ids], -1), ids, visible)
             for k in kinds:
-                parts["attention"][k].append(weighted_attention_sums(attention, weights[k]))
+                parts["attention"][k].append(weighted_attention_sums(attention64, weights[k]))
                 parts["uniform"][k].append(weighted_attention_sums(uniform, weights[k]))
             if index == 0:
                 real = {k: weights[k][0] for k in kinds}  # (B, N, N): the first chunk holds the real labeling
         for part in ("attention", "uniform"):
             for k in kinds:
                 sums[part][k].append(torch.cat(parts[part][k]))
+        del attention64
         lengths.append(visible.sum(1))
         position = torch.arange(ids.shape[1])
         gap = (position[:, None] - position[None, :]).abs().flatten()  # (N*N,)
