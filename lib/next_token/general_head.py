@@ -24,6 +24,13 @@ from next_token.svm import solve_graph_svm
 
 SELECT_THRESHOLD = 1e-2  # the public code's: a token holding more than 1% of the final attention is selected
 HEAD_LOSSES = ("ce", "squared")
+# softmax backward dL/da_t: "standard" = s_t (h_t - <s, h>), the form autograd uses; once every unselected attention
+# is below the float64 unit roundoff the selected term cancels to a rounding residue, and normalized GD (which divides
+# the gradient by its norm) turns that residue into full-length steps. "cancellation_free" = s_t sum_j s_j (h_t - h_j)
+# is the same number in exact arithmetic with no cancellation.
+SOFTMAX_BACKWARDS = ("standard", "cancellation_free")
+UNIT_ROUNDOFF = 2.0**-53
+PUBLIC_CE_STEPS = 2000  # the public code's local notebook: normalized GD, lr 0.1, 2000 iterations
 DIVERGING_GROWTH = 0.5  # a run whose second half grows ||W|| by at least half the distance travelled diverges
 
 
@@ -41,11 +48,19 @@ def _token_gram(stack: StackedDatasets) -> np.ndarray:
     return np.take_along_axis(M[:, None, None, :, :], stack.tok[:, :, :, None, None], axis=3)[:, :, :, 0, :]
 
 
-def ce_loss_and_grad(stack: StackedDatasets, W: np.ndarray, gram: np.ndarray | None = None, loss: str = "ce"):
+def ce_loss_and_grad(
+    stack: StackedDatasets,
+    W: np.ndarray,
+    gram: np.ndarray | None = None,
+    loss: str = "ce",
+    backward: str = "standard",
+):
     """(B,) loss of the general head ('ce': cross-entropy; 'squared': (1 - p_y)^2) and its gradient (B, d, d) at W
-    (B, d, d)."""
+    (B, d, d); ``backward`` selects the softmax backward formula (SOFTMAX_BACKWARDS)."""
     if loss not in HEAD_LOSSES:
         raise ValueError(f"loss must be one of {HEAD_LOSSES}, got {loss!r}")
+    if backward not in SOFTMAX_BACKWARDS:
+        raise ValueError(f"backward must be one of {SOFTMAX_BACKWARDS}, got {backward!r}")
     B, n, T, K, d = stack.shape
     gram = _token_gram(stack) if gram is None else gram
     s = _attention(stack, W)
@@ -61,19 +76,27 @@ def ce_loss_and_grad(stack: StackedDatasets, W: np.ndarray, gram: np.ndarray | N
         value = ((1.0 - p_label[..., 0]) ** 2).mean(-1)
         gz = 2.0 * (1.0 - p_label) * p_label * gz
     h = np.einsum("bntk,bnk->bnt", gram, gz)
-    da = s * (h - (s * h).sum(-1, keepdims=True))
+    if backward == "standard":
+        da = s * (h - (s * h).sum(-1, keepdims=True))
+    else:
+        da = s * np.einsum("bnj,bntj->bnt", s, h[..., :, None] - h[..., None, :])
     grad = (da.reshape(B, 1, n * T) @ stack.features).reshape(B, d, d) / n
     return value, grad
 
 
 def train_general_head(
-    stack: StackedDatasets, learning_rate: float, steps: int, W0: np.ndarray, loss: str = "ce"
+    stack: StackedDatasets,
+    learning_rate: float,
+    steps: int,
+    W0: np.ndarray,
+    loss: str = "ce",
+    backward: str = "standard",
 ) -> np.ndarray:
     """Normalized GD on the general-head loss ('ce' | 'squared'), all datasets batched; returns W (B, d, d)."""
     gram = _token_gram(stack)
     W = np.array(W0, dtype=np.float64)
     for _ in range(steps):
-        _, g = ce_loss_and_grad(stack, W, gram, loss)
+        _, g = ce_loss_and_grad(stack, W, gram, loss, backward)
         norm = np.sqrt((g * g).sum((1, 2), keepdims=True))
         W = W - learning_rate * g / np.where(norm > 0, norm, 1.0)
     return W
@@ -150,6 +173,7 @@ def local_svm_comparison(
     steps: int,
     seed: int,
     loss: str = "ce",
+    backward: str = "standard",
 ) -> pd.DataFrame:
     """Train the general head (normalized GD from the public code's U(+-1/sqrt d) start) and compare the direction
     with the global Graph-SVM W^svm (B, d, d) and the local SVM of the selected tokens, one row per dataset.
@@ -161,8 +185,9 @@ def local_svm_comparison(
     """
     B = stack.shape[0]
     half = steps // 2
-    W_mid = train_general_head(stack, learning_rate, half, initial_weights(stack, "uniform", seed=seed), loss)
-    W_end = train_general_head(stack, learning_rate, steps - half, W_mid, loss)  # the same run, continued
+    W0 = initial_weights(stack, "uniform", seed=seed)
+    W_mid = train_general_head(stack, learning_rate, half, W0, loss, backward)
+    W_end = train_general_head(stack, learning_rate, steps - half, W_mid, loss, backward)  # the same run, continued
     norm_growth = (np.linalg.norm(W_end.reshape(B, -1), axis=1) - np.linalg.norm(W_mid.reshape(B, -1), axis=1)) / (
         learning_rate * max(steps - half, 1)
     )
@@ -184,3 +209,114 @@ def local_svm_comparison(
             }
         )
     return pd.DataFrame(rows).set_index("dataset")
+
+
+def local_svm_trajectory(
+    stack: StackedDatasets,
+    learning_rate: float,
+    steps: int,
+    seed: int,
+    loss: str = "ce",
+    backward: str = "standard",
+    every: int = 100,
+    freeze_step: int = 2000,
+) -> pd.DataFrame:
+    """cos(W_t, local W^svm) along one general-head run (the start and optimizer of ``local_svm_comparison``).
+
+    Every ``every`` steps the local SVM is rebuilt from the tokens selected at that step ("cos local") and also
+    taken from the selection frozen at ``freeze_step`` ("cos local frozen"; nan before it). One row per (dataset,
+    step): ||W||, loss, the cosines, the selected positions, the positions whose selection differs from the frozen one,
+    the smallest selected and the largest unselected attention, and the relative gradient norm ||grad|| / ||W||.
+    """
+    gram = _token_gram(stack)
+    B = stack.shape[0]
+    W = initial_weights(stack, "uniform", seed=seed)
+    frozen_attention, frozen_svm = None, [None] * B
+    rows = []
+    for step in range(steps + 1):
+        value, g = ce_loss_and_grad(stack, W, gram, loss, backward)
+        if step % every == 0 or step == steps:
+            attention = _attention(stack, W)
+            if step == freeze_step:
+                frozen_attention = attention
+                frozen_svm = [
+                    solve_graph_svm(stack.dataset(b), local_graphs(stack.dataset(b), attention[b])) for b in range(B)
+                ]
+            for b in range(B):
+                ds, selected = stack.dataset(b), attention[b] > SELECT_THRESHOLD
+                local = solve_graph_svm(ds, local_graphs(ds, attention[b]))
+                frozen = frozen_svm[b]
+                rows.append(
+                    {
+                        "dataset": b,
+                        "step": step,
+                        "||W||": float(np.linalg.norm(W[b])),
+                        "loss": float(value[b]),
+                        "cos local": float(cosine(W[b], local.W)) if local.feasible else float("nan"),
+                        "cos local frozen": float(cosine(W[b], frozen.W)) if frozen is not None else float("nan"),
+                        "selected": int(selected.sum()),
+                        "selection changes": int((selected != (frozen_attention[b] > SELECT_THRESHOLD)).sum())
+                        if frozen_attention is not None
+                        else 0,
+                        "min selected attention": float(attention[b][selected].min()),
+                        "max unselected attention": float(attention[b][~selected].max()) if (~selected).any() else 0.0,
+                        "||grad|| / ||W||": float(np.linalg.norm(g[b]) / max(np.linalg.norm(W[b]), 1e-300)),
+                    }
+                )
+        if step < steps:
+            norm = np.sqrt((g * g).sum((1, 2), keepdims=True))
+            W = W - learning_rate * g / np.where(norm > 0, norm, 1.0)
+    return pd.DataFrame(rows)
+
+
+def trajectory_departure(standard: pd.DataFrame, exact: pd.DataFrame, tolerance: float = 1e-3) -> pd.DataFrame:
+    """Where the standard-backward run leaves the cancellation-free one (two ``local_svm_trajectory`` frames of the
+    same runs): per dataset, the first step at which their cos(W, local W^svm) differ by more than ``tolerance``, the
+    largest unselected attention of the standard run there, and its smallest value over the whole run (nan / the
+    run's values where they never part)."""
+    merged = standard.merge(exact, on=["dataset", "step"], suffixes=("", " cf"))
+    rows = []
+    for b, frame in merged.groupby("dataset"):
+        apart = frame[np.abs(frame["cos local"] - frame["cos local cf"]) > tolerance]
+        first = apart.iloc[0] if len(apart) else None
+        rows.append(
+            {
+                "dataset": b,
+                "departure step": float(first["step"]) if first is not None else float("nan"),
+                "max unselected attention at departure": float(first["max unselected attention"])
+                if first is not None
+                else float("nan"),
+                "smallest max unselected attention (standard)": float(frame["max unselected attention"].min()),
+                "smallest max unselected attention (cancellation-free)": float(
+                    frame["max unselected attention cf"].min()
+                ),
+            }
+        )
+    return pd.DataFrame(rows).set_index("dataset")
+
+
+def plot_local_trajectories(trajectories: dict, diverging: dict, public_steps: int, budget: int):
+    """cos(W_t, local W^svm) against the step for the diverging runs: one panel per loss, the standard softmax backward
+    solid, the cancellation-free one dashed; trajectories[loss][backward] from ``local_svm_trajectory``, diverging[loss]
+    the dataset indices. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(trajectories), figsize=(6 * len(trajectories), 4), squeeze=False)
+    for ax, (loss, by_backward) in zip(axes[0], trajectories.items()):
+        for style, backward in zip(("-", "--"), SOFTMAX_BACKWARDS):
+            frame = by_backward[backward]
+            for j, b in enumerate(diverging[loss]):
+                run = frame[(frame["dataset"] == b) & (frame["step"] > 0)]
+                label = f"dataset {b}" if style == "-" else None
+                ax.plot(run["step"], run["cos local"], ls=style, color=f"C{j}", label=label)
+        ax.axvline(public_steps, color="grey", ls=":", label=f"public code's budget ({public_steps})")
+        if budget != public_steps:
+            ax.axvline(budget, color="k", ls=":", label=f"this profile's budget ({budget})")
+        ax.set(
+            xlabel="step",
+            ylabel="cos(W_t, local W^svm at step t)",
+            title=f"{loss}: solid standard, dashed cancellation-free",
+        )
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
