@@ -326,7 +326,8 @@ def connect(scheduler: str | None, workers: int, timeout: float = 10.0):
                 n_workers=check_workers(workers),
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                # a free port chosen by the system: None still starts the dashboard on 8787, and warns when it is taken
+                dashboard_address=":0",
                 silence_logs=logging.ERROR,
             ) as cluster,
             Client(cluster) as client,
