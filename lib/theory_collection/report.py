@@ -719,9 +719,9 @@ def load_report(out: str | Path) -> tuple[BuildInfo, list[NotebookRun]]:
 
 
 def compare_markdown(first: tuple[BuildInfo, list[NotebookRun]], second: tuple[BuildInfo, list[NotebookRun]]) -> str:
-    """Two reports side by side (say the quick and the paper profile): each paper's headline with both
-    verdicts in every cell, then every claim whose verdict differs, with both measured values, then the
-    time of every notebook in each."""
+    """Two reports side by side (say the quick and the paper profile): what the data refute in each, each
+    paper's headline with both verdicts where they differ, the counts by kind and verdict, every claim whose
+    verdict differs (with both measured values), and the time of every notebook in each."""
     (info_a, runs_a), (info_b, runs_b) = first, second
     name_a, name_b = _report_name(info_a), _report_name(info_b)
     lines = [
@@ -732,7 +732,22 @@ def compare_markdown(first: tuple[BuildInfo, list[NotebookRun]], second: tuple[B
         f"- {name_b}: made {info_b.date} from commit {info_b.commit}, {sum(r.seconds for r in runs_b):.0f} s for "
         f"{len(runs_b)} notebooks",
         "",
-        f"A cell reads `{name_a} / {name_b}`; **bold** where they differ.",
+    ]
+    for name, runs in ((name_a, runs_a), (name_b, runs_b)):
+        refuted = refutations(runs)
+        lines.append(
+            f"- **At the {name} the data refute** "
+            + "; ".join(
+                f"{subject} on {data} data ({', '.join(refuting_ids(paper, subject, data, runs)) or ', '.join(ids)})"
+                for paper, subject, data, ids in refuted
+            )
+            + "."
+            if refuted
+            else f"- At the {name} the data refute none of the papers' claims or assumptions."
+        )
+    lines += [
+        "",
+        f"A cell shows the verdict where both reports agree, and **{name_a} / {name_b}** where they differ.",
         "",
     ]
     papers_b = dict((paper.name, group) for paper, group in by_paper(runs_b))
@@ -753,6 +768,18 @@ def compare_markdown(first: tuple[BuildInfo, list[NotebookRun]], second: tuple[B
                 cells.append(a if a == b else f"**{a} / {b}**")
             lines.append(f"| **{subject}** {paper.headline_rows_text.get(subject, '')} | " + " | ".join(cells) + " |")
         lines.append("")
+    counts_a = counts_by_kind([c for r in runs_a for c in r.claims])
+    counts_b = counts_by_kind([c for r in runs_b for c in r.claims])
+    lines += [
+        f"## Claims by kind and verdict ({name_a} / {name_b})",
+        "",
+        "| kind | " + " | ".join(VERDICTS) + " |",
+        "|---|" + "---|" * len(VERDICTS),
+    ]
+    for kind in dict.fromkeys([*counts_a, *counts_b]):
+        row_a, row_b = counts_a.get(kind, {}), counts_b.get(kind, {})
+        lines.append(f"| {kind} | " + " | ".join(f"{row_a.get(v, 0)} / {row_b.get(v, 0)}" for v in VERDICTS) + " |")
+    lines.append("")
     claims_a = {(r.paper, c["id"]): c for r in runs_a for c in r.claims}
     claims_b = {(r.paper, c["id"]): c for r in runs_b for c in r.claims}
     differ = [key for key in claims_a if key in claims_b and verdict_of(claims_a[key]) != verdict_of(claims_b[key])]

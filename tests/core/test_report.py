@@ -504,6 +504,9 @@ def test_compare_sets_two_reports_side_by_side_and_bolds_what_differs(tmp_path, 
     assert "**" not in c2_row.split("|", 2)[2]  # identical cells are not bolded
     assert "| A1.wikipedia | assumption | holds (0.62) | fails (0.62) |" in text
     assert "| topic_structure/06_assumptions_on_data | 46 s | 46 s |" in text
+    assert "- At the quick profile the data refute none of the papers' claims or assumptions." in text
+    assert "- **At the paper profile the data refute** A1 on wikipedia data (A1.wikipedia)." in text
+    assert "| assumption | 2 / 1 | 0 / 1 | 0 / 0 | 0 / 0 |" in text
 
 
 def test_compare_refuses_a_folder_that_is_not_a_report(tmp_path, capsys):
