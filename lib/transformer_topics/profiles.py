@@ -5,6 +5,36 @@ the runner reads them to check a run before any kernel starts. A ``None`` in the
 takes the profile's value; every value is checked by the rules in :mod:`transformer_topics.params`.
 """
 
+# Notebook 08's fully trained runs: the public code's masking and optimiser (Adam, lr 0.01, batch 40), three seeds
+LDA_TRAINING = {
+    "alpha": 0.1,
+    "mask_prob": 0.15,
+    "keep_prob": 0.1,
+    "random_prob": 0.1,
+    "weight_decay": 0.0,
+    "init_scale": 1.0,
+    "optimizer": "adam",
+    "learning_rate": 0.01,
+    "batch_size": 40,
+    "num_seeds": 3,
+}
+# one change at a time around the base configuration; (optimizer, learning_rate) move together because each
+# optimiser has its own learning-rate scale
+ROBUSTNESS_GRID = [
+    {},
+    {"optimizer": "sgd", "learning_rate": 1.0},
+    {"optimizer": "sgd", "learning_rate": 0.1},
+    {"optimizer": "adamw", "learning_rate": 0.01, "weight_decay": 0.1},
+    {"learning_rate": 0.001},
+    {"init_scale": 0.1},
+    {"init_scale": 3.0},
+    {"keep_prob": 0.0},
+    {"keep_prob": 0.3},
+    {"random_prob": 0.3},
+    {"alpha": 1.0},
+    {"num_topics": 8, "words_per_topic": 4},
+]
+
 NOTEBOOK_PROFILES = {
     "01_topic_model_and_masking": {
         "quick": {
@@ -272,30 +302,8 @@ NOTEBOOK_PROFILES = {
         # small vocabulary and short documents; the grid is one change at a time around the base configuration,
         # (optimizer, learning_rate) moving together because each optimiser has its own learning-rate scale
         "quick": {
-            "alpha": 0.1,
-            "mask_prob": 0.15,
-            "keep_prob": 0.1,
-            "random_prob": 0.1,
-            "weight_decay": 0.0,
-            "init_scale": 1.0,
-            "optimizer": "adam",
-            "learning_rate": 0.01,
-            "batch_size": 40,
-            "num_seeds": 3,
-            "grid": [
-                {},
-                {"optimizer": "sgd", "learning_rate": 1.0},
-                {"optimizer": "sgd", "learning_rate": 0.1},
-                {"optimizer": "adamw", "learning_rate": 0.01, "weight_decay": 0.1},
-                {"learning_rate": 0.001},
-                {"init_scale": 0.1},
-                {"init_scale": 3.0},
-                {"keep_prob": 0.0},
-                {"keep_prob": 0.3},
-                {"random_prob": 0.3},
-                {"alpha": 1.0},
-                {"num_topics": 8, "words_per_topic": 4},
-            ],
+            **LDA_TRAINING,
+            "grid": ROBUSTNESS_GRID,
             "num_topics": 5,
             "words_per_topic": 5,
             "doc_length": [40, 60],
@@ -307,30 +315,8 @@ NOTEBOOK_PROFILES = {
         # the paper's public code: T = 10, v = 10, alpha = 0.1, 10,000 documents of 100-150 words, batch 40,
         # Adam lr 0.01, 20 epochs = 5,000 steps, mask 0.15 / keep 0.1 / random 0.1
         "paper": {
-            "alpha": 0.1,
-            "mask_prob": 0.15,
-            "keep_prob": 0.1,
-            "random_prob": 0.1,
-            "weight_decay": 0.0,
-            "init_scale": 1.0,
-            "optimizer": "adam",
-            "learning_rate": 0.01,
-            "batch_size": 40,
-            "num_seeds": 3,
-            "grid": [
-                {},
-                {"optimizer": "sgd", "learning_rate": 1.0},
-                {"optimizer": "sgd", "learning_rate": 0.1},
-                {"optimizer": "adamw", "learning_rate": 0.01, "weight_decay": 0.1},
-                {"learning_rate": 0.001},
-                {"init_scale": 0.1},
-                {"init_scale": 3.0},
-                {"keep_prob": 0.0},
-                {"keep_prob": 0.3},
-                {"random_prob": 0.3},
-                {"alpha": 1.0},
-                {"num_topics": 8, "words_per_topic": 4},
-            ],
+            **LDA_TRAINING,
+            "grid": ROBUSTNESS_GRID,
             "num_topics": 10,
             "words_per_topic": 10,
             "doc_length": [100, 150],
