@@ -242,66 +242,120 @@ def cross_entropy_loss_and_gradient(
 
     score_matrix: (vocab, vocab) [key, query]; value_output: (V, vocab). Returns ``(loss, d loss / d
     score_matrix (vocab, vocab), d loss / d value_output (V, vocab), mass)``, equal to autograd through
-    :func:`population_loss_terms` to float rounding. The label-averaged loss of a (topic set, query) pair is
-    ``log Z - E_y[logit_y]`` and the gradient of a softmax cross-entropy is ``softmax - one_hot(label)``,
-    so the (set, query, label) loss tensor and its backward pass are never formed. ``mass`` is the mean
-    of :func:`theory.attention.same_topic_mass`: the attention a word query whose topic is in S puts on
-    its own topic's words.
+    :func:`population_loss_terms` to float rounding. ``mass`` is the mean of
+    :func:`theory.attention.same_topic_mass`: the attention a word query whose topic is in S puts on its own
+    topic's words.
+
+    How it avoids the (set, key, query) tensors: a set's keys are the words of its ``tau`` topics, so its
+    attention is ``a[S, k, q] = e[k, q] c[S, t(k), q]`` with ``e`` the key's exponentiated score (shifted by its
+    topic's largest) and ``c`` one weight per (set, topic, query); the logits are then ``sum_t c[S, t, q]
+    P[t, y, q]`` with per-topic partial sums ``P[t] = value_output[:, t] @ e[t]``. Backward runs the same
+    way: the gradients of ``value_output`` and the scores need only ``H[t] = sum_{S owns t} c[S, t] *
+    d loss / d logits[S]``. The label-averaged loss of a (topic set, query) pair is ``log Z - E_y[logit_y]``
+    and the gradient of a softmax cross-entropy is ``softmax - one_hot(label)``, so the label terms enter
+    ``H`` through the topic pairs a set holds, never through the (set, label, query) array.
     """
-    V, v = vocab.num_words, vocab.words_per_topic
+    V, v, T = vocab.num_words, vocab.words_per_topic, vocab.num_topics
     if score_matrix.shape[0] < V + 1 or score_matrix.shape[1] < V + 1 or value_output.shape[0] != V:
         raise ValueError(
             f"score_matrix must be at least ({V + 1}, {V + 1}) and value_output ({V}, >= {V}), got "
             f"{tuple(score_matrix.shape)} and {tuple(value_output.shape)}"
         )
-    words, own_topic, in_set_query = _set_indices(vocab.num_topics, v, topics_per_doc)
+    sets, words, membership, label_topic, in_set_query = _set_structure(T, v, topics_per_doc)
     count, labels = words.shape
-    scores = score_matrix[: V + 1, : V + 1]
-    attention = torch.softmax(scores[words], dim=1)  # (S, L keys, V+1 queries)
-    values = value_output[:, words].permute(1, 0, 2)  # (S, V labels, L keys)
-    logits = values @ attention  # (S, V labels, V+1 queries)
-    peak = logits.amax(1, keepdim=True)
-    probabilities = logits.sub_(peak).exp_()  # (S, V, V+1), in place of the logits; normalised below
-    partition = probabilities.sum(1, keepdim=True)
-    log_partition = (partition.log() + peak).squeeze(1)  # (S, V+1)
-    probabilities /= partition
-    in_set = value_output[words[:, :, None], words[:, None, :]]  # (S, L labels, L keys)
-    label_mean = torch.einsum("sk,skq->sq", in_set.mean(1), attention)  # (S, V+1)
-    at_labels = attention.gather(2, words[:, None, :].expand(-1, labels, -1))  # (S, L keys, L queries)
-    own = torch.einsum("syk,sky->sy", in_set, at_labels)  # (S, L)
+    dtype = score_matrix.dtype
+    members = membership.to(dtype)  # (S, T): 1 where the set holds the topic
+    queries = V + 1
+    scores = score_matrix[:V, :queries].reshape(T, v, queries)  # keys are content words only; [MASK] is query V
+    values = value_output[:, :V]
+    # exponentiated scores per topic, shifted by the topic's largest: e (T, v, Q), topic mass Z (T, Q)
+    topic_peak = scores.amax(1)  # (T, Q)
+    exp_scores = (scores - topic_peak[:, None, :]).exp_()
+    topic_mass = exp_scores.sum(1)
+    # c[q, S, t] = exp(peak[t] - peak[S]) / Z[S] for t in S, 0 otherwise, laid out (Q, S, T) for batched matmuls
+    set_peak = topic_peak[sets].amax(1)  # (S, Q)
+    relative = (topic_peak.T[:, None, :] - set_peak.T[:, :, None]).clamp_(max=0).exp_().mul_(members)  # (Q, S, T)
+    set_mass = (relative * topic_mass.T[:, None, :]).sum(2, keepdim=True)  # (Q, S, 1)
+    weights = relative.div_(set_mass)
+    # Every logit is an average of value_output entries, so one shift (the largest entry) keeps every
+    # exponential in (e^-spread, 1]; the loss and gradient do not depend on it.
+    shift = values.max()
+    spread = float(shift - values.min())
+    shifted_values = (values - shift).reshape(V, T, v)
+    partial = torch.einsum("ytk,tkq->qty", shifted_values, exp_scores)  # (Q, T, V): P[t, y, q] - shift Z[t, q]
+    logits = torch.bmm(weights, partial, out=_workspace((queries, count, V), dtype))  # (Q, S, V), minus shift
+    own = logits[:V].diagonal(dim1=0, dim2=2).gather(1, words)  # (S, L): logit of word y at query y
+    # mean logit over the set's words: sum_t c[S, t, q] sum_{u in S} sum_{y in u} P[t, y, q]
+    set_sums = (partial.view(queries, T, T, v).sum(3) @ members.T).transpose(1, 2)  # (Q, S, T)
+    label_mean = (weights * set_sums).sum(2).T / labels  # (S, Q)
+    row_peak = torch.zeros(queries, count, 1, dtype=dtype)
+    if spread > _EXP_RANGE:  # exponentials could underflow: shift each row by its own largest logit
+        row_peak = logits.amax(2, keepdim=True)
+        logits -= row_peak
+    exp_logits = logits.exp_()  # (Q, S, V), in place: the softmax over labels, not normalised
+    partition = exp_logits.sum(2)  # (Q, S)
+    log_partition = (partition.log() + row_peak.squeeze(2)).T  # (S, Q), minus shift
     mask_weight, keep_weight, random_weight = 1 - keep_prob - random_prob, keep_prob, random_prob
     loss = (
         mask_weight * (log_partition[:, V] - label_mean[:, V]).mean()
         + keep_weight * (log_partition.gather(1, words) - own).mean()
         + random_weight * (log_partition[:, :V] - label_mean[:, :V]).mean()
     )
-    # d loss / d logits = (weight of the row) * softmax - (weight of each label)
-    label_weight = torch.full((V + 1,), random_weight / (count * V), dtype=logits.dtype)
+    # d loss / d logits[S, y, q] = row[S, q] softmax[S, y, q] - [y in S] (label[q] / L + [y = q] keep / (S L)),
+    # with label[q] the weight of each (set, query) row of the mask and random terms and row[S, q] = label[q]
+    # plus the keep weight when q is in S.
+    keep_each = keep_weight / (count * labels)
+    label_weight = torch.full((queries,), random_weight / (count * V), dtype=dtype)
     label_weight[V] = mask_weight / count
-    row_weight = label_weight.expand(count, -1).clone()  # (S, V+1)
-    row_weight.scatter_add_(1, words, torch.full(words.shape, keep_weight / (count * labels), dtype=logits.dtype))
-    grad_logits = probabilities.mul_(row_weight[:, None, :])  # (S, V, V+1), in place
-    set_index = torch.arange(count)[:, None]
-    grad_logits[set_index, words] -= label_weight / labels  # y uniform on S, for mask and random queries
-    grad_logits[set_index, words, words] -= keep_weight / (count * labels)  # a kept query is its own label
-    grad_values = grad_logits @ attention.transpose(1, 2)  # (S, V, L)
-    grad_attention = values.transpose(1, 2) @ grad_logits  # (S, L, V+1)
-    grad_scores = attention * (grad_attention - (attention * grad_attention).sum(1, keepdim=True))
+    row_weight = label_weight + keep_each * in_set_query.to(dtype)  # (S, Q)
+    # b[S, q] = sum_y (d loss / d logits) logits, the softmax-backward term of the attention; its softmax part
+    # E_softmax[logit] = sum_t c[S, t, q] sum_y softmax[S, y, q] P[t, y, q]
+    expected_logit = (torch.bmm(exp_logits, partial.transpose(1, 2)) * weights).sum(2).T / partition.T  # (S, Q)
+    own_query = torch.zeros(count, queries, dtype=dtype).scatter_(1, words, own)  # (S, Q): logit q at query q
+    backward_mean = row_weight * expected_logit - label_weight * label_mean - keep_each * own_query  # (S, Q)
+    # H[t, y, q] = sum_{S owns t} c[S, t, q] d loss / d logits[S, y, q], softmax part through a matmul ...
+    scaled = weights * (row_weight.T / partition)[:, :, None]  # (Q, S, T)
+    accumulated = torch.bmm(scaled.transpose(1, 2), exp_logits)  # (Q, T, V)
+    # ... label part through the topic pairs: K[q, t, u] = sum_{S owns t and u} c[S, t, q]
+    pairs = weights.transpose(1, 2) @ members  # (Q, T, T)
+    accumulated -= (pairs * (label_weight / labels)[:, None, None]).repeat_interleave(v, dim=2)
+    diagonal = pairs[:V].gather(2, label_topic.view(V, 1, 1).expand(V, T, 1)).squeeze(2)  # (V, T): K[y, t, t(y)]
+    accumulated[:V].diagonal(dim1=0, dim2=2).sub_(keep_each * diagonal.T)  # H[t, y, y]
+    weighted_mean = (weights * backward_mean.T[:, :, None]).sum(1).T  # (T, Q): sum_S c[S, t, q] b[S, q]
+    # d value_output[y, k] = sum_q e[k, q] H[t(k), y, q];
+    # d score[k, q] = e[k, q] (sum_y value_output[y, k] H[t(k), y, q] - sum_{S owns t(k)} c[S, t(k), q] b[S, q])
+    grad_values = torch.einsum("tkq,qty->ytk", exp_scores, accumulated).reshape(V, V)
+    grad_attention = torch.einsum("ytk,qty->tkq", values.reshape(V, T, v), accumulated)  # (T, v, Q)
+    grad_scores = exp_scores * (grad_attention - weighted_mean[:, None, :])
     grad_value_output = torch.zeros_like(value_output)
-    grad_value_output.index_add_(1, words.flatten(), grad_values.permute(1, 0, 2).reshape(V, -1))
+    grad_value_output[:, :V] = grad_values
     grad_score_matrix = torch.zeros_like(score_matrix)
-    grad_score_matrix[: V + 1, : V + 1].index_add_(0, words.flatten(), grad_scores.reshape(-1, V + 1))
-    mass = (attention[:, :, :V] * own_topic.to(attention.dtype)).sum(1)[in_set_query].mean()
+    grad_score_matrix[:V, :queries] = grad_scores.reshape(V, queries)
+    # the attention a word query puts on its own topic's words: c[S, t(q), q] Z[t(q), q]
+    own_topic_mass = weights[torch.arange(V), :, label_topic].T * topic_mass[label_topic, torch.arange(V)]  # (S, V)
+    mass = own_topic_mass[in_set_query[:, :V]].mean()
     return float(loss), grad_score_matrix, grad_value_output, float(mass)
 
 
+_EXP_RANGE = 600.0  # e^-600 is far above the smallest normal float64 (about e^-708)
+
+
+@functools.lru_cache(maxsize=4)
+def _workspace(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """A reused scratch tensor for :func:`cross_entropy_loss_and_gradient`'s (Q, S, V) array: allocating 10 MB
+    afresh each step costs as much as the matrix product that fills it (page faults)."""
+    return torch.empty(shape, dtype=dtype)
+
+
 @functools.cache
-def _set_indices(num_topics: int, words_per_topic: int, topics_per_doc: int) -> tuple[torch.Tensor, ...]:
-    """For :func:`cross_entropy_loss_and_gradient`: the words of each topic set (S, L), whether key and word query
-    share a topic (S, L, V), and whether the query's topic is in the set (S, V)."""
+def _set_structure(num_topics: int, words_per_topic: int, topics_per_doc: int) -> tuple[torch.Tensor, ...]:
+    """For :func:`cross_entropy_loss_and_gradient`: the topic sets (S, tau) long, the words of each (S, L) long,
+    which topics each set holds (S, T) bool, each word's topic (V,) long, and whether each query (V words,
+    then [MASK]) is one of the set's words (S, V + 1) bool."""
     V, v = num_topics * words_per_topic, words_per_topic
     sets = topic_sets(num_topics, topics_per_doc)  # (S, tau)
     words = (sets[:, :, None] * v + torch.arange(v)).flatten(1)  # (S, L)
-    own_topic = words[:, :, None] // v == torch.arange(V) // v  # (S, L, V)
-    in_set_query = (sets[:, :, None] == torch.arange(V) // v).any(1)  # (S, V)
-    return words, own_topic, in_set_query
+    membership = torch.zeros(len(sets), num_topics, dtype=torch.bool).scatter_(1, sets, True)
+    label_topic = torch.arange(V) // v
+    in_set_query = torch.cat([membership[:, label_topic], torch.zeros(len(sets), 1, dtype=torch.bool)], 1)
+    return sets, words, membership, label_topic, in_set_query

@@ -2,8 +2,15 @@
 
 import pytest
 import torch
+from transformer_topics import population
+from transformer_topics.data import Vocabulary
 from transformer_topics.model import ModelConfig, TopicTransformer
-from transformer_topics.population import combine_terms, cross_entropy_loss_and_gradient, population_loss_terms
+from transformer_topics.population import (
+    combine_terms,
+    cross_entropy_loss_and_gradient,
+    population_loss,
+    population_loss_terms,
+)
 from transformer_topics.theory import dynamics as td
 
 
@@ -27,20 +34,53 @@ def test_equals_autograd_through_the_population_loss(
     assert mass == pytest.approx(td.population_same_topic_mass(scores, model.vocab, topics_per_doc), rel=1e-13)
 
 
-def test_population_gradient_descent_follows_autograd_steps():
+@pytest.mark.parametrize(
+    ("num_topics", "words_per_topic", "topics_per_doc", "scale"),
+    [(10, 10, 3, 0.5), (7, 3, 1, 2.0), (6, 5, 2, 0.05), (3, 2, 3, 3.0), (10, 10, 3, 100.0)],
+)
+@pytest.mark.parametrize(("keep_prob", "random_prob"), [(0.1, 0.1), (0.0, 0.0), (0.2, 0.0), (0.0, 0.3)])
+def test_equals_autograd_on_random_matrices(num_topics, words_per_topic, topics_per_doc, scale, keep_prob, random_prob):
+    """Unstructured random matrices, with extra vocabulary rows and columns; at scale 100 the value entries
+    span more than the exponential's range, so the per-row shift of the label softmax is exercised."""
+    vocab = Vocabulary(num_topics, words_per_topic)
+    generator = torch.Generator().manual_seed(num_topics * 100 + topics_per_doc)
+    size, V = vocab.size, vocab.num_words
+    scores = (scale * torch.randn(size, size, generator=generator, dtype=torch.float64)).requires_grad_()
+    value_output = (scale * torch.randn(V, size, generator=generator, dtype=torch.float64)).requires_grad_()
+    spread = float(value_output.detach()[:, :V].max() - value_output.detach()[:, :V].min())
+    assert (spread > population._EXP_RANGE) == (scale == 100.0)
+    loss = combine_terms(population_loss_terms(scores, value_output, vocab, topics_per_doc), keep_prob, random_prob)
+    expected = torch.autograd.grad(loss, [scores, value_output])
+    value, grad_scores, grad_values, mass = cross_entropy_loss_and_gradient(
+        scores.detach(), value_output.detach(), vocab, topics_per_doc, keep_prob, random_prob
+    )
+    assert value == pytest.approx(float(loss.detach()), rel=1e-12)
+    for got, want in zip((grad_scores, grad_values), expected):
+        assert float((got - want).abs().max()) <= 1e-12 * float(want.abs().max())
+    assert mass == pytest.approx(td.population_same_topic_mass(scores, vocab, topics_per_doc), rel=1e-12)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+@pytest.mark.parametrize(("topics_per_doc", "keep_prob", "random_prob"), [(1, 0.1, 0.1), (2, 0.0, 0.0), (3, 0.3, 0.0)])
+def test_population_gradient_descent_follows_autograd_steps(weight_decay, topics_per_doc, keep_prob, random_prob):
+    """Each step is ``W <- W - eta grad`` of :func:`population_loss` (penalty included) by autograd."""
     eta, steps = 5.0, 6
     model = TopicTransformer(ModelConfig(5, 4, init_scale=0.1), seed=1).double()
     reference = TopicTransformer(ModelConfig(5, 4, init_scale=0.1), seed=1).double()
-    frame = td.population_gradient_descent(model, 2, 0.1, 0.1, eta, steps, weight_decay=0.01)
+    frame = td.population_gradient_descent(
+        model, topics_per_doc, keep_prob, random_prob, eta, steps, weight_decay=weight_decay
+    )
     parameters = [p for p in reference.parameters() if p.requires_grad]
     for step in range(steps + 1):
-        terms = population_loss_terms(reference.score_matrix(), reference.value_output_matrix(), reference.vocab, 2)
-        loss = combine_terms(terms, 0.1, 0.1)
-        assert frame["loss"][step] == pytest.approx(float(loss.detach()), rel=1e-12)
+        terms = population_loss_terms(
+            reference.score_matrix(), reference.value_output_matrix(), reference.vocab, topics_per_doc
+        )
+        assert frame["loss"][step] == pytest.approx(float(combine_terms(terms, keep_prob, random_prob)), rel=1e-12)
         if step < steps:
+            objective = population_loss(reference, topics_per_doc, keep_prob, random_prob, weight_decay)
             with torch.no_grad():
-                for p, g in zip(parameters, torch.autograd.grad(loss, parameters)):
-                    p.sub_(eta * (g + 0.01 * p))
+                for p, g in zip(parameters, torch.autograd.grad(objective, parameters)):
+                    p.sub_(eta * g)
     for p, q in zip(model.parameters(), reference.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-15)
 
