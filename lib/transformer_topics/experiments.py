@@ -474,11 +474,16 @@ def predict_onsets(
     """The two-timescale prediction (:func:`theory.dynamics.predicted_onset`, random start) at each point.
 
     points: ``(init_scale, keep_prob, learning_rate)`` triples. Columns: the point, ``Lambda``,
-    ``predicted`` (gradient-flow time), ``predicted steps``, ``leading order`` (time) and
-    ``predicted slope`` (time per unit of ``log(1/init_scale)``).
+    ``predicted`` (gradient-flow time), ``predicted steps``, ``leading order`` (time),
+    ``predicted slope`` (time per unit of ``log(1/init_scale)``) and ``start sd``: the relative standard
+    deviation of the onset over random starts. The closed form takes the *expected* energy of a random start
+    in the ``k = d (T - 1)`` growing key/query topic modes (:func:`theory.dynamics.initial_state`, d rows each);
+    one start's energy is that times a chi-square with k degrees of freedom over k, relative standard deviation
+    ``sqrt(2 / k)``, so its amplitude's log moves by ``sqrt(1 / (2 k))`` and the onset by that times the slope.
     """
     from .theory import dynamics as td
 
+    growing_modes = (num_topics * words_per_topic + 2) * (num_topics - 1)  # width d times the T - 1 topic modes
     rows = []
     for init_scale, keep_prob, learning_rate in points:
         p = td.predicted_onset(
@@ -502,6 +507,7 @@ def predict_onsets(
                 "predicted steps": p.steps,
                 "leading order": p.leading_order_time * learning_rate,
                 "predicted slope": p.slope * learning_rate,
+                "start sd": p.slope / p.steps * math.sqrt(1 / (2 * growing_modes)),
             }
         )
     return pd.DataFrame(rows)
@@ -667,16 +673,22 @@ def record_onset_claims(
         unmet=unmet(judged),
         **common,
     )
+    # one random start's energy in the growing modes differs from the expected energy the closed form uses
+    start_sd = float(judged["start sd"].min()) if "start sd" in judged else float("nan")
+    start_sd = start_sd if math.isfinite(start_sd) else 0.0
     table.check(
         "C4.onset_early",
         f"the closed form is never late: population GD reaches the onset no earlier than "
-        f"predicted at every point {where} (smallest measured / predicted - 1)",
+        f"predicted at every point {where}, up to the random start's energy (smallest measured / predicted - 1)",
         None,
         float(np.nanmin(errors)) if np.isfinite(errors).any() else float("nan"),
         comparison="greater",
-        criterion=0.0,
+        criterion=-3 * start_sd,
         criterion_reason="every term the closed form drops delays the onset: as attention leaves "
-        "uniform the softmax saturates and the key/query growth slows below its linearised rate",
+        "uniform the softmax saturates and the key/query growth slows below its linearised rate; but the closed "
+        "form uses the expected energy of a random start in the d (T - 1) growing modes, and one start's energy "
+        f"moves the onset by a relative standard deviation of at least {start_sd:.2g} here (predict_onsets' start "
+        "sd, the smallest over the points): three of them",
         unmet=unmet(judged),
         **common,
     )

@@ -84,3 +84,19 @@ def test_a_random_start_amplitude_off_by_root_two_fails(measured, monkeypatch):
 
     monkeypatch.setattr(td, "initial_state", perturbed)
     assert "fails" in verdicts(measured).values()
+
+
+@pytest.mark.parametrize(("sigmas", "verdict"), [(3.0 + 1e-3, "fails"), (3.0 - 1e-3, "holds")])
+def test_an_onset_earlier_than_three_start_deviations_fails(measured, sigmas, verdict):
+    """C4.onset_early allows the random start's energy three standard deviations, no more."""
+    predicted = ex.predict_onsets(POINTS, weight_decay=0.0, excess=EXCESS, **SETTING)
+    grid = measured.drop(columns=list(predicted.columns[3:])).merge(
+        predicted, on=["init_scale", "keep_prob", "learning_rate"]
+    )
+    start_sd = grid["start sd"].min()
+    assert 0 < start_sd < 0.05
+    grid["measured"] = grid["predicted"] * (1 - sigmas * start_sd)
+    grid["error"] = grid["measured"] / grid["predicted"] - 1
+    table = ClaimsTable("test")
+    ex.record_onset_claims(table, grid, *BASE, excess=EXCESS)
+    assert {c.id: c.verdict for c in table.claims}["C4.onset_early"] == verdict
