@@ -502,11 +502,17 @@ def population_gradient_descent(
     matrices = {"W_V": model.W_V, "W_K": model.W_K, "W_Q": model.W_Q}
     initial = {name: m.detach().clone() for name, m in matrices.items()}
     masks = list(orbit_masks(vocab).values())
+    # the flat positions of each orbit, in the order a boolean mask reads them (so the same means), and the
+    # orbit of every entry (the orbits partition the matrix): no mask search per step
+    orbit_positions = [mask.flatten().nonzero().squeeze(1) for mask in masks]
+    orbit_of_entry = torch.empty(masks[0].numel(), dtype=torch.long)
+    for orbit, positions in enumerate(orbit_positions):
+        orbit_of_entry[positions] = orbit
 
     def asymmetry(matrix: torch.Tensor) -> float:
-        symmetric = torch.zeros_like(matrix)
-        for mask in masks:
-            symmetric[mask] = matrix[mask].mean()
+        flat = matrix.reshape(-1)
+        means = torch.stack([flat[positions].mean() for positions in orbit_positions])
+        symmetric = means[orbit_of_entry].view_as(matrix)
         return float((matrix - symmetric).norm() / matrix.norm().clamp(min=1e-300))
 
     def record(step: int, loss: float, mass: float) -> dict:
