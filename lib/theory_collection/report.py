@@ -761,11 +761,18 @@ def compare_markdown(first: tuple[BuildInfo, list[NotebookRun]], second: tuple[B
             "| claim or assumption | " + " | ".join(paper.data_kinds) + " |",
             "|---|" + "---|" * len(paper.data_kinds),
         ]
+        verdicts: dict[str, set[str]] = {}  # claim id -> its verdicts in the two reports
+        for claim in (c for group in (group_a, papers_b.get(paper.name, [])) for run in group for c in run.claims):
+            verdicts.setdefault(claim["id"], set()).add(verdict_of(claim))
         for subject, row in table_a.items():
             cells = []
             for data in paper.data_kinds:
                 a, b = row[data]["verdict"], table_b.get(subject, {}).get(data, {}).get("verdict", "not run")
-                cells.append(a if a == b else f"**{a} / {b}**")
+                ids = dict.fromkeys([*row[data]["ids"], *table_b.get(subject, {}).get(data, {}).get("ids", [])])
+                # the claims behind a verdict other than confirmed, in either report
+                behind = [i for i in ids if verdicts.get(i, set()) & {"fails", "inconclusive"}]
+                cell = a if a == b else f"**{a} / {b}**"
+                cells.append(cell + (f" ({', '.join(behind)})" if behind else ""))
             lines.append(f"| **{subject}** {paper.headline_rows_text.get(subject, '')} | " + " | ".join(cells) + " |")
         lines.append("")
     counts_a = counts_by_kind([c for r in runs_a for c in r.claims])

@@ -499,7 +499,7 @@ def test_compare_sets_two_reports_side_by_side_and_bolds_what_differs(tmp_path, 
     text = capsys.readouterr().out
     assert text == (tmp_path / "both.md").read_text()
     a1_row = next(line for line in text.splitlines() if line.startswith("| **A1**"))
-    assert "**confirmed / refuted**" in a1_row  # the Wikipedia cell differs
+    assert "**confirmed / refuted** (A1.wikipedia)" in a1_row  # the Wikipedia cell differs, named by its claim
     c2_row = next(line for line in text.splitlines() if line.startswith("| **C2**"))
     assert "**" not in c2_row.split("|", 2)[2]  # identical cells are not bolded
     assert "| A1.wikipedia | assumption | holds (0.62) | fails (0.62) |" in text
