@@ -747,7 +747,8 @@ def compare_markdown(first: tuple[BuildInfo, list[NotebookRun]], second: tuple[B
         )
     lines += [
         "",
-        f"A cell shows the verdict where both reports agree, and **{name_a} / {name_b}** where they differ.",
+        f"A cell shows the verdict where both reports agree, and **{name_a} / {name_b}** where they differ; it "
+        "names the claims that fail or are inconclusive in either.",
         "",
     ]
     papers_b = dict((paper.name, group) for paper, group in by_paper(runs_b))
