@@ -208,7 +208,8 @@ def copy_stage(curves: pd.DataFrame) -> float:
 def run_row(curves: pd.DataFrame, copies: dict[str, float], stage: dict[str, float] | None = None) -> dict:
     """A run's line in notebook 09's tables: :func:`end_summary`, with ``stage`` (the criteria of R_V and R_A)
     the stage steps ``t_V``, ``t_A`` (:func:`experiments.stage_summary`) and ``t_I`` (:func:`copy_stage`), then
-    the final ``R_I/R_A`` with its interval and the final value excess ``a - b``."""
+    the final ``R_I/R_A`` with its interval, the final value excess ``a - b`` and how far the run is from
+    settled (:func:`late_drift`)."""
     row = end_summary(curves)
     if stage is not None:
         stages = ex.stage_summary(curves, stage["R_V"], stage["R_A"])
@@ -219,7 +220,25 @@ def run_row(curves: pd.DataFrame, copies: dict[str, float], stage: dict[str, flo
         "low": copies["low"],
         "high": copies["high"],
         "final a - b": float(curves["value.excess"].iloc[-1]),
+        "drift R_I/R_A": late_drift(curves),
     }
+
+
+LATE_FRACTION = 0.2  # the last fifth of the logged steps: where a settled run no longer moves
+
+
+def late_drift(curves: pd.DataFrame) -> float:
+    """|change of log(R_I / R_A)| over the last :data:`LATE_FRACTION` of the logged steps (NaN with < 2 logs).
+
+    The exchange rule speaks of stationary states: a run whose copy-over-mate preference still moves by more
+    than its measurement error at the end has not settled, and its preference is not yet the rule's to judge.
+    """
+    if len(curves) < 2:
+        return float("nan")
+    log_ratio = np.log(curves["R_I"].to_numpy(dtype=float) / curves["R_A"].to_numpy(dtype=float))
+    steps = curves["step"].to_numpy(dtype=float)
+    start = steps[-1] - LATE_FRACTION * (steps[-1] - steps[0])
+    return float(abs(log_ratio[-1] - log_ratio[steps >= start][0]))
 
 
 def untrained_criteria(vocab: Vocabulary, init_scale: float, probe: MaskedBatch, whole: Documents) -> pd.DataFrame:

@@ -5,9 +5,12 @@ criteria and verdict logic are those the notebooks state."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
+from .attention_over_training import LATE_FRACTION
 from .measurements import geometric_mean_interval
 
 UNTRAINED_REASON = (
@@ -184,9 +187,12 @@ def record_exchange_rule(
     copies: tuple[float, float, float],
     section: str,
     figure: str,
+    drift: float = float("nan"),
 ) -> None:
     """The exchange rule, one-sided: a resolved preference for copies (``R_I / R_A`` interval above 1) needs
-    ``a - b > 0``, one for mates (below 1) ``a - b < 0``; inconclusive when the interval contains 1.
+    ``a - b > 0``, one for mates (below 1) ``a - b < 0``; inconclusive when the interval contains 1, or when
+    the run has not settled: ``drift`` (:func:`attention_over_training.late_drift`, the largest over the runs)
+    exceeds the half-width of the interval of ``log(R_I / R_A)``.
 
     Under weight decay a state with a - b > 0 may still keep copies and mates equal (the decay's price of a
     full-rank copy pattern), so R_I / R_A near 1 predicts nothing about the sign. excess: (low, high) of a - b;
@@ -194,6 +200,7 @@ def record_exchange_rule(
     """
     ratio, low, high = copies
     side = "copies" if low > 1 else "mates" if high < 1 else None
+    half_width = (math.log(high) - math.log(low)) / 2  # drift NaN (not measured) never exceeds it
     low_excess, high_excess = excess
     statement = (
         f"{where}: R_I / R_A = {ratio:.4g} [{low:.4g}, {high:.4g}] at the end, so "
@@ -217,7 +224,12 @@ def record_exchange_rule(
         data="synthetic",
         section=section,
         figure=figure,
-        unmet="" if side else f"R_I / R_A interval [{low:.4g}, {high:.4g}] contains 1",
+        unmet=f"R_I / R_A interval [{low:.4g}, {high:.4g}] contains 1"
+        if not side
+        else f"not settled: log(R_I / R_A) moved by {drift:.3g} over the last {LATE_FRACTION:.0%} of the run, more "
+        f"than the half-width {half_width:.3g} of its interval"
+        if drift > half_width
+        else "",
     )
 
 
@@ -277,6 +289,7 @@ def record_attention_claims(
         interval_of(summary["final R_I/R_A"]),
         section,
         figure,
+        drift=float(summary["drift R_I/R_A"].max()) if "drift R_I/R_A" in summary else float("nan"),
     )
 
     centre, low, high = interval_of(summary["paper.ratio"])
@@ -311,4 +324,5 @@ def record_attention_claims(
             (r["final R_I/R_A"], r["low"], r["high"]),
             sweep_section,
             sweep_figure,
+            drift=float(r.get("drift R_I/R_A", float("nan"))),
         )

@@ -62,6 +62,26 @@ def test_exchange_rule_holds_fails_or_is_inconclusive():
     assert judged((0.3, 0.5), (1.0, 0.8, 1.2)) == "inconclusive"  # copies and mates not told apart
 
 
+def test_exchange_rule_waits_for_a_settled_run():
+    def judged(excess, copies, drift):
+        table = ClaimsTable("t")
+        lda_claims.record_exchange_rule(table, "C5.x", "here", excess, copies, "s", "f", drift=drift)
+        return table.claims[0]
+
+    half_width = (np.log(4.0) - np.log(2.0)) / 2
+    assert judged((-0.5, -0.3), (3.0, 2.0, 4.0), 0.9 * half_width).verdict == "fails"  # settled: judged
+    unsettled = judged((-0.5, -0.3), (3.0, 2.0, 4.0), 1.1 * half_width)
+    assert unsettled.verdict == "inconclusive" and "not settled" in unsettled.reason
+    assert judged((0.5, 0.7), (3.0, 2.0, 4.0), float("nan")).verdict == "holds"  # drift not measured
+
+
+def test_late_drift_reads_the_last_fifth_of_the_run():
+    frame = pd.DataFrame({"step": np.arange(0, 101, 10), "R_A": 1.0, "R_I": np.exp(np.linspace(0, 1, 11))})
+    assert np.isclose(at.late_drift(frame), 0.2)  # log(R_I / R_A) climbs 0.1 per log; the last fifth holds 2
+    assert at.late_drift(frame.assign(R_I=2.0)) == 0.0
+    assert np.isnan(at.late_drift(frame.iloc[:1]))
+
+
 def test_structure_and_stage_claims_follow_the_measurements():
     summary = pd.DataFrame(
         [
