@@ -118,6 +118,14 @@ def refutations(runs: list[NotebookRun]) -> list[tuple[Paper, str, str, list[str
     return found
 
 
+def refutation_text(runs: list[NotebookRun]) -> str:
+    """ "C4 on synthetic data (C4.value_first.adam); ..." for every refuted headline cell ("" when none)."""
+    return "; ".join(
+        f"{subject} on {data} data ({', '.join(refuting_ids(paper, subject, data, runs)) or ', '.join(ids)})"
+        for paper, subject, data, ids in refutations(runs)
+    )
+
+
 def refuting_ids(paper: Paper, subject: str, data: str, runs: list[NotebookRun]) -> list[str]:
     """The ids of the evidence claims of one refuted cell that fail (the others hold)."""
     return [
@@ -276,27 +284,15 @@ def summary_markdown(
     lines.append("- Overrides: " + (", ".join(f"{k} = {v}" for k, v in info.overrides.items()) or "none"))
     lines.append(f"- Time: {sum(r.seconds for r in runs):.0f} s for {len(runs)} notebooks")
     lines.append("")
-    refuted = refutations(runs)
+    refuted = refutation_text(runs)
     if refuted:
-        lines.append(
-            "**The data refute "
-            + "; ".join(
-                f"{subject} on {data} data ({', '.join(refuting_ids(paper, subject, data, runs)) or ', '.join(ids)})"
-                for paper, subject, data, ids in refuted
-            )
-            + ".**"
-        )
+        lines.append(f"**The data refute {refuted}.**")
         lines.append("")
     for paper, group in by_paper(runs):
         table = paper_headline(paper, group)
         if not table:
             continue
-        lines += [
-            f"## What the data say: {paper.title}",
-            "",
-            "| claim or assumption | " + " | ".join(paper.data_kinds) + " |",
-            "|---|" + "---|" * len(paper.data_kinds),
-        ]
+        lines += [f"## What the data say: {paper.title}", "", *_headline_head(paper)]
         for subject, row in table.items():
             text = paper.headline_rows_text.get(subject, "")
             cells = [_md_cell(row[data]) for data in paper.data_kinds]
@@ -354,6 +350,11 @@ def summary_markdown(
         if not run.claims:
             lines.append(f"| {linked} | | | {run.status} | | | | | |")
     return "\n".join(lines) + "\n"
+
+
+def _headline_head(paper: Paper) -> list[str]:
+    """The two Markdown lines that open a paper's headline table: its columns are the kinds of data."""
+    return ["| claim or assumption | " + " | ".join(paper.data_kinds) + " |", "|---|" + "---|" * len(paper.data_kinds)]
 
 
 def _md_cell(cell: dict) -> str:
@@ -734,14 +735,9 @@ def compare_markdown(first: tuple[BuildInfo, list[NotebookRun]], second: tuple[B
         "",
     ]
     for name, runs in ((name_a, runs_a), (name_b, runs_b)):
-        refuted = refutations(runs)
+        refuted = refutation_text(runs)
         lines.append(
-            f"- **At the {name} the data refute** "
-            + "; ".join(
-                f"{subject} on {data} data ({', '.join(refuting_ids(paper, subject, data, runs)) or ', '.join(ids)})"
-                for paper, subject, data, ids in refuted
-            )
-            + "."
+            f"- **At the {name} the data refute** {refuted}."
             if refuted
             else f"- At the {name} the data refute none of the papers' claims or assumptions."
         )
@@ -756,12 +752,7 @@ def compare_markdown(first: tuple[BuildInfo, list[NotebookRun]], second: tuple[B
         table_a, table_b = paper_headline(paper, group_a), paper_headline(paper, papers_b.get(paper.name, []))
         if not table_a:
             continue
-        lines += [
-            f"## {paper.title}",
-            "",
-            "| claim or assumption | " + " | ".join(paper.data_kinds) + " |",
-            "|---|" + "---|" * len(paper.data_kinds),
-        ]
+        lines += [f"## {paper.title}", "", *_headline_head(paper)]
         verdicts: dict[str, set[str]] = {}  # claim id -> its verdicts in the two reports
         for claim in (c for group in (group_a, papers_b.get(paper.name, [])) for run in group for c in run.claims):
             verdicts.setdefault(claim["id"], set()).add(verdict_of(claim))
