@@ -72,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_selection(run)
     run.add_argument("--no-figures", action="store_true", help="do not refresh the collection's figures/")
+    run.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help=f"notebooks run side by side, 1 to {runner.MAX_JOBS}, each kernel on one thread; the numbers are the "
+        f"same for any N (default: the CPU cores, here {runner.default_jobs()})",
+    )
 
     sweep = commands.add_parser(
         "sweep",
@@ -166,9 +173,10 @@ def run_report(args) -> int:
     paths = selected_notebooks(args)
     overrides = {name: runner.parse_value(value) for name, value in args.parameter}
     out = runner.check_out_dir(args.out)
+    jobs = runner.default_jobs() if args.jobs is None else runner.check_jobs(args.jobs)
     runner.prepare(paths, overrides, args.profile)  # every check, before anything is written
     try:
-        runs = runner.run_notebooks(paths, out, args.profile, overrides)
+        runs = runner.run_notebooks(paths, out, args.profile, overrides, jobs=jobs)
     except KeyboardInterrupt:
         print(
             f"transformer-topics report: interrupted; the report in {out} is unchanged (this run's notebooks were "

@@ -47,6 +47,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -58,12 +59,14 @@ from tqdm.auto import tqdm
 from . import papers
 from .claims import OWN_KINDS, load_claims, verdict_of, write_atomic
 from .papers import Paper, paper_of
-from .params import PROFILES, as_given, check_choice, format_bytes, like_profile, memory_budget_bytes
+from .params import PROFILES, as_given, check_choice, check_int, format_bytes, like_profile, memory_budget_bytes
 
 KERNEL = "python3"
 # The kernel's own log (a TCP-transport warning at every start, an interrupt at shutdown) is noise
 # on the terminal; a notebook's errors and prints still reach the executed notebook.
 QUIET_KERNEL = ["--IPKernelApp.log_level=CRITICAL"]
+
+MAX_JOBS = 64  # notebooks run side by side (--jobs)
 
 # Set by the runner itself (``--profile``, ``--out``), never by a ``-p`` override.
 RUNNER_PARAMETERS = ("profile", "output_dir")
@@ -478,6 +481,8 @@ def run_notebook(
     """
     import papermill
 
+    from .kernels import OneThreadKernelManager
+
     path, output_dir = Path(path), Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     claims_path = output_dir / "claims.json"
@@ -496,6 +501,7 @@ def run_notebook(
             progress_bar=False,
             log_output=False,
             extra_arguments=QUIET_KERNEL,
+            kernel_manager_class=OneThreadKernelManager,
         )
     except papermill.PapermillExecutionError as error:
         first_line = next((line for line in error.source.splitlines() if line.strip()), "")
@@ -537,6 +543,19 @@ def check_out_dir(out: str | Path, option: str = "--out") -> Path:
     return path
 
 
+def default_jobs() -> int:
+    """How many notebooks a report runs side by side by default: one per CPU core this process may use."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def check_jobs(jobs) -> int:
+    """``--jobs``: an integer in ``[1, MAX_JOBS]``."""
+    return check_int("--jobs", jobs, 1, MAX_JOBS)
+
+
 def run_notebooks(
     paths: list[Path],
     out: str | Path,
@@ -544,16 +563,21 @@ def run_notebooks(
     overrides: dict[str, object] | None = None,
     progress: bool = True,
     html: bool = True,
+    jobs: int | None = None,
 ) -> list[NotebookRun]:
-    """Execute each notebook with ``profile`` and ``overrides`` into ``out/<paper>/<stem>/``, in order.
+    """Execute each notebook with ``profile`` and ``overrides`` into ``out/<paper>/<stem>/``; runs in ``paths`` order.
 
-    Everything is checked first (:func:`prepare`). The notebooks run into ``out/.staging/``; when all
-    have run, each replaces its previous folder (:func:`publish_runs`), so a run stopped before then
-    (Ctrl-C, a kill) leaves the earlier report as it was. A failing notebook is recorded with its
-    error and the rest still run. Each notebook gets the overrides it declares (so ``-p steps 100``
-    reaches only notebooks with a ``steps`` parameter). Write the summaries next, with :func:`write_report`.
+    Everything is checked first (:func:`prepare`). ``jobs`` notebooks run side by side (default: one per
+    CPU core, :func:`default_jobs`), each kernel on one compute thread (:mod:`theory_collection.kernels`), so
+    the numbers are the same for any ``jobs``; those that took longest in this report's previous run of the
+    same profile start first. The notebooks run into ``out/.staging/``; when all have run, each replaces its
+    previous folder (:func:`publish_runs`), so a run stopped before then (Ctrl-C, a kill) leaves the earlier
+    report as it was. A failing notebook is recorded with its error and the rest still run. Each notebook
+    gets the overrides it declares (so ``-p steps 100`` reaches only notebooks with a ``steps`` parameter).
+    Write the summaries next, with :func:`write_report`.
     """
     prepared = prepare(paths, dict(overrides or {}), profile)
+    jobs = default_jobs() if jobs is None else check_jobs(jobs)
     out = check_out_dir(out)
     for item in prepared:
         for note in item.notes:
@@ -561,32 +585,80 @@ def run_notebooks(
     out.mkdir(parents=True, exist_ok=True)
     staging = out / STAGING
     shutil.rmtree(staging, ignore_errors=True)  # left by a run that was killed
-    runs = []
-    bar = tqdm(prepared, desc=f"notebooks ({profile})", unit="notebook", disable=not progress)
-    try:
-        for item in bar:
-            path = item.path
-            bar.set_postfix_str(path.stem)
-            output_dir = staging / paper_of(path).name / path.stem
-            parameters = {"profile": profile, "output_dir": str(output_dir), **item.parameters}
-            run = run_notebook(path, output_dir, parameters)
-            run.paper = paper_of(path).name
-            if html and run.executed.exists():
-                try:
-                    from .report import export_html  # report imports this module
+    previous = previous_seconds(out, profile)
+    order = sorted(range(len(prepared)), key=lambda i: -previous.get(_key(prepared[i].path), 0.0))
+    runs: list[NotebookRun | None] = [None] * len(prepared)
+    running: dict[int, str] = {}
+    bar = tqdm(total=len(prepared), desc=f"notebooks ({profile})", unit="notebook", disable=not progress)
 
-                    run.html = export_html(run.executed)
-                except Exception as error:  # the report still links the .ipynb
-                    run.error = run.error or f"HTML export failed: {type(error).__name__}: {error}"
-            if run.status != "ok":
-                bar.write(f"{run.notebook}: {run.status}: {run.error or ', '.join(c['id'] for c in run.failed_claims)}")
-            runs.append(run)
+    def execute(index: int) -> NotebookRun:
+        path = prepared[index].path
+        running[index] = path.stem
+        bar.set_postfix_str(", ".join(running.values()))
+        output_dir = staging / paper_of(path).name / path.stem
+        parameters = {"profile": profile, "output_dir": str(output_dir), **prepared[index].parameters}
+        run = run_notebook(path, output_dir, parameters)
+        run.paper = paper_of(path).name
+        if html and run.executed.exists():
+            try:
+                from .report import export_html  # report imports this module
+
+                run.html = export_html(run.executed)
+            except Exception as error:  # the report still links the .ipynb
+                run.error = run.error or f"HTML export failed: {type(error).__name__}: {error}"
+        running.pop(index, None)
+        return run
+
+    pool = ThreadPoolExecutor(max_workers=max(min(jobs, len(prepared)), 1), thread_name_prefix="notebook")
+    futures = {pool.submit(execute, index): index for index in order}
+    try:
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                run = runs[futures[future]] = future.result()
+                if run.status != "ok":
+                    bar.write(
+                        f"{run.notebook}: {run.status}: {run.error or ', '.join(c['id'] for c in run.failed_claims)}"
+                    )
+                bar.update()
+                bar.set_postfix_str(", ".join(running.values()))
     except BaseException:
+        _stop(pool, futures)
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        bar.close()
+    pool.shutdown()
     with uninterruptible():
         publish_runs(runs, out)
     return runs
+
+
+def _stop(pool: ThreadPoolExecutor, futures: dict) -> None:
+    """Cancel the notebooks not started, kill the kernels of those running and wait for their threads."""
+    from .kernels import kill_running_kernels
+
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + 60
+    while any(future.running() for future in futures) and time.monotonic() < deadline:
+        kill_running_kernels()  # a kernel starting just now is caught on the next pass
+        wait([f for f in futures if f.running()], timeout=0.5)
+
+
+def _key(path: Path) -> str:
+    return f"{paper_of(path).name}/{path.stem}"
+
+
+def previous_seconds(out: Path, profile: str) -> dict[str, float]:
+    """``paper/notebook -> seconds`` from the report in ``out`` if it was written with ``profile``; else empty."""
+    try:
+        record = json.loads((Path(out) / "runs.json").read_text())
+        if record.get("profile") != profile:
+            return {}
+        return {f"{r['paper']}/{r['notebook']}": float(r["seconds"]) for r in record["runs"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 @contextmanager

@@ -96,13 +96,15 @@ def test_interrupted_or_killed_report_leaves_the_earlier_report_as_it_was(tmp_pa
     # killed (no chance to tidy up) while 02 runs; 01 has run again first, with 5 terms, so its claim now fails
     marker.unlink()
     process = start(["report", "--notebooks", str(folder), "--out", str(out), "-p", "terms", "5", *slow])
+    staged_claims = out / runner.STAGING / "notebooks" / "01_geometric" / "claims.json"
     wait_for(marker, process)
+    wait_for(staged_claims, process)  # 01 runs beside 02 (--jobs): the kill must come after it has finished
     os.killpg(process.pid, signal.SIGKILL)
     kill_kernel(marker)
     process.wait(30)
     assert snapshot(out) == before, "a killed report changed the report it was replacing"
 
-    staged = json.loads((out / runner.STAGING / "notebooks" / "01_geometric" / "claims.json").read_text())
+    staged = json.loads(staged_claims.read_text())
     assert staged[0]["verdict"] == "fails", "01 did not finish in the killed run: the test did not cover it"
     # the staging area holds what the killed run had done; the next run starts by clearing it
 

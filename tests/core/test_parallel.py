@@ -1,0 +1,76 @@
+"""A report runs notebooks side by side (``--jobs``), each kernel on one compute thread, and lists the runs
+in the notebooks' order. The fixture notebook (fixtures/meet) leaves a mark and waits for the others' marks:
+the notebooks meet only if they run at the same time, so the test needs no clock."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from theory_collection import runner
+from theory_collection.cli import main
+
+MEET = Path(__file__).parent / "fixtures" / "meet" / "meet.ipynb"
+
+
+def meeting(tmp_path: Path, count: int) -> list[Path]:
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for number in range(1, count + 1):
+        shutil.copy(MEET, folder / f"{number:02d}_meet.ipynb")
+    return runner.select_notebooks(None, folder)
+
+
+def verdicts(run: runner.NotebookRun) -> dict[str, str]:
+    return {claim["id"]: claim["verdict"] for claim in run.claims}
+
+
+def test_jobs_run_notebooks_side_by_side_on_one_thread_each(tmp_path):
+    paths = meeting(tmp_path, 3)
+    runs = runner.run_notebooks(paths, tmp_path / "out", overrides={"party": 3}, progress=False, html=False, jobs=3)
+    assert [run.notebook for run in runs] == ["01_meet", "02_meet", "03_meet"]
+    assert [run.error for run in runs] == ["", "", ""]
+    assert all(verdicts(run) == {"M1": "holds", "M2": "holds"} for run in runs)
+
+
+def test_one_job_runs_them_one_after_another(tmp_path):
+    """The same meeting with one job: the first notebook waits alone, so the check can fail."""
+    paths = meeting(tmp_path, 2)
+    overrides = {"party": 2, "patience": 1.0}
+    runs = runner.run_notebooks(paths, tmp_path / "out", overrides=overrides, progress=False, html=False, jobs=1)
+    assert verdicts(runs[0])["M1"] == "fails"  # alone
+    assert verdicts(runs[1])["M1"] == "holds"  # the first one's mark is there
+    assert verdicts(runs[0])["M2"] == "holds"
+
+
+def test_the_longest_notebooks_of_the_previous_run_start_first(tmp_path):
+    paths = meeting(tmp_path, 3)
+    out = tmp_path / "out"
+    out.mkdir()
+    previous = [
+        {"paper": "notebooks", "notebook": f"0{n}_meet", "seconds": s} for n, s in ((1, 1.0), (2, 9.0), (3, 5.0))
+    ]
+    (out / "runs.json").write_text(json.dumps({"profile": "quick", "runs": previous}))
+    assert runner.previous_seconds(out, "quick") == {
+        "notebooks/01_meet": 1.0,
+        "notebooks/02_meet": 9.0,
+        "notebooks/03_meet": 5.0,
+    }
+    assert runner.previous_seconds(out, "paper") == {}, "another profile's times say nothing"
+    # one job, party of 2: only the notebook that starts first finds no one; here that is 02
+    runs = runner.run_notebooks(paths, out, overrides={"party": 2, "patience": 1.0}, progress=False, html=False, jobs=1)
+    assert [run.notebook for run in runs] == ["01_meet", "02_meet", "03_meet"]
+    assert {run.notebook: verdicts(run)["M1"] for run in runs} == {
+        "01_meet": "holds",
+        "02_meet": "fails",
+        "03_meet": "holds",
+    }
+
+
+@pytest.mark.parametrize("jobs", [0, 65])
+def test_bad_jobs_exit_2_before_any_work(tmp_path, capsys, jobs):
+    out = tmp_path / "out"
+    meeting(tmp_path, 1)
+    assert main(["report", "--notebooks", str(tmp_path / "notebooks"), "--out", str(out), "--jobs", str(jobs)]) == 2
+    assert "--jobs must be an integer in [1, 64]" in capsys.readouterr().err
+    assert not out.exists(), "work started despite bad input"
