@@ -23,6 +23,7 @@ figures saved under that heading (:func:`theory_collection.pages.recorded_sectio
 
 from __future__ import annotations
 
+import bisect
 import html
 import json
 import re
@@ -87,6 +88,20 @@ def git_commit(repository: Path = REPO_ROOT) -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{commit} + uncommitted changes" if dirty else commit
+
+
+def time_text(runs: list[NotebookRun]) -> str:
+    """How long the notebooks took: their times summed and, where their start times are known, the wall time
+    from the first start to the last end with the most notebooks that ran side by side."""
+    total = f"{sum(r.seconds for r in runs):,.0f} s for {len(runs)} notebooks"
+    if not runs or not all(r.started for r in runs):
+        return total
+    first, last = min(r.started for r in runs), max(r.started + r.seconds for r in runs)
+    starts = sorted(r.started for r in runs)
+    ends = sorted(r.started + r.seconds for r in runs)
+    side_by_side = max(bisect.bisect_right(starts, t) - bisect.bisect_right(ends, t) for t in starts)
+    wall = last - first
+    return f"{total}, {wall:,.0f} s ({wall / 60:.1f} min) of wall time with up to {side_by_side} side by side"
 
 
 def paper_of_run(run: NotebookRun) -> Paper:
@@ -282,7 +297,7 @@ def summary_markdown(
         lines.append(f"- Made {info.date} from commit {info.commit}")
     lines.append(f"- Profile: {profile}" + (f" ({PROFILE_MEANING[profile]})" if profile in PROFILE_MEANING else ""))
     lines.append("- Overrides: " + (", ".join(f"{k} = {v}" for k, v in info.overrides.items()) or "none"))
-    lines.append(f"- Time: {sum(r.seconds for r in runs):.0f} s for {len(runs)} notebooks")
+    lines.append(f"- Time: {time_text(runs)}")
     lines.append("")
     refuted = refutation_text(runs)
     if refuted:
@@ -448,7 +463,7 @@ def _build_html(runs, profile, info: BuildInfo, root) -> str:
     rows.append(f"<dt>Profile</dt><dd><b>{_e(profile)}</b>{meaning}</dd>")
     overrides = ", ".join(f"<code>{_e(k)} = {_e(v)}</code>" for k, v in info.overrides.items()) or "none"
     rows.append(f"<dt>Overrides</dt><dd>{overrides}</dd>")
-    rows.append(f"<dt>Time</dt><dd>{sum(r.seconds for r in runs):.0f} s for {len(runs)} notebooks</dd>")
+    rows.append(f"<dt>Time</dt><dd>{_e(time_text(runs))}</dd>")
     return f'<dl class="meta">{"".join(rows)}</dl>'
 
 
@@ -676,14 +691,22 @@ RUNS_FILE = "runs.json"
 
 
 def write_runs(runs: list[NotebookRun], info: BuildInfo, out: Path) -> Path:
-    """``<out>/runs.json``: the build (profile, date, commit, overrides) and each notebook's paper, time and error."""
+    """``<out>/runs.json``: the build (profile, date, commit, overrides) and each notebook's paper, time, start
+    (seconds since the epoch) and error."""
     record = {
         "profile": info.profile,
         "date": info.date,
         "commit": info.commit,
         "overrides": info.overrides,
         "runs": [
-            {"paper": r.paper, "notebook": r.notebook, "seconds": round(r.seconds, 3), "error": r.error} for r in runs
+            {
+                "paper": r.paper,
+                "notebook": r.notebook,
+                "seconds": round(r.seconds, 3),
+                "started": round(r.started, 3),
+                "error": r.error,
+            }
+            for r in runs
         ],
     }
     path = Path(out) / RUNS_FILE
@@ -713,6 +736,7 @@ def load_report(out: str | Path) -> tuple[BuildInfo, list[NotebookRun]]:
                 claims=claims,
                 seconds=entry["seconds"],
                 html=html_page if html_page.is_file() else None,
+                started=entry.get("started", 0.0),  # not recorded before reports ran notebooks side by side
             )
         )
     info = BuildInfo(record["date"], record["commit"], record["profile"], record.get("overrides", {}))
@@ -728,10 +752,8 @@ def compare_markdown(first: tuple[BuildInfo, list[NotebookRun]], second: tuple[B
     lines = [
         f"# {name_a} and {name_b} side by side",
         "",
-        f"- {name_a}: made {info_a.date} from commit {info_a.commit}, {sum(r.seconds for r in runs_a):.0f} s for "
-        f"{len(runs_a)} notebooks",
-        f"- {name_b}: made {info_b.date} from commit {info_b.commit}, {sum(r.seconds for r in runs_b):.0f} s for "
-        f"{len(runs_b)} notebooks",
+        f"- {name_a}: made {info_a.date} from commit {info_a.commit}, {time_text(runs_a)}",
+        f"- {name_b}: made {info_b.date} from commit {info_b.commit}, {time_text(runs_b)}",
         "",
     ]
     for name, runs in ((name_a, runs_a), (name_b, runs_b)):

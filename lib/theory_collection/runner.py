@@ -83,6 +83,7 @@ class NotebookRun:
     claims: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     html: Path | None = None
+    started: float = 0.0  # when it started, seconds since the epoch (0: not recorded)
 
     @property
     def executed(self) -> Path:
@@ -188,6 +189,7 @@ class Prepared:
     parameters: dict  # the overrides this notebook declares, as it receives them (integral floats made ints)
     values: dict  # every parameter's checked value (override, default or profile value), normalised
     notes: list[str] = field(default_factory=list)  # conversions to tell the user about
+    memory: int = 0  # the paper's memory estimate in bytes (0: none given)
 
 
 def check_overrides(paths: list[Path], overrides: dict[str, object], profile: str = "quick") -> list[Prepared]:
@@ -251,6 +253,7 @@ def _prepare_one(path: Path, spec: NotebookSpec, overrides: dict[str, object], p
         paper.cross_check_for(stem)(normalised)
     except ValueError as error:
         raise ValueError(f"{stem} ({profile} profile): {error}") from None
+    needed = 0
     if paper.memory_estimate is not None:
         needed, budget = paper.memory_estimate(stem, dict(normalised)), memory_budget_bytes()
         if needed > budget:
@@ -261,7 +264,7 @@ def _prepare_one(path: Path, spec: NotebookSpec, overrides: dict[str, object], p
                 "choose smaller sizes"
             )
     parameters = {name: as_given(value, normalised[name]) for name, value in given.items()}
-    return Prepared(path, parameters, normalised, notes)
+    return Prepared(path, parameters, normalised, notes, int(needed))
 
 
 def default_of(spec: NotebookSpec, name: str):
@@ -490,6 +493,7 @@ def run_notebook(
     shutil.rmtree(output_dir / "figures", ignore_errors=True)
     run = NotebookRun(path.stem, output_dir)
     stopped_by_claims = False
+    run.started = time.time()
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
@@ -568,13 +572,15 @@ def run_notebooks(
     """Execute each notebook with ``profile`` and ``overrides`` into ``out/<paper>/<stem>/``; runs in ``paths`` order.
 
     Everything is checked first (:func:`prepare`). ``jobs`` notebooks run side by side (default: one per
-    CPU core, :func:`default_jobs`), each kernel on one compute thread (:mod:`theory_collection.kernels`), so
-    the numbers are the same for any ``jobs``; those that took longest in this report's previous run of the
-    same profile start first. The notebooks run into ``out/.staging/``; when all have run, each replaces its
-    previous folder (:func:`publish_runs`), so a run stopped before then (Ctrl-C, a kill) leaves the earlier
-    report as it was. A failing notebook is recorded with its error and the rest still run. Each notebook
-    gets the overrides it declares (so ``-p steps 100`` reaches only notebooks with a ``steps`` parameter).
-    Write the summaries next, with :func:`write_report`.
+    CPU core, :func:`default_jobs`), each kernel on one compute thread (:mod:`theory_collection.kernels`),
+    so the numbers are the same for any ``jobs``. Those that took longest in this report's previous run of
+    the same profile start first; a notebook waits while its memory estimate does not fit beside those
+    running (:func:`theory_collection.params.memory_budget_bytes`). The notebooks run into
+    ``out/.staging/``; when all have run, each replaces its previous folder (:func:`publish_runs`), so a
+    run stopped before then (Ctrl-C, a kill) leaves the earlier report as it was. A failing notebook is
+    recorded with its error and the rest still run. Each notebook gets the overrides it declares (so
+    ``-p steps 100`` reaches only notebooks with a ``steps`` parameter). Write the summaries next, with
+    :func:`write_report`.
     """
     prepared = prepare(paths, dict(overrides or {}), profile)
     jobs = default_jobs() if jobs is None else check_jobs(jobs)
@@ -610,12 +616,26 @@ def run_notebooks(
         return run
 
     pool = ThreadPoolExecutor(max_workers=max(min(jobs, len(prepared)), 1), thread_name_prefix="notebook")
-    futures = {pool.submit(execute, index): index for index in order}
+    futures: dict = {}
+    waiting, budget = list(order), memory_budget_bytes()
     try:
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        while waiting or any(not f.done() for f in futures):
+            active = [f for f in futures if not f.done()]
+            in_use = sum(prepared[futures[f]].memory for f in active)
+            while waiting and len(active) < jobs:
+                # the next notebook whose memory estimate fits beside those running (any, when none runs)
+                fits = [i for i in waiting if not active or in_use + prepared[i].memory <= budget]
+                if not fits:
+                    break
+                waiting.remove(fits[0])
+                future = pool.submit(execute, fits[0])
+                futures[future] = fits[0]
+                active.append(future)
+                in_use += prepared[fits[0]].memory
+            done, _ = wait(active, return_when=FIRST_COMPLETED)
             for future in done:
+                if runs[futures[future]] is not None:
+                    continue
                 run = runs[futures[future]] = future.result()
                 if run.status != "ok":
                     bar.write(

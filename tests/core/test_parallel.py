@@ -2,12 +2,13 @@
 in the notebooks' order. The fixture notebook (fixtures/meet) leaves a mark and waits for the others' marks:
 the notebooks meet only if they run at the same time, so the test needs no clock."""
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
 
 import pytest
-from theory_collection import runner
+from theory_collection import report, runner
 from theory_collection.cli import main
 
 MEET = Path(__file__).parent / "fixtures" / "meet" / "meet.ipynb"
@@ -74,3 +75,32 @@ def test_bad_jobs_exit_2_before_any_work(tmp_path, capsys, jobs):
     assert main(["report", "--notebooks", str(tmp_path / "notebooks"), "--out", str(out), "--jobs", str(jobs)]) == 2
     assert "--jobs must be an integer in [1, 64]" in capsys.readouterr().err
     assert not out.exists(), "work started despite bad input"
+
+
+def test_the_report_gives_notebook_time_and_wall_time():
+    def run(name, started, seconds):
+        return runner.NotebookRun(name, Path(name), paper="p", seconds=seconds, started=started)
+
+    side_by_side = [run("01", 1000.0, 300.0), run("02", 1000.5, 100.0), run("03", 1100.5, 250.0)]
+    assert report.time_text(side_by_side) == (
+        "650 s for 3 notebooks, 350 s (5.8 min) of wall time with up to 2 side by side"
+    )
+    one_after_another = [run("01", 1000.0, 300.0), run("02", 1300.0, 100.0)]
+    assert report.time_text(one_after_another).endswith("400 s (6.7 min) of wall time with up to 1 side by side")
+    unrecorded = [run("01", 0.0, 300.0), run("02", 1300.0, 100.0)]
+    assert report.time_text(unrecorded) == "400 s for 2 notebooks", "a report from before start times were kept"
+
+
+def test_a_notebook_waits_while_its_memory_estimate_does_not_fit_beside_those_running(tmp_path, monkeypatch):
+    """Two jobs, but each notebook plans 600 bytes of a 1,000-byte budget: they run one after the other."""
+    prepare = runner.prepare
+
+    def with_estimates(*args, **kwargs):
+        return [dataclasses.replace(item, memory=600) for item in prepare(*args, **kwargs)]
+
+    monkeypatch.setattr(runner, "prepare", with_estimates)
+    monkeypatch.setenv("THEORY_COLLECTION_MEMORY_BYTES", "1000")
+    paths = meeting(tmp_path, 2)
+    overrides = {"party": 2, "patience": 1.0}
+    runs = runner.run_notebooks(paths, tmp_path / "out", overrides=overrides, progress=False, html=False, jobs=2)
+    assert [verdicts(run)["M1"] for run in runs] == ["fails", "holds"]
