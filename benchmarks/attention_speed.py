@@ -211,12 +211,11 @@ def train_loop_rate(steps: int) -> float:
 
 def report_times(folder: Path) -> list[str]:
     """The build and each notebook's wall time of a report folder (its runs.json, read by the core's loader)."""
-    from theory_collection.report import load_report
+    from theory_collection.report import load_report, time_text
 
     info, runs = load_report(folder)
-    total = sum(r.seconds for r in runs)
     rows = [f"  {r.paper + '/' + r.notebook:50s} {r.seconds:8.0f} s   {r.status}" for r in runs]
-    head = f"report {folder}: {info.profile} profile, made {info.date} from {info.commit}; {total:.0f} s in all"
+    head = f"report {folder}: {info.profile} profile, made {info.date} from {info.commit}; {time_text(runs)}"
     return [head, *rows]
 
 
