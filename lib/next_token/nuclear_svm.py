@@ -426,12 +426,14 @@ def nuclear_path(ds: Dataset, mus, seed: int = 0, gtol: float = 1e-10) -> Nuclea
             H[dd:, :dd] += cross.T
             return H + mu * np.eye(2 * dd)
 
-        # trust-krylov (compiled subproblem solver) gets close cheaply; trust-exact polishes to gtol. Their
-        # subproblem solvers meet 0 * inf on a step that hits the boundary and reject it; every point is certified
-        # afterwards by the subgradient condition (tangent / normal below), so that numpy warning is silenced here.
+        # trust-ncg (Steihaug CG, negative curvature included) gets close cheaply; trust-exact polishes to gtol.
+        # Not trust-krylov: its compiled subproblem solver (trlib) gives different iterates on identical calls, so
+        # the path moved at 1e-8 from run to run. trust-exact's subproblem solver meets 0 * inf on a step that hits
+        # the boundary and rejects it; every point is certified afterwards by the subgradient condition (tangent /
+        # normal below), so that numpy warning is silenced here.
         with np.errstate(invalid="ignore"):
             rough = minimize(
-                value_grad, z, jac=True, hess=hess, method="trust-krylov", options={"gtol": 1e3 * gtol, "maxiter": 100}
+                value_grad, z, jac=True, hess=hess, method="trust-ncg", options={"gtol": 1e3 * gtol, "maxiter": 1000}
             )
             res = minimize(value_grad, rough.x, jac=True, hess=hess, method="trust-exact", options={"gtol": gtol})
         z, iterations = res.x, rough.nit + res.nit
