@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from theory_collection.runner import RUNS_FILE
 from transformer_topics.data import Vocabulary, sample_lda
 from transformer_topics.masking import IGNORE_LABEL, MaskedBatch, MaskingConfig, mask_documents
 from transformer_topics.model import ModelConfig, TopicTransformer
@@ -272,7 +273,7 @@ def main() -> None:
     )
     folders = args.report or [ROOT / "reports" / "latest", ROOT / "reports" / "paper"]
     for folder in folders:
-        if (folder / "runs.json").is_file():
+        if (folder / RUNS_FILE).is_file():
             print("\n" + "\n".join(report_times(folder)))
         else:
             print(f"\nno report in {folder}: its per-notebook wall times are not printed (make report [PROFILE=paper])")

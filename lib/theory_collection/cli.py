@@ -173,7 +173,7 @@ def run_report(args) -> int:
     paths = selected_notebooks(args)
     overrides = {name: runner.parse_value(value) for name, value in args.parameter}
     out = runner.check_out_dir(args.out)
-    jobs = runner.default_jobs() if args.jobs is None else runner.check_jobs(args.jobs)
+    jobs = None if args.jobs is None else runner.check_jobs(args.jobs)  # run_notebooks takes None as the cores
     runner.prepare(paths, overrides, args.profile)  # every check, before anything is written
     try:
         runs = runner.run_notebooks(paths, out, args.profile, overrides, jobs=jobs)

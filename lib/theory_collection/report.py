@@ -36,7 +36,7 @@ from urllib.parse import quote
 from . import pages
 from .claims import VERDICTS, counts_by_kind, headline, load_claims, verdict_of
 from .papers import REPO_ROOT, Paper, generic_paper, registered
-from .runner import NotebookRun
+from .runner import RUNS_FILE, NotebookRun
 
 PROFILE_MEANING = {
     "quick": "small problems and short runs (minutes on 2 cores); tolerances include the finite-size error",
@@ -96,11 +96,10 @@ def time_text(runs: list[NotebookRun]) -> str:
     total = f"{sum(r.seconds for r in runs):,.0f} s for {len(runs)} notebooks"
     if not runs or not all(r.started for r in runs):
         return total
-    first, last = min(r.started for r in runs), max(r.started + r.seconds for r in runs)
     starts = sorted(r.started for r in runs)
     ends = sorted(r.started + r.seconds for r in runs)
     side_by_side = max(bisect.bisect_right(starts, t) - bisect.bisect_right(ends, t) for t in starts)
-    wall = last - first
+    wall = ends[-1] - starts[0]
     return f"{total}, {wall:,.0f} s ({wall / 60:.1f} min) of wall time with up to {side_by_side} side by side"
 
 
@@ -685,9 +684,6 @@ def write_summaries(
     for page in [*theory, *(r.html for r in runs if r.html is not None and r.html.is_file())]:
         pages.relink(page)  # now that every page they may link is in place
     return markdown, index
-
-
-RUNS_FILE = "runs.json"
 
 
 def write_runs(runs: list[NotebookRun], info: BuildInfo, out: Path) -> Path:

@@ -67,6 +67,7 @@ KERNEL = "python3"
 QUIET_KERNEL = ["--IPKernelApp.log_level=CRITICAL"]
 
 MAX_JOBS = 64  # notebooks run side by side (--jobs)
+RUNS_FILE = "runs.json"  # what a report ran (written by theory_collection.report.write_runs)
 
 # Set by the runner itself (``--profile``, ``--out``), never by a ``-p`` override.
 RUNNER_PARAMETERS = ("profile", "output_dir")
@@ -616,11 +617,11 @@ def run_notebooks(
         return run
 
     pool = ThreadPoolExecutor(max_workers=max(min(jobs, len(prepared)), 1), thread_name_prefix="notebook")
-    futures: dict = {}
+    futures: dict = {}  # future -> index into prepared
+    active: set = set()
     waiting, budget = list(order), memory_budget_bytes()
     try:
-        while waiting or any(not f.done() for f in futures):
-            active = [f for f in futures if not f.done()]
+        while waiting or active:
             in_use = sum(prepared[futures[f]].memory for f in active)
             while waiting and len(active) < jobs:
                 # the next notebook whose memory estimate fits beside those running (any, when none runs)
@@ -630,12 +631,10 @@ def run_notebooks(
                 waiting.remove(fits[0])
                 future = pool.submit(execute, fits[0])
                 futures[future] = fits[0]
-                active.append(future)
+                active.add(future)
                 in_use += prepared[fits[0]].memory
-            done, _ = wait(active, return_when=FIRST_COMPLETED)
+            done, active = wait(active, return_when=FIRST_COMPLETED)
             for future in done:
-                if runs[futures[future]] is not None:
-                    continue
                 run = runs[futures[future]] = future.result()
                 if run.status != "ok":
                     bar.write(
@@ -667,13 +666,16 @@ def _stop(pool: ThreadPoolExecutor, futures: dict) -> None:
 
 
 def _key(path: Path) -> str:
+    """``paper/notebook``, as a report's ``runs.json`` names a run."""
     return f"{paper_of(path).name}/{path.stem}"
 
 
 def previous_seconds(out: Path, profile: str) -> dict[str, float]:
-    """``paper/notebook -> seconds`` from the report in ``out`` if it was written with ``profile``; else empty."""
+    """``paper/notebook -> seconds`` from the report in ``out`` if it was written with ``profile``; else empty.
+
+    Reads only ``runs.json`` (not the claims, as :func:`theory_collection.report.load_report` does)."""
     try:
-        record = json.loads((Path(out) / "runs.json").read_text())
+        record = json.loads((Path(out) / RUNS_FILE).read_text(encoding="utf-8"))
         if record.get("profile") != profile:
             return {}
         return {f"{r['paper']}/{r['notebook']}": float(r["seconds"]) for r in record["runs"]}

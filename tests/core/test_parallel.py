@@ -51,7 +51,7 @@ def test_the_longest_notebooks_of_the_previous_run_start_first(tmp_path):
     previous = [
         {"paper": "notebooks", "notebook": f"0{n}_meet", "seconds": s} for n, s in ((1, 1.0), (2, 9.0), (3, 5.0))
     ]
-    (out / "runs.json").write_text(json.dumps({"profile": "quick", "runs": previous}))
+    (out / runner.RUNS_FILE).write_text(json.dumps({"profile": "quick", "runs": previous}))
     assert runner.previous_seconds(out, "quick") == {
         "notebooks/01_meet": 1.0,
         "notebooks/02_meet": 9.0,
