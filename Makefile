@@ -23,11 +23,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 report: setup
-	$(BIN)/transformer-topics report --profile $(PROFILE) --out $(OUT)
+	$(BIN)/theory-collection report --profile $(PROFILE) --out $(OUT)
 
 # The quick and the paper profile side by side (both reports must exist: make report; make report PROFILE=paper).
 compare: setup
-	$(BIN)/transformer-topics compare reports/latest reports/paper --out reports/profiles.md
+	$(BIN)/theory-collection compare reports/latest reports/paper --out reports/profiles.md
 
 test: lint unit notebooks
 

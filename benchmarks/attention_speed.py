@@ -42,11 +42,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from theory_collection.runner import RUNS_FILE
-from transformer_topics.data import Vocabulary, sample_lda
-from transformer_topics.masking import IGNORE_LABEL, MaskedBatch, MaskingConfig, mask_documents
-from transformer_topics.model import ModelConfig, TopicTransformer
-from transformer_topics.training import TrainConfig, corpus_batches, make_optimizer, train
+from topic_structure.data import Vocabulary, sample_lda
+from topic_structure.masking import IGNORE_LABEL, MaskedBatch, MaskingConfig, mask_documents
+from topic_structure.model import ModelConfig, TopicTransformer
+from topic_structure.training import TrainConfig, corpus_batches, make_optimizer, train
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = Vocabulary(10, 10)

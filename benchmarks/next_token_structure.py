@@ -26,6 +26,7 @@ import time  # noqa: E402
 import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
+
 from next_token.data import generate_dataset  # noqa: E402
 from next_token.graphs import token_priority_graphs  # noqa: E402
 from next_token.svm import solve_graph_svm, solve_w_fin  # noqa: E402

@@ -22,6 +22,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
 from next_token import dynamics as dy  # noqa: E402
 from next_token.data import generate_dataset  # noqa: E402
 

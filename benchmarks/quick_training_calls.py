@@ -27,28 +27,29 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformer_topics import model as present_model
-from transformer_topics import training as present_training
-from transformer_topics.data import Vocabulary, sample_equal_mixture, sample_lda
-from transformer_topics.masking import MaskingConfig
-from transformer_topics.model import ModelConfig
-from transformer_topics.training import TrainConfig, corpus_batches, fresh_documents
+
+from topic_structure import model as present_model
+from topic_structure import training as present_training
+from topic_structure.data import Vocabulary, sample_equal_mixture, sample_lda
+from topic_structure.masking import MaskingConfig
+from topic_structure.model import ModelConfig
+from topic_structure.training import TrainConfig, corpus_batches, fresh_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 BERT = MaskingConfig(0.15, 0.1, 0.1)
 
 
 def module_at(revision: str, name: str):
-    """lib/transformer_topics/<name>.py as it was at ``revision``, imported beside the present one."""
+    """lib/topic_structure/<name>.py as it was at ``revision``, imported beside the present one."""
     source = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{revision}:lib/transformer_topics/{name}.py"],
+        ["git", "-C", str(ROOT), "show", f"{revision}:lib/topic_structure/{name}.py"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
     path = Path(tempfile.mkdtemp()) / f"{name}_at_revision.py"
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location(f"transformer_topics._{name}_at_revision", path)
+    spec = importlib.util.spec_from_file_location(f"topic_structure._{name}_at_revision", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)

@@ -21,11 +21,12 @@ import time
 
 import numpy as np
 import torch
-from transformer_topics.data import Vocabulary, sample_lda
-from transformer_topics.masking import MaskingConfig, mask_documents
-from transformer_topics.model import ModelConfig, TopicTransformer
-from transformer_topics.population import population_loss
-from transformer_topics.training import TrainConfig, corpus_batches, train
+
+from topic_structure.data import Vocabulary, sample_lda
+from topic_structure.masking import MaskingConfig, mask_documents
+from topic_structure.model import ModelConfig, TopicTransformer
+from topic_structure.population import population_loss
+from topic_structure.training import TrainConfig, corpus_batches, train
 
 PUBLIC_CODE_TOKENS_PER_SECOND = {1: 84_000, 2: 164_000}
 VOCAB = Vocabulary(10, 10)

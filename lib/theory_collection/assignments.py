@@ -41,8 +41,8 @@ from nbgrader.preprocessors import (
     LockCells,
 )
 
-from .params import check_int
-from .runner import QUIET_KERNEL
+from theory_collection.params import check_int
+from theory_collection.runner import QUIET_KERNEL
 
 SOLUTION_TAG = "solution"
 AUTOGRADER_TAG = "autograder"

@@ -1,4 +1,4 @@
-"""transformer-topics (also theory-collection): run the notebook collection, sweep a notebook's parameters,
+"""theory-collection (alias: transformer-topics): run the notebook collection, sweep a notebook's parameters,
 make assignments, compare two reports, for every paper of the collection.
 
 Exit status: 0 when everything ran and none of the collection's own claims (derivations, predictions,
@@ -15,18 +15,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import papers, report, runner
-from .papers import REPO_ROOT
-from .params import PROFILES
+from theory_collection import papers, report, runner
+from theory_collection.papers import REPO_ROOT
+from theory_collection.params import PROFILES
 
 EXAMPLES = """examples:
-  transformer-topics report                                   # every paper, quick profile -> reports/latest/index.html
-  transformer-topics report --paper topic_structure --profile paper --out reports/paper
-  transformer-topics report --paper topic_structure --notebook 03 -p weight_decay 0.03 -p seed 1
-  transformer-topics sweep value_matrix_grid.yaml             # local Dask cluster
-  transformer-topics sweep grid.yaml --scheduler tcp://10.0.0.5:8786
-  transformer-topics assignments --out reports/assignments
-  transformer-topics compare reports/latest reports/paper     # two reports side by side -> Markdown
+  theory-collection report                                   # every paper, quick profile -> reports/latest/index.html
+  theory-collection report --paper topic_structure --profile paper --out reports/paper
+  theory-collection report --paper topic_structure --notebook 03 -p weight_decay 0.03 -p seed 1
+  theory-collection sweep value_matrix_grid.yaml             # local Dask cluster
+  theory-collection sweep grid.yaml --scheduler tcp://10.0.0.5:8786
+  theory-collection assignments --out reports/assignments
+  theory-collection compare reports/latest reports/paper     # two reports side by side -> Markdown
 """
 
 GRID_SCHEMA = """GRID.yaml:
@@ -43,7 +43,7 @@ GRID_SCHEMA = """GRID.yaml:
 def build_parser() -> argparse.ArgumentParser:
     """The command line: report, sweep and assignments, with their options."""
     parser = argparse.ArgumentParser(
-        prog="transformer-topics",
+        prog="theory-collection",
         description=__doc__,
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -179,7 +179,7 @@ def run_report(args) -> int:
         runs = runner.run_notebooks(paths, out, args.profile, overrides, jobs=jobs)
     except KeyboardInterrupt:
         print(
-            f"transformer-topics report: interrupted; the report in {out} is unchanged (this run's notebooks were "
+            f"theory-collection report: interrupted; the report in {out} is unchanged (this run's notebooks were "
             "discarded)",
             file=sys.stderr,
         )
@@ -203,7 +203,7 @@ def run_report(args) -> int:
 
 def run_sweep(args) -> int:
     """`sweep`: run one notebook over a grid on Dask; return the exit status."""
-    from . import sweep
+    from theory_collection import sweep
 
     grid = sweep.load_grid(args.grid, args.notebooks)
     if args.scheduler is not None:
@@ -218,7 +218,7 @@ def run_sweep(args) -> int:
     if table.attrs.get("interrupted"):
         finished = int(table["status"].isin(sweep.FINISHED).sum())
         print(
-            f"transformer-topics sweep: interrupted; {finished} of {len(table)} points finished and are in "
+            f"theory-collection sweep: interrupted; {finished} of {len(table)} points finished and are in "
             "results.csv. Run the same command again to resume: finished points are skipped.",
             file=sys.stderr,
         )
@@ -231,7 +231,7 @@ def run_sweep(args) -> int:
 
 def run_assignments(args) -> int:
     """`assignments`: write student and instructor copies; return the exit status."""
-    from . import assignments
+    from theory_collection import assignments
 
     runner.check_out_dir(args.out)
     paths = selected_notebooks(args)
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except ValueError as error:
-        print(f"transformer-topics {args.command}: error: {error}", file=sys.stderr)
+        print(f"theory-collection {args.command}: error: {error}", file=sys.stderr)
         return 2
 
 

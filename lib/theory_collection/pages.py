@@ -31,7 +31,7 @@ from urllib.parse import quote, unquote, urlparse
 
 import nbformat
 
-from .papers import REPO_ROOT
+from theory_collection.papers import REPO_ROOT
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC = "_static"

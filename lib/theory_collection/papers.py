@@ -4,7 +4,7 @@ A paper package declares a :class:`Paper` (its name, citation, standard paramete
 rules) and names it under the entry-point group ``theory_collection.papers`` in ``pyproject.toml``::
 
     [project.entry-points."theory_collection.papers"]
-    topic_structure = "transformer_topics.paper:PAPER"
+    topic_structure = "topic_structure.paper:PAPER"
 
 The name is also the paper's folder everywhere: ``notebooks/<name>/`` (with its ``THEORY.md``),
 ``figures/<name>/`` and ``<report>/<name>/``. The core never imports a paper package by name.
@@ -20,7 +20,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from .params import PROFILES, check_choice, check_int, check_output_dir, resolve
+from theory_collection.params import PROFILES, check_choice, check_int, check_output_dir, resolve
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_ROOT = REPO_ROOT / "notebooks"

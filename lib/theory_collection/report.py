@@ -33,10 +33,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from . import pages
-from .claims import VERDICTS, counts_by_kind, headline, load_claims, verdict_of
-from .papers import REPO_ROOT, Paper, generic_paper, registered
-from .runner import RUNS_FILE, NotebookRun
+from theory_collection import pages
+from theory_collection.claims import VERDICTS, counts_by_kind, headline, load_claims, verdict_of
+from theory_collection.papers import REPO_ROOT, Paper, generic_paper, registered
+from theory_collection.runner import RUNS_FILE, NotebookRun
 
 PROFILE_MEANING = {
     "quick": "small problems and short runs (minutes on 2 cores); tolerances include the finite-size error",

@@ -25,7 +25,7 @@ rule is declared, by the type of the profile value (an integer profile value mak
 then ``cross_check`` and ``notebook_cross_checks[<stem>]`` see them all, and the paper's
 ``memory_estimate`` must fit in :func:`theory_collection.params.memory_budget_bytes`. Any failure is
 a ``ValueError`` naming the notebook and the parameter. A notebook author who adds a parameter adds
-its rule to the paper's ``notebook_checks`` (for the topic paper: ``transformer_topics.params``).
+its rule to the paper's ``notebook_checks`` (for the topic paper: ``topic_structure.params``).
 An exactly integral float given for an integer (``-p seed 1.0``, YAML ``1e1``) is converted to the
 int, and the notebook receives the int; the conversion is reported.
 
@@ -56,10 +56,18 @@ from pathlib import Path
 import yaml
 from tqdm.auto import tqdm
 
-from . import papers
-from .claims import OWN_KINDS, load_claims, verdict_of, write_atomic
-from .papers import Paper, paper_of
-from .params import PROFILES, as_given, check_choice, check_int, format_bytes, like_profile, memory_budget_bytes
+from theory_collection import papers
+from theory_collection.claims import OWN_KINDS, load_claims, verdict_of, write_atomic
+from theory_collection.papers import Paper, paper_of
+from theory_collection.params import (
+    PROFILES,
+    as_given,
+    check_choice,
+    check_int,
+    format_bytes,
+    like_profile,
+    memory_budget_bytes,
+)
 
 KERNEL = "python3"
 # The kernel's own log (a TCP-transport warning at every start, an interrupt at shutdown) is noise
@@ -485,7 +493,7 @@ def run_notebook(
     """
     import papermill
 
-    from .kernels import OneThreadKernelManager
+    from theory_collection.jupyter_kernels import OneThreadKernelManager
 
     path, output_dir = Path(path), Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -573,7 +581,7 @@ def run_notebooks(
     """Execute each notebook with ``profile`` and ``overrides`` into ``out/<paper>/<stem>/``; runs in ``paths`` order.
 
     Everything is checked first (:func:`prepare`). ``jobs`` notebooks run side by side (default: one per
-    CPU core, :func:`default_jobs`), each kernel on one compute thread (:mod:`theory_collection.kernels`),
+    CPU core, :func:`default_jobs`), each kernel on one compute thread (:mod:`theory_collection.jupyter_kernels`),
     so the numbers are the same for any ``jobs``. Those that took longest in this report's previous run of
     the same profile start first; a notebook waits while its memory estimate does not fit beside those
     running (:func:`theory_collection.params.memory_budget_bytes`). The notebooks run into
@@ -608,7 +616,7 @@ def run_notebooks(
         run.paper = paper_of(path).name
         if html and run.executed.exists():
             try:
-                from .report import export_html  # report imports this module
+                from theory_collection.report import export_html  # report imports this module
 
                 run.html = export_html(run.executed)
             except Exception as error:  # the report still links the .ipynb
@@ -656,7 +664,7 @@ def run_notebooks(
 
 def _stop(pool: ThreadPoolExecutor, futures: dict) -> None:
     """Cancel the notebooks not started, kill the kernels of those running and wait for their threads."""
-    from .kernels import kill_running_kernels
+    from theory_collection.jupyter_kernels import kill_running_kernels
 
     pool.shutdown(wait=False, cancel_futures=True)
     deadline = time.monotonic() + 60
@@ -730,7 +738,7 @@ def publish_runs(runs: list[NotebookRun], out: str | Path) -> None:
 
 def write_report(runs: list[NotebookRun], out: str | Path, profile: str) -> tuple[Path, Path]:
     """Write the summaries (``summary.md``, ``index.html``) of published runs, then clear the incomplete marker."""
-    from .report import write_summaries  # report imports this module
+    from theory_collection.report import write_summaries  # report imports this module
 
     with uninterruptible():
         summary, index = write_summaries(runs, profile, out)

@@ -54,10 +54,10 @@ import nbformat
 import pandas as pd
 import yaml
 
-from . import runner
-from .claims import load_claims, write_atomic
-from .papers import REPO_ROOT
-from .params import PROFILES, check_choice, check_float, check_int
+from theory_collection import runner
+from theory_collection.claims import load_claims, write_atomic
+from theory_collection.papers import REPO_ROOT
+from theory_collection.params import PROFILES, check_choice, check_float, check_int
 
 GRID_KEYS = ("notebook", "profile", "parameters", "fixed", "retries")
 STATUS_FILE = "status.json"
@@ -227,7 +227,7 @@ def package_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("transformer-topics")
+        return version("theory-collection")
     except PackageNotFoundError:
         return "unknown"
 

@@ -1,4 +1,4 @@
-"""`transformer-topics assignments`: nbgrader student and instructor versions, graded round trip on
+"""`theory-collection assignments`: nbgrader student and instructor versions, graded round trip on
 tests/core/fixtures/report/01_geometric.ipynb, convention errors, and the collection's own exercises."""
 
 import copy
@@ -8,6 +8,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from nbgrader import utils as nbgrader_utils
+
 from theory_collection import assignments, runner
 from theory_collection.cli import main
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
+
 from theory_collection import papers, report, runner
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report"

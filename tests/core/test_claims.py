@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+
 from theory_collection.claims import (
     KINDS,
     VERDICTS,

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+
 from theory_collection import runner
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -5,6 +5,7 @@ import re
 import nbformat
 import papermill
 import pytest
+
 from theory_collection.papers import paper_of
 from theory_collection.runner import collection_notebooks
 

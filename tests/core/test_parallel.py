@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from theory_collection import report, runner
 from theory_collection.cli import main
 

@@ -1,6 +1,7 @@
 import os
 
 import pytest
+
 from theory_collection.params import check_output_dir
 
 

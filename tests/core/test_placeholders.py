@@ -10,6 +10,7 @@ import re
 
 import nbformat
 import pytest
+
 from theory_collection.runner import collection_notebooks
 
 # Words of two or more capitals joined by underscores; a symbol like R_V is maths, not a placeholder.

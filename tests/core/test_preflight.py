@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
 from theory_collection import papers, runner
 from theory_collection.cli import main
 from theory_collection.params import as_given, check_int, like_profile
@@ -75,9 +76,7 @@ def test_every_own_parameter_of_the_topic_notebooks_has_a_declared_rule():
     for path in TOPIC:
         own = set(runner.read_notebook_spec(path).defaults) - set(topic.all_checks) - set(runner.RUNNER_PARAMETERS)
         missing = sorted(own - set(topic.notebook_checks.get(path.stem, {})))
-        assert not missing, (
-            f"{path.stem}: parameters {missing} have no rule in transformer_topics.params.NOTEBOOK_CHECKS"
-        )
+        assert not missing, f"{path.stem}: parameters {missing} have no rule in topic_structure.params.NOTEBOOK_CHECKS"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""`transformer-topics report` and the report module, on the tiny notebooks of tests/core/fixtures/report:
+"""`theory-collection report` and the report module, on the tiny notebooks of tests/core/fixtures/report:
 01_geometric (a claims table, a figure, an exercise) and 02_broken (raises in its fourth code cell)."""
 
 import html
@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlparse
 
 import nbformat
 import pytest
+
 from theory_collection import papers, report, runner
 from theory_collection.cli import main
 
@@ -191,7 +192,7 @@ def test_unknown_profile_exits_2(capsys):
 
 
 def test_console_command_lists_its_subcommands():
-    command = Path(sys.executable).parent / "transformer-topics"
+    command = Path(sys.executable).parent / "theory-collection"
     result = subprocess.run([str(command), "--help"], capture_output=True, text=True, check=True)
     for sub in ("report", "sweep", "assignments", "compare"):
         assert f"    {sub} " in result.stdout
@@ -382,6 +383,7 @@ def test_claims_link_to_the_section_and_figure_that_the_notebook_gives(tmp_path)
     import matplotlib.pyplot as plt
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
     from theory_collection.plots import save_figure
 
     output_dir = tmp_path / "paper" / "01_nb"
@@ -442,6 +444,7 @@ def test_claims_link_to_the_section_and_figure_that_the_notebook_gives(tmp_path)
 
 def test_progress_bars_become_their_final_lines_and_warnings_stay():
     from nbformat.v4 import new_code_cell, new_notebook, new_output
+
     from theory_collection import pages
 
     def stderr(text):

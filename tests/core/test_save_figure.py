@@ -1,4 +1,5 @@
 import matplotlib.pyplot as plt
+
 from theory_collection.plots import figure_title, save_figure
 
 

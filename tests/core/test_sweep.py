@@ -1,4 +1,4 @@
-"""`transformer-topics sweep`: grid validation, and a real sweep on a 2-worker LocalCluster in which
+"""`theory-collection sweep`: grid validation, and a real sweep on a 2-worker LocalCluster in which
 one point kills its own worker on its first attempt (tests/core/fixtures/geometric_point.ipynb)."""
 
 import json
@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
+
 from theory_collection import sweep
 from theory_collection.cli import main
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from next_token import automaton as au
 from next_token import evidence as ev
 from next_token.data import Dataset, generate_dataset

@@ -3,6 +3,7 @@ import warnings
 
 import numpy as np
 import pytest
+
 from next_token.data import (
     Dataset,
     DatasetError,

@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+
 from next_token import dynamics as dy
 from next_token import evidence as ev
 from next_token.data import generate_dataset

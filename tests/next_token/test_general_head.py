@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from next_token import dynamics as dy
 from next_token import general_head as gh
 from next_token.data import generate_dataset

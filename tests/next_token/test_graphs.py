@@ -1,6 +1,9 @@
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
+
 from next_token.data import generate_dataset
 from next_token.graphs import (
     label_reaches_sequence,
@@ -11,8 +14,6 @@ from next_token.graphs import (
     top_scc_is_label_scc,
     transitive_reduction_dag,
 )
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
 
 
 @st.composite

@@ -4,6 +4,7 @@ import mpmath
 import numpy as np
 import pandas as pd
 import pytest
+
 from next_token import dynamics as dy
 from next_token import general_head as gh
 from next_token import notebook_claims as nc

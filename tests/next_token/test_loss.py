@@ -2,6 +2,7 @@ import warnings
 
 import numpy as np
 import pytest
+
 from next_token.data import EmbeddingRankWarning, generate_dataset
 from next_token.graphs import retrieved_mask, token_priority_graphs
 from next_token.loss import hessian, log_loss, loss_and_grad, next_token_probs, per_sample_loss

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from next_token import nuclear_svm as nu
 from next_token.data import generate_dataset
 from next_token.svm import solve_graph_svm
@@ -67,6 +68,7 @@ def test_projection_lands_on_the_polyhedron_and_is_nearest(solved):
 
 def _factorised_table(gap: float, cos_end: float):
     import pandas as pd
+
     from next_token.evidence import Evidence
     from next_token.notebook_claims import factorised_claims
     from theory_collection.claims import ClaimsTable
@@ -125,6 +127,7 @@ def test_nuclear_path_is_repeatable_bit_for_bit():
 
 def test_nuclear_path_claims_can_fail():
     import pandas as pd
+
     from next_token.evidence import Evidence
     from next_token.notebook_claims import nuclear_path_claims
     from theory_collection.claims import ClaimsTable

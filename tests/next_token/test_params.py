@@ -1,4 +1,5 @@
 import pytest
+
 from next_token.data import generate_dataset, save_dataset
 from next_token.params import resolve
 from theory_collection import papers

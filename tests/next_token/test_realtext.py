@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from next_token import realtext as nr
 from next_token.data import Dataset
 from next_token.graphs import token_priority_graphs

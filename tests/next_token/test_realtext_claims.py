@@ -3,6 +3,7 @@ inconclusive with the reason, on a perturbed one."""
 
 import numpy as np
 import pytest
+
 from next_token import realtext as nr
 from next_token import realtext_claims as rc
 from next_token.dynamics import ExactSolutions, Metrics

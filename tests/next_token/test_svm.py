@@ -2,6 +2,7 @@ import warnings
 
 import numpy as np
 import pytest
+
 from next_token import verify
 from next_token.data import Dataset, EmbeddingRankWarning, generate_dataset
 from next_token.graphs import token_priority_graphs
@@ -177,8 +178,9 @@ def test_path_loss_decreases_towards_loss_star():
 
 @pytest.mark.parametrize("seed", range(20))
 def test_gram_nnls_matches_scipy(seed):
-    from next_token.svm import _nnls_gram
     from scipy.optimize import nnls
+
+    from next_token.svm import _nnls_gram
 
     rng = np.random.default_rng(seed)
     rows, cols = rng.integers(3, 40, size=2)
@@ -196,8 +198,9 @@ def test_gram_nnls_matches_scipy(seed):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_feasibility_verdict_matches_a_linear_program(seed):
-    from next_token.path import data_basis
     from scipy.optimize import linprog
+
+    from next_token.path import data_basis
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EmbeddingRankWarning)

@@ -4,6 +4,7 @@ the objects are perturbed."""
 import numpy as np
 import pytest
 import sympy as sp
+
 from next_token import verify
 from next_token.data import generate_dataset
 from next_token.graphs import TokenPriorityGraphs, token_priority_graphs

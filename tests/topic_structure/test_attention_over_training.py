@@ -1,4 +1,4 @@
-"""Tests of transformer_topics.attention_over_training: the paper metric, trajectories, copy/topic exchange."""
+"""Tests of topic_structure.attention_over_training: the paper metric, trajectories, copy/topic exchange."""
 
 import math
 
@@ -7,12 +7,13 @@ import pandas as pd
 import pytest
 import sympy as sp
 import torch
-from transformer_topics import attention_over_training as at
-from transformer_topics import experiments as ex
-from transformer_topics.data import Documents, Vocabulary, sample_lda
-from transformer_topics.masking import MaskingConfig
-from transformer_topics.model import ModelConfig, TopicTransformer
-from transformer_topics.training import TrainConfig
+
+from topic_structure import attention_over_training as at
+from topic_structure import experiments as ex
+from topic_structure.data import Documents, Vocabulary, sample_lda
+from topic_structure.masking import MaskingConfig
+from topic_structure.model import ModelConfig, TopicTransformer
+from topic_structure.training import TrainConfig
 
 
 def documents(vocab: Vocabulary, rows: list[list[int]]) -> Documents:

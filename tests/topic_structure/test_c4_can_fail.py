@@ -9,9 +9,10 @@ import dataclasses
 import math
 
 import pytest
+
 from theory_collection.claims import ClaimsTable
-from transformer_topics import experiments as ex
-from transformer_topics.theory import dynamics as td
+from topic_structure import experiments as ex
+from topic_structure.theory import dynamics as td
 
 SETTING = dict(num_topics=5, words_per_topic=4, topics_per_doc=2)
 BASE = (0.01, 0.1, 10.0)  # init_scale, keep_prob, learning_rate: notebook 05's quick profile

@@ -1,6 +1,6 @@
 """Every check of notebooks 01-04 can fail: perturb the theory a claim relies on and its verdict becomes ``fails``.
 
-The claims are computed by the same library functions the notebooks call (:mod:`transformer_topics.notebook_claims`),
+The claims are computed by the same library functions the notebooks call (:mod:`topic_structure.notebook_claims`),
 at the notebooks' quick-profile settings; each test first shows the unperturbed claim holds, so the flip is the
 perturbation's doing. No notebook is executed.
 """
@@ -10,12 +10,13 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+
 from theory_collection.claims import ClaimsTable
-from transformer_topics import notebook_claims as nc
-from transformer_topics.data import Vocabulary, sample_lda
-from transformer_topics.masking import MaskingConfig, mask_documents
-from transformer_topics.theory import attention as ta
-from transformer_topics.theory import embeddings, value_matrix
+from topic_structure import notebook_claims as nc
+from topic_structure.data import Vocabulary, sample_lda
+from topic_structure.masking import MaskingConfig, mask_documents
+from topic_structure.theory import attention as ta
+from topic_structure.theory import embeddings, value_matrix
 
 EMBEDDINGS = nc.Setting(5, 4, 2, 0.01)  # notebook 02's quick profile
 VALUES = nc.Setting(5, 4, 2, 0.01)  # notebook 03's
@@ -192,7 +193,7 @@ def test_chosen_positions_visible_as_keys_fail(monkeypatch):
 
 
 def population_limit_verdict() -> str:
-    from transformer_topics.model import ModelConfig, TopicTransformer
+    from topic_structure.model import ModelConfig, TopicTransformer
 
     model = TopicTransformer(ModelConfig(5, 4, attention="trained", value="trained", init_scale=0.6), seed=0)
     table = ClaimsTable("01_topic_model_and_masking")
@@ -237,7 +238,7 @@ ONSET_POINTS = list(
 
 
 def predicted_onsets():
-    from transformer_topics import experiments as ex
+    from topic_structure import experiments as ex
 
     o = ONSET
     return ex.predict_onsets(ONSET_POINTS, o["num_topics"], o["words_per_topic"], o["topics_per_doc"], 0.0, o["excess"])
@@ -245,7 +246,7 @@ def predicted_onsets():
 
 @pytest.fixture(scope="module")
 def measured_onsets():
-    from transformer_topics import experiments as ex
+    from topic_structure import experiments as ex
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -268,7 +269,7 @@ def measured_onsets():
 
 
 def onset_verdicts(measured) -> dict[str, str]:
-    from transformer_topics import experiments as ex
+    from topic_structure import experiments as ex
 
     grid = measured.copy()
     predicted = predicted_onsets()
@@ -288,7 +289,7 @@ def test_c4_onset_claims_do_not_fail_unperturbed(measured_onsets):
 
 @pytest.mark.parametrize("factor", [1.1, 0.9])
 def test_c4_onset_time_off_by_ten_percent_fails(monkeypatch, measured_onsets, factor):
-    from transformer_topics.theory import dynamics as td
+    from topic_structure.theory import dynamics as td
 
     original = td.predicted_onset
 
@@ -302,7 +303,7 @@ def test_c4_onset_time_off_by_ten_percent_fails(monkeypatch, measured_onsets, fa
 
 @pytest.mark.parametrize("factor", [1.1, 0.9])
 def test_c4_growth_rate_off_by_ten_percent_fails(monkeypatch, measured_onsets, factor):
-    from transformer_topics.theory import dynamics as td
+    from topic_structure.theory import dynamics as td
 
     original = td.growth_rate_per_margin
     monkeypatch.setattr(td, "growth_rate_per_margin", lambda *args, **kwargs: factor * original(*args, **kwargs))
@@ -311,7 +312,7 @@ def test_c4_growth_rate_off_by_ten_percent_fails(monkeypatch, measured_onsets, f
 
 @pytest.mark.parametrize("factor", [2**0.5, 2**-0.5])
 def test_c4_random_start_amplitude_off_by_root_two_fails(monkeypatch, measured_onsets, factor):
-    from transformer_topics.theory import dynamics as td
+    from topic_structure.theory import dynamics as td
 
     original = td.initial_state
 

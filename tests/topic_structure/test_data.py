@@ -3,7 +3,8 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from transformer_topics.data import (
+
+from topic_structure.data import (
     Vocabulary,
     cooccurrence,
     pointwise_mutual_information,

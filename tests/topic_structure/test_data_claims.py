@@ -4,14 +4,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+
 from theory_collection.claims import ClaimsTable
-from transformer_topics import data, realtext
-from transformer_topics import data_claims as dc
-from transformer_topics import experiments as ex
-from transformer_topics.masking import MaskingConfig
-from transformer_topics.measurements import attention_by_topic, topic_ratio_with_baseline
-from transformer_topics.model import ModelConfig, TopicTransformer
-from transformer_topics.training import TrainConfig, corpus_batches, fresh_documents, train
+from topic_structure import data, realtext
+from topic_structure import data_claims as dc
+from topic_structure import experiments as ex
+from topic_structure.masking import MaskingConfig
+from topic_structure.measurements import attention_by_topic, topic_ratio_with_baseline
+from topic_structure.model import ModelConfig, TopicTransformer
+from topic_structure.training import TrainConfig, corpus_batches, fresh_documents, train
 
 VOCAB = data.Vocabulary(3, 4)
 MASKING = MaskingConfig(0.15, 0.1, 0.1)

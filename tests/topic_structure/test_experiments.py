@@ -6,17 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from transformer_topics import experiments as ex
-from transformer_topics.data import Vocabulary, sample_lda
-from transformer_topics.masking import MaskingConfig
-from transformer_topics.measurements import (
+
+from topic_structure import experiments as ex
+from topic_structure.data import Vocabulary, sample_lda
+from topic_structure.masking import MaskingConfig
+from topic_structure.measurements import (
     geometric_mean_interval,
     pair_statistics,
     same_and_different_topic_means,
     topic_ratio_with_baseline,
 )
-from transformer_topics.theory import dynamics as td
-from transformer_topics.training import TrainConfig, fresh_documents
+from topic_structure.theory import dynamics as td
+from topic_structure.training import TrainConfig, fresh_documents
 
 VOCAB = Vocabulary(3, 3)
 MASKING = MaskingConfig(0.15, 0.1, 0.1)
@@ -76,7 +77,7 @@ def test_stage_one_run_starts_uniform_and_records_the_a4_columns():
 
 
 def test_run_with_changes_measures_relative_changes_from_the_start():
-    from transformer_topics.model import ModelConfig, TopicTransformer
+    from topic_structure.model import ModelConfig, TopicTransformer
 
     model = TopicTransformer(ModelConfig(3, 3, init_scale=0.01), seed=0)
     source = fresh_documents(sample_lda, vocab=VOCAB, alpha=0.1, doc_length=(20, 30))
@@ -167,7 +168,7 @@ def test_topic_ratio_with_baseline_pools_heads_and_reports_the_shuffles():
 
 
 def test_model_topic_attention_of_uniform_attention_gives_ratio_one():
-    from transformer_topics.model import ModelConfig, TopicTransformer
+    from topic_structure.model import ModelConfig, TopicTransformer
 
     net = TopicTransformer(ModelConfig(3, 3, attention="uniform"), seed=0)
     docs = sample_lda(VOCAB, 12, 0.5, (8, 12), np.random.default_rng(1))

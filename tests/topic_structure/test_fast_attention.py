@@ -6,11 +6,12 @@ import itertools
 
 import pytest
 import torch
-from transformer_topics.data import Vocabulary, sample_lda
-from transformer_topics.masking import MaskingConfig, mask_documents
-from transformer_topics.measurements import attention_by_topic
-from transformer_topics.model import ATTENTIONS, DECODERS, LOSSES, VALUES, ModelConfig, TopicTransformer
-from transformer_topics.training import TrainConfig, fresh_documents, measure, train
+
+from topic_structure.data import Vocabulary, sample_lda
+from topic_structure.masking import MaskingConfig, mask_documents
+from topic_structure.measurements import attention_by_topic
+from topic_structure.model import ATTENTIONS, DECODERS, LOSSES, VALUES, ModelConfig, TopicTransformer
+from topic_structure.training import TrainConfig, fresh_documents, measure, train
 
 T, v = 3, 4
 VOCAB = Vocabulary(T, v)

@@ -4,10 +4,11 @@ attention_over_training.sweep_run / run_row / copy_stage): each claim can hold, 
 import numpy as np
 import pandas as pd
 import pytest
+
 from theory_collection.claims import ClaimsTable
-from transformer_topics import attention_over_training as at
-from transformer_topics import experiments as ex
-from transformer_topics import lda_claims
+from topic_structure import attention_over_training as at
+from topic_structure import experiments as ex
+from topic_structure import lda_claims
 
 SETTINGS = {
     "optimizer": "adam",

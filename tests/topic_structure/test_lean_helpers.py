@@ -8,13 +8,14 @@ import pandas as pd
 import pytest
 import sympy as sp
 import torch
-from transformer_topics import exercises
-from transformer_topics import notebook_claims as nc
-from transformer_topics.optimum_figures import column_centred, phase_grid
-from transformer_topics.population import minimise_lbfgs
-from transformer_topics.theory import algebra
-from transformer_topics.theory import attention as ta
-from transformer_topics.theory.algebra import T, lam, tau, v
+
+from topic_structure import exercises
+from topic_structure import notebook_claims as nc
+from topic_structure.optimum_figures import column_centred, phase_grid
+from topic_structure.population import minimise_lbfgs
+from topic_structure.theory import algebra
+from topic_structure.theory import attention as ta
+from topic_structure.theory.algebra import T, lam, tau, v
 
 # ----- the one L-BFGS loop ------------------------------------------------------------------------------------
 
@@ -108,7 +109,7 @@ def test_optimal_margin_check_refuses_the_library_solver():
     exercises.check_optimal_margin(by_hand)
     with pytest.raises(AssertionError):
         exercises.check_optimal_margin(lambda *args: 1.01 * float(by_hand(*args)))
-    from transformer_topics.theory import value_matrix
+    from topic_structure.theory import value_matrix
 
     with pytest.raises(RuntimeError, match="yourself"):
         exercises.check_optimal_margin(value_matrix.value_margin)

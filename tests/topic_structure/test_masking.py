@@ -4,8 +4,9 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from transformer_topics.data import Vocabulary, sample_lda
-from transformer_topics.masking import IGNORE_LABEL, MaskingConfig, QueryKind, mask_documents
+
+from topic_structure.data import Vocabulary, sample_lda
+from topic_structure.masking import IGNORE_LABEL, MaskingConfig, QueryKind, mask_documents
 
 VOCAB = Vocabulary(5, 4)
 

@@ -3,8 +3,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from transformer_topics.data import Vocabulary
-from transformer_topics.measurements import (
+
+from topic_structure.data import Vocabulary
+from topic_structure.measurements import (
     attention_by_topic,
     block_averages,
     block_masks,

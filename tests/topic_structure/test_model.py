@@ -3,9 +3,10 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from transformer_topics.data import Vocabulary, sample_equal_mixture
-from transformer_topics.masking import MaskingConfig, mask_documents
-from transformer_topics.model import ModelConfig, TopicTransformer, prediction_loss
+
+from topic_structure.data import Vocabulary, sample_equal_mixture
+from topic_structure.masking import MaskingConfig, mask_documents
+from topic_structure.model import ModelConfig, TopicTransformer, prediction_loss
 
 T, v = 3, 4
 VOCAB = Vocabulary(T, v)

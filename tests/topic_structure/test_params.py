@@ -1,5 +1,6 @@
 import pytest
-from transformer_topics import params
+
+from topic_structure import params
 
 PROFILES = {
     "quick": dict(

@@ -1,9 +1,10 @@
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
-from transformer_topics.data import Vocabulary
-from transformer_topics.measurements import block_matrix
-from transformer_topics.plots import dynamics, save_figure, side_by_side, topic_heatmap
+
+from topic_structure.data import Vocabulary
+from topic_structure.measurements import block_matrix
+from topic_structure.plots import dynamics, save_figure, side_by_side, topic_heatmap
 
 VOCAB = Vocabulary(3, 4)
 

@@ -4,11 +4,12 @@ import math
 import numpy as np
 import pytest
 import torch
-from transformer_topics.data import Vocabulary, sample_equal_mixture
-from transformer_topics.masking import MaskingConfig, mask_documents
-from transformer_topics.measurements import block_averages
-from transformer_topics.model import ModelConfig, TopicTransformer
-from transformer_topics.population import (
+
+from topic_structure.data import Vocabulary, sample_equal_mixture
+from topic_structure.masking import MaskingConfig, mask_documents
+from topic_structure.measurements import block_averages
+from topic_structure.model import ModelConfig, TopicTransformer
+from topic_structure.population import (
     combine_terms,
     fit_population,
     population_loss,

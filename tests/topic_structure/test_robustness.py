@@ -17,10 +17,11 @@ import pandas as pd
 import papermill
 import pytest
 import torch
+
 from theory_collection.claims import ClaimsTable
-from transformer_topics import notebook_claims as nc
-from transformer_topics.theory import attention as ta
-from transformer_topics.theory import value_matrix
+from topic_structure import notebook_claims as nc
+from topic_structure.theory import attention as ta
+from topic_structure.theory import value_matrix
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks" / "topic_structure"
 

@@ -6,12 +6,13 @@ import itertools
 import pytest
 import sympy as sp
 import torch
-from transformer_topics.data import Vocabulary
-from transformer_topics.measurements import block_averages
-from transformer_topics.model import ModelConfig, TopicTransformer
-from transformer_topics.population import fit_population, population_loss_terms
-from transformer_topics.theory import algebra, embeddings, finite_length, value_matrix
-from transformer_topics.theory.algebra import IBJ, D, T, lam, tau, v
+
+from topic_structure.data import Vocabulary
+from topic_structure.measurements import block_averages
+from topic_structure.model import ModelConfig, TopicTransformer
+from topic_structure.population import fit_population, population_loss_terms
+from topic_structure.theory import algebra, embeddings, finite_length, value_matrix
+from topic_structure.theory.algebra import IBJ, D, T, lam, tau, v
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -6,10 +6,11 @@ import pytest
 import sympy as sp
 import torch
 from scipy.optimize import brentq
-from transformer_topics.data import Vocabulary
-from transformer_topics.measurements import block_averages
-from transformer_topics.population import combine_terms, population_loss_terms
-from transformer_topics.theory import attention as ta
+
+from topic_structure.data import Vocabulary
+from topic_structure.measurements import block_averages
+from topic_structure.population import combine_terms, population_loss_terms
+from topic_structure.theory import attention as ta
 
 # (T, v, tau, keep_prob, random_prob, value strength Delta); each has an interior optimum x*.
 SETTINGS = [

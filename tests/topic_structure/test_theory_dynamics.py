@@ -5,10 +5,11 @@ import pandas as pd
 import pytest
 import sympy as sp
 import torch
-from transformer_topics.data import Vocabulary
-from transformer_topics.model import ModelConfig, TopicTransformer
-from transformer_topics.population import population_loss
-from transformer_topics.theory import dynamics as td
+
+from topic_structure.data import Vocabulary
+from topic_structure.model import ModelConfig, TopicTransformer
+from topic_structure.population import population_loss
+from topic_structure.theory import dynamics as td
 
 SETTING = dict(num_topics=4, words_per_topic=3, topics_per_doc=2, keep_prob=0.2, random_prob=0.15)
 

@@ -4,19 +4,20 @@ every snapshot of a long run at the paper's scale)."""
 import numpy as np
 import pytest
 import torch
-from transformer_topics import attention_over_training as at
-from transformer_topics import experiments as ex
-from transformer_topics.data import Vocabulary, sample_lda
-from transformer_topics.masking import MaskingConfig, mask_documents
-from transformer_topics.measurements import (
+
+from topic_structure import attention_over_training as at
+from topic_structure import experiments as ex
+from topic_structure.data import Vocabulary, sample_lda
+from topic_structure.masking import MaskingConfig, mask_documents
+from topic_structure.measurements import (
     TokenPairProbe,
     content_topics,
     relative_attention_masses,
     topic_pair_weights,
     weighted_attention_sums,
 )
-from transformer_topics.model import ModelConfig, TopicTransformer
-from transformer_topics.training import TrainConfig, corpus_batches, train
+from topic_structure.model import ModelConfig, TopicTransformer
+from topic_structure.training import TrainConfig, corpus_batches, train
 
 VOCAB = Vocabulary(4, 3)
 MASKING = MaskingConfig(0.3, 0.2, 0.2)

@@ -2,10 +2,11 @@ import math
 
 import pytest
 import torch
-from transformer_topics.data import Vocabulary, sample_equal_mixture, sample_lda
-from transformer_topics.masking import MaskingConfig
-from transformer_topics.model import ModelConfig, TopicTransformer
-from transformer_topics.training import (
+
+from topic_structure.data import Vocabulary, sample_equal_mixture, sample_lda
+from topic_structure.masking import MaskingConfig
+from topic_structure.model import ModelConfig, TopicTransformer
+from topic_structure.training import (
     TrainConfig,
     corpus_batches,
     fresh_documents,

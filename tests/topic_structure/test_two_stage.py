@@ -1,15 +1,16 @@
-"""Notebook 05's runs and claim blocks (:mod:`transformer_topics.two_stage`); a known run reused in the onset grid."""
+"""Notebook 05's runs and claim blocks (:mod:`topic_structure.two_stage`); a known run reused in the onset grid."""
 
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
+
 from theory_collection.claims import ClaimsTable
-from transformer_topics import experiments as ex
-from transformer_topics import two_stage as ts
-from transformer_topics.model import ModelConfig, TopicTransformer
-from transformer_topics.theory import dynamics as td
+from topic_structure import experiments as ex
+from topic_structure import two_stage as ts
+from topic_structure.model import ModelConfig, TopicTransformer
+from topic_structure.theory import dynamics as td
 
 SETTING = dict(num_topics=5, words_per_topic=4, topics_per_doc=2)
 EXCESS = 0.05

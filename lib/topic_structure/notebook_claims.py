@@ -22,15 +22,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import Vocabulary, sample_equal_mixture
-from .masking import MaskingConfig, QueryKind, mask_documents
-from .measurements import BLOCKS, block_averages
-from .model import ModelConfig, TopicTransformer
-from .params import check_float, check_int
-from .population import combine_terms, fit_population, population_loss, population_loss_terms
-from .theory import attention as ta
-from .theory import embeddings, finite_length, value_matrix
-from .training import DocumentSource, TrainConfig, fresh_documents, train
+from topic_structure.data import Vocabulary, sample_equal_mixture
+from topic_structure.masking import MaskingConfig, QueryKind, mask_documents
+from topic_structure.measurements import BLOCKS, block_averages
+from topic_structure.model import ModelConfig, TopicTransformer
+from topic_structure.params import check_float, check_int
+from topic_structure.population import combine_terms, fit_population, population_loss, population_loss_terms
+from topic_structure.theory import attention as ta
+from topic_structure.theory import embeddings, finite_length, value_matrix
+from topic_structure.training import DocumentSource, TrainConfig, fresh_documents, train
 
 # Error model of a float64 L-BFGS optimum: it stops where the loss no longer changes in the last bit, so an entry
 # is determined only to about sqrt(eps |L| / curvature) ~ 1e-6 of the matrix's largest entry (eps = 2.2e-16, the

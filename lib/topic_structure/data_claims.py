@@ -16,8 +16,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from .data import Documents, Vocabulary
-from .realtext import TopicModel, effective_support, top_topic_share
+from topic_structure.data import Documents, Vocabulary
+from topic_structure.realtext import TopicModel, effective_support, top_topic_share
 
 # ----- notebook 06: the criteria, fixed before measuring -----------------------------------------------
 
@@ -283,7 +283,7 @@ def stage_one_claims(table, windows: dict[tuple[str, str], dict], optimizers: di
 def mask_query_spread(model) -> pd.Series:
     """Spread over keys (std) of the learned score ``s(k, q)`` for the [MASK] query and, averaged, for content queries.
 
-    model: a trained one-hot :class:`~transformer_topics.model.TopicTransformer` (its score matrix
+    model: a trained one-hot :class:`~topic_structure.model.TopicTransformer` (its score matrix
     is (V + 2, V + 2) [key, query]; the keys are its V content words).
     """
     vocab = model.vocab

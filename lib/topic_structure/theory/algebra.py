@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..model import LOSSES
-from ..params import check_choice, check_float, check_int
+from topic_structure.model import LOSSES
+from topic_structure.params import check_choice, check_float, check_int
 
 PRECISION = 30  # decimal digits of every nsolve
 

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
-from theory_collection.plots import save_figure  # noqa: F401  (re-exported for the notebooks)
 
-from .data import Vocabulary
+from theory_collection.plots import save_figure  # noqa: F401  (re-exported for the notebooks)
+from topic_structure.data import Vocabulary
 
 
 def topic_heatmap(

@@ -1,9 +1,8 @@
 """The topic paper's entry in the collection (see :mod:`theory_collection.papers`)."""
 
 from theory_collection.papers import Paper
-
-from .params import NOTEBOOK_CHECKS, NOTEBOOK_CROSS_CHECKS, STANDARD_CHECKS, cross_check, memory_estimate
-from .profiles import NOTEBOOK_PROFILES
+from topic_structure.params import NOTEBOOK_CHECKS, NOTEBOOK_CROSS_CHECKS, STANDARD_CHECKS, cross_check, memory_estimate
+from topic_structure.profiles import NOTEBOOK_PROFILES
 
 PAPER = Paper(
     name="topic_structure",

@@ -13,6 +13,6 @@ module                 what it derives and verifies
 :mod:`.dynamics`       C4: the reduced gradient flow, stage 1 in closed form, the onset of stage 2
 =====================  ==========================================================================
 
-Import the module of the claim you need (``from transformer_topics.theory import value_matrix``);
+Import the module of the claim you need (``from topic_structure.theory import value_matrix``);
 this package re-exports nothing, so each name has one home.
 """

@@ -35,12 +35,18 @@ from functools import cache
 import sympy as sp
 import torch
 
-from ..data import Vocabulary
-from ..measurements import block_matrix
-from ..params import DEFAULT_MASK_PROB, check_float, check_int, check_masking_probabilities, check_topic_counts
-from ..population import combine_terms, minimise_lbfgs, population_loss_terms, topic_sets
-from . import value_matrix
-from .algebra import PRECISION, T, V, p_c, p_r, tau, topic_setting, v
+from topic_structure.data import Vocabulary
+from topic_structure.measurements import block_matrix
+from topic_structure.params import (
+    DEFAULT_MASK_PROB,
+    check_float,
+    check_int,
+    check_masking_probabilities,
+    check_topic_counts,
+)
+from topic_structure.population import combine_terms, minimise_lbfgs, population_loss_terms, topic_sets
+from topic_structure.theory import value_matrix
+from topic_structure.theory.algebra import PRECISION, T, V, p_c, p_r, tau, topic_setting, v
 
 Delta = sp.Symbol("Delta", positive=True)  # value strength b - c of W_V
 x = sp.Symbol("x", positive=True)  # attention mass of a word query on its own topic

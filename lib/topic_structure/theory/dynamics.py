@@ -62,10 +62,10 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import brentq
 from tqdm.std import tqdm  # text bars survive in committed notebook outputs
 
-from ..data import Vocabulary
-from ..measurements import BLOCKS, block_matrix
-from ..model import ModelConfig, TopicTransformer
-from ..params import (
+from topic_structure.data import Vocabulary
+from topic_structure.measurements import BLOCKS, block_matrix
+from topic_structure.model import ModelConfig, TopicTransformer
+from topic_structure.params import (
     DEFAULT_MASK_PROB,
     check_choice,
     check_float,
@@ -73,9 +73,9 @@ from ..params import (
     check_masking_probabilities,
     check_topic_counts,
 )
-from ..population import combine_terms, cross_entropy_loss_and_gradient, population_loss_terms
-from .algebra import IBJ, T, V, p_c, p_r, tau, topic_setting, v
-from .attention import same_topic_mass as population_same_topic_masses
+from topic_structure.population import combine_terms, cross_entropy_loss_and_gradient, population_loss_terms
+from topic_structure.theory.algebra import IBJ, T, V, p_c, p_r, tau, topic_setting, v
+from topic_structure.theory.attention import same_topic_mass as population_same_topic_masses
 
 d = V + 2  # one-hot width: content words, [MASK], [PAD]
 t = sp.Symbol("t", nonnegative=True)  # gradient-flow time
@@ -835,7 +835,7 @@ def invariance_checks(
     gradient and the largest difference between the reduced gradient and the full gradient summed
     over each orbit, each relative to the largest gradient entry (all 0 up to rounding).
     """
-    from ..population import population_loss
+    from topic_structure.population import population_loss
 
     vocab = flow.vocab
     masks = orbit_masks(vocab)

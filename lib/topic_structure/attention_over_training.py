@@ -27,14 +27,14 @@ import pandas as pd
 import sympy as sp
 import torch
 
-from . import experiments as ex
-from .data import Documents, Vocabulary
-from .masking import MaskedBatch, MaskingConfig
-from .measurements import TokenPairWeights, block_averages
-from .model import TopicTransformer
-from .params import check_float, check_int, check_topic_counts
-from .population import combine_terms, population_loss_terms
-from .training import TrainConfig, corpus_batches, train
+from topic_structure import experiments as ex
+from topic_structure.data import Documents, Vocabulary
+from topic_structure.masking import MaskedBatch, MaskingConfig
+from topic_structure.measurements import TokenPairWeights, block_averages
+from topic_structure.model import TopicTransformer
+from topic_structure.params import check_float, check_int, check_topic_counts
+from topic_structure.population import combine_terms, population_loss_terms
+from topic_structure.training import TrainConfig, corpus_batches, train
 
 PAPER_KINDS = ("same_token", "same_topic", "diff_topic")
 
@@ -384,7 +384,7 @@ def exchange_rate_numeric(
     Every word column moves its mass at once, so the total derivative is V times one column's; it is
     divided by V to compare with :func:`exchange_rate` (one column).
     """
-    from .theory.attention import block_value_output
+    from topic_structure.theory.attention import block_value_output
 
     moved = torch.zeros((), dtype=torch.float64, requires_grad=True)
     scores = exchange_scores(vocab, topics_per_doc, masses, moved)
@@ -415,8 +415,8 @@ def population_optimum(
     their topic set relative to uniform (``copy`` on their own type, ``mates``, ``others``), the ratios
     ``R_I = copy / others`` and ``R_A = mates / others``, the loss, and ``gradient`` (largest entry at the end).
     """
-    from .model import ModelConfig
-    from .population import fit_population, topic_sets
+    from topic_structure.model import ModelConfig
+    from topic_structure.population import fit_population, topic_sets
 
     check_float("weight_decay", weight_decay, 0.0, low_open=True)
     check_int("rounds", rounds, 1)
@@ -530,7 +530,7 @@ def copy_over_topic(
     topic-mates, each against uniform attention, read through :func:`experiments.attention_probe`);
     returns ``ratio``, ``low``, ``high`` (95%).
     """
-    from .measurements import ratio_of_sums
+    from topic_structure.measurements import ratio_of_sums
 
     weights = ex.attention_probe(probe, net.vocab)
     on_kind = weights.sums(net.token_attention(probe.inputs, probe.key_visible))  # kind -> (B,)

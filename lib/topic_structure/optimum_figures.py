@@ -17,9 +17,9 @@ import seaborn as sns
 import torch
 from matplotlib import patheffects
 
-from . import plots
-from .data import Vocabulary
-from .measurements import BLOCKS
+from topic_structure import plots
+from topic_structure.data import Vocabulary
+from topic_structure.measurements import BLOCKS
 
 # ----- notebooks 02 and 03: training at uniform attention -----------------------------------------------------
 

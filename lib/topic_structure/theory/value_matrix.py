@@ -13,9 +13,9 @@ from functools import cache
 
 import sympy as sp
 
-from ..model import LOSSES
-from ..params import check_choice
-from .algebra import IBJ, PRECISION, D, T, expected_loss, lam, solve_margin, tau, topic_setting
+from topic_structure.model import LOSSES
+from topic_structure.params import check_choice
+from topic_structure.theory.algebra import IBJ, PRECISION, D, T, expected_loss, lam, solve_margin, tau, topic_setting
 
 value_coefficients = sp.symbols("x y z", real=True)
 

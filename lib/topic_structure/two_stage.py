@@ -15,12 +15,12 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from .data import Vocabulary
-from .experiments import TRACKED, run_with_changes, value_first_row
-from .masking import MaskingConfig
-from .model import ModelConfig, TopicTransformer
-from .theory import dynamics as td
-from .training import TrainConfig, fresh_documents
+from topic_structure.data import Vocabulary
+from topic_structure.experiments import TRACKED, run_with_changes, value_first_row
+from topic_structure.masking import MaskingConfig
+from topic_structure.model import ModelConfig, TopicTransformer
+from topic_structure.theory import dynamics as td
+from topic_structure.training import TrainConfig, fresh_documents
 
 # "Value first" as the paper states it: W_V has moved ten times more (relative to its start) than W_K and W_Q
 # by half the onset of stage 2 (notebook 05 §6).

@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..data import Seed, Vocabulary, as_generator
-from ..model import LOSSES, TopicTransformer
-from ..params import check_choice, check_doc_length, check_float, check_int, check_topic_counts
-from ..population import minimise_lbfgs
+from topic_structure.data import Seed, Vocabulary, as_generator
+from topic_structure.model import LOSSES, TopicTransformer
+from topic_structure.params import check_choice, check_doc_length, check_float, check_int, check_topic_counts
+from topic_structure.population import minimise_lbfgs
 
 
 def sample_key_bags(

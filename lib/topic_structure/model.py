@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import Vocabulary
-from .masking import IGNORE_LABEL, MaskedBatch
-from .params import check_choice, check_float, check_int
+from topic_structure.data import Vocabulary
+from topic_structure.masking import IGNORE_LABEL, MaskedBatch
+from topic_structure.params import check_choice, check_float, check_int
 
 EMBEDDINGS = ("onehot", "trained")
 ATTENTIONS = ("trained", "uniform")

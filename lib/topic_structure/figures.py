@@ -572,7 +572,7 @@ def attention_trajectories(curves: pd.DataFrame, summary: pd.DataFrame, criterio
     paper's metric (mean over seeds, ``uniform_paper`` dotted); the value excess ``a - b`` against
     ``log(R_I / R_A)``. The median stage steps of ``summary`` (t_V, t_A, R_A peak step, t_I) are marked.
     """
-    from .attention_over_training import PAPER_KINDS
+    from topic_structure.attention_over_training import PAPER_KINDS
 
     grouped = curves.groupby("step")
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))

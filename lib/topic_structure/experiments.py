@@ -24,12 +24,12 @@ import pandas as pd
 import torch
 from torch.func import functional_call
 
-from .data import Documents, Vocabulary, sample_lda
-from .masking import MaskedBatch, MaskingConfig, mask_documents
-from .measurements import TokenPairProbe, block_averages, content_topics
-from .model import ModelConfig, TopicTransformer
-from .params import GRID_NAMES, check_float  # noqa: F401  (GRID_NAMES: what a grid point may set, read by the notebooks)
-from .training import DocumentSource, History, TrainConfig, corpus_batches, train
+from topic_structure.data import Documents, Vocabulary, sample_lda
+from topic_structure.masking import MaskedBatch, MaskingConfig, mask_documents
+from topic_structure.measurements import TokenPairProbe, block_averages, content_topics
+from topic_structure.model import ModelConfig, TopicTransformer
+from topic_structure.params import GRID_NAMES, check_float  # noqa: F401  (GRID_NAMES: what a grid point may set, read by the notebooks)
+from topic_structure.training import DocumentSource, History, TrainConfig, corpus_batches, train
 
 TRACKED = ("W_V", "W_K", "W_Q")
 
@@ -481,7 +481,7 @@ def predict_onsets(
     one start's energy is that times a chi-square with k degrees of freedom over k, relative standard deviation
     ``sqrt(2 / k)``, so its amplitude's log moves by ``sqrt(1 / (2 k))`` and the onset by that times the slope.
     """
-    from .theory import dynamics as td
+    from topic_structure.theory import dynamics as td
 
     growing_modes = (num_topics * words_per_topic + 2) * (num_topics - 1)  # width d times the T - 1 topic modes
     rows = []
@@ -542,7 +542,7 @@ def measure_onsets(
     """
     from tqdm.std import tqdm
 
-    from .theory import dynamics as td
+    from topic_structure.theory import dynamics as td
 
     rows = []
     for _, point in tqdm(
@@ -599,7 +599,7 @@ def _known_until_stop(frame: pd.DataFrame | None, budget: int, stop_mass: float)
     stopped there would have recorded it; None when there is no frame or it does not reach the stop by ``budget``."""
     if frame is None:
         return None
-    from .theory import dynamics as td
+    from topic_structure.theory import dynamics as td
 
     if not (frame["step"].diff().dropna() == 1).all():
         raise ValueError("a known trajectory must be recorded at every step")
@@ -753,7 +753,7 @@ def model_topic_attention(
     :func:`realtext.topic_lookup`). Returns ``{"attention": {kind: (P, D)}, "uniform": {kind: (P, D)}}``
     for kinds ``same_topic`` and ``diff_topic``, ready for :func:`measurements.topic_ratio_with_baseline`.
     """
-    from .measurements import topic_pair_weights, uniform_attention_over, weighted_attention_sums
+    from topic_structure.measurements import topic_pair_weights, uniform_attention_over, weighted_attention_sums
 
     kinds = ("same_topic", "diff_topic")
     sums = {"attention": {k: [] for k in kinds}, "uniform": {k: [] for k in kinds}}
@@ -772,7 +772,7 @@ def model_topic_attention(
 def check_grid(grid, base: dict) -> None:
     """A robustness grid is a non-empty list of dicts overriding :data:`GRID_NAMES` of ``base``; every
     point, applied to ``base``, must pass the paper's parameter rules (ValueError naming the point)."""
-    from .params import check_grid_points, resolve
+    from topic_structure.params import check_grid_points, resolve
 
     check_grid_points(grid)
     for point in grid:
@@ -790,7 +790,7 @@ def value_first_row(frame: pd.DataFrame, theory: pd.DataFrame | None, x: str, ex
     read at the same moment. Returns ``at (half the onset)``, ``measured ratio`` (change of W_V over
     the larger of W_K's and W_Q's), ``predicted ratio`` (with a theory) and each ``measured change``.
     """
-    from .theory import dynamics as td
+    from topic_structure.theory import dynamics as td
 
     at = td.onset_time(frame, excess, x=x) / 2
     measured = changes_at(frame, x, at)

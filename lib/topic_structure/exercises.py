@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 
 import sympy as sp
 
-from .theory import algebra, value_matrix
-from .theory.algebra import T, tau, v
-from .theory.attention import Delta, p_r, x
+from topic_structure.theory import algebra, value_matrix
+from topic_structure.theory.algebra import T, tau, v
+from topic_structure.theory.attention import Delta, p_r, x
 
 # Topic counts (T, v, tau) and, for the margin, lambda: none of them is a notebook's profile.
 HIDDEN_TOPIC_COUNTS = ((7, 3, 2), (4, 6, 3), (9, 2, 4))

@@ -23,9 +23,9 @@ from collections.abc import Callable
 
 import torch
 
-from .data import Vocabulary
-from .model import LOSSES, TopicTransformer
-from .params import (
+from topic_structure.data import Vocabulary
+from topic_structure.model import LOSSES, TopicTransformer
+from topic_structure.params import (
     DEFAULT_MASK_PROB,
     check_choice,
     check_float,

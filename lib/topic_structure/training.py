@@ -10,11 +10,11 @@ import pandas as pd
 import torch
 from tqdm.std import tqdm  # text bars: they survive in committed notebook outputs, widgets do not
 
-from .data import Documents
-from .masking import MaskedBatch, MaskingConfig, mask_documents
-from .measurements import attention_by_topic, block_averages
-from .model import TopicTransformer
-from .params import OPTIMIZERS, check_choice, check_float, check_int
+from topic_structure.data import Documents
+from topic_structure.masking import MaskedBatch, MaskingConfig, mask_documents
+from topic_structure.measurements import attention_by_topic, block_averages
+from topic_structure.model import TopicTransformer
+from topic_structure.params import OPTIMIZERS, check_choice, check_float, check_int
 
 # A source of documents: (batch_size, rng) -> Documents.
 DocumentSource = Callable[[int, np.random.Generator], Documents]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .params import check_doc_length, check_float, check_int, check_topic_counts
+from topic_structure.params import check_doc_length, check_float, check_int, check_topic_counts
 
 Seed = int | np.random.Generator
 

@@ -2,7 +2,7 @@
 
 A notebook resolves its ``parameters`` cell against these with ``PAPER.resolve(stem, globals())``;
 the runner reads them to check a run before any kernel starts. A ``None`` in the parameters cell
-takes the profile's value; every value is checked by the rules in :mod:`transformer_topics.params`.
+takes the profile's value; every value is checked by the rules in :mod:`topic_structure.params`.
 """
 
 # Notebook 08's fully trained runs: the public code's masking and optimiser (Adam, lr 0.01, batch 40), three seeds

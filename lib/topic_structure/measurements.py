@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .data import Vocabulary
+from topic_structure.data import Vocabulary
 
 BLOCKS = ("diagonal", "same_topic", "diff_topic")
 PAIR_KINDS = ("identical", "same_topic", "diff_topic")

@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from .attention_over_training import LATE_FRACTION
-from .measurements import geometric_mean_interval
+from topic_structure.attention_over_training import LATE_FRACTION
+from topic_structure.measurements import geometric_mean_interval
 
 UNTRAINED_REASON = (
     "the largest value over 20 untrained models (10 per decoder): what sampling noise of a random initialisation gives"

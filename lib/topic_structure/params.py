@@ -100,7 +100,7 @@ def resolve(profiles: Mapping[str, Mapping[str, Any]], profile: str, **given: An
     Standard names are checked by the paper's rules (``doc_length`` becomes a ``(low, high)`` pair,
     ``output_dir`` an absolute, created path), then the cross-parameter rules (:func:`cross_check`).
     """
-    from .paper import PAPER  # the paper module imports this one
+    from topic_structure.paper import PAPER  # the paper module imports this one
 
     return resolve_with(profiles, profile, PAPER.all_checks, cross_check, **given)
 

@@ -12,7 +12,7 @@ from functools import cache
 
 import sympy as sp
 
-from .algebra import IBJ, PRECISION, D, T, expected_loss, idempotents, lam, tau, topic_setting, v
+from topic_structure.theory.algebra import IBJ, PRECISION, D, T, expected_loss, idempotents, lam, tau, topic_setting, v
 
 gram_eigenvalues = sp.symbols("mu_1 mu_2 mu_3", nonnegative=True)
 # kappa = lambda (T - 1) tau v / 2, the penalty against the gain of a topic contrast. Printed kappa_E: the stage-1

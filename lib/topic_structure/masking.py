@@ -15,8 +15,8 @@ from enum import IntEnum
 import numpy as np
 import torch
 
-from .data import Documents, Seed, as_generator
-from .params import check_masking_probabilities
+from topic_structure.data import Documents, Seed, as_generator
+from topic_structure.params import check_masking_probabilities
 
 IGNORE_LABEL = -100  # torch's cross-entropy ignore_index
 
