@@ -24,6 +24,28 @@ inconclusive   the experiment did not meet its own precondition (``unmet``: a ru
 observed       observations only
 =============  =====================================================================================
 
+Every claim also says **where it comes from** (:data:`SOURCES`): ``source`` is one of
+
+=============  =====================================================================================
+source         what the statement is
+=============  =====================================================================================
+paper          a statement of the paper: its abstract, its introduction, or a figure or table it reports
+paper code     fixed by the authors' public code (a configuration, a printed result)
+formalised     the collection's precise version of a qualitative statement of a paper
+collection     the collection's own derivation or prediction (a closed form, an ODE onset, a rule)
+other work     another paper's result
+=============  =====================================================================================
+
+``location`` says where a reader finds it (the abstract sentence, the figure, the repository file and
+line; for ``formalised``, the statement formalised and what the collection chose: quantity,
+threshold, setting; for ``other work``, the citation); ``conditions`` gives the setting the claim was
+tested in (optimizer and learning rate, initialisation, what is trained, data and size; for a
+derivation, the setting it is derived in); ``paper_conditions`` says whether those are the paper's
+own conditions as far as its sources fix them. A failing claim **contradicts a paper** only when its
+source is ``paper`` or ``paper code`` and it was tested in the paper's conditions
+(:func:`contradicts_paper`); every other failure is a failure of the collection's formalisation or
+extension, and is reported as such.
+
 Comparisons: ``relative`` / ``absolute`` compare ``measured`` with ``theory`` under ``tolerance``
 (and the tolerance has a ``tolerance_reason``: the error model it comes from); ``greater`` /
 ``less`` compare ``measured`` (or its ``interval``) with a ``criterion``, a detection threshold
@@ -49,6 +71,10 @@ VERDICTS = ("holds", "fails", "inconclusive", "observed")
 # A failing paper or assumption claim is a finding about the paper and does not.
 OWN_KINDS = ("derivation", "prediction", "check")
 COMPARISONS = ("relative", "absolute", "greater", "less", "true")
+SOURCES = ("paper", "paper code", "formalised", "collection", "other work")
+# The sources whose statement a reader finds in a paper or its public code: only their failures, under
+# the paper's own conditions, contradict a paper.
+PAPER_SOURCES = ("paper", "paper code")
 
 
 @dataclass
@@ -71,6 +97,11 @@ class Claim:
     data: str = ""  # what the evidence was measured on: "synthetic", "wikipedia", ... ("" for pure theory)
     figure: str = ""  # the name of the figure that shows it (save_figure's name, without suffix)
     section: str = ""  # the notebook heading under which it is derived and checked
+    source: str = ""  # one of SOURCES
+    location: str = ""  # where a reader finds the statement (see the module docstring)
+    conditions: str = ""  # the setting it was tested (or derived) in
+    paper_conditions: bool = False  # whether those are the paper's own conditions, as far as its sources fix them
+    same_runs: list[str] | None = None  # ids of claims measured on the same runs (shown beside a failure)
 
 
 def judge(
@@ -111,12 +142,103 @@ def judge(
     return "holds" if high < criterion else ("fails" if low >= criterion else "inconclusive")
 
 
+@dataclass(frozen=True)
+class Provenance:
+    """Where a claim comes from and what it was tested in (see the module docstring).
+
+    ``source`` is one of :data:`SOURCES`; ``location`` where a reader finds the statement; ``conditions``
+    the setting of the test; ``paper_conditions`` whether that setting is the paper's own.
+    """
+
+    source: str
+    location: str
+    conditions: str
+    paper_conditions: bool = False
+
+    def problems(self) -> list[str]:
+        """What is missing or wrong (empty when the provenance is complete)."""
+        found = []
+        if self.source not in SOURCES:
+            found.append(f"source must be one of {SOURCES}, got {self.source!r}")
+        if not str(self.location).strip():
+            found.append("location is empty (say where a reader finds the statement)")
+        if not str(self.conditions).strip():
+            found.append("conditions are empty (say the setting the claim was tested in)")
+        if not isinstance(self.paper_conditions, bool):
+            found.append(f"paper_conditions must be true or false, got {self.paper_conditions!r}")
+        if self.paper_conditions and self.source not in PAPER_SOURCES:
+            found.append(f"paper_conditions is true for a {self.source!r} claim; only a paper's statements have them")
+        return found
+
+
+@dataclass(frozen=True)
+class ClaimSpec:
+    """A claim declared as data: everything about it that does not depend on the run.
+
+    A notebook's claims module declares its claims once (``SPECS = claim_specs(ClaimSpec(...), ...)``) and
+    records each with :meth:`ClaimsTable.record`, which adds what the run measured. ``statement``,
+    ``location`` and ``conditions`` may hold ``{name}`` fields, filled from the ``values`` given to
+    ``record``. ``comparison`` is one of :data:`COMPARISONS`, or ``"observe"`` for an observation.
+    """
+
+    id: str
+    kind: str
+    source: str
+    location: str
+    statement: str
+    conditions: str = ""
+    comparison: str = "relative"
+    tolerance: float = 0.0
+    tolerance_reason: str = ""
+    criterion: float | None = None
+    criterion_reason: str = ""
+    paper_conditions: bool = False
+    data: str = ""
+    section: str = ""
+    figure: str = ""
+    reason: str = ""
+    same_runs: tuple[str, ...] = ()
+
+
+def claim_specs(*specs: ClaimSpec) -> dict[str, ClaimSpec]:
+    """The specs by id; an id declared twice is an error."""
+    found: dict[str, ClaimSpec] = {}
+    for spec in specs:
+        if spec.id in found:
+            raise ValueError(f"claim id {spec.id!r} is declared twice")
+        found[spec.id] = spec
+    return found
+
+
 class ClaimsTable:
     """Collects a notebook's claims, shows them as a table, writes ``claims.json``."""
 
     def __init__(self, notebook: str):
         self.notebook = notebook
         self.claims: list[Claim] = []
+
+    def record(self, spec: ClaimSpec, measured=None, theory=None, *, values: dict | None = None, **run) -> Claim:
+        """Record the claim ``spec`` declares with what the run gives: ``measured``, ``theory`` and any field
+        of :meth:`check` that the run decides (``interval``, ``unmet``, ``reason``, ``criterion``, ...).
+
+        ``values`` fill the ``{name}`` fields of the spec's statement, location and conditions.
+        """
+        values = values or {}
+        fields = {name: getattr(spec, name) for name in ClaimSpec.__dataclass_fields__ if name not in ("id", "kind")}
+        for name in ("statement", "location", "conditions", "reason", "criterion_reason", "tolerance_reason"):
+            fields[name] = fields[name].format(**values) if values else fields[name]
+        fields.update(run)
+        comparison = fields.pop("comparison")
+        same_runs = list(fields.pop("same_runs"))
+        if comparison == "observe":
+            keep = ("statement", "reason", "data", "figure", "section", "source", "location", "conditions")
+            claim = self.observe(spec.id, measured=measured, theory=theory, **{k: fields[k] for k in keep})
+        else:
+            claim = self.check(
+                spec.id, theory=theory, measured=measured, comparison=comparison, kind=spec.kind, **fields
+            )
+        claim.same_runs = same_runs or None
+        return claim
 
     def check(
         self,
@@ -137,6 +259,10 @@ class ClaimsTable:
         data: str = "",
         figure: str = "",
         section: str = "",
+        source: str = "",
+        location: str = "",
+        conditions: str = "",
+        paper_conditions: bool = False,
     ) -> Claim:
         """Judge and record a claim.
 
@@ -147,11 +273,13 @@ class ClaimsTable:
         numbers used. ``data`` names what the measurement was made on (``"synthetic"``,
         ``"wikipedia"``): the report's headline table has one column per kind of data. ``figure``
         (a figure name as given to ``save_figure``) and ``section`` (the text of the notebook heading
-        where the claim is derived and checked) let the report link the claim to both.
+        where the claim is derived and checked) let the report link the claim to both. ``source``,
+        ``location``, ``conditions`` and ``paper_conditions`` are its provenance (module docstring).
         """
         if kind not in KINDS or kind == "observation":
             raise ValueError(f"kind must be one of {KINDS[:-1]} (use observe() for an observation), got {kind!r}")
         self._check_new(id)
+        _check_source(id, source, paper_conditions)
         verdict = judge(measured, comparison, theory, tolerance, criterion, interval)
         if unmet:
             verdict = "inconclusive"
@@ -173,6 +301,10 @@ class ClaimsTable:
             data=data,
             figure=figure,
             section=section,
+            source=source,
+            location=location,
+            conditions=conditions,
+            paper_conditions=paper_conditions,
         )
         self.claims.append(claim)
         return claim
@@ -187,9 +319,13 @@ class ClaimsTable:
         data: str = "",
         figure: str = "",
         section: str = "",
+        source: str = "",
+        location: str = "",
+        conditions: str = "",
     ) -> Claim:
         """Record an observation: shown with its value (and a theory value if one exists), no verdict."""
         self._check_new(id)
+        _check_source(id, source, False)
         claim = Claim(
             id=id,
             kind="observation",
@@ -203,6 +339,9 @@ class ClaimsTable:
             data=data,
             figure=figure,
             section=section,
+            source=source,
+            location=location,
+            conditions=conditions,
         )
         self.claims.append(claim)
         return claim
@@ -213,7 +352,7 @@ class ClaimsTable:
 
     def frame(self) -> pd.DataFrame:
         """The table as a DataFrame (the columns a reader needs, in reading order)."""
-        columns = ["id", "kind", "statement", "theory", "measured", "tolerance", "verdict", "reason"]
+        columns = ["id", "kind", "source", "statement", "theory", "measured", "tolerance", "verdict", "reason"]
         return pd.DataFrame([asdict(c) for c in self.claims], columns=list(Claim.__dataclass_fields__))[columns]
 
     def _repr_html_(self) -> str:
@@ -252,7 +391,7 @@ class ClaimsTable:
             raise AssertionError(f"{len(broken)} claim(s) of {self.notebook} do not hold:\n{lines}")
 
     def findings(self) -> list[Claim]:
-        """The paper's claims and assumptions that the data refute (verdict ``fails``, kind paper or assumption)."""
+        """The failing claims of kind paper or assumption (a contradiction only if :func:`contradicts_paper`)."""
         return [c for c in self.failures() if c.kind not in OWN_KINDS]
 
 
@@ -290,8 +429,38 @@ def load_claims(path: str | Path) -> list[dict]:
         raise ValueError(f"claims file {path} must be a JSON list of objects with keys {sorted(required)}")
     for record in records:
         record.setdefault("kind", "prediction")
+        for name in ("source", "location", "conditions"):
+            record.setdefault(name, "")  # files written before claims carried their provenance
+        record.setdefault("paper_conditions", False)
         record["verdict"] = verdict_of(record)
     return records
+
+
+def _check_source(claim_id: str, source: str, paper_conditions: bool) -> None:
+    """A given source must be one of SOURCES, and only a paper's statement can be tested in its conditions."""
+    if source and source not in SOURCES:
+        raise ValueError(f"claim {claim_id}: source must be one of {SOURCES}, got {source!r}")
+    if paper_conditions and source not in PAPER_SOURCES:
+        raise ValueError(f"claim {claim_id}: paper_conditions is true for a {source or 'sourceless'!r} claim")
+
+
+def provenance_problems(record: dict) -> list[str]:
+    """What a ``claims.json`` record lacks of its provenance (empty when complete; see :class:`Provenance`)."""
+    return Provenance(
+        record.get("source", ""),
+        record.get("location", ""),
+        record.get("conditions", ""),
+        record.get("paper_conditions", False),
+    ).problems()
+
+
+def contradicts_paper(record: dict) -> bool:
+    """Whether a failing claim contradicts a paper: a paper's (or its code's) statement, under its conditions."""
+    return (
+        verdict_of(record) == "fails"
+        and record.get("source") in PAPER_SOURCES
+        and record.get("paper_conditions") is True
+    )
 
 
 def _tolerance_text(tolerance, comparison: str, criterion) -> str:
@@ -315,7 +484,7 @@ def _plain(value):
 
 
 # ---------------------------------------------------------------------------------------------
-# The headline: which of the paper's claims and assumptions the data confirm, refute or leave open
+# The headline: which of the paper's claims and assumptions the data confirm, contradict or leave open
 
 # The kinds that count as evidence on data for a claim or assumption of the paper (derivations
 # confirm the theory, checks the instruments; both are counted separately).
@@ -323,7 +492,10 @@ EVIDENCE_KINDS = ("paper", "assumption", "prediction")
 # The headline's column for the theory itself: the derivations (symbolic or exact solver against an
 # independent numeric route), whatever data they were made on.
 THEORY_COLUMN = "theory"
-HEADLINE = ("confirmed", "refuted", "inconclusive", "not tested")
+# A cell is "contradicted" only by a paper's own statement failing under its conditions; any other failing
+# evidence (the collection's formalisation, its own prediction, another paper's result, a test outside the
+# paper's conditions) makes it "formalisation fails".
+HEADLINE = ("confirmed", "contradicted", "formalisation fails", "inconclusive", "not tested")
 
 
 def subject_of(claim_id: str) -> str:
@@ -334,10 +506,11 @@ def subject_of(claim_id: str) -> str:
 def headline(records: list[dict], subjects: list[str], data_kinds: list[str]) -> dict[str, dict[str, dict]]:
     """For each subject (``C1`` ... ``A4``) and kind of data, the verdict of the evidence and its claim ids.
 
-    A cell is ``refuted`` when any evidence claim about it fails, else ``inconclusive`` when any is
-    inconclusive, else ``confirmed`` when there is evidence and all of it holds, else ``not tested``.
-    The evidence of a data column is the paper, assumption and prediction claims measured on that
-    data; the evidence of the column :data:`THEORY_COLUMN` is the derivation claims.
+    A cell is ``contradicted`` when an evidence claim about it contradicts the paper
+    (:func:`contradicts_paper`), else ``formalisation fails`` when any other evidence claim fails, else
+    ``inconclusive`` when any is inconclusive, else ``confirmed`` when there is evidence and all of it holds,
+    else ``not tested``. The evidence of a data column is the paper, assumption and prediction claims
+    measured on that data; the evidence of the column :data:`THEORY_COLUMN` is the derivation claims.
     Returns ``{subject: {data: {"verdict": ..., "ids": [...]}}}``.
     """
     table = {}
@@ -356,7 +529,9 @@ def headline(records: list[dict], subjects: list[str], data_kinds: list[str]) ->
             ]
             verdicts = {verdict_of(r) for r in evidence}
             verdict = (
-                "refuted"
+                "contradicted"
+                if any(contradicts_paper(r) for r in evidence)
+                else "formalisation fails"
                 if "fails" in verdicts
                 else "inconclusive"
                 if "inconclusive" in verdicts

@@ -2,7 +2,7 @@
 make assignments, compare two reports, for every paper of the collection.
 
 Exit status: 0 when everything ran and none of the collection's own claims (derivations, predictions,
-checks) fails - a paper claim or assumption that the data refute is a finding, printed and reported
+checks) fails - a failing paper claim or assumption is a finding, printed and reported
 first, not a failure of the run; 1 when a notebook (or sweep point) failed or one of the collection's
 own claims does not hold (report); 2 on bad input (unknown notebook, parameter or profile, a
 value a notebook would refuse, a size that does not fit in memory, malformed grid file, unusable
@@ -189,10 +189,8 @@ def run_report(args) -> int:
         runner.refresh_figures(runs)
     print(summary.read_text())
     issues = report.problems(runs)
-    findings = [c["id"] for run in runs for c in run.findings]
     print(f"report: {index.resolve()}")
-    if findings:
-        print(f"the data refute {len(findings)} claim(s) or assumption(s) of the paper(s): {', '.join(findings)}")
+    print(report.failures_line(runs))
     print(
         f"{len(issues)} problem(s) in {len(runs)} notebooks"
         if issues

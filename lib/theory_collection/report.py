@@ -12,7 +12,9 @@ into them with relative paths, so the report folder can be zipped, moved and rea
     <out>/<paper>/NN_name/    one notebook's run (see runner) and its page NN_name.html
 
 Both open with what a reader came for: which of each paper's claims and assumptions the data
-confirm, refute or leave open (:func:`theory_collection.claims.headline`), refutations named first;
+confirm, contradict or leave open (:func:`theory_collection.claims.headline`): first the statements of a paper
+(or of its public code) that the data contradict under the paper's own conditions, then the failures of the
+collection's formalisations and extensions, each with what holds beside it in the same runs;
 then the counts by kind and verdict, the problems, and each notebook with its time.
 
 A claim links to its figure and to the section of the notebook page where it is derived:
@@ -34,7 +36,15 @@ from pathlib import Path
 from urllib.parse import quote
 
 from theory_collection import pages
-from theory_collection.claims import VERDICTS, counts_by_kind, headline, load_claims, verdict_of
+from theory_collection.claims import (
+    EVIDENCE_KINDS,
+    VERDICTS,
+    contradicts_paper,
+    counts_by_kind,
+    headline,
+    load_claims,
+    verdict_of,
+)
 from theory_collection.papers import REPO_ROOT, Paper, generic_paper, registered
 from theory_collection.runner import RUNS_FILE, NotebookRun
 
@@ -123,38 +133,78 @@ def paper_headline(paper: Paper, runs: list[NotebookRun]) -> dict[str, dict[str,
     return headline(records, list(paper.headline_rows), list(paper.data_kinds)) if paper.headline_rows else {}
 
 
-def refutations(runs: list[NotebookRun]) -> list[tuple[Paper, str, str, list[str]]]:
-    """(paper, subject, data, claim ids) for each headline cell that the data refute."""
+@dataclass
+class Failure:
+    """A failing claim of a paper, an assumption or a prediction, with the claims of the same runs beside it."""
+
+    paper: Paper
+    run: NotebookRun
+    claim: dict
+    beside: list[dict]  # the claims its ``same_runs`` names, as recorded
+
+    @property
+    def contradicts(self) -> bool:
+        """Whether it contradicts the paper (its statement, under its conditions; see ``contradicts_paper``)."""
+        return contradicts_paper(self.claim)
+
+    def text(self) -> str:
+        """One paragraph: the claim, where it comes from, measured against what, why, and what holds beside it."""
+        c = self.claim
+        against = (
+            f"against the criterion {c['tolerance']}"
+            if c.get("criterion") is not None
+            else f"against {_fmt(c.get('theory'))} ({c['tolerance']})"
+            if c.get("theory") is not None
+            else f"({c['tolerance']})"
+        )
+        why = c.get("reason") or c.get("criterion_reason") or c.get("tolerance_reason") or ""
+        origin = ", ".join(x for x in (c.get("source", ""), c.get("location", "")) if x)
+        parts = [f"{c['id']} ({c.get('kind', '')}; {origin or 'no source given'}): {c['statement']}"]
+        parts.append(f"Measured {_fmt(c.get('measured'))} {against}" + (f": {why}" if why else "") + ".")
+        if c.get("conditions"):
+            parts.append(f"Tested in: {c['conditions']}.")
+        if self.beside:
+            parts.append(
+                "In the same runs: "
+                + "; ".join(f"{b['id']} {verdict_of(b)} ({_fmt(b.get('measured'))})" for b in self.beside)
+                + "."
+            )
+        return " ".join(parts)
+
+
+def failures(runs: list[NotebookRun]) -> list[Failure]:
+    """Every failing paper, assumption or prediction claim, in report order, with what holds beside it."""
     found = []
     for paper, group in by_paper(runs):
-        for subject, row in paper_headline(paper, group).items():
-            found += [(paper, subject, data, cell["ids"]) for data, cell in row.items() if cell["verdict"] == "refuted"]
+        recorded = {c["id"]: c for run in group for c in run.claims}
+        for run in group:
+            for claim in run.claims:
+                if verdict_of(claim) == "fails" and claim.get("kind", "prediction") in EVIDENCE_KINDS:
+                    beside = [recorded[i] for i in claim.get("same_runs") or [] if i in recorded]
+                    found.append(Failure(paper, run, claim, beside))
     return found
 
 
-def refutation_text(runs: list[NotebookRun]) -> str:
-    """ "C4 on synthetic data (C4.value_first.adam); ..." for every refuted headline cell ("" when none)."""
-    return "; ".join(
-        f"{subject} on {data} data ({', '.join(refuting_ids(paper, subject, data, runs)) or ', '.join(ids)})"
-        for paper, subject, data, ids in refutations(runs)
-    )
+def contradictions(runs: list[NotebookRun]) -> list[Failure]:
+    """The failures that contradict a paper: its own statement (or its code's), under its own conditions."""
+    return [f for f in failures(runs) if f.contradicts]
 
 
-def refuting_ids(paper: Paper, subject: str, data: str, runs: list[NotebookRun]) -> list[str]:
-    """The ids of the evidence claims of one refuted cell that fail (the others hold)."""
-    return [
-        c["id"]
-        for r in runs
-        if paper_of_run(r).name == paper.name
-        for c in r.failed_claims
-        if c["id"].split(".", 1)[0] == subject and c.get("data", "") == data
-    ]
+def formalisation_failures(runs: list[NotebookRun]) -> list[Failure]:
+    """Every other failure: a formalisation, a prediction or an extension of the collection's, or another paper's
+    result, or a paper's statement tested outside the paper's conditions."""
+    return [f for f in failures(runs) if not f.contradicts]
+
+
+def failure_ids_text(found: list[Failure]) -> str:
+    """ "C4.value_first.adam (topic_structure), ..." ("" when none)."""
+    return ", ".join(f.claim["id"] for f in found)
 
 
 def problems(runs: list[NotebookRun]) -> list[tuple[str, str]]:
     """(what, why) for each notebook that failed and each of the collection's own claims that fails.
 
-    A paper claim or assumption that the data refute is a finding, reported in the headline, not here.
+    A failing paper claim or assumption is a finding, reported first (:func:`failures`), not here.
     """
     found = [(f"{r.notebook} failed", r.error) for r in runs if r.error]
     found += [
@@ -298,10 +348,7 @@ def summary_markdown(
     lines.append("- Overrides: " + (", ".join(f"{k} = {v}" for k, v in info.overrides.items()) or "none"))
     lines.append(f"- Time: {time_text(runs)}")
     lines.append("")
-    refuted = refutation_text(runs)
-    if refuted:
-        lines.append(f"**The data refute {refuted}.**")
-        lines.append("")
+    lines += _failures_markdown(runs)
     for paper, group in by_paper(runs):
         table = paper_headline(paper, group)
         if not table:
@@ -395,6 +442,67 @@ def _counts_markdown(runs: list[NotebookRun]) -> list[str]:
     return [*lines, ""]
 
 
+CONTRADICTED_HEADING = "The data contradict the papers"
+FORMALISATION_HEADING = "Where the collection's formalisation or extension fails"
+HEADLINE_CSS = {"confirmed": "good", "contradicted": "bad", "formalisation fails": "open", "inconclusive": "open"}
+
+
+def failures_line(runs: list[NotebookRun]) -> str:
+    """One line for ``compare`` and the command line: the contradictions, then the other failures."""
+    against, other = contradictions(runs), formalisation_failures(runs)
+    return (
+        (f"**the data contradict** {failure_ids_text(against)}" if against else "the data contradict no paper")
+        + "; "
+        + (
+            f"the collection's formalisation or extension fails in {failure_ids_text(other)}."
+            if other
+            else "no formalisation or extension of the collection fails."
+        )
+    )
+
+
+def _failures_markdown(runs: list[NotebookRun]) -> list[str]:
+    against, other = contradictions(runs), formalisation_failures(runs)
+    lines = [f"## {CONTRADICTED_HEADING}", ""]
+    lines += [f"- {f.text()}" for f in against] or [
+        "None: no statement of a paper's abstract, introduction, figures or public code fails under the "
+        "paper's own conditions."
+    ]
+    lines += ["", f"## {FORMALISATION_HEADING}", ""]
+    lines += [f"- {f.text()}" for f in other] or ["None."]
+    return [*lines, ""]
+
+
+def _failures_html(runs: list[NotebookRun], row_of: dict) -> str:
+    def items(found: list[Failure]) -> str:
+        return "".join(
+            f"<li>{_id_link(row_of, f.paper.name, f.claim['id'])} {_e(f.text().split(' ', 1)[1])}</li>"
+            for f in found
+        )
+
+    against, other = contradictions(runs), formalisation_failures(runs)
+    first = (
+        f'<p class="bad">{len(against)} statement(s) of the papers fail on data under the papers\' own conditions:'
+        f"</p><ul>{items(against)}</ul>"
+        if against
+        else "<p>None: no statement of a paper's abstract, introduction, figures or public code fails under the "
+        "paper's own conditions.</p>"
+    )
+    second = (
+        f"<p>{len(other)} claim(s) whose statement is the collection's (a formalisation of a qualitative "
+        "statement, its own prediction, another paper's result) or that were tested outside the paper's "
+        f"conditions:</p><ul>{items(other)}</ul>"
+        if other
+        else "<p>None.</p>"
+    )
+    return (
+        f'<section class="callout" aria-label="contradicted"><h2 id="contradicted">{CONTRADICTED_HEADING}</h2>'
+        f"{first}</section>"
+        f'<section class="callout soft" aria-label="formalisation"><h2 id="formalisation">'
+        f"{_e(FORMALISATION_HEADING)}</h2>{second}</section>"
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # index.html
 
@@ -407,18 +515,7 @@ def index_html(runs: list[NotebookRun], profile: str, root: str | Path, info: Bu
     row_of = {(paper_of_run(r).name, c["id"]): _claim_anchor(r, c["id"]) for r in runs for c in r.claims}
 
     parts = ["<header><h1>Theory verification report</h1>", _build_html(runs, profile, info, root), "</header>"]
-    refuted = refutations(runs)
-    if refuted:
-        items = []
-        for paper, subject, data, ids in refuted:
-            failing = refuting_ids(paper, subject, data, runs) or ids
-            claims = ", ".join(_id_link(row_of, paper.name, i) for i in failing)
-            text = paper.headline_rows_text.get(subject, "")
-            items.append(f"<li><b>{_e(subject)}</b> {_e(text)} &mdash; on <b>{_e(data)}</b> data ({claims})</li>")
-        parts.append(
-            f'<section class="callout" aria-label="refuted"><p class="bad">The data refute {len(refuted)} of the '
-            f"paper's claims and assumptions:</p><ul>{''.join(items)}</ul></section>"
-        )
+    parts.append(_failures_html(runs, row_of))
     for paper, group in by_paper(runs):
         table = paper_headline(paper, group)
         if table:
@@ -474,7 +571,7 @@ def _headline_html(paper: Paper, table, row_of) -> str:
         for data in paper.data_kinds:
             cell = row[data]
             ids = ", ".join(_id_link(row_of, paper.name, i) for i in cell["ids"])
-            css = {"confirmed": "good", "refuted": "bad", "inconclusive": "open"}.get(cell["verdict"], "plain")
+            css = HEADLINE_CSS.get(cell["verdict"], "plain")
             cells.append(
                 f'<td class="{css}"><span class="verdict">{cell["verdict"]}</span>'
                 + (f"<br><small>{ids}</small>" if ids else "")
@@ -483,9 +580,12 @@ def _headline_html(paper: Paper, table, row_of) -> str:
         text = _e(paper.headline_rows_text.get(subject, ""))
         rows.append(f'<tr><th scope="row">{_e(subject)}<br><small>{text}</small></th>{"".join(cells)}</tr>')
     legend = (
-        "Each cell: <b>refuted</b> when any evidence (a paper, assumption or prediction claim on that data) "
-        "fails, else <b>inconclusive</b> when any is inconclusive, else <b>confirmed</b> when all holds; "
-        "<b>not tested</b> when there is none. Derivations and checks are counted below."
+        "Each cell: <b>contradicted</b> when a statement of the paper (or of its public code) fails on that data "
+        "under the paper's own conditions; else <b>formalisation fails</b> when other evidence fails (the "
+        "collection's formalisation of a qualitative statement, its own prediction, another paper's result, or a "
+        "test outside the paper's conditions); else <b>inconclusive</b> when any is inconclusive, else "
+        "<b>confirmed</b> when all holds; <b>not tested</b> when there is none. The evidence is the paper, "
+        "assumption and prediction claims on that data (the theory column: the derivations)."
     )
     return (
         f'<section><h2 id="headline-{_e(paper.name)}">What the data say: {_e(paper.title)}</h2>'
@@ -740,7 +840,7 @@ def load_report(out: str | Path) -> tuple[BuildInfo, list[NotebookRun]]:
 
 
 def compare_markdown(first: tuple[BuildInfo, list[NotebookRun]], second: tuple[BuildInfo, list[NotebookRun]]) -> str:
-    """Two reports side by side (say the quick and the paper profile): what the data refute in each, each
+    """Two reports side by side (say the quick and the paper profile): what the data contradict in each, each
     paper's headline with both verdicts where they differ, the counts by kind and verdict, every claim whose
     verdict differs (with both measured values), and the time of every notebook in each."""
     (info_a, runs_a), (info_b, runs_b) = first, second
@@ -753,12 +853,7 @@ def compare_markdown(first: tuple[BuildInfo, list[NotebookRun]], second: tuple[B
         "",
     ]
     for name, runs in ((name_a, runs_a), (name_b, runs_b)):
-        refuted = refutation_text(runs)
-        lines.append(
-            f"- **At the {name} the data refute** {refuted}."
-            if refuted
-            else f"- At the {name} the data refute none of the papers' claims or assumptions."
-        )
+        lines.append(f"- At the {name}: {failures_line(runs)}")
     lines += [
         "",
         f"A cell shows the verdict where both reports agree, and **{name_a} / {name_b}** where they differ; it "
@@ -919,6 +1014,8 @@ small { color: var(--muted); }
 .plain { color: var(--muted); }
 table.headline td .verdict { font-weight: 700; }
 .callout { border-left: 4px solid var(--bad); background: var(--callout); padding: 0.5rem 1rem; margin: 1rem 0; }
+.callout.soft { border-left-color: var(--open); background: var(--head); }
+.callout h2 { margin-top: 0.5rem; border: none; }
 .callout ul { margin: 0.25rem 0; }
 .legend { font-size: 0.85rem; color: var(--muted); }
 pre.bad { white-space: pre-wrap; background: var(--callout); padding: 0.5rem; }

@@ -111,7 +111,7 @@ class NotebookRun:
 
     @property
     def findings(self) -> list[dict]:
-        """Failing paper claims and assumptions: the data refute the paper (a result, not a problem)."""
+        """Failing paper claims and assumptions: findings about a paper or its formalisation (results, not problems)."""
         return [c for c in self.failed_claims if c.get("kind", "prediction") not in OWN_KINDS]
 
     @property

@@ -1,5 +1,6 @@
 """The claim model: kinds, the four verdicts, criteria and intervals, unmet preconditions, the headline."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -7,12 +8,18 @@ import pytest
 
 from theory_collection.claims import (
     KINDS,
+    PAPER_SOURCES,
+    SOURCES,
     VERDICTS,
+    ClaimSpec,
     ClaimsTable,
+    claim_specs,
+    contradicts_paper,
     counts_by_kind,
     headline,
     judge,
     load_claims,
+    provenance_problems,
     subject_of,
     verdict_of,
 )
@@ -127,6 +134,7 @@ def test_check_records_every_field_and_the_verdict(tmp_path):
     assert list(table.frame().columns) == [
         "id",
         "kind",
+        "source",
         "statement",
         "theory",
         "measured",
@@ -242,7 +250,8 @@ def test_the_theory_column_holds_the_derivations():
     table = headline(records, ["C1", "C2"], ["theory", "synthetic"])
     assert table["C1"]["theory"] == {"verdict": "confirmed", "ids": ["C1.value"]}
     assert table["C1"]["synthetic"] == {"verdict": "confirmed", "ids": ["C1.trained"]}
-    assert table["C2"]["theory"]["verdict"] == "refuted" and table["C2"]["synthetic"]["verdict"] == "not tested"
+    assert table["C2"]["theory"]["verdict"] == "formalisation fails"
+    assert table["C2"]["synthetic"]["verdict"] == "not tested"
 
 
 def test_every_claim_names_its_kind():
@@ -324,7 +333,7 @@ def test_headline_cells_follow_the_evidence():
         _record("C1.b", "holds", kind="paper"),
         _record("C2.a", "holds"),
         _record("C2.b", "fails"),
-        _record("C2.c", "inconclusive"),  # any failure refutes
+        _record("C2.c", "inconclusive"),  # any failure decides the cell
         _record("C3.a", "holds"),
         _record("C3.b", "inconclusive"),  # open while any evidence is open
         _record("C4.a", "fails", kind="derivation"),
@@ -336,9 +345,9 @@ def test_headline_cells_follow_the_evidence():
     table = headline(records, ["C1", "C2", "C3", "C4", "A1", "A2"], ["synthetic", "wikipedia"])
     cell = {subject: {data: table[subject][data]["verdict"] for data in table[subject]} for subject in table}
     assert cell["C1"] == {"synthetic": "confirmed", "wikipedia": "not tested"}
-    assert cell["C2"]["synthetic"] == "refuted" and cell["C3"]["synthetic"] == "inconclusive"
+    assert cell["C2"]["synthetic"] == "formalisation fails" and cell["C3"]["synthetic"] == "inconclusive"
     assert cell["C4"] == {"synthetic": "not tested", "wikipedia": "not tested"}
-    assert cell["A1"] == {"synthetic": "refuted", "wikipedia": "confirmed"}
+    assert cell["A1"] == {"synthetic": "formalisation fails", "wikipedia": "confirmed"}
     assert cell["A2"]["synthetic"] == "not tested"
     assert table["C2"]["synthetic"]["ids"] == ["C2.a", "C2.b", "C2.c"] and table["C4"]["synthetic"]["ids"] == []
     assert subject_of("C3.x_star.trained") == "C3"
@@ -369,3 +378,91 @@ def test_claims_file_is_readable_like_a_plain_write(tmp_path):
     plain = tmp_path / "plain.txt"
     plain.write_text("x")
     assert stat.S_IMODE(os.stat(written).st_mode) == stat.S_IMODE(os.stat(plain).st_mode)
+
+
+# ---------------------------------------------------------------------------------------------
+# Provenance: where a claim comes from, and which failures contradict a paper
+
+
+def _sourced(claim_id, verdict, source, paper_conditions, kind="paper", data="synthetic"):
+    return {
+        **_record(claim_id, verdict, kind=kind, data=data),
+        "source": source,
+        "location": "abstract, sentence 2" if source in PAPER_SOURCES else "the collection's choice",
+        "conditions": "Adam lr 0.01, 100-150 words",
+        "paper_conditions": paper_conditions,
+    }
+
+
+@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("paper_conditions", [True, False])
+def test_only_a_paper_statement_under_its_conditions_contradicts_the_paper(source, paper_conditions):
+    record = _sourced("C1.a", "fails", source, paper_conditions)
+    expected = source in ("paper", "paper code") and paper_conditions
+    assert contradicts_paper(record) is expected
+    assert headline([record], ["C1"], ["synthetic"])["C1"]["synthetic"]["verdict"] == (
+        "contradicted" if expected else "formalisation fails"
+    )
+    assert not contradicts_paper({**record, "verdict": "holds", "holds": True})
+
+
+def test_a_claim_without_source_location_or_conditions_has_provenance_problems():
+    complete = _sourced("A1.a", "holds", "formalised", False)
+    assert provenance_problems(complete) == []
+    for name, value, problem in [
+        ("source", "", "source must be one of"),
+        ("source", "the paper", "source must be one of"),
+        ("location", " ", "location is empty"),
+        ("conditions", "", "conditions are empty"),
+    ]:
+        assert any(problem in p for p in provenance_problems({**complete, name: value})), name
+    assert any("only a paper" in p for p in provenance_problems({**complete, "paper_conditions": True}))
+    assert provenance_problems({**complete, "source": "paper", "paper_conditions": True}) == []
+
+
+def test_check_refuses_an_unknown_source_and_paper_conditions_on_the_collections_claims():
+    table = ClaimsTable("x")
+    with pytest.raises(ValueError, match="source must be one of"):
+        table.check("C1.a", "s", 1.0, 1.0, kind="prediction", source="paper's code")
+    with pytest.raises(ValueError, match="paper_conditions"):
+        table.check("C1.b", "s", 1.0, 1.0, kind="prediction", source="collection", paper_conditions=True)
+
+
+def test_a_declared_claim_is_recorded_with_its_provenance_and_filled_fields(tmp_path):
+    specs = claim_specs(
+        ClaimSpec(
+            "C2.diagonal",
+            "paper",
+            "paper code",
+            "src/inspect_result.py, line {line}",
+            "diagonal of W_V above the different-topic block at T = {T}",
+            conditions="attention frozen uniform, Adam lr {lr}",
+            paper_conditions=True,
+            comparison="greater",
+            criterion=0.0,
+            criterion_reason="any positive gap",
+            data="synthetic",
+            same_runs=("C2.other",),
+        ),
+        ClaimSpec(
+            "C2.seen", "observation", "collection", "notebook 03", "an observation", "T = 5", comparison="observe"
+        ),
+    )
+    table = ClaimsTable("03")
+    claim = table.record(specs["C2.diagonal"], 0.3, values={"line": 12, "T": 10, "lr": 0.01})
+    seen = table.record(specs["C2.seen"], 4.0)
+    assert (claim.verdict, claim.source, claim.location, claim.conditions, claim.paper_conditions) == (
+        "holds",
+        "paper code",
+        "src/inspect_result.py, line 12",
+        "attention frozen uniform, Adam lr 0.01",
+        True,
+    )
+    assert claim.statement.endswith("T = 10") and claim.same_runs == ["C2.other"]
+    assert (seen.verdict, seen.kind, seen.conditions) == ("observed", "observation", "T = 5")
+    again = dataclasses.replace(specs["C2.diagonal"], id="C2.again")
+    assert table.record(again, -1.0, values={"line": 1, "T": 2, "lr": 3}).verdict == "fails"
+    records = load_claims(table.write(tmp_path))
+    assert records[0]["same_runs"] == ["C2.other"] and records[0]["source"] == "paper code"
+    with pytest.raises(ValueError, match="declared twice"):
+        claim_specs(specs["C2.seen"], specs["C2.seen"])

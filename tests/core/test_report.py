@@ -284,7 +284,7 @@ def claim(id, kind, verdict, data="", measured=1.0, **extra):
     }
 
 
-def topic_runs(tmp_path, a1_wikipedia="fails"):
+def topic_runs(tmp_path, a1_wikipedia="fails", a1_source="paper"):
     folder = tmp_path / "topic_structure"
     value = runner.NotebookRun(
         "03_value_matrix",
@@ -309,6 +309,11 @@ def topic_runs(tmp_path, a1_wikipedia="fails"):
                 criterion=0.9,
                 criterion_reason="the paper's nearly disjoint topics",
                 tolerance_reason="bootstrap over documents",
+                source=a1_source,
+                location="abstract, sentence 3" if a1_source == "paper" else "A1 read as a top-topic share of 0.9",
+                conditions="LDA topics on 96 Wikipedia summaries",
+                paper_conditions=a1_source == "paper",
+                same_runs=["A1.synthetic"],
             ),
             claim("C4.value_first_adam", "paper", "inconclusive", "synthetic", interval=[0.5, 2.0]),
             claim("C6.proxy", "observation", "observed", "wikipedia", measured=True),
@@ -317,22 +322,25 @@ def topic_runs(tmp_path, a1_wikipedia="fails"):
     return [value, assumptions]
 
 
-def test_index_opens_with_the_refuted_claims_then_the_headline_table(tmp_path):
+def test_index_opens_with_the_contradicted_claims_then_the_headline_table(tmp_path):
     runs = topic_runs(tmp_path)
     info = report.BuildInfo("2026-01-02 03:04 UTC", "abc123", "quick", {"seed": 3})
     page = report.index_html(runs, "quick", tmp_path, info=info)
     topic = papers.get("topic_structure")
     assert topic.title in page and topic.citation in page and f'href="{topic.url}"' in page
     assert "2026-01-02 03:04 UTC" in page and "abc123" in page and "<code>seed = 3</code>" in page
-    refuted, table = page.index("The data refute 1 of the paper"), page.index('class="headline"')
-    assert refuted < table < page.index('id="counts"') < page.index('id="notebooks"'), (
-        "refutations, headline, counts, notebooks"
+    contradicted = page.index("The data contradict the papers")
+    formalisation, table = page.index('id="formalisation"'), page.index('class="headline"')
+    assert contradicted < formalisation < table < page.index('id="counts"') < page.index('id="notebooks"'), (
+        "contradictions, formalisation failures, headline, counts, notebooks"
     )
-    callout = page[refuted:table]
-    assert "<b>A1</b>" in callout and "<b>wikipedia</b>" in callout and "A1.wikipedia" in callout
-    assert "A1.synthetic" not in callout, "only the failing evidence is named as refuting"
+    callout = page[contradicted:formalisation]
+    assert "1 statement(s) of the papers fail" in callout and "A1.wikipedia" in callout
+    assert "abstract, sentence 3" in callout and "against the criterion &gt; 0.9" in callout
+    assert "In the same runs: A1.synthetic holds" in callout, "what holds beside a failure is shown with it"
+    assert "None." in page[formalisation:table]
     rows = {m.group(1): m.group(2) for m in re.finditer(r'<tr><th scope="row">(\w+)<br>(.*?)</tr>', page)}
-    assert re.search(r'<td class="bad"><span class="verdict">refuted</span>.*A1\.wikipedia', rows["A1"])
+    assert re.search(r'<td class="bad"><span class="verdict">contradicted</span>.*A1\.wikipedia', rows["A1"])
     assert re.search(r'<td class="good"><span class="verdict">confirmed</span>.*A1\.synthetic', rows["A1"])
     assert '<td class="open"><span class="verdict">inconclusive</span>' in rows["C4"]
     assert rows["C1"].count("not tested") == 3  # theory, synthetic, wikipedia
@@ -353,23 +361,27 @@ def test_index_opens_with_the_refuted_claims_then_the_headline_table(tmp_path):
 def test_summary_opens_with_the_same_headline(tmp_path):
     runs = topic_runs(tmp_path)
     markdown = report.summary_markdown(runs, "quick", info=report.BuildInfo("2026-01-02", "abc123", "quick"))
-    refuted = markdown.index("**The data refute A1 on wikipedia data (A1.wikipedia).**")
-    assert refuted < markdown.index("## What the data say") < markdown.index("## Claims by kind and verdict")
+    contradicted = markdown.index("## The data contradict the papers\n\n- A1.wikipedia (assumption; paper, abstract")
+    formalisation = markdown.index("## Where the collection's formalisation or extension fails\n\nNone.")
+    assert contradicted < formalisation < markdown.index("## What the data say")
+    assert markdown.index("## What the data say") < markdown.index("## Claims by kind and verdict")
     assert (
-        "| **A1** topics nearly disjoint | not tested | confirmed (A1.synthetic) | refuted (A1.wikipedia) |" in markdown
+        "| **A1** topics nearly disjoint | not tested | confirmed (A1.synthetic) | contradicted (A1.wikipedia) |"
+        in markdown
     )
     assert "| **C1** embeddings encode topics (block Gram matrix) | not tested | not tested |" in markdown
     assert "| derivation | 1 | 0 | 0 | 0 |" in markdown and "| assumption | 1 | 1 | 0 | 0 |" in markdown
-    # a refuted assumption is a finding: the notebook ran and is "ok"; the headline says what the data refute
+    # a failing assumption is a finding: the notebook ran and is "ok"; the report says what the data contradict
     assert "| 06_assumptions_on_data | ok | 1 | 1 | 1 | 1 | 45.7 s |" in markdown
     assert "- Overrides: none" in markdown and "commit abc123" in markdown
 
 
-def test_when_the_data_agree_nothing_is_called_refuted(tmp_path):
+def test_when_the_data_agree_nothing_is_called_contradicted(tmp_path):
     runs = topic_runs(tmp_path, a1_wikipedia="holds")
     page = report.index_html(runs, "quick", tmp_path)
     markdown = report.summary_markdown(runs, "quick")
-    assert "refute" not in page.lower().replace("<b>refuted</b> when", "") and "refute" not in markdown
+    assert 'verdict">contradicted' not in page and "| contradicted" not in markdown and "contradicted (" not in markdown
+    assert "None: no statement of a paper" in page and "None: no statement of a paper" in markdown
     assert (
         "| **A1** topics nearly disjoint | not tested | confirmed (A1.synthetic) | confirmed (A1.wikipedia) |"
         in markdown
@@ -465,7 +477,25 @@ def test_progress_bars_become_their_final_lines_and_warnings_stay():
     assert nb.cells[2].outputs[0].name == "stderr", "a warning is still shown as one"
 
 
-def test_a_refuted_paper_claim_is_a_finding_not_a_problem(tmp_path):
+def test_a_formalisation_that_fails_is_reported_apart_from_contradictions(tmp_path):
+    runs = topic_runs(tmp_path, a1_source="formalised")
+    assert report.contradictions(runs) == [] and [f.claim["id"] for f in report.formalisation_failures(runs)] == [
+        "A1.wikipedia"
+    ]
+    markdown = report.summary_markdown(runs, "quick")
+    first = markdown.index("## The data contradict the papers")
+    second = markdown.index("## Where the collection's formalisation or extension fails")
+    assert "A1.wikipedia" not in markdown[first:second] and "- A1.wikipedia (assumption; formalised" in markdown
+    assert "formalisation fails (A1.wikipedia)" in markdown
+    page = report.index_html(runs, "quick", tmp_path)
+    assert "A1.wikipedia" not in page[page.index("The data contradict") : page.index('id="formalisation"')]
+    # a paper's statement tested outside the paper's conditions is no contradiction either
+    outside = topic_runs(tmp_path / "outside")
+    outside[1].claims[1]["paper_conditions"] = False
+    assert report.contradictions(outside) == [] and len(report.formalisation_failures(outside)) == 1
+
+
+def test_a_failing_paper_claim_is_a_finding_not_a_problem(tmp_path):
     finding = runner.NotebookRun(
         "06_a",
         tmp_path / "06_a",
@@ -502,13 +532,13 @@ def test_compare_sets_two_reports_side_by_side_and_bolds_what_differs(tmp_path, 
     text = capsys.readouterr().out
     assert text == (tmp_path / "both.md").read_text()
     a1_row = next(line for line in text.splitlines() if line.startswith("| **A1**"))
-    assert "**confirmed / refuted** (A1.wikipedia)" in a1_row  # the Wikipedia cell differs, named by its claim
+    assert "**confirmed / contradicted** (A1.wikipedia)" in a1_row  # the Wikipedia cell differs, named by its claim
     c2_row = next(line for line in text.splitlines() if line.startswith("| **C2**"))
     assert "**" not in c2_row.split("|", 2)[2]  # identical cells are not bolded
     assert "| A1.wikipedia | assumption | holds (0.62) | fails (0.62) |" in text
     assert "| topic_structure/06_assumptions_on_data | 46 s | 46 s |" in text
-    assert "- At the quick profile the data refute none of the papers' claims or assumptions." in text
-    assert "- **At the paper profile the data refute** A1 on wikipedia data (A1.wikipedia)." in text
+    assert "- At the quick profile: the data contradict no paper; no formalisation or extension of the" in text
+    assert "- At the paper profile: **the data contradict** A1.wikipedia; no formalisation or extension" in text
     assert "| assumption | 2 / 1 | 0 / 1 | 0 / 0 | 0 / 0 |" in text
 
 
