@@ -68,6 +68,13 @@ class Paper:
     # Bytes a notebook would need at its resolved values (an upper estimate of its largest tensors);
     # the runner refuses a run whose estimate exceeds the machine's memory budget.
     memory_estimate: Callable[[str, dict[str, Any]], int] | None = None
+    # Seconds a notebook would take at its resolved values on one core (an upper estimate of its heaviest
+    # loops), printed beside the memory estimate; the bounds on run lengths (``steps``) are justified by it.
+    time_estimate: Callable[[str, dict[str, Any]], float] | None = None
+    # The standard parameters whose value is a file: the runner resolves a relative path once, against the
+    # caller's working directory, checks the file's contents before any kernel starts and passes the kernel
+    # the absolute path; a sweep's fingerprint includes the file's contents hash.
+    file_parameters: tuple[str, ...] = ()
     order: int = 100  # reading order of the papers in a full report
     # The headline table of a report: one row per claim or assumption of the paper (the prefix of
     # the claim ids, ``C3`` for ``C3.x_star``), one column per kind of data (a claim's ``data``).
