@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from theory_collection import papers, report, runner
+from theory_collection.course import cli as course_cli
 from theory_collection.papers import REPO_ROOT
 from theory_collection.params import PROFILES
 
@@ -26,6 +27,7 @@ EXAMPLES = """examples:
   theory-collection sweep value_matrix_grid.yaml             # local Dask cluster
   theory-collection sweep grid.yaml --scheduler tcp://10.0.0.5:8786
   theory-collection assignments --out reports/assignments
+  theory-collection course init ~/teaching/course            # an nbgrader course (see `course --help`)
   theory-collection compare reports/latest reports/paper     # two reports side by side -> Markdown
 """
 
@@ -41,14 +43,14 @@ GRID_SCHEMA = """GRID.yaml:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: report, sweep and assignments, with their options."""
+    """The command line: report, sweep, assignments, course and compare, with their options."""
     parser = argparse.ArgumentParser(
         prog="theory-collection",
         description=__doc__,
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{report,sweep,assignments,compare}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{report,sweep,assignments,course,compare}")
 
     run = commands.add_parser(
         "report",
@@ -113,18 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long to try to reach --scheduler, in (0, 3600] (default: 10)",
     )
 
-    assign = commands.add_parser(
-        "assignments",
-        help="write student and instructor versions of the notebooks (nbgrader)",
-        description="Write student versions (solutions replaced by stubs, outputs cleared, "
-        "autograder cells kept) and instructor versions of every notebook with exercises.",
-    )
-    assign.add_argument(
-        "--out",
-        default=str(REPO_ROOT / "reports" / "assignments"),
-        help="output directory, gets student/ and instructor/ (default: reports/assignments)",
-    )
-    add_selection(assign)
+    course_cli.add_parsers(commands, add_selection)  # assignments, course {init,grade,check}
 
     compare = commands.add_parser(
         "compare",
@@ -229,16 +220,12 @@ def run_sweep(args) -> int:
 
 def run_assignments(args) -> int:
     """`assignments`: write student and instructor copies; return the exit status."""
-    from theory_collection import assignments
+    return course_cli.run_assignments(args, selected_notebooks)
 
-    runner.check_out_dir(args.out)
-    paths = selected_notebooks(args)
-    written, without = assignments.write_assignments(paths, args.out)
-    for a in written:
-        print(f"{a.notebook}: {a.exercises} exercise(s) -> {a.student}, {a.instructor}")
-    if without:
-        print(f"no exercises in: {', '.join(without)}")
-    return 0
+
+def run_course(args) -> int:
+    """`course init|grade|check`: an nbgrader course; return the exit status."""
+    return course_cli.run_course(args, selected_notebooks)
 
 
 def run_compare(args) -> int:
@@ -250,7 +237,13 @@ def run_compare(args) -> int:
     return 0
 
 
-COMMANDS = {"report": run_report, "sweep": run_sweep, "assignments": run_assignments, "compare": run_compare}
+COMMANDS = {
+    "report": run_report,
+    "sweep": run_sweep,
+    "assignments": run_assignments,
+    "course": run_course,
+    "compare": run_compare,
+}
 INTERRUPTED = 130  # the shell's status for a command stopped by Ctrl-C
 
 
