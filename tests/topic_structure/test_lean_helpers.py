@@ -1,5 +1,5 @@
-"""The helpers that notebooks 02-04 call instead of their own code: the one L-BFGS loop, the exercise
-checks, the phase grid of notebook 04 and the comparison tables."""
+"""The helpers that notebooks 02-04 call instead of their own code: the one L-BFGS loop, the phase grid of
+notebook 04 and the comparison tables."""
 
 import math
 
@@ -9,7 +9,6 @@ import pytest
 import sympy as sp
 import torch
 
-from topic_structure import exercises
 from topic_structure import notebook_claims as nc
 from topic_structure.optimum_figures import column_centred, phase_grid
 from topic_structure.population import minimise_lbfgs
@@ -85,48 +84,6 @@ def test_topic_setting_is_the_one_validator():
     ]:
         with pytest.raises(ValueError, match=name):
             algebra.topic_setting(*args, **kwargs)
-
-
-# ----- the exercise checks: a right answer passes, a wrong one fails --------------------------------------------
-
-
-def test_critical_weight_decay_check():
-    exercises.check_critical_weight_decay(2 * (1 - tau / T) / ((T - 1) * tau * v))
-    with pytest.raises(AssertionError):
-        exercises.check_critical_weight_decay(2 * (1 - tau / T) / ((T - 1) * tau * v) * 1.01)
-    with pytest.raises(AssertionError):
-        exercises.check_critical_weight_decay(0.01)  # a number, not an expression in T, v, tau
-
-
-def test_optimal_margin_check_refuses_the_library_solver():
-    def by_hand(num_topics, words_per_topic, topics_per_doc, weight_decay):
-        values = {T: num_topics, v: words_per_topic, tau: topics_per_doc, lam: sp.Rational(weight_decay)}
-        condition = (1 - algebra.in_topic_probability(algebra.D) - lam * v * tau**2 * (T * v - v) * algebra.D).subs(
-            values
-        )
-        return sp.nsolve(condition, algebra.D, 1.0, prec=30)
-
-    exercises.check_optimal_margin(by_hand)
-    with pytest.raises(AssertionError):
-        exercises.check_optimal_margin(lambda *args: 1.01 * float(by_hand(*args)))
-    from topic_structure.theory import value_matrix
-
-    with pytest.raises(RuntimeError, match="yourself"):
-        exercises.check_optimal_margin(value_matrix.value_margin)
-    assert value_matrix.value_margin(4, 3, 2, 0.02) > 0  # restored afterwards
-
-
-def test_boundary_random_prob_check():
-    values = {ta.T: 5, ta.v: 4, ta.tau: 2, ta.p_c: sp.Rational(1, 10), ta.Delta: sp.Float(2.5, 30)}
-
-    def solve(F):
-        return sp.solve(sp.Eq(sp.diff(F, ta.x).subs(ta.x, 1), 0), ta.p_r)[0]
-
-    objective = ta.mass_objective()["F"]
-    exercises.check_boundary_random_prob(solve, objective, values)
-    with pytest.raises(AssertionError):  # the library's boundary of the notebook's F only: fails the second F
-        ratio = ta.phase_boundary()["ratio"]
-        exercises.check_boundary_random_prob(lambda F: ratio * ta.p_c, objective, values)
 
 
 # ----- notebook 04: the phase grid --------------------------------------------------------------------------------

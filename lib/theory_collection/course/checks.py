@@ -140,7 +140,9 @@ class Check:
     ``setup``: code run in the solution's process before the solution cell (the imports the exercise
     allows); ``blocked``: modules (``pkg.mod``) and functions (``pkg.mod:function``) the solution may
     not use; ``time_limit``: seconds for all cases; ``labels``: how the feedback names each case
-    (default ``case k of n``), never the expected answer.
+    (default ``case k of n``), never the expected answer; ``uses``: exercises of the same notebook
+    whose **instructor** solution cells run before the student's (what this exercise builds on, so
+    that an earlier mistake is not graded twice).
     """
 
     exercise: str
@@ -151,6 +153,7 @@ class Check:
     blocked: Sequence[str] = DEFAULT_BLOCKED
     time_limit: float = DEFAULT_TIME_LIMIT
     labels: Sequence[str] = ()
+    uses: Sequence[str] = ()
 
     def __post_init__(self):
         if not self.cases:

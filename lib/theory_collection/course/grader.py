@@ -126,10 +126,11 @@ def clean_environment(work: str) -> dict[str, str]:
     }
 
 
-def run_solution(check: Check, solution: str, time_limit: float, forbidden: list[str]) -> Run:
-    """Run ``solution`` on ``check``'s cases in a fresh process; kill it after ``time_limit`` seconds."""
+def run_solution(check: Check, solution: str, time_limit: float, forbidden: list[str], context: str = "") -> Run:
+    """Run ``solution`` (after ``context``) on ``check``'s cases in a fresh process; kill it after ``time_limit`` s."""
     job = {
         "setup": check.setup,
+        "context": context,
         "solution": solution,
         "answer": check.answer(),
         "cases": check.job_cases(),
@@ -208,7 +209,7 @@ def _ended(run: Run, time_limit: float) -> str:
 
 
 def grade_exercise(
-    check: Check, solution: str | None, max_points: float, time_limit: float, forbidden: list[str]
+    check: Check, solution: str | None, max_points: float, time_limit: float, forbidden: list[str], context: str = ""
 ) -> ExerciseGrade:
     """Run one exercise's solution in isolation and grade it on the hidden cases."""
     n = len(check.cases)
@@ -216,7 +217,7 @@ def grade_exercise(
         return ExerciseGrade(check.exercise, 0.0, max_points, "no solution cell with this exercise's id")
     if time_limit <= 0:
         return ExerciseGrade(check.exercise, 0.0, max_points, "not run: the notebook's time limit was used up")
-    run = run_solution(check, solution, time_limit, forbidden)
+    run = run_solution(check, solution, time_limit, forbidden, context)
     failed = next((e for e in run.events if e.get("event") == "failed"), None)
     ready = any(e.get("event") == "ready" for e in run.events)
     answers: dict[int, dict] = {}
@@ -247,7 +248,10 @@ def grade_exercise(
 
 
 def _compare(check: Check, index: int, value) -> tuple[bool, str]:
-    expected = _reference(check, index)
+    try:
+        expected = _reference(check, index)
+    except Exception as error:  # the instructor's reference: grading cannot go on without it
+        raise CourseFileError(f"the reference of {check.exercise!r}, {check.label(index)}, raised {error!r}") from error
     try:
         problem = check.compare(expected, value)
     except Exception as error:  # an answer of a form the comparison cannot read
@@ -278,11 +282,13 @@ def grade_solutions(
     checks: dict[str, Check],
     forbidden: list[str],
     limits: Limits = DEFAULT_LIMITS,
+    contexts: dict[str, str] | None = None,
 ) -> list[ExerciseGrade]:
     """Grade every autograded exercise (``points`` gives them and their order) of one notebook.
 
     ``solutions`` maps exercise id to the student's solution cell source (None: cell missing);
-    ``unchanged`` holds the ids whose cell is still the stub. The notebook's time limit runs over
+    ``unchanged`` holds the ids whose cell is still the stub; ``contexts`` the instructor's code each
+    exercise builds on (``Check.uses``). The notebook's time limit runs over
     all exercises: when it is spent, the rest score 0 without running.
     """
     missing = [e for e in points if e not in checks]
@@ -300,7 +306,8 @@ def grade_solutions(
             reason = f"not run: the notebook's time limit of {limits.notebook:g} s was used up by the exercises before"
             grades.append(ExerciseGrade(exercise, 0.0, max_points, reason))
             continue
-        grades.append(grade_exercise(check, solutions.get(exercise), max_points, limit, forbidden))
+        context = (contexts or {}).get(exercise, "")
+        grades.append(grade_exercise(check, solutions.get(exercise), max_points, limit, forbidden, context))
     return grades
 
 

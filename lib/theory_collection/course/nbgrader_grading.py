@@ -35,6 +35,7 @@ from theory_collection.course.grader import (
     DEFAULT_LIMITS,
     EXERCISE_TIME_LIMIT,
     NOTEBOOK_TIME_LIMIT,
+    CourseFileError,
     ExerciseGrade,
     Limits,
     grade_solutions,
@@ -73,6 +74,11 @@ def grade_notebook(
         solutions[exercise.id] = None if cell is None else cell.source
         if cell is not None and cell.metadata.get("nbgrader", {}).get("checksum") == _checksum(cell):
             unchanged.add(exercise.id)
+    instructor = {e.id: reference.cells[e.solution].source for e in autograded}
+    unknown = [(c.exercise, u) for c in checks.values() for u in c.uses if u not in instructor]
+    if unknown:
+        raise CourseFileError(f"{course_file}: checks use exercises the notebook does not have: {unknown}")
+    contexts = {c.exercise: "\n\n".join(instructor[u] for u in c.uses) for c in checks.values()}
     grades = grade_solutions(
         solutions,
         unchanged,
@@ -80,6 +86,7 @@ def grade_notebook(
         checks,
         [str(Path(f)) for f in forbidden],
         limits,
+        contexts,
     )
     for exercise, grade in zip(autograded, grades):
         _write_outputs(graded, reference.cells[exercise.autograder], exercise.id, grade)

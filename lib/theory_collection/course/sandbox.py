@@ -4,7 +4,8 @@
 collection, so what a solution can reach is what this file and its job allow. The job comes as one
 JSON object on stdin::
 
-    {"setup": code the exercise allows (imports), "solution": the student's solution cell(s),
+    {"setup": code the exercise allows (imports), "context": the instructor's cells it builds on,
+     "solution": the student's solution cell,
      "answer": {"kind": "call" | "evaluate" | "custom", ...}, "cases": [case, ...],
      "blocked": ["package.module", "package.module:function", ...], "forbidden": [folder, ...]}
 
@@ -17,13 +18,15 @@ and the answers go, one JSON object a line, into the file RESULTS::
 
 Before the solution runs: the blocked modules cannot be imported (a finder ahead of every other
 one refuses them) and are dropped from ``sys.modules``; blocked functions are replaced by ones that
-raise; and an audit hook, which Python code cannot remove, refuses to start processes, to load
-native libraries through ctypes, and to open or list anything under the forbidden folders (the
+raise; and an audit hook, which Python code cannot remove, refuses to start processes, to call
+native code through ctypes (only the installed packages' own libraries may be loaded, as torch
+does), and to open or list anything under the forbidden folders (the
 course with its hidden cases and the other students' work) or another process's ``/proc`` entry.
 The reference answers are never here: the grader computes them in its own process and compares.
 This is a guard within one user account, not an operating-system sandbox.
 """
 
+import ctypes  # noqa: F401 (imported before the guard: its import opens the process's own symbols)
 import importlib.abc
 import json
 import os
@@ -43,8 +46,8 @@ REFUSED_EVENTS = {
     "os.kill",
     "os.killpg",
     "pty.spawn",
-    "ctypes.dlopen",
     "ctypes.dlsym",
+    "ctypes.call_function",
     "ctypes.cdata",
 }
 PATH_EVENTS = {"open", "os.listdir", "os.scandir", "os.chdir", "shutil.copytree", "os.rename", "os.remove"}
@@ -110,9 +113,15 @@ def install_guard(forbidden: list[str]) -> None:
             return True
         return any(real == root or real.startswith(root + os.sep) for root in roots)
 
+    installed = [os.path.realpath(p) + os.sep for p in {sys.prefix, sys.base_prefix}]
+
     def hook(event, args):
         if event in REFUSED_EVENTS or event.startswith("os.exec"):
             raise Refused(f"{event} is not allowed while an exercise is graded")
+        if event == "ctypes.dlopen" and not (  # the installed packages' own libraries (torch loads some) only
+            isinstance(args[0], str) and any(os.path.realpath(args[0]).startswith(p) for p in installed)
+        ):
+            raise Refused(f"ctypes.dlopen of {args[0]!r} is not allowed while an exercise is graded")
         if event in PATH_EVENTS and args and refused_path(args[0]):
             raise Refused(f"{event} of {args[0]!r} is not allowed while an exercise is graded")
 
@@ -220,6 +229,7 @@ def main() -> None:
     adapter = {"__name__": "grading_adapter", "__builtins__": __builtins__}
     try:
         exec(compile(job["setup"], "<exercise setup>", "exec"), namespace)
+        exec(compile(job.get("context", ""), "<cells the exercise builds on>", "exec"), namespace)
         if job["answer"]["kind"] == "custom":
             exec(compile(job["setup"], "<exercise setup>", "exec"), adapter)
             exec(compile(job["answer"]["source"], "<grading adapter>", "exec"), adapter)
