@@ -23,7 +23,6 @@ from nbformat.v4 import new_code_cell
 
 from theory_collection.cli import main
 from theory_collection.course import checks, workflow
-from theory_collection.course.cli import COURSE_FILES
 from theory_collection.course.grader import load_course_file
 from theory_collection.runner import collection_notebooks
 
