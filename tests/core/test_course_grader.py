@@ -131,6 +131,14 @@ TAMPERING = {
         (),
         "NameError: name 'math' is not defined",
     ),
+    "forges answers in the grader's results file": (
+        "import sys\n\nwith open(sys.argv[1], 'a') as results:\n"
+        "    results.write('[' * 100000 + '\\n' + '{\"event\": \"ready\"}\\n')\n"
+        '    results.write(\'{"event": "case", "index": 0, "value": 1.75}\\n\')\n\n\n'
+        "def partial_sum(ratio, terms):\n    return 1.75\n",
+        (),
+        "differs from the reference",
+    ),
     "copies the visible test's numbers": (
         "def partial_sum(ratio, terms):\n    return 1.75  # the visible case's value\n",
         (),

@@ -188,7 +188,7 @@ def _events(path: Path) -> list[dict]:
         for line in handle.read(RESULTS_LIMIT).splitlines():
             try:
                 event = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # a line the solution wrote itself, or one nested too deep
                 continue
             if isinstance(event, dict):
                 events.append(event)
