@@ -168,7 +168,10 @@ def test_gaming_the_grader_scores_zero_with_the_reason(student, reference, tmp_p
     ids=["os._exit", "segfault", "endless loop", "sys.exit", "subprocess"],
 )
 def test_a_crash_exit_or_loop_costs_only_its_exercise(student, reference, tmp_path, source, reason):
-    _, grades = grades_of(reference, submission(student, source, LIMIT), tmp_path, grader.Limits(60, 3))
+    quick = tmp_path / "01_series.py"  # the course file with 3 s for partial_sum, the other exercise as it is
+    quick.write_text(COURSE_FILE.read_text().replace("time_limit=20", "time_limit=3", 1))
+    _, grades = grade_notebook(submission(student, source, LIMIT), reference, quick, [FIXTURE], name="01_series")
+    grades = {g.exercise: g for g in grades}
     assert grades["partial_sum"].points == 0 and reason in grades["partial_sum"].reason
     assert grades["series_limit"].points == 1
 
