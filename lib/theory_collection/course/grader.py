@@ -20,6 +20,7 @@ that reason. Output on stderr costs nothing. An unchanged stub scores 0 without 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import runpy
@@ -84,10 +85,17 @@ class Run:
 
 
 def load_course_file(path: str | Path) -> dict[str, Check]:
-    """The checks of an instructor's course file, by exercise id."""
+    """The checks of an instructor's course file, by exercise id (read once per version of the file, so that
+    every student of one grading run shares the references computed for the first)."""
     path = Path(path)
     if not path.is_file():
         raise CourseFileError(f"no course file {path}")
+    stat = path.stat()
+    return _load_course_file(path.resolve(), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_course_file(path: Path, mtime_ns: int, size: int) -> dict[str, Check]:
     try:
         namespace = runpy.run_path(str(path), run_name="course_file")
     except Exception as error:
