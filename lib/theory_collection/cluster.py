@@ -28,7 +28,7 @@ from functools import cache
 from pathlib import Path, PurePosixPath
 
 from theory_collection import execution
-from theory_collection.papers import REPO_ROOT
+from theory_collection.papers import REPO_ROOT, paper_of
 from theory_collection.params import check_float, check_int
 from theory_collection.runs import NotebookRun, git_commit
 
@@ -245,6 +245,56 @@ def _point_to_source(executed: Path, notebook: Path) -> None:
     if "input_path" in record:
         record["input_path"] = str(notebook)
         nbformat.write(nb, executed)
+
+
+def run_report_notebooks(
+    prepared: list, staging: Path, profile: str, order: list[int], scheduler: str, timeout: float, progress: bool
+) -> list[NotebookRun]:
+    """Run a report's checked notebooks (:class:`theory_collection.runner.Prepared`) on the workers of the Dask
+    cluster at ``scheduler``, starting in ``order``, and write each one's files into
+    ``staging/<paper>/<stem>/`` as it comes back; returns the runs in ``prepared``'s order.
+
+    Every worker must run this collection (:func:`check_worker_versions`). A notebook whose kernel dies is
+    run again once; one that still cannot be run is recorded with the error. Ctrl-C cancels the rest."""
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    runs: list[NotebookRun | None] = [None] * len(prepared)
+    with connect(scheduler, 1, timeout) as client:
+        expected = check_worker_versions(client, timeout)
+        futures = {}
+        for rank, index in enumerate(order):
+            path = prepared[index].path
+            parameters = {"profile": profile, **prepared[index].parameters}
+            arguments = (path.name, path.read_text(encoding="utf-8"), home_of(path), parameters, expected)
+            future = client.submit(run_remote, *arguments, retries=1, pure=False, priority=len(order) - rank)
+            futures[future] = index
+        try:
+            bar = tqdm(
+                as_completed(futures),
+                total=len(futures),
+                desc=f"notebooks ({profile}, on {scheduler})",
+                unit="notebook",
+                disable=not progress,
+            )
+            for future in bar:
+                index = futures[future]
+                path = prepared[index].path
+                folder = staging / paper_of(path).name / path.stem
+                if future.status == "finished":
+                    runs[index] = receive(future.result(), folder, path, paper_of(path).name)
+                else:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    error = future.exception()
+                    runs[index] = NotebookRun(
+                        path.stem, folder, paper=paper_of(path).name, error=f"{type(error).__name__}: {error}"
+                    )
+                if runs[index].status != "ok":
+                    bar.write(f"{path.stem}: {runs[index].status}: {runs[index].error}")
+        except BaseException:
+            client.cancel(list(futures))
+            raise
+    return runs
 
 
 # ---------------------------------------------------------------------------------------------
