@@ -50,6 +50,41 @@ def _read(handle) -> dict:
     return record if isinstance(record, dict) else {}
 
 
+def check_free(folder: str | Path, what: str = "run") -> None:
+    """Refuse (:class:`FolderLocked`) when a live process of this host holds ``folder`` now, by its lock record;
+    takes no lock and creates nothing. A check before slow preparations (a cluster to start); :func:`hold` is
+    what excludes other runs."""
+    folder = Path(folder).absolute()
+    if folder in _held:
+        return
+    try:
+        record = json.loads((folder / LOCK_FILE).read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return
+    if not isinstance(record, dict) or record.get("host") != socket.gethostname():
+        return
+    try:
+        os.kill(int(record.get("pid")), 0)
+    except (ProcessLookupError, TypeError, ValueError):
+        return  # stale: its process is gone
+    except PermissionError:
+        pass  # alive, another user's
+    try:  # a live process of that number may be another one: is the lock held?
+        with open(folder / LOCK_FILE, encoding="utf-8") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise FolderLocked(_refusal(folder, what, record)) from None
+    except OSError:
+        return
+
+
+def _refusal(folder: Path, what: str, record: dict) -> str:
+    return (
+        f"{folder} is in use by another run ({holder_text(record)}); wait for it to finish before this {what}, "
+        "or choose another --out"
+    )
+
+
 @contextmanager
 def hold(folder: str | Path, what: str = "run", notify=None):
     """Hold ``folder`` (created if needed) for the duration of the block; refuse at once if another run holds it.
@@ -79,10 +114,7 @@ def hold(folder: str | Path, what: str = "run", notify=None):
         except BlockingIOError:
             record = _read(handle)
             handle.close()
-            raise FolderLocked(
-                f"{folder} is in use by another {what} ({holder_text(record)}); wait for it to finish, "
-                "or choose another --out"
-            ) from None
+            raise FolderLocked(_refusal(folder, what, record)) from None
         try:  # the file may have been removed by the holder we waited on: then lock the new one
             if os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino:
                 break

@@ -402,6 +402,7 @@ def run_sweep(
     if workers is not None:
         workers = check_workers(workers)
     timeout = check_connect_timeout(timeout)
+    locks.check_free(out, "sweep")  # before a cluster starts; locks.hold below is what excludes
     points, todo = grid.points(), pending_points(grid, out)
     if progress and len(todo) < len(points):
         print(
