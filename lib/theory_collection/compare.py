@@ -91,7 +91,8 @@ def compare_markdown(first: Report, second: Report, folders: tuple[str, str] = (
         lines += [
             "## Notebooks without a clean result",
             "",
-            "Their claims are missing from the tables below (a cell may read *not tested* only for that).",
+            "The claims of a notebook that failed, is missing or incomplete are missing from the tables below (a "
+            "cell may read *not tested* only for that); where a newer attempt failed, they are the earlier result's.",
             "",
             "| report | notebook | what |",
             "|---|---|---|",

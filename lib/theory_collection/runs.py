@@ -242,7 +242,8 @@ def run_from_record(entry: dict, folder: Path, build: BuildInfo | None = None) -
         overrides=dict(entry.get("overrides") or {}),
     )
     if not folder.is_dir():
-        run.defect, run.error = "missing", f"its folder {folder.name}/ is not in the report"
+        failed = f"; it had failed: {run.error}" if run.error else ""
+        run.defect, run.error = "missing", f"its folder {folder.name}/ is not in the report{failed}"
         return run
     if claims_file.is_file():
         try:
@@ -319,7 +320,7 @@ def load_report(out: str | Path, marked: bool = True) -> tuple[BuildInfo, list[N
         if isinstance(attempt, dict):
             try:
                 run.attempt = run_from_record(_checked_entry(attempt, "failed attempt"), folder / ATTEMPT_DIR, info)
-                run.attempt.defect = ""
+                run.attempt.defect, run.attempt.error = "", attempt["error"]  # its own error, whatever is left of it
             except ValueError:
                 pass
         if run.key in unsettled and not run.defect:
