@@ -28,6 +28,7 @@ from functools import cache
 from pathlib import Path, PurePosixPath
 
 from theory_collection import execution
+from theory_collection.claims import load_claims
 from theory_collection.papers import REPO_ROOT, paper_of
 from theory_collection.params import check_float, check_int
 from theory_collection.runs import NotebookRun, git_commit
@@ -219,8 +220,6 @@ def run_remote(name: str, text: str, home: str | None, parameters: dict, expecte
 def receive(result: dict, folder: Path, notebook: Path, paper: str = "") -> NotebookRun:
     """Write a worker's result (:func:`run_remote`) into ``folder``, say in the executed notebook where it
     came from (its source is ``notebook``, as if it had run here), and return the run."""
-    from theory_collection.claims import load_claims
-
     folder.mkdir(parents=True, exist_ok=True)
     unpack(result["files"], folder)
     run = NotebookRun(notebook.stem, folder, paper=paper, **result["run"])

@@ -35,11 +35,8 @@ def point_status(point_dir: str | Path) -> dict | None:
 
 def file_digest(path: Path) -> str:
     """SHA-256 of a file's contents."""
-    digest = hashlib.sha256()
     with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def manifest(point_dir: Path) -> dict[str, str]:

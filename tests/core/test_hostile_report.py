@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from theory_collection import cli, locks, publishing, runner
+from theory_collection import cli, locks, papers, publishing, runner
 from theory_collection.cli import main
+from theory_collection.papers import Paper
 from theory_collection.runs import BuildInfo, NotebookRun, load_report, write_run_record, write_runs
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -283,3 +284,26 @@ def test_an_unusable_out_exits_2_in_one_line_before_any_work(tmp_path, capsys, d
     assert main(["report", "--notebooks", str(FIXTURES / "report"), "--out", str(out)]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert message in line and files_of(tmp_path) == before
+
+
+def test_estimates_are_printed_and_a_run_past_the_time_limit_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    registered = papers.registered()
+    paper = Paper(
+        name="report",
+        title="report",
+        citation="",
+        url="",
+        memory_estimate=lambda stem, values: 1000 * values["terms"],
+        time_estimate=lambda stem, values: 0.5 * values["terms"],
+    )
+    monkeypatch.setattr(papers, "registered", lambda: {**registered, "report": paper})
+    argv = ["report", "--notebooks", str(FIXTURES / "report"), "--notebook", "01", "-p", "terms", "40", "--no-figures"]
+    assert main([*argv, "--out", str(tmp_path / "within")]) == 0
+    assert "01_geometric: estimated 40 kB of memory and 20 s on one core" in capsys.readouterr().err
+
+    monkeypatch.setenv("THEORY_COLLECTION_TIME_LIMIT_SECONDS", "10")
+    assert main([*argv, "--out", str(tmp_path / "past")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "01_geometric (quick profile): at terms=40 it would run about 20 s on one core, more than the 10 s" in line
+    assert not (tmp_path / "past").exists()
+    assert runner.time_limit_seconds() == 10.0 and runner.seconds_text(3 * 86400) == "3 days"
