@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from theory_collection import cluster, compare, locks, papers, report, runner
+from theory_collection import cluster, compare, papers, report, runner
 from theory_collection.papers import REPO_ROOT
 from theory_collection.params import PROFILES
 
@@ -188,19 +188,18 @@ def run_report(args) -> int:
     timeout = cluster.check_connect_timeout(args.connect_timeout)
     runner.prepare(paths, overrides, args.profile)  # every check, before anything is written
     runner.check_report_profile(out, args.profile)
-    with locks.hold(out, "report"):  # from the first write to the summaries
-        try:
-            runs = runner.run_notebooks(
-                paths, out, args.profile, overrides, jobs=jobs, scheduler=args.scheduler, timeout=timeout
-            )
-        except KeyboardInterrupt:
-            print(
-                f"theory-collection report: interrupted; the report in {out} is unchanged (this run's notebooks "
-                "were discarded)",
-                file=sys.stderr,
-            )
-            return INTERRUPTED
-        summary, index = runner.write_report(runs, out, args.profile)
+    try:
+        runs = runner.run_notebooks(
+            paths, out, args.profile, overrides, jobs=jobs, scheduler=args.scheduler, timeout=timeout, summarise=True
+        )
+    except KeyboardInterrupt:
+        print(
+            f"theory-collection report: interrupted; the report in {out} is unchanged (this run's notebooks "
+            "were discarded)",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
+    summary, index = out / "summary.md", out / "index.html"
     if args.notebooks is None and args.profile == "quick" and not overrides and not args.no_figures:
         runner.refresh_figures([run for run in runs if run.attempt is None])
     print(summary.read_text())

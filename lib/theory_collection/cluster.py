@@ -246,53 +246,63 @@ def _point_to_source(executed: Path, notebook: Path) -> None:
         nbformat.write(nb, executed)
 
 
-def run_report_notebooks(
-    prepared: list, staging: Path, profile: str, order: list[int], scheduler: str, timeout: float, progress: bool
-) -> list[NotebookRun]:
-    """Run a report's checked notebooks (:class:`theory_collection.runner.Prepared`) on the workers of the Dask
-    cluster at ``scheduler``, starting in ``order``, and write each one's files into
-    ``staging/<paper>/<stem>/`` as it comes back; returns the runs in ``prepared``'s order.
+@contextmanager
+def session(scheduler: str | None, timeout: float = 10.0):
+    """``(client, identity)`` of a checked cluster (:func:`connect`, :func:`check_worker_versions`) for the
+    block; ``(None, None)`` without ``scheduler``. Nothing is written before it answers."""
+    if scheduler is None:
+        yield None, None
+        return
+    with connect(scheduler, 1, timeout) as client:
+        yield client, check_worker_versions(client, timeout)
 
-    Every worker must run this collection (:func:`check_worker_versions`). A notebook whose kernel dies is
-    run again once; one that still cannot be run is recorded with the error. Ctrl-C cancels the rest."""
+
+def run_report_notebooks(
+    client, expected: dict, prepared: list, staging: Path, profile: str, order: list[int], progress: bool
+) -> list[NotebookRun]:
+    """Run a report's checked notebooks (:class:`theory_collection.runner.Prepared`) on the workers of
+    ``client``'s cluster (checked to run the collection ``expected``, :func:`session`), starting in ``order``,
+    and write each one's files into ``staging/<paper>/<stem>/`` as it comes back; returns the runs in
+    ``prepared``'s order.
+
+    A notebook whose kernel dies is run again once; one that still cannot be run is recorded with the error.
+    Ctrl-C cancels the rest."""
     from distributed import as_completed
     from tqdm.auto import tqdm
 
     runs: list[NotebookRun | None] = [None] * len(prepared)
-    with connect(scheduler, 1, timeout) as client:
-        expected = check_worker_versions(client, timeout)
-        futures = {}
-        for rank, index in enumerate(order):
+    futures = {}
+    for rank, index in enumerate(order):
+        path = prepared[index].path
+        parameters = {"profile": profile, **prepared[index].parameters}
+        arguments = (path.name, path.read_text(encoding="utf-8"), home_of(path), parameters, expected)
+        future = client.submit(run_remote, *arguments, retries=1, pure=False, priority=len(order) - rank)
+        futures[future] = index
+    try:
+        bar = tqdm(
+            as_completed(futures),
+            total=len(futures),
+            desc=f"notebooks ({profile}, on {client.scheduler.address})",
+            unit="notebook",
+            disable=not progress,
+        )
+        for future in bar:
+            index = futures[future]
             path = prepared[index].path
-            parameters = {"profile": profile, **prepared[index].parameters}
-            arguments = (path.name, path.read_text(encoding="utf-8"), home_of(path), parameters, expected)
-            future = client.submit(run_remote, *arguments, retries=1, pure=False, priority=len(order) - rank)
-            futures[future] = index
-        try:
-            bar = tqdm(
-                as_completed(futures),
-                total=len(futures),
-                desc=f"notebooks ({profile}, on {scheduler})",
-                unit="notebook",
-                disable=not progress,
-            )
-            for future in bar:
-                index = futures[future]
-                path = prepared[index].path
-                folder = staging / paper_of(path).name / path.stem
-                if future.status == "finished":
-                    runs[index] = receive(future.result(), folder, path, paper_of(path).name)
-                else:
-                    folder.mkdir(parents=True, exist_ok=True)
-                    error = future.exception()
-                    runs[index] = NotebookRun(
-                        path.stem, folder, paper=paper_of(path).name, error=f"{type(error).__name__}: {error}"
-                    )
-                if runs[index].status != "ok":
-                    bar.write(f"{path.stem}: {runs[index].status}: {runs[index].error}")
-        except BaseException:
-            client.cancel(list(futures))
-            raise
+            folder = staging / paper_of(path).name / path.stem
+            if future.status == "finished":
+                runs[index] = receive(future.result(), folder, path, paper_of(path).name)
+            else:
+                folder.mkdir(parents=True, exist_ok=True)
+                error = future.exception()
+                runs[index] = NotebookRun(
+                    path.stem, folder, paper=paper_of(path).name, error=f"{type(error).__name__}: {error}"
+                )
+            if runs[index].status != "ok":
+                bar.write(f"{path.stem}: {runs[index].status}: {runs[index].error}")
+    except BaseException:
+        client.cancel(list(futures))
+        raise
     return runs
 
 

@@ -330,6 +330,7 @@ def run_notebooks(
     jobs: int | None = None,
     scheduler: str | None = None,
     timeout: float = 10.0,
+    summarise: bool = False,
 ) -> list[NotebookRun]:
     """Execute each notebook with ``profile`` and ``overrides`` into ``out/<paper>/<stem>/``; runs in ``paths`` order.
 
@@ -345,8 +346,9 @@ def run_notebooks(
     the earlier report as it was. A failing notebook is recorded with its error and the rest still run.
     Each notebook gets the overrides it declares (so ``-p steps 100`` reaches only notebooks with a
     ``steps`` parameter). Returns what the report now holds for each notebook: its new run, or the earlier
-    result it did not replace, with the failed new run as its ``attempt``. Write the summaries next, with
-    :func:`write_report`.
+    result it did not replace, with the failed new run as its ``attempt``. With ``summarise`` the summaries
+    of the whole report are written under the same lock (:func:`write_report`); else write them next.
+    Nothing is written before a ``scheduler`` answers and its workers are found to run this collection.
     """
     prepared = prepare(paths, dict(overrides or {}), profile)
     jobs = default_jobs() if jobs is None else check_jobs(jobs)
@@ -355,17 +357,18 @@ def run_notebooks(
         for line in [*item.notes, item.estimates_text().removeprefix(f"{item.path.stem}: ")]:
             if line:
                 print(f"{item.path.stem}: {line}", file=sys.stderr)
-    with locks.hold(out, "report"):
+    locks.check_free(out, "report")  # before a cluster is asked; locks.hold below is what excludes
+    with cluster.session(scheduler, timeout) as (client, identity), locks.hold(out, "report"):
         check_report_profile(out, profile)
         publishing.clear_leftovers(out, notify=_tell)
         previous = previous_seconds(out, profile)
         order = sorted(range(len(prepared)), key=lambda i: -previous.get(_key(prepared[i].path), 0.0))
         staging = publishing.new_staging(out)
         try:
-            if scheduler is None:
+            if client is None:
                 runs = run_side_by_side(prepared, staging, profile, order, jobs, progress, html)
             else:
-                runs = cluster.run_report_notebooks(prepared, staging, profile, order, scheduler, timeout, progress)
+                runs = cluster.run_report_notebooks(client, identity, prepared, staging, profile, order, progress)
                 for run in runs:
                     export_page_of(run, html)
             commit = git_commit()
@@ -377,7 +380,10 @@ def run_notebooks(
             shutil.rmtree(staging, ignore_errors=True)
             raise
         with uninterruptible():
-            return publishing.publish(runs, out, staging)
+            published = publishing.publish(runs, out, staging)
+            if summarise:
+                write_report(published, out, profile)
+            return published
 
 
 def check_report_profile(out: Path, profile: str) -> None:

@@ -307,3 +307,20 @@ def test_estimates_are_printed_and_a_run_past_the_time_limit_is_refused_before_a
     assert "01_geometric (quick profile): at terms=40 it would run about 20 s on one core, more than the 10 s" in line
     assert not (tmp_path / "past").exists()
     assert runner.time_limit_seconds() == 10.0 and runner.seconds_text(3 * 86400) == "3 days"
+
+
+@pytest.mark.parametrize(
+    "address, message", [("localhost:8786", "scheduler must be an address like"), (None, "cannot reach")]
+)
+def test_a_scheduler_that_is_malformed_or_does_not_answer_exits_2_before_anything_is_written(
+    tmp_path, capsys, address, message
+):
+    if address is None:
+        with socket.socket() as probe:  # a port nobody listens on
+            probe.bind(("127.0.0.1", 0))
+            address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    out = tmp_path / "out"
+    argv = ["report", "--notebooks", str(FIXTURES / "report"), "--out", str(out), "--scheduler", address]
+    assert main([*argv, "--connect-timeout", "2"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert message in line and not out.exists()
