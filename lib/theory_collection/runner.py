@@ -150,10 +150,10 @@ class Prepared:
     seconds: float = 0.0  # the paper's time estimate on one core (0: none given)
 
     def estimates_text(self) -> str:
-        """``03_value_matrix: estimated 1.2 GB of memory and 40 s on one core`` ("" when the paper gives none)."""
+        """``estimated 1.2 GB of memory and 40 s on one core`` ("" when the paper gives no estimate)."""
         parts = [f"{format_bytes(self.memory)} of memory"] if self.memory else []
         parts += [f"{seconds_text(self.seconds)} on one core"] if self.seconds else []
-        return f"{self.path.stem}: estimated " + " and ".join(parts) if parts else ""
+        return "estimated " + " and ".join(parts) if parts else ""
 
 
 def check_overrides(paths: list[Path], overrides: dict[str, object], profile: str = "quick") -> list[Prepared]:
@@ -354,7 +354,7 @@ def run_notebooks(
     jobs = default_jobs() if jobs is None else check_jobs(jobs)
     out = check_out_dir(out)
     for item in prepared:
-        for line in [*item.notes, item.estimates_text().removeprefix(f"{item.path.stem}: ")]:
+        for line in [*item.notes, item.estimates_text()]:
             if line:
                 print(f"{item.path.stem}: {line}", file=sys.stderr)
     locks.check_free(out, "report")  # before a cluster is asked; locks.hold below is what excludes

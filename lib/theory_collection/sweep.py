@@ -482,7 +482,7 @@ def _run_points(
             point = futures[future]
             if future.status == "finished":
                 parameters = {**grid.fixed, **point.parameters}
-                receive_point(future.result(), out / point.name, grid.notebook, parameters, expected[point.name])
+                receive_point(future.result(), out / point.name, out / notebook[0], parameters, expected[point.name])
             else:  # retries and reschedules exhausted: record it, keep the rest
                 _record_failure(out / point.name, point, future, expected[point.name])
     except KeyboardInterrupt:
