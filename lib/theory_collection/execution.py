@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import shutil
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -55,7 +56,10 @@ def run_notebook(
     run.started = time.time()
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(
+        # In a context of its own: nbclient keeps its event loop in a context variable, and a context copied from
+        # another thread (a Dask worker's task carries its submitter's) would hand it a loop already running there.
+        contextvars.Context().run(
+            papermill.execute_notebook,
             str(path),
             str(run.executed),
             parameters=parameters,

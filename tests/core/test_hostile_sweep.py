@@ -72,6 +72,11 @@ def test_a_replaced_or_broken_dataset_file_reruns_its_point(tmp_path, scheduler,
 
 
 def test_deleted_corrupted_or_edited_files_make_their_points_run_again(tmp_path, scheduler, capsys):
+    from jupyter_core.utils import ensure_event_loop
+
+    # What an earlier notebook run in this thread leaves behind: its event loop, in a context variable that Dask
+    # copies into the tasks this thread submits. Two points side by side must not both be handed that loop.
+    ensure_event_loop()
     grid = tmp_path / "grid.yaml"
     grid.write_text(f"notebook: {FIXTURES / 'geometric_point.ipynb'}\nparameters: {{terms: [30, 40, 50]}}\n")
     out = tmp_path / "out"
