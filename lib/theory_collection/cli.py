@@ -73,7 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
         "reaches the notebooks that declare NAME",
     )
     run.add_argument(
-        "--out", default=str(REPO_ROOT / "reports" / "latest"), help="output directory (default: reports/latest)"
+        "--out",
+        default=str(REPO_ROOT / "reports" / "latest"),
+        help="output directory (default: reports/latest); a run of some notebooks merges into the report there, "
+        "which must be of the same profile",
     )
     add_selection(run)
     run.add_argument("--no-figures", action="store_true", help="do not refresh the collection's figures/")
@@ -126,9 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser(
         "compare",
         help="set two written reports side by side (say the quick and the paper profile)",
-        description="Read two reports written by `report` and print, in Markdown, each paper's headline with "
-        "both verdicts per cell, the claims whose verdict differs (with both measured values) and the time of "
-        "each notebook in both.",
+        description="Read two reports written by `report` and print, in Markdown, the notebooks of either without a "
+        "clean result (failed, missing, incomplete, a failed newer attempt: exit status 1), each paper's headline "
+        "with both verdicts per cell, the claims whose verdict differs (with both measured values) and the status "
+        "and time of each notebook in both.",
     )
     compare.add_argument("first", metavar="REPORT", help="a report folder (e.g. reports/latest)")
     compare.add_argument("second", metavar="OTHER", help="another report folder (e.g. reports/paper)")

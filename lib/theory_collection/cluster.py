@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path, PurePosixPath
 
+import nbformat
+
 from theory_collection import execution
 from theory_collection.claims import load_claims
 from theory_collection.papers import REPO_ROOT, paper_of
@@ -181,6 +183,15 @@ def unpack(files: dict[str, bytes], folder: Path) -> None:
         target.write_bytes(content)
 
 
+def without_outputs(nb: nbformat.NotebookNode) -> str:
+    """A notebook (changed in place) as text without its outputs: what a worker needs to run it, a fraction of a
+    committed notebook's size."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nbformat.writes(nb)
+
+
 def home_of(notebook: Path) -> str | None:
     """The notebook's folder relative to the repository (where a worker's kernel runs), None outside it."""
     try:
@@ -237,8 +248,6 @@ def receive(result: dict, folder: Path, notebook: Path, paper: str = "") -> Note
 def _point_to_source(executed: Path, notebook: Path) -> None:
     """papermill recorded the worker's temporary copy as the input; the report finds the theory notes
     beside the notebook it names, so name the client's."""
-    import nbformat
-
     nb = nbformat.read(executed, as_version=4)
     record = nb.metadata.get("papermill", {})
     if "input_path" in record:
@@ -275,7 +284,8 @@ def run_report_notebooks(
     for rank, index in enumerate(order):
         path = prepared[index].path
         parameters = {"profile": profile, **prepared[index].parameters}
-        arguments = (path.name, path.read_text(encoding="utf-8"), home_of(path), parameters, expected)
+        text = without_outputs(nbformat.read(path, as_version=4))
+        arguments = (path.name, text, home_of(path), parameters, expected)
         future = client.submit(run_remote, *arguments, retries=1, pure=False, priority=len(order) - rank)
         futures[future] = index
     try:

@@ -376,10 +376,7 @@ def _snapshot(notebook: Path, out: Path) -> tuple[Path, str]:
     out.mkdir(parents=True, exist_ok=True)
     snapshot = out / notebook.name
     nbformat.write(nb, snapshot)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    return snapshot, nbformat.writes(nb)
+    return snapshot, cluster.without_outputs(nb)
 
 
 # ---------------------------------------------------------------------------------------------
