@@ -194,4 +194,3 @@ def test_a_worker_of_another_collection_is_refused_by_name_before_any_point_runs
         assert not out.exists(), "work started despite the mismatch"
     finally:
         cluster.stop(other)
-    cluster.wait_for_workers(2)
