@@ -24,7 +24,6 @@ import re
 import socket
 import tempfile
 from contextlib import contextmanager
-from functools import cache
 from pathlib import Path, PurePosixPath
 
 import nbformat
@@ -200,11 +199,6 @@ def home_of(notebook: Path) -> str | None:
         return None
 
 
-@cache
-def _work_root() -> Path:
-    return Path(tempfile.gettempdir())
-
-
 def run_remote(name: str, text: str, home: str | None, parameters: dict, expected: dict) -> dict:
     """On a worker: run the notebook ``text`` (file name ``name``) with ``parameters`` in a temporary folder
     and return its outcome and files: ``{"run": {...}, "files": {path: bytes}, "where": "host:folder"}``.
@@ -214,7 +208,7 @@ def run_remote(name: str, text: str, home: str | None, parameters: dict, expecte
     problem = mismatch(f"on {socket.gethostname()}", identity(), expected)
     if problem:
         raise RuntimeError(problem)
-    with tempfile.TemporaryDirectory(prefix="theory-collection-", dir=_work_root()) as work:
+    with tempfile.TemporaryDirectory(prefix="theory-collection-") as work:  # in the worker's TMPDIR
         work = Path(work)
         notebook = work / "input" / name
         notebook.parent.mkdir()

@@ -44,7 +44,6 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from theory_collection import cluster, locks, papers, publishing
@@ -68,7 +67,15 @@ from theory_collection.params import (
     memory_budget_bytes,
 )
 from theory_collection.report import write_summaries
-from theory_collection.runs import INCOMPLETE, RUNS_FILE, NotebookRun, git_commit, report_profile, write_run_record
+from theory_collection.runs import (
+    INCOMPLETE,
+    RUNS_FILE,
+    NotebookRun,
+    git_commit,
+    now_text,
+    report_profile,
+    write_run_record,
+)
 
 __all__ = ["KERNEL", "QUIET_KERNEL", "RUNS_FILE", "INCOMPLETE", "load_yaml", "parse_value", "run_notebook"]
 
@@ -374,7 +381,7 @@ def run_notebooks(
             commit = git_commit()
             for item, run in zip(prepared, runs):
                 run.paper, run.profile, run.overrides = paper_of(item.path).name, profile, item.parameters
-                run.commit, run.date = commit, datetime.fromtimestamp(run.started, UTC).strftime("%Y-%m-%d %H:%M UTC")
+                run.commit, run.date = commit, now_text(run.started)
                 write_run_record(run)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

@@ -126,9 +126,9 @@ class BuildInfo:
         return cls(now_text(), git_commit(), profile, dict(overrides or {}))
 
 
-def now_text() -> str:
-    """The current time as reports show it: ``2026-12-06 06:45 UTC``."""
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+def now_text(seconds: float = 0.0) -> str:
+    """A time as reports show it, ``2026-12-06 06:45 UTC``: ``seconds`` since the epoch, or now (0)."""
+    return (datetime.fromtimestamp(seconds, UTC) if seconds else datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def git_commit(repository: Path = REPO_ROOT) -> str:
