@@ -163,6 +163,8 @@ def run_record(run: NotebookRun) -> dict:
         "seconds": round(run.seconds, 3),
         "started": round(run.started, 3),
         "error": run.error,
+        # how many claims its claims.json held; None: the notebook wrote none (a missing file is then no defect)
+        "claims": len(run.claims) if (run.output_dir / "claims.json").is_file() else None,
     }
     if run.attempt is not None:
         record["failed_attempt"] = run_record(run.attempt)
@@ -243,7 +245,7 @@ def run_from_record(entry: dict, folder: Path, build: BuildInfo | None = None) -
             run.claims = load_claims(claims_file)
         except ValueError as error:
             run.error = run.error or str(error)
-    elif not run.error:
+    elif not run.error and entry.get("claims", 0) is not None:  # a record from before "claims" counts as one
         run.defect, run.error = "missing", "it ran through, but its claims.json is not in its folder"
     return run
 
@@ -316,7 +318,7 @@ def load_report(out: str | Path, marked: bool = True) -> tuple[BuildInfo, list[N
                 run.attempt.defect, run.attempt.error = "", attempt["error"]  # its own error, whatever is left of it
             except ValueError:
                 pass
-        if run.key in unsettled and not run.defect:
+        if (run.key in unsettled or "(unreadable marker)" in unsettled) and not run.defect:
             run.defect = "incomplete"
             run.error = run.error or "a run was stopped while it replaced this folder; the summaries may not match it"
         runs.append(run)

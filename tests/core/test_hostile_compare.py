@@ -178,3 +178,14 @@ def test_notebooks_in_one_report_only_are_listed_in_both_columns(tmp_path, capsy
     (quick / "runs.json").write_text(json.dumps(record))
     assert main(["compare", str(quick), str(paper)]) == 0
     assert "| topic_structure/03_value_matrix | not run | 10 s |" in capsys.readouterr().out
+
+
+def test_a_notebook_that_writes_no_claims_table_is_not_called_missing(tmp_path, capsys):
+    quick, paper = write_report(tmp_path / "quick"), write_report(tmp_path / "paper", "paper")
+    (paper / "topic_structure" / "03_value_matrix" / "claims.json").unlink()
+    record = runs_json(paper)
+    assert record["runs"][1]["claims"] == 1, "runs.json does not record that the notebook wrote its claims"
+    record["runs"][1]["claims"] = None  # as recorded for a notebook that writes no claims table
+    (paper / "runs.json").write_text(json.dumps(record))
+    assert main(["compare", str(quick), str(paper)]) == 0
+    assert "without a clean result" not in capsys.readouterr().out
