@@ -5,8 +5,8 @@ into them with relative paths, so the report folder can be zipped, moved and rea
 
     <out>/index.html          the headline, the claims of every notebook, figures, links
     <out>/summary.md          the same headline and claims tables in Markdown
-    <out>/runs.json           what ran: profile, date, commit, each notebook's time and status (read back
-                              by :func:`load_report`; ``compare`` sets two reports side by side)
+    <out>/runs.json           what ran: profile, and each notebook's date, commit, time and status (read back
+                              by :func:`theory_collection.runs.load_report`; ``compare`` sets two side by side)
     <out>/_static/mathjax/    MathJax, shared by every page (see pages)
     <out>/<paper>/THEORY.html the paper's theory notes
     <out>/<paper>/NN_name/    one notebook's run (see runner) and its page NN_name.html
@@ -27,11 +27,8 @@ from __future__ import annotations
 
 import bisect
 import html
-import json
 import re
-import subprocess
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -42,11 +39,11 @@ from theory_collection.claims import (
     contradicts_paper,
     counts_by_kind,
     headline,
-    load_claims,
     verdict_of,
+    write_atomic,
 )
-from theory_collection.papers import REPO_ROOT, Paper, generic_paper, registered
-from theory_collection.runner import RUNS_FILE, NotebookRun
+from theory_collection.papers import Paper, generic_paper, registered
+from theory_collection.runs import BuildInfo, NotebookRun, write_runs
 
 PROFILE_MEANING = {
     "quick": "small problems and short runs (minutes on 2 cores); tolerances include the finite-size error",
@@ -61,43 +58,6 @@ def export_html(notebook: str | Path) -> Path:
 
 # ---------------------------------------------------------------------------------------------
 # What a report is about: its papers, its build, its claims
-
-
-@dataclass
-class BuildInfo:
-    """When and from what a report was made."""
-
-    date: str
-    commit: str
-    profile: str
-    overrides: dict = field(default_factory=dict)
-
-    @classmethod
-    def now(cls, profile: str, overrides: dict | None = None) -> BuildInfo:
-        """The current time (UTC) and git commit of the repository."""
-        return cls(datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), git_commit(), profile, dict(overrides or {}))
-
-
-def git_commit(repository: Path = REPO_ROOT) -> str:
-    """The short commit hash, with "+ uncommitted changes" when tracked files differ; "unknown" outside git."""
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(repository), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(repository), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"{commit} + uncommitted changes" if dirty else commit
 
 
 def time_text(runs: list[NotebookRun]) -> str:
@@ -206,7 +166,8 @@ def problems(runs: list[NotebookRun]) -> list[tuple[str, str]]:
 
     A failing paper claim or assumption is a finding, reported first (:func:`failures`), not here.
     """
-    found = [(f"{r.notebook} failed", r.error) for r in runs if r.error]
+    found = [(f"{r.notebook} {'failed' if r.status == 'error' else r.status}", r.error) for r in runs if r.error]
+    found += [(f"{r.notebook}: a newer attempt failed", attempt_text(r)) for r in runs if r.attempt is not None]
     found += [
         (
             f"{c['id']} does not hold ({r.notebook})",
@@ -217,6 +178,24 @@ def problems(runs: list[NotebookRun]) -> list[tuple[str, str]]:
         for c in r.broken_claims
     ]
     return found
+
+
+def attempt_text(run: NotebookRun) -> str:
+    """What a failed newer attempt beside a kept result says: when, from which commit, its error, and what is shown."""
+    attempt = run.attempt
+    if attempt is None:
+        return ""
+    return (
+        f"{attempt.date}, commit {attempt.commit}: {attempt.error} (kept and shown: the earlier result of "
+        f"{run.date or 'an unrecorded date'}, commit {run.commit or 'unknown'})"
+    )
+
+
+def run_text(run: NotebookRun) -> str:
+    """``2026-12-06 06:45 UTC, commit abc123`` with the run's overrides: when and from what a notebook ran."""
+    overrides = ", ".join(f"{k} = {v}" for k, v in run.overrides.items())
+    text = ", commit ".join(x for x in (run.date, run.commit) if x)
+    return text + (f"; {overrides}" if overrides else "")
 
 
 def verdict_counts(run: NotebookRun) -> dict[str, int]:
@@ -375,15 +354,17 @@ def summary_markdown(
         "",
         "## Notebooks",
         "",
-        "| notebook | status | holds | fails | inconclusive | observed | time |",
-        "|---|---|---|---|---|---|---|",
+        "| notebook | status | holds | fails | inconclusive | observed | time | run |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         counts = verdict_counts(run)
+        attempt = f" (a newer attempt failed: {attempt_text(run)})" if run.attempt is not None else ""
+        ran = (run_text(run) + attempt).replace("|", "\\|").replace("\n", " ")
         lines.append(
             f"| {_md_link(run, root)} | {run.status} | "
             + " | ".join(str(counts[v]) for v in VERDICTS)
-            + f" | {run.seconds:.1f} s |"
+            + f" | {run.seconds:.1f} s | {ran} |"
         )
     lines += [
         "",
@@ -476,8 +457,7 @@ def _failures_markdown(runs: list[NotebookRun]) -> list[str]:
 def _failures_html(runs: list[NotebookRun], row_of: dict) -> str:
     def items(found: list[Failure]) -> str:
         return "".join(
-            f"<li>{_id_link(row_of, f.paper.name, f.claim['id'])} {_e(f.text().split(' ', 1)[1])}</li>"
-            for f in found
+            f"<li>{_id_link(row_of, f.paper.name, f.claim['id'])} {_e(f.text().split(' ', 1)[1])}</li>" for f in found
         )
 
     against, other = contradictions(runs), formalisation_failures(runs)
@@ -648,12 +628,15 @@ def _overview_html(runs, root) -> str:
         rows.append(
             f'<tr><td><a href="#{_e(_notebook_anchor(run))}">{_e(run.notebook)}</a></td>'
             f'<td class="{_css(run.status)}">{_e(run.status)}</td>{cells}'
-            f'<td class="num">{run.seconds:.1f} s</td><td>{_file_links(run, root)}</td></tr>'
+            f'<td class="num">{run.seconds:.1f} s</td><td>{_file_links(run, root)}</td>'
+            f"<td>{_e(run_text(run))}"
+            + ('<br><span class="bad">newer attempt failed</span>' if run.attempt is not None else "")
+            + "</td></tr>"
         )
     head = "".join(f"<th>{v}</th>" for v in VERDICTS)
     return (
         f'<section><h2 id="notebooks">Notebooks</h2><div class="scroll"><table class="overview"><thead><tr>'
-        f"<th>notebook</th><th>status</th>{head}<th>time</th><th>files</th></tr></thead>"
+        f"<th>notebook</th><th>status</th>{head}<th>time</th><th>files</th><th>run</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div></section>"
     )
 
@@ -683,10 +666,14 @@ def _notebook_html(run: NotebookRun, root: Path, links: dict[str, ClaimLinks]) -
     body = [
         f'<section class="notebook"><h2 id="{_e(_notebook_anchor(run))}">{_e(title)}</h2>',
         f'<p class="files"><span class="{_css(run.status)}">{_e(run.status)}</span> · {run.seconds:.1f} s · '
-        f"{_file_links(run, root)}</p>",
+        f"{_e(run_text(run))} · {_file_links(run, root)}</p>",
     ]
     if run.error:
         body.append(f'<pre class="bad">{_e(run.error)}</pre>')
+    if run.attempt is not None:
+        notebook = run.attempt.executed
+        link = f' · <a href="{_href(notebook, root)}" download>its notebook</a>' if notebook.is_file() else ""
+        body.append(f'<p class="bad">A newer attempt failed{link}:</p><pre class="bad">{_e(attempt_text(run))}</pre>')
     if run.claims:
         body.append(
             '<div class="scroll"><table class="claims"><thead><tr><th>claim</th><th>kind</th><th>statement</th>'
@@ -777,153 +764,13 @@ def write_summaries(
     theory = write_theory_pages(runs, out)
     info = BuildInfo.now(profile, overrides_of(runs) if overrides is None else overrides)
     markdown = out / "summary.md"
-    markdown.write_text(summary_markdown(runs, profile, root=out, info=info), encoding="utf-8")
+    write_atomic(markdown, summary_markdown(runs, profile, root=out, info=info))
     index = out / "index.html"
-    index.write_text(index_html(runs, profile, out, info=info), encoding="utf-8")
+    write_atomic(index, index_html(runs, profile, out, info=info))
     write_runs(runs, info, out)
     for page in [*theory, *(r.html for r in runs if r.html is not None and r.html.is_file())]:
         pages.relink(page)  # now that every page they may link is in place
     return markdown, index
-
-
-def write_runs(runs: list[NotebookRun], info: BuildInfo, out: Path) -> Path:
-    """``<out>/runs.json``: the build (profile, date, commit, overrides) and each notebook's paper, time, start
-    (seconds since the epoch) and error."""
-    record = {
-        "profile": info.profile,
-        "date": info.date,
-        "commit": info.commit,
-        "overrides": info.overrides,
-        "runs": [
-            {
-                "paper": r.paper,
-                "notebook": r.notebook,
-                "seconds": round(r.seconds, 3),
-                "started": round(r.started, 3),
-                "error": r.error,
-            }
-            for r in runs
-        ],
-    }
-    path = Path(out) / RUNS_FILE
-    path.write_text(json.dumps(record, indent=1, default=str) + "\n", encoding="utf-8")
-    return path
-
-
-def load_report(out: str | Path) -> tuple[BuildInfo, list[NotebookRun]]:
-    """A written report read back: its build and its runs, each with the claims of its ``claims.json``."""
-    out = Path(out)
-    try:
-        record = json.loads((out / RUNS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{out} is not a report written by `report` (no readable {RUNS_FILE}): {error}") from None
-    runs = []
-    for entry in record["runs"]:
-        folder = out / entry["paper"] / entry["notebook"]
-        claims_file = folder / "claims.json"
-        claims = load_claims(claims_file) if claims_file.is_file() else []
-        html_page = folder / f"{entry['notebook']}.html"
-        runs.append(
-            NotebookRun(
-                entry["notebook"],
-                folder,
-                paper=entry["paper"],
-                error=entry["error"],
-                claims=claims,
-                seconds=entry["seconds"],
-                html=html_page if html_page.is_file() else None,
-                started=entry.get("started", 0.0),  # not recorded before reports ran notebooks side by side
-            )
-        )
-    info = BuildInfo(record["date"], record["commit"], record["profile"], record.get("overrides", {}))
-    return info, runs
-
-
-def compare_markdown(first: tuple[BuildInfo, list[NotebookRun]], second: tuple[BuildInfo, list[NotebookRun]]) -> str:
-    """Two reports side by side (say the quick and the paper profile): what the data contradict in each, each
-    paper's headline with both verdicts where they differ, the counts by kind and verdict, every claim whose
-    verdict differs (with both measured values), and the time of every notebook in each."""
-    (info_a, runs_a), (info_b, runs_b) = first, second
-    name_a, name_b = _report_name(info_a), _report_name(info_b)
-    lines = [
-        f"# {name_a} and {name_b} side by side",
-        "",
-        f"- {name_a}: made {info_a.date} from commit {info_a.commit}, {time_text(runs_a)}",
-        f"- {name_b}: made {info_b.date} from commit {info_b.commit}, {time_text(runs_b)}",
-        "",
-    ]
-    for name, runs in ((name_a, runs_a), (name_b, runs_b)):
-        lines.append(f"- At the {name}: {failures_line(runs)}")
-    lines += [
-        "",
-        f"A cell shows the verdict where both reports agree, and **{name_a} / {name_b}** where they differ; it "
-        "names the claims that fail or are inconclusive in either.",
-        "",
-    ]
-    papers_b = dict((paper.name, group) for paper, group in by_paper(runs_b))
-    for paper, group_a in by_paper(runs_a):
-        table_a, table_b = paper_headline(paper, group_a), paper_headline(paper, papers_b.get(paper.name, []))
-        if not table_a:
-            continue
-        lines += [f"## {paper.title}", "", *_headline_head(paper)]
-        verdicts: dict[str, set[str]] = {}  # claim id -> its verdicts in the two reports
-        for claim in (c for group in (group_a, papers_b.get(paper.name, [])) for run in group for c in run.claims):
-            verdicts.setdefault(claim["id"], set()).add(verdict_of(claim))
-        for subject, row in table_a.items():
-            cells = []
-            for data in paper.data_kinds:
-                a, b = row[data]["verdict"], table_b.get(subject, {}).get(data, {}).get("verdict", "not run")
-                ids = dict.fromkeys([*row[data]["ids"], *table_b.get(subject, {}).get(data, {}).get("ids", [])])
-                # the claims behind a verdict other than confirmed, in either report
-                behind = [i for i in ids if verdicts.get(i, set()) & {"fails", "inconclusive"}]
-                cell = a if a == b else f"**{a} / {b}**"
-                cells.append(cell + (f" ({', '.join(behind)})" if behind else ""))
-            lines.append(f"| **{subject}** {paper.headline_rows_text.get(subject, '')} | " + " | ".join(cells) + " |")
-        lines.append("")
-    counts_a = counts_by_kind([c for r in runs_a for c in r.claims])
-    counts_b = counts_by_kind([c for r in runs_b for c in r.claims])
-    lines += [
-        f"## Claims by kind and verdict ({name_a} / {name_b})",
-        "",
-        "| kind | " + " | ".join(VERDICTS) + " |",
-        "|---|" + "---|" * len(VERDICTS),
-    ]
-    for kind in dict.fromkeys([*counts_a, *counts_b]):
-        row_a, row_b = counts_a.get(kind, {}), counts_b.get(kind, {})
-        lines.append(f"| {kind} | " + " | ".join(f"{row_a.get(v, 0)} / {row_b.get(v, 0)}" for v in VERDICTS) + " |")
-    lines.append("")
-    claims_a = {(r.paper, c["id"]): c for r in runs_a for c in r.claims}
-    claims_b = {(r.paper, c["id"]): c for r in runs_b for c in r.claims}
-    differ = [key for key in claims_a if key in claims_b and verdict_of(claims_a[key]) != verdict_of(claims_b[key])]
-    lines += ["## Claims whose verdict differs", ""]
-    if differ:
-        lines += [f"| claim | kind | {name_a} | {name_b} |", "|---|---|---|---|"]
-        for key in differ:
-            a, b = claims_a[key], claims_b[key]
-            lines.append(
-                f"| {key[1]} | {a.get('kind', '')} | {verdict_of(a)} ({_fmt(a.get('measured'))}) | "
-                f"{verdict_of(b)} ({_fmt(b.get('measured'))}) |"
-            )
-    else:
-        lines.append("None.")
-    only = sorted({key[1] for key in claims_a.keys() ^ claims_b.keys()})
-    if only:
-        lines += ["", "In one report only: " + ", ".join(only) + "."]
-    times_b = {(r.paper, r.notebook): r for r in runs_b}
-    lines += ["", "## Time per notebook", "", f"| notebook | {name_a} | {name_b} |", "|---|---|---|"]
-    for run in runs_a:
-        other = times_b.get((run.paper, run.notebook))
-        lines.append(
-            f"| {run.paper}/{run.notebook} | {run.seconds:.0f} s | "
-            + (f"{other.seconds:.0f} s" if other else "not run")
-            + " |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _report_name(info: BuildInfo) -> str:
-    overrides = ", ".join(f"{k} = {v}" for k, v in info.overrides.items())
-    return f"{info.profile} profile" + (f" ({overrides})" if overrides else "")
 
 
 def write_theory_pages(runs: list[NotebookRun], out: Path) -> list[Path]:

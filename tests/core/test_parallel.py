@@ -50,7 +50,8 @@ def test_the_longest_notebooks_of_the_previous_run_start_first(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     previous = [
-        {"paper": "notebooks", "notebook": f"0{n}_meet", "seconds": s} for n, s in ((1, 1.0), (2, 9.0), (3, 5.0))
+        {"paper": "notebooks", "notebook": f"0{n}_meet", "seconds": s, "error": ""}
+        for n, s in ((1, 1.0), (2, 9.0), (3, 5.0))
     ]
     (out / runner.RUNS_FILE).write_text(json.dumps({"profile": "quick", "runs": previous}))
     assert runner.previous_seconds(out, "quick") == {

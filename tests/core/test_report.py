@@ -15,6 +15,7 @@ import pytest
 
 from theory_collection import papers, report, runner
 from theory_collection.cli import main
+from theory_collection.runs import load_report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
 
@@ -524,7 +525,7 @@ def test_compare_sets_two_reports_side_by_side_and_bolds_what_differs(tmp_path, 
         runs = topic_runs(out, a1_wikipedia=a1)
         write_claims(runs)
         report.write_summaries(runs, profile, out, overrides={})
-    info, runs = report.load_report(paper)
+    info, runs = load_report(paper)
     assert info.profile == "paper" and [r.seconds for r in runs] == [12.34, 45.67]
     assert report.verdict_counts(runs[1])["fails"] == 1  # the claims came back from claims.json
 
