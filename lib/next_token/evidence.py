@@ -13,14 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from next_token.dynamics import (
-    ExactSolutions,
-    Metrics,
-    StackedDatasets,
-    half_norm_index,
-    measure,
-    predicted_one_minus_cos,
-)
+from next_token.loss import scores
+from next_token.measurements import Metrics, half_norm_index, measure, predicted_one_minus_cos
+from next_token.stacked import ExactSolutions, StackedDatasets
 
 FIN_FRACTION = 0.1  # N5 asks that the run closes at least 90% of its peak distance to W^fin (beyond any floor)
 DETECTION = 0.01  # N6/N7: 1% of attention mass / total variation / initial loss gap
@@ -258,8 +253,6 @@ def shared_context_frequencies(
     the shared W^fin scores also serve the other samples, and the composition is a compromise.
     Returns (predicted, empirical, decoupled): (groups, K), (groups, K), (groups,) bool.
     """
-    from next_token.loss import scores
-
     a = np.where(retrieved, scores(ds, W_fin), -np.inf)
     comp = np.exp(a - a.max(1, keepdims=True))
     comp /= comp.sum(1, keepdims=True)
