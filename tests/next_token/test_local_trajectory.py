@@ -5,16 +5,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from next_token import dynamics as dy
 from next_token import general_head as gh
-from next_token import notebook_claims as nc
+from next_token import stacked as st
+from next_token import training as tr
+from next_token.claims.beyond_the_theorem import local_trajectory_claims
 from next_token.data import generate_dataset
 from theory_collection.claims import ClaimsTable
 
 
 @pytest.fixture(scope="module")
 def stack():
-    return dy.stack_datasets([generate_dataset(6, 4, 6, 8, "cyclic", seed=0)])
+    return st.stack_datasets([generate_dataset(6, 4, 6, 8, "cyclic", seed=0)])
 
 
 def _reference_grad(stack, W: np.ndarray, digits: int = 60) -> np.ndarray:
@@ -49,7 +50,7 @@ def test_backwards_agree_at_moderate_norm(stack):
 
 
 def test_only_the_cancellation_free_backward_is_accurate_at_roundoff_attention(stack):
-    W0 = dy.initial_weights(stack, "uniform", seed=0)
+    W0 = tr.initial_weights(stack, "uniform", seed=0)
     W = gh.train_general_head(stack, 0.1, 2000, W0, backward="cancellation_free")  # ||W|| ~ 200: attention < 1e-17
     attention = gh._attention(stack, W)
     assert attention[attention < gh.SELECT_THRESHOLD].max() < gh.UNIT_ROUNDOFF  # the regime the claim is about
@@ -83,8 +84,10 @@ def _frames(cos_standard, cos_exact, unselected, changes=0):
 def _verdicts(standard, exact, final_cos):
     table = ClaimsTable("t")
     runs = pd.DataFrame({"diverging": [True], "cos local": [final_cos]})
-    nc.local_trajectory_claims(table, standard, exact, runs, [0], "ce", 100, 200, ("a", "b", "c", "d"), "f", "s")
-    return {c.id: c.verdict for c in table.claims}
+    texts = dict(run="a test run", data="a test", steps=200)
+    local_trajectory_claims(table, standard, exact, runs, [0], "ce", 100, texts)
+    names = dict(zip(("N10.local_trajectory", "N10.selection_fixed", "N10.roundoff_onset"), "abc"))
+    return {names.get(c.id, "d"): c.verdict for c in table.claims}
 
 
 def test_claims_hold_on_a_roundoff_departure():
