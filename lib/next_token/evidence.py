@@ -37,7 +37,7 @@ def _at(values: np.ndarray, index: np.ndarray) -> np.ndarray:
     return values[index, np.arange(values.shape[1])]
 
 
-def direction(metrics: Metrics, exact: ExactSolutions) -> Evidence:
+def direction(metrics: Metrics, exact: ExactSolutions, stack: StackedDatasets | None = None) -> Evidence:
     """N4: cos(W, W^svm) at the end against the rate predicted from a bounded residual.
 
     Prediction: 1 - cos ~ (||W^fin||^2 + ||rho||^2) / (2 ||W||^2) with rho bounded. The residual is taken where the
@@ -46,6 +46,11 @@ def direction(metrics: Metrics, exact: ExactSolutions) -> Evidence:
     fall). The criterion allows alpha <= 1 (slack g on the predicted rate); alpha >= 2 fails (slack g^2 missed);
     in between the run is pre-asymptotic and the verdict inconclusive, with the exponent. Reported for the worst
     dataset by the ratio (1 - cos) / (g * predicted). metrics: fields (m, B) along a trajectory.
+
+    The rate describes the asymptotic regime, where the superposition c W_hat + W^fin retrieves C_i. With the stacked
+    datasets ``stack`` given, a run whose superposition at its reached c = <W, W_hat> still leaves more than
+    DETECTION of some sample's attention outside C_i has not reached that regime: inconclusive, with the gap (a short
+    run from 0 has its residual growing with ||W|| as a wrong direction would).
     """
     keep = exact.svm_norm > 0
     if not keep.any():
@@ -69,6 +74,14 @@ def direction(metrics: Metrics, exact: ExactSolutions) -> Evidence:
             f"pre-asymptotic: ||rho||^2 grew like ||W||^{alpha:.2f} on dataset {worst} (bounded residual: exponent "
             f"-> 0; wrong direction: 2); a longer run or the path decides"
         )
+    elif stack is not None:
+        c = metrics.svm_coef[-1]
+        outside = 1.0 - measure(stack, exact, c[:, None, None] * exact.direction + exact.W_fin).min_mass
+        if np.any(outside[keep] > DETECTION):
+            unmet = (
+                f"not yet in the regime of the rate: at the reached norm the superposition c W_hat + W^fin itself "
+                f"leaves {outside[keep].max():.3g} of the attention outside C_i (> {DETECTION})"
+            )
     return Evidence(
         measured=float(metrics.cos_svm[-1, worst]),
         criterion=float(1.0 - growth[worst] * predicted[worst]),

@@ -16,7 +16,7 @@ import pandas as pd
 from next_token import public_code
 from next_token.data import generate_dataset
 from next_token.measurements import Metrics, measure
-from next_token.stacked import ExactSolutions, exact_solutions, stack_datasets
+from next_token.stacked import ExactSolutions, StackedDatasets, exact_solutions, stack_datasets
 from next_token.training import initial_weights, train
 
 # the public code's experiments (THEORY.md section 5) and its printed numbers, quoted beside ours
@@ -35,8 +35,10 @@ PUBLIC_EXPERIMENTS = {
 
 @dataclass
 class ProtocolRun:
-    """One experiment in the code's protocol: checkpoint steps (m,), Metrics (m, B), the exact solutions, seconds."""
+    """One experiment in the code's protocol: its stacked datasets, checkpoint steps (m,), Metrics (m, B), the exact
+    solutions, and the seconds it took (datasets, solutions, training and metrics)."""
 
+    stack: StackedDatasets
     steps: np.ndarray
     metrics: Metrics
     exact: ExactSolutions
@@ -59,22 +61,22 @@ def protocol_run(setting: public_code.Setting, seed: int, size=None, data_class:
     W0 = initial_weights(stack, setting.init, seed=seed)
     run = train(stack, setting.optimizer, setting.learning_rate, setting.steps, W0=W0)
     metrics = measure(stack, exact, run.W)
-    return ProtocolRun(run.steps, metrics, exact, time.perf_counter() - start)
+    return ProtocolRun(stack, run.steps, metrics, exact, time.perf_counter() - start)
 
 
 def reproduce_experiments(seed: int, experiments: dict | None = None):
     """The public code's protocol on ten datasets of each experiment (dataset j drawn with seed + j).
 
     Returns (table, tracks): a DataFrame with one row per experiment (cos(W, W^svm) at 4000 as mean ± sd and
-    [min, max], fin_dist, 1 - attention on the label, seconds, the public code's quoted numbers), and per experiment
-    (checkpoint steps (m,), Metrics (m, 10), ExactSolutions).
+    [min, max], fin_dist, 1 - attention on the label, seconds, the public code's quoted numbers), and the
+    ProtocolRun of each experiment by name.
     """
     experiments = PUBLIC_EXPERIMENTS if experiments is None else experiments
     results, tracks = [], {}
     for name, spec in experiments.items():
         run = protocol_run(public_code.GLOBAL, seed, spec["size"], spec["data_class"])
         m, ex = run.metrics, run.exact
-        tracks[name] = (run.steps, m, ex)
+        tracks[name] = run
         cos = m.cos_svm[-1]
         has_fin = np.any(ex.fin_basis != 0, axis=(1, 2))
         results.append(

@@ -329,8 +329,8 @@ def compare_factorised(stack, exact, trajectory, solutions: list[NuclearSVMSolut
     """
     W_nuc = np.stack([s.W for s in solutions])
     exact_nuc = dataclasses.replace(exact, W_svm=W_nuc, svm_norm=np.linalg.norm(W_nuc, axis=(1, 2)))
-    to_nuclear = ev.direction(measure(stack, exact_nuc, trajectory.W), exact_nuc)
-    to_frobenius = ev.direction(measure(stack, exact, trajectory.W), exact)
+    to_nuclear = ev.direction(measure(stack, exact_nuc, trajectory.W), exact_nuc, stack)
+    to_frobenius = ev.direction(measure(stack, exact, trajectory.W), exact, stack)
     W_kq = trajectory.final
     sv_kq = np.linalg.svd(W_kq, compute_uv=False)
     sv_svm = np.linalg.svd(exact.W_svm, compute_uv=False)
@@ -460,7 +460,7 @@ def compare_nuclear_path(stack, exact, paths: list[NuclearPath], solutions: list
     W_nuc = np.stack([s.W for s in solutions[:p]])
     exact_nuc = dataclasses.replace(sub_exact, W_svm=W_nuc, svm_norm=np.linalg.norm(W_nuc, axis=(1, 2)))
     W_path = np.stack([path.W for path in paths], axis=1)  # (m, p, d, d)
-    evidence = ev.direction(measure(sub_stack, exact_nuc, W_path), exact_nuc)
+    evidence = ev.direction(measure(sub_stack, exact_nuc, W_path), exact_nuc, sub_stack)
     summary = pd.DataFrame(
         {
             "cos(W_mu, W^nuc)": cosine(W_path[-1], W_nuc),

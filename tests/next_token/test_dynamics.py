@@ -155,7 +155,7 @@ def test_reproduce_experiments_is_the_batched_protocol_run():
     spec = {"EX": dict(size=(4, 3, 5, 6), data_class="cyclic", code="quoted")}
     table, tracks = ex.reproduce_experiments(7, spec)
     assert list(table.index) == ["EX"]
-    steps, metrics, exact = tracks["EX"]
+    metrics, exact = tracks["EX"].metrics, tracks["EX"].exact
     sets = [generate_dataset(4, 3, 5, 6, "cyclic", "gaussian", False, seed=7 + j) for j in range(10)]
     stack = st.stack_datasets(sets)
     run = tr.train(stack, "normalized_gd", 0.01, 4000, W0=tr.initial_weights(stack, "uniform", seed=7))

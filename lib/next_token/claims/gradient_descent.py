@@ -18,7 +18,7 @@ from next_token import public_code
 from next_token.claims.conditions import DOES_NOT_APPLY, unmet_of, with_departures
 from next_token.experiments import ProtocolRun
 from next_token.measurements import Metrics
-from next_token.stacked import ExactSolutions
+from next_token.stacked import ExactSolutions, StackedDatasets
 from next_token.training import Trajectory
 from theory_collection.claims import ClaimSpec, ClaimsTable, claim_specs
 
@@ -276,6 +276,7 @@ def _outside(run: str, data: str, departures: list[str]) -> dict:
 def direction_claims(
     table: ClaimsTable,
     P,
+    stack: StackedDatasets,
     exact: ExactSolutions,
     m_main: Metrics,
     m_path: Metrics,
@@ -288,7 +289,7 @@ def direction_claims(
     the main run's rate test. Metrics have fields (m, B) along each run; texts: ``run``, ``gd_run`` and ``data`` in
     words; departures: how the main run departs from the paper's conditions."""
     values = dict(P.__dict__, **texts)
-    e = ev.direction(m_main, exact)
+    e = ev.direction(m_main, exact, stack)
     table.record(
         SPECS["N4.cos_svm"],
         measured=e.measured,
@@ -298,7 +299,7 @@ def direction_claims(
         values=values,
         **_outside(texts["run"], texts["data"], departures),
     )
-    e_path = ev.direction(m_path, exact)
+    e_path = ev.direction(m_path, exact, stack)
     criterion = 1.0 if e_path.criterion is None else e_path.criterion
     table.record(SPECS["N4.cos_path"], e_path.measured, 1.0, criterion=criterion, unmet=unmet_of(e_path), values=values)
     late = gd.steps >= P.gd_steps // 10
@@ -367,14 +368,16 @@ def superposition_claims(
     """N9.superposition, N9.residual, N9.residual_path, N9.ray_loss, N9.code_corr. ray_gap and ray_bound (r, B):
     L(R W_hat + W^fin) - L* and its derived bound at each radius."""
     values = dict(P.__dict__, **texts)
+    no_direction = "" if (exact.svm_norm > 0).any() else DOES_NOT_APPLY + "W^svm = 0 on every dataset (fully cyclic)"
     e = ev.superposition(m_main, exact)
-    table.record(SPECS["N9.superposition"], measured=e.measured, unmet=e.unmet, values=values)
+    table.record(SPECS["N9.superposition"], measured=e.measured, unmet=no_direction or e.unmet, values=values)
     residual, residual_path = m_main.residual[-1], m_path.residual[-1]
     spread = "{:.3g} / {:.3g} / {:.3g}"
     table.record(SPECS["N9.residual"], spread.format(residual.min(), residual.mean(), residual.max()), values=values)
     text = spread.format(residual_path.min(), residual_path.mean(), residual_path.max())
     table.record(SPECS["N9.residual_path"], measured=text, values=values)
-    table.record(SPECS["N9.ray_loss"], measured=float(np.max(ray_gap - ray_bound)), values=values)
+    excess = float(np.max(ray_gap - ray_bound))
+    table.record(SPECS["N9.ray_loss"], measured=excess, unmet=no_direction, values=values)
     with np.errstate(invalid="ignore"):
         superposed, direct = _mean(m_main.cos_superposition[-1]), _mean(m_main.cos_svm[-1])
     table.record(SPECS["N9.code_corr"], measured=f"{superposed:.5f} vs {direct:.5f}", values=values)
@@ -403,7 +406,7 @@ def authors_claims(table: ClaimsTable, runs: dict[str, ProtocolRun], seed: int) 
     ones beyond them (the specs say which)."""
     for data_class, run in runs.items():
         values = dict(seeds=f"{seed}-{seed + run.exact.W_svm.shape[0] - 1}")
-        e4 = ev.direction(run.metrics, run.exact)
+        e4 = ev.direction(run.metrics, run.exact, run.stack)
         criterion = 1.0 if e4.criterion is None else e4.criterion
         spec = SPECS[f"N4.authors_{data_class}"]
         table.record(spec, e4.measured, 1.0, criterion=criterion, unmet=unmet_of(e4), values=values)

@@ -290,14 +290,17 @@ def shared_contexts(datasets: list[Dataset]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def automaton_claims(table: ClaimsTable, study: dict, P, texts: dict) -> None:
-    """N8.score_gap, N8.score_equal, N8.tv, N8.sampling from ``automaton.new_context_study``."""
+def automaton_claims(table: ClaimsTable, study: dict, exact: ExactSolutions, P, texts: dict) -> None:
+    """N8.score_gap, N8.score_equal, N8.tv, N8.sampling from ``automaton.new_context_study`` on the datasets whose
+    exact solutions are ``exact``."""
     gaps, spreads, tv_trained, tv_ray = study["gaps"], study["spreads"], study["tv_trained"], study["tv_ray"]
     values = dict(texts, count=P.new_contexts, draws=P.sample_draws)
     none = DOES_NOT_APPLY + "no new context has a unique top SCC"
     used = "" if tv_trained.size else none
     no_gap = used or ("" if gaps.size else DOES_NOT_APPLY + "C_top fills every new context (no other token)")
     no_tie = used or ("" if (study["top_tokens"] >= 2).any() else DOES_NOT_APPLY + "every C_top is a single token")
+    if not (exact.svm_norm > 0).any():  # W^svm = 0 scores every token alike: no gap and no spread to test
+        no_gap = no_tie = used or DOES_NOT_APPLY + "W^svm = 0 on every dataset (fully cyclic)"
     table.record(SPECS["N8.score_gap"], _extreme(gaps, np.min), 1.0, unmet=no_gap, values=dict(values, count=gaps.size))
     table.record(SPECS["N8.score_equal"], _extreme(spreads, np.max), 0.0, unmet=no_tie, values=values)
     far = tv_ray.size and tv_ray.max() > ev.DETECTION
