@@ -75,13 +75,7 @@ def direction(metrics: Metrics, exact: ExactSolutions, stack: StackedDatasets | 
             f"-> 0; wrong direction: 2); a longer run or the path decides"
         )
     elif stack is not None:
-        c = metrics.svm_coef[-1]
-        outside = 1.0 - measure(stack, exact, c[:, None, None] * exact.direction + exact.W_fin).min_mass
-        if np.any(outside[keep] > DETECTION):
-            unmet = (
-                f"not yet in the regime of the rate: at the reached norm the superposition c W_hat + W^fin itself "
-                f"leaves {outside[keep].max():.3g} of the attention outside C_i (> {DETECTION})"
-            )
+        unmet = _regime(stack, exact, metrics, keep)
     return Evidence(
         measured=float(metrics.cos_svm[-1, worst]),
         criterion=float(1.0 - growth[worst] * predicted[worst]),
@@ -100,12 +94,33 @@ def direction(metrics: Metrics, exact: ExactSolutions, stack: StackedDatasets | 
     )
 
 
-def fin_component(metrics: Metrics, exact: ExactSolutions, optimizer: str, learning_rate: float) -> Evidence:
+def _regime(stack: StackedDatasets, exact: ExactSolutions, metrics: Metrics, keep: np.ndarray) -> str:
+    """Why the run has not reached the asymptotic regime, or '': the superposition c W_hat + W^fin at the reached
+    c = <W, W_hat> must put all but DETECTION of every sample's attention on C_i (datasets ``keep`` only)."""
+    c = metrics.svm_coef[-1]
+    outside = 1.0 - measure(stack, exact, c[:, None, None] * exact.direction + exact.W_fin).min_mass
+    if not np.any(outside[keep] > DETECTION):
+        return ""
+    return (
+        f"not yet in the regime: at the reached norm the superposition c W_hat + W^fin itself leaves "
+        f"{outside[keep].max():.3g} of the attention outside C_i (> {DETECTION})"
+    )
+
+
+def fin_component(
+    metrics: Metrics,
+    exact: ExactSolutions,
+    optimizer: str,
+    learning_rate: float,
+    stack: StackedDatasets | None = None,
+) -> Evidence:
     """N5: ||Pi_Sfin W - W^fin|| at the end below max(floor, 10% of its peak along the run).
 
     floor: normalized GD with a fixed step bounces around W^fin at distance up to eta (N11); plain GD has none.
     Fails when the distance is above the criterion and stalled (less than 10% decrease over the second half);
-    inconclusive when it is above but still decreasing.
+    inconclusive when it is above but still decreasing. With the stacked datasets ``stack`` given, a run whose
+    superposition at the reached norm still leaves more than DETECTION of the attention outside C_i has not reached
+    the regime where the S_fin part of the gradient leads (inconclusive, as for N4).
     """
     keep = np.any(exact.fin_basis != 0, axis=(1, 2))
     if not keep.any():
@@ -122,6 +137,8 @@ def fin_component(metrics: Metrics, exact: ExactSolutions, optimizer: str, learn
             f"still decreasing: {dist[-1, worst]:.3g} at the end, {dist[mid, worst]:.3g} at the middle "
             f"checkpoint, criterion {criterion_each[worst]:.3g}"
         )
+    elif excess[worst] >= 1 and stack is not None:
+        unmet = _regime(stack, exact, metrics, np.ones(keep.size, dtype=bool))
     return Evidence(
         float(dist[-1, worst]),
         float(criterion_each[worst]),

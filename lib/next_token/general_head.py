@@ -176,7 +176,8 @@ def local_svm_comparison(
     The run is split in two halves to measure whether it diverges: the local SVM describes a run whose norm grows
     along a direction; a run that settles at a finite W (the CE optimum can be finite: the logits are bounded)
     travels its steps without growing its norm. Columns: cos global, cos local, local SVM certificate, ambiguous
-    positions, ||W||, norm growth / distance (2nd half), diverging.
+    positions, selection changes (2nd half) (positions selected at one end of the second half and not at the other),
+    ||W||, norm growth / distance (2nd half), diverging.
     """
     B = stack.shape[0]
     half = steps // 2
@@ -187,6 +188,7 @@ def local_svm_comparison(
         learning_rate * max(steps - half, 1)
     )
     attention = _attention(stack, W_end)
+    changed = ((_attention(stack, W_mid) > SELECT_THRESHOLD) != (attention > SELECT_THRESHOLD)).sum(axis=(1, 2))
     rows = []
     for b in range(B):
         ds = stack.dataset(b)
@@ -198,6 +200,7 @@ def local_svm_comparison(
                 "cos local": float(cosine(W_end[b], local.W)) if local.feasible else float("nan"),
                 "local SVM certificate": local.certificate.worst() if local.certificate else float("nan"),
                 "ambiguous positions": ambiguous_selection(attention[b]),
+                "selection changes (2nd half)": int(changed[b]),
                 "||W||": float(np.linalg.norm(W_end[b])),
                 "norm growth / distance (2nd half)": float(norm_growth[b]),
                 "diverging": bool(norm_growth[b] >= DIVERGING_GROWTH),

@@ -162,3 +162,18 @@ def test_reproduce_experiments_is_the_batched_protocol_run():
     np.testing.assert_allclose(metrics.cos_svm[-1], ms.measure(stack, exact, run.W).cos_svm[-1])
     cos = metrics.cos_svm[-1]
     assert table.loc["EX", "cos(W, W^svm) at 4000: mean ± sd"] == f"{np.mean(cos):.4f} ± {np.std(cos):.4f}"
+
+
+def test_a_short_run_is_out_of_the_regime_not_a_wrong_direction():
+    """300 steps from 0 on acyclic data: the residual still grows with ||W|| as a wrong direction's would; with the
+    stack given, the superposition at the reached norm does not yet retrieve C_i, so the verdict waits."""
+    datasets = [generate_dataset(6, 4, 6, 8, "acyclic", seed=s) for s in range(2)]
+    stack = st.stack_datasets(datasets)
+    exact = st.exact_solutions(stack)
+    metrics = ms.measure(stack, exact, tr.train(stack, "normalized_gd", 0.01, 300).W)
+    without = ev.direction(metrics, exact)
+    assert without.measured < without.criterion and without.unmet == ""  # would be judged a wrong direction
+    with_stack = ev.direction(metrics, exact, stack)
+    assert "not yet in the regime" in with_stack.unmet
+    long_run = ms.measure(stack, exact, tr.train(stack, "normalized_gd", 0.01, 4000).W)
+    assert ev.direction(long_run, exact, stack).unmet == ""  # in the regime: judged

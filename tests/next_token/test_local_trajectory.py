@@ -83,7 +83,7 @@ def _frames(cos_standard, cos_exact, unselected, changes=0):
 
 def _verdicts(standard, exact, final_cos):
     table = ClaimsTable("t")
-    runs = pd.DataFrame({"diverging": [True], "cos local": [final_cos]})
+    runs = pd.DataFrame({"diverging": [True], "cos local": [final_cos], "selection changes (2nd half)": [0]})
     texts = dict(run="a test run", data="a test", steps=200)
     local_trajectory_claims(table, standard, exact, runs, [0], "ce", 100, texts)
     names = dict(zip(("N10.local_trajectory", "N10.selection_fixed", "N10.roundoff_onset"), "abc"))
@@ -104,3 +104,25 @@ def test_claims_flip():
     assert _verdicts(*_frames([0.9, 0.99, 0.8], [0.9, 0.99, 0.8], np.array([1e-8, 1e-12, 1e-16])), 0.8)["d"] == "fails"
     never = _frames([0.9, 0.99, 0.8], [0.9, 0.99, 0.8], np.array([1e-8, 1e-12, 1e-16]))  # the runs never part
     assert _verdicts(*never, 0.999)["c"] == "inconclusive"
+
+
+def test_an_unsettled_selection_makes_the_local_svm_claims_inconclusive():
+    from next_token.claims.beyond_the_theorem import local_svm_claims
+
+    def verdict(changes):
+        runs = pd.DataFrame(
+            {
+                "diverging": [True, True],
+                "cos global": [0.5, 0.6],
+                "cos local": [0.4, 0.5],
+                "ambiguous positions": [0, 0],
+                "selection changes (2nd half)": changes,
+            }
+        )
+        table = ClaimsTable("t")
+        local_svm_claims(table, runs, "ce", dict(run="r", data="d", learning_rate=0.1, steps=200), [])
+        return {c.id: c for c in table.claims}["N10.cos_local"]
+
+    assert verdict([0, 0]).verdict == "fails"  # settled and far from the local SVM
+    unsettled = verdict([3, 0])
+    assert unsettled.verdict == "inconclusive" and "not settled" in unsettled.reason

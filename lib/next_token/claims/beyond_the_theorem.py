@@ -331,7 +331,8 @@ def local_svm_claims(table: ClaimsTable, runs: pd.DataFrame, loss: str, texts: d
     smallest = float(np.nanmin(diverging["cos global"])) if len(diverging) else float("nan")
     table.record(SPECS[ids["cos_global"]], smallest, unmet=regime, values=values, **outside)
     ambiguous = int(diverging["ambiguous positions"].sum())
-    unmet = regime or ("" if ambiguous == 0 else f"{ambiguous} ambiguous position(s): the selection has not settled")
+    unmet = regime or (f"{ambiguous} ambiguous position(s): the selection has not settled" if ambiguous else "")
+    unmet = unmet or _unsettled(diverging)
     median = float(np.nanmedian(diverging["cos local"])) if len(diverging) else float("nan")
     table.record(SPECS[ids["cos_local"]], median, 1.0, unmet=unmet, values=values, **outside)
     table.record(SPECS[ids["cos_local_min"]], _finite(runs["cos local"], np.nanmin), values=values, **outside)
@@ -400,13 +401,14 @@ def local_trajectory_claims(
     table.record(SPECS[ids["roundoff_onset"]], onset, UNIT_ROUNDOFF, unmet=unmet, values=values)
     diverging_exact = runs_exact[runs_exact["diverging"]]
     median = float(np.nanmedian(diverging_exact["cos local"])) if len(diverging_exact) else float("nan")
-    table.record(
-        SPECS[ids["free"]],
-        median,
-        1.0,
-        unmet=none or ("" if len(diverging_exact) else "no run diverges"),
-        values=values,
-    )
+    unmet = none or ("" if len(diverging_exact) else "no run diverges") or _unsettled(diverging_exact)
+    table.record(SPECS[ids["free"]], median, 1.0, unmet=unmet, values=values)
+
+
+def _unsettled(diverging: pd.DataFrame) -> str:
+    """Why the diverging runs' selection has not settled (it changed over the second half of the run), or ''."""
+    moved = int((diverging["selection changes (2nd half)"] > 0).sum())
+    return f"the selection changed over the second half on {moved} diverging run(s): not settled" if moved else ""
 
 
 def factorised_claims(
