@@ -241,17 +241,8 @@ def generate_dataset(
             ds = Dataset(E, tok, y)
         cyclic = token_priority_graphs(ds).is_cyclic
         if cyclic == (data_class == "cyclic"):
-            meta = dict(
-                num_samples=num_samples,
-                seq_len=seq_len,
-                vocab_size=vocab_size,
-                embed_dim=embed_dim,
-                data_class=data_class,
-                embeddings=embeddings,
-                repeats=repeats,
-                seed=seed,
-                draws=attempt + 1,
-            )
+            meta = dict(num_samples=num_samples, seq_len=seq_len, vocab_size=vocab_size, embed_dim=embed_dim)
+            meta.update(data_class=data_class, embeddings=embeddings, repeats=repeats, seed=seed, draws=attempt + 1)
             return Dataset(ds.E, ds.tok, ds.y, meta=meta)
     raise ValueError(
         f"no {data_class} dataset with n={num_samples}, T={seq_len}, K={vocab_size}, repeats={repeats} "

@@ -214,6 +214,7 @@ def local_svm_trajectory(
     learning_rate: float,
     steps: int,
     seed: int,
+    *,
     loss: str = "ce",
     backward: str = "standard",
     every: int = 100,

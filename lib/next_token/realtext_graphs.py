@@ -30,16 +30,13 @@ class CorpusGraphs:
         scc: (K, K) int64 scc[k, u] = component of token u in G^(k), numbered from 0 within each query (tokens
             without an edge in G^(k) are singleton components).
         active: (K, K) bool, token u has an edge in G^(k).
+        K: the number of tokens.
     """
 
     edges: np.ndarray
     scc: np.ndarray
     active: np.ndarray
-
-    @property
-    def K(self) -> int:  # noqa: N802
-        """Number of tokens."""
-        return self.scc.shape[0]
+    K: int  # noqa: N815 - the paper's symbol: the number of tokens
 
     def component_sizes(self) -> np.ndarray:
         """(K, K) sizes[k, c] = number of tokens in component c of G^(k) (0 for unused ids)."""
@@ -91,7 +88,7 @@ def corpus_tpgs(tok: np.ndarray, y: np.ndarray, vocab_size: int) -> CorpusGraphs
     active = np.zeros((K, K), dtype=bool)
     active[edges[:, 0], edges[:, 1]] = True
     active[edges[:, 0], edges[:, 2]] = True
-    return CorpusGraphs(edges, scc, active)
+    return CorpusGraphs(edges, scc, active, K)
 
 
 def priority_depth(graphs: CorpusGraphs) -> np.ndarray:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from next_token import evidence as ev
 from next_token import public_code
-from next_token.claims.conditions import DOES_NOT_APPLY, synthetic_spec, unmet_of, with_departures
+from next_token.claims.conditions import DOES_NOT_APPLY, figure_names, spec, unmet_of, with_departures
 from next_token.general_head import UNIT_ROUNDOFF, trajectory_departure
 from theory_collection.claims import ClaimSpec, ClaimsTable, claim_specs
 
@@ -24,8 +24,8 @@ SECTION_E4 = "E4 · the squared loss $(1 - p_{y})^2$ (the public code's current 
 SECTION_TRAJECTORY = "Why the local SVM loses the direction after the public budget"
 SECTION_KQ = "2 · Factorised attention $W = KQ^\\top$, and the nuclear-norm Graph-SVM"
 SECTION_KQ_PATH = "The $(K, Q)$ regularization path"
-FIGURE_LOCAL, FIGURE_TRAJECTORY, FIGURE_KQ, FIGURE_KQ_PATH = (
-    f"{NOTEBOOK}_{name}" for name in ("local_svm", "local_trajectory", "factorised", "kq_path")
+FIGURE_LOCAL, FIGURE_TRAJECTORY, FIGURE_KQ, FIGURE_KQ_PATH = figure_names(
+    NOTEBOOK, "local_svm", "local_trajectory", "factorised", "kq_path"
 )
 LOSS_NAMES = {"ce": "CE", "squared": "squared loss (1 - p_y)^2"}
 # the claim ids of each loss: the cross-entropy's under N10, the squared loss's under the code's experiment E4
@@ -65,7 +65,7 @@ def _general_head_specs(loss: str) -> list[ClaimSpec]:
     ids, name, section = ids_of(loss), LOSS_NAMES[loss], SECTION_CE if loss == "ce" else SECTION_E4
     trajectory = dict(section=SECTION_TRAJECTORY, figure=FIGURE_TRAJECTORY)
     return [
-        synthetic_spec(
+        spec(
             ids["cos_global"],
             "paper",
             "paper code",
@@ -81,7 +81,7 @@ def _general_head_specs(loss: str) -> list[ClaimSpec]:
             "(notebook 03), so a cos below 0.9 is a different direction, not slow convergence",
             same_runs=(ids["cos_local"], ids["cos_local_min"]),
         ),
-        synthetic_spec(
+        spec(
             ids["cos_local"],
             "paper",
             "paper code",
@@ -97,7 +97,7 @@ def _general_head_specs(loss: str) -> list[ClaimSpec]:
             f"03); 0.95 leaves room for the slower {name} dynamics",
             same_runs=(ids["cos_global"], ids["free"], ids["local_trajectory"]),
         ),
-        synthetic_spec(
+        spec(
             ids["cos_local_min"],
             "observation",
             "paper code",
@@ -109,7 +109,7 @@ def _general_head_specs(loss: str) -> list[ClaimSpec]:
             GENERAL_HEAD,
             "observe",
         ),
-        synthetic_spec(
+        spec(
             ids["local_trajectory"],
             "observation",
             "collection",
@@ -120,7 +120,7 @@ def _general_head_specs(loss: str) -> list[ClaimSpec]:
             comparison="observe",
             **trajectory,
         ),
-        synthetic_spec(
+        spec(
             ids["selection_fixed"],
             "check",
             "collection",
@@ -134,7 +134,7 @@ def _general_head_specs(loss: str) -> list[ClaimSpec]:
             "(hypothesis (a), the selection shrinking as ||W|| grows)",
             **trajectory,
         ),
-        synthetic_spec(
+        spec(
             ids["roundoff_onset"],
             "prediction",
             "collection",
@@ -151,7 +151,7 @@ def _general_head_specs(loss: str) -> list[ClaimSpec]:
             "fails",
             **trajectory,
         ),
-        synthetic_spec(
+        spec(
             ids["free"],
             "paper",
             "paper code",
@@ -172,7 +172,7 @@ def _general_head_specs(loss: str) -> list[ClaimSpec]:
 SPECS = claim_specs(
     *_general_head_specs("ce"),
     *_general_head_specs("squared"),
-    synthetic_spec(
+    spec(
         "E4.reproduction",
         "observation",
         "paper code",
@@ -184,7 +184,7 @@ SPECS = claim_specs(
         GENERAL_HEAD,
         "observe",
     ),
-    synthetic_spec(
+    spec(
         "N10.kq_cos",
         "observation",
         "other work",
@@ -196,7 +196,7 @@ SPECS = claim_specs(
         KQ,
         "observe",
     ),
-    synthetic_spec(
+    spec(
         "N10.kq_stable_rank",
         "observation",
         "other work",
@@ -208,7 +208,7 @@ SPECS = claim_specs(
         KQ,
         "observe",
     ),
-    synthetic_spec(
+    spec(
         "N10.nuc_gap",
         "check",
         "collection",
@@ -224,7 +224,7 @@ SPECS = claim_specs(
         "residuals ~1e-10 (ADMM) and ftol 1e-15 (SLSQP), which leave gaps ~1e-9; a point off the optimum by 1e-6 of "
         "its norm or more fails",
     ),
-    synthetic_spec(
+    spec(
         "N10.nuc_routes",
         "check",
         "collection",
@@ -239,7 +239,7 @@ SPECS = claim_specs(
         "scales like the square root of the gap near a sharp nuclear-norm minimum at worst); a non-unique optimum or a "
         "wrong route gives O(1)",
     ),
-    synthetic_spec(
+    spec(
         "N10.kq_nuclear",
         "paper",
         "other work",
@@ -256,7 +256,7 @@ SPECS = claim_specs(
         "||rho_half||^2) / (2 ||W_end||^2), rho measured against W^nuc; a wrong direction misses it by g^2 (fails)",
         same_runs=("N10.kq_cos", "N10.kq_stable_rank", "N10.kq_nuclear_detail"),
     ),
-    synthetic_spec(
+    spec(
         "N10.kq_nuclear_detail",
         "observation",
         "other work",
@@ -269,7 +269,7 @@ SPECS = claim_specs(
         KQ,
         "observe",
     ),
-    synthetic_spec(
+    spec(
         "N10.kq_path_nuclear",
         "paper",
         "other work",
@@ -282,7 +282,7 @@ SPECS = claim_specs(
         "greater",
         criterion_reason="as N4.cos_path (notebook 03) with W^nuc in place of W^svm",
     ),
-    synthetic_spec(
+    spec(
         "N10.kq_path_certificate",
         "check",
         "collection",
@@ -296,7 +296,7 @@ SPECS = claim_specs(
         criterion=1.0,
         criterion_reason=SUBGRADIENT,
     ),
-    synthetic_spec(
+    spec(
         "N10.kq_path_detail",
         "observation",
         "other work",

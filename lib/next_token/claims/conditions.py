@@ -100,7 +100,7 @@ def unmet_of(evidence) -> str:
     return DOES_NOT_APPLY + evidence.unmet if evidence.criterion is None else evidence.unmet
 
 
-def synthetic_spec(
+def spec(
     claim_id: str,
     kind: str,
     source: str,
@@ -112,7 +112,9 @@ def synthetic_spec(
     comparison: str,
     **rest,
 ) -> ClaimSpec:
-    """A claim measured on synthetic data, its fields in the order a claims table reads them (the rest by name)."""
+    """A claim spec, its fields in the order a claims table reads them (the rest by name; ``data`` is "synthetic"
+    unless given)."""
+    rest.setdefault("data", "synthetic")
     return ClaimSpec(
         id=claim_id,
         kind=kind,
@@ -123,6 +125,10 @@ def synthetic_spec(
         figure=figure,
         conditions=conditions,
         comparison=comparison,
-        data="synthetic",
         **rest,
     )
+
+
+def figure_names(notebook: str, *names: str) -> tuple[str, ...]:
+    """The names ``save_figure`` gives a notebook's figures: ``<notebook>_<name>``."""
+    return tuple(f"{notebook}_{name}" for name in names)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from next_token import evidence as ev
 from next_token import public_code
-from next_token.claims.conditions import DOES_NOT_APPLY, unmet_of, with_departures
+from next_token.claims.conditions import DOES_NOT_APPLY, spec, unmet_of, with_departures
 from next_token.experiments import ProtocolRun
 from next_token.measurements import Metrics
 from next_token.stacked import ExactSolutions, StackedDatasets
@@ -64,22 +64,8 @@ CODE_PRINTOUTS = (
 )
 
 
-def _spec(claim_id: str, kind: str, source: str, location: str, statement: str, section: str, figure: str, **rest):
-    return ClaimSpec(
-        id=claim_id,
-        kind=kind,
-        source=source,
-        location=location,
-        statement=statement,
-        section=section,
-        figure=FIGURES[figure] if figure else "",
-        data="synthetic",
-        **rest,
-    )
-
-
 def _reproduction(name: str) -> ClaimSpec:
-    return _spec(
+    return spec(
         f"{name}.reproduction",
         "observation",
         "paper code",
@@ -87,15 +73,15 @@ def _reproduction(name: str) -> ClaimSpec:
         f"{name} ({{data_class}}, n,T,K,d = {{size}}), the public code's protocol on 10 datasets: cos(W, W^svm) at "
         "4000, mean ± sd [min, max]",
         SECTION_CODE,
-        "reproduction",
-        conditions=f"{public_code.GLOBAL.where}; here {{data_class}} data of shape {{size}}, seeds {{seeds}}",
-        comparison="observe",
+        FIGURES["reproduction"],
+        f"{public_code.GLOBAL.where}; here {{data_class}} data of shape {{size}}, seeds {{seeds}}",
+        "observe",
     )
 
 
 def _authors(claim: str, data_class: str) -> ClaimSpec:
     n4 = claim == "N4"
-    return _spec(
+    return spec(
         f"{claim}.authors_{data_class}",
         "paper",
         "paper",
@@ -108,19 +94,19 @@ def _authors(claim: str, data_class: str) -> ClaimSpec:
             else " data: ||Pi_Sfin W - W^fin|| after 4000 steps (worst dataset)"
         ),
         SECTION_AUTHORS,
-        "authors",
-        conditions=with_departures(
+        FIGURES["authors"],
+        with_departures(
             (public_code.GLOBAL_ACYCLIC if data_class == "acyclic" else public_code.GLOBAL).where + "; seeds {seeds}",
             [] if data_class == "acyclic" else [public_code.BEYOND_ACYCLIC],
         ),
-        comparison="greater" if n4 else "less",
+        "greater" if n4 else "less",
         criterion_reason=RATE if n4 else FLOOR,
         paper_conditions=data_class == "acyclic",
     )
 
 
 SPECS = claim_specs(
-    _spec(
+    spec(
         "N4.cos_svm",
         "paper",
         "paper",
@@ -128,13 +114,13 @@ SPECS = claim_specs(
         "cos(W, W^svm) at the end of the main run ({optimizer}, eta={learning_rate}, {steps} steps, from 0) meets the "
         "bounded-residual rate at the reached norm (worst dataset)",
         SECTION_N4,
-        "direction",
-        conditions=MAIN,
-        comparison="greater",
+        FIGURES["direction"],
+        MAIN,
+        "greater",
         criterion_reason=RATE,
         same_runs=("N5.fin_dist", "N9.superposition", "N9.code_corr"),
     ),
-    _spec(
+    spec(
         "N4.cos_path",
         "prediction",
         "collection",
@@ -142,23 +128,23 @@ SPECS = claim_specs(
         "along the exact regularization path (mu down to {smallest_mu:g}) cos(W_mu, W^svm) meets the same rate "
         "(worst dataset)",
         SECTION_N4,
-        "direction",
-        conditions=PATH,
-        comparison="greater",
+        FIGURES["direction"],
+        PATH,
+        "greater",
         criterion_reason="as N4.cos_svm",
     ),
-    _spec(
+    spec(
         "N4.log_growth",
         "observation",
         "collection",
         "THEORY.md §4 N4: under plain GD ||W|| grows like log t (derived here)",
         "plain GD: slope of mean ||W|| against ln t over the last decade of steps (log growth: a constant slope)",
         SECTION_N4,
-        "direction",
-        conditions="{run}; {data}",
-        comparison="observe",
+        FIGURES["direction"],
+        "{run}; {data}",
+        "observe",
     ),
-    _spec(
+    spec(
         "N5.fin_dist",
         "paper",
         "paper",
@@ -166,27 +152,27 @@ SPECS = claim_specs(
         "||Pi_Sfin W - W^fin|| at the end of the main run ({optimizer}, eta={learning_rate}, {steps} steps) (worst "
         "dataset)",
         SECTION_N5,
-        "finite_component",
-        conditions=MAIN,
-        comparison="less",
+        FIGURES["finite_component"],
+        MAIN,
+        "less",
         criterion_reason=FLOOR,
         same_runs=("N4.cos_svm", "N9.superposition"),
     ),
-    _spec(
+    spec(
         "N5.fin_dist_path",
         "derivation",
         "collection",
         "THEORY.md §4 N5: the path's S_fin projection tends to W^fin (derived here)",
         "||Pi_Sfin W_mu - W^fin|| at mu = {smallest_mu:g} on the exact path (largest over datasets)",
         SECTION_N5,
-        "finite_component",
-        conditions=PATH,
-        comparison="less",
+        FIGURES["finite_component"],
+        PATH,
+        "less",
         criterion=1e-5,
         criterion_reason="Newton to a stationarity residual ~1e-11 and the exponentially small pull of the SVM part "
         "at the path's norm leave far less than 1e-5",
     ),
-    _spec(
+    spec(
         "N11.plateau",
         "derivation",
         "collection",
@@ -195,14 +181,14 @@ SPECS = claim_specs(
         "normalized GD: (median of fin_dist over the last quarter of {steps} steps) / eta, median over datasets and "
         "eta in {rates}",
         SECTION_N5,
-        "finite_component",
-        conditions="normalized gd from W = 0 at each eta in {rates}, {steps} steps; {data}",
-        comparison="relative",
+        FIGURES["finite_component"],
+        "normalized gd from W = 0 at each eta in {rates}, {steps} steps; {data}",
+        "relative",
         tolerance=0.3,
         tolerance_reason="the one-dimensional bounce gives exactly eta/2 on average; in S_fin of dimension > 1 the "
         "step direction turns, and independent runs measured 0.42-0.60 eta",
     ),
-    _spec(
+    spec(
         "N9.superposition",
         "prediction",
         "formalised",
@@ -210,49 +196,49 @@ SPECS = claim_specs(
         "main run: (||rho||/||W|| at the end) / (||rho||/||W|| at half the final norm), worst dataset: the relative "
         "residual shrinks as ||W|| grows",
         SECTION_N9,
-        "superposition",
-        conditions=MAIN,
-        comparison="less",
+        FIGURES["superposition"],
+        MAIN,
+        "less",
         criterion=1.0,
         criterion_reason="rho/||W|| -> 0 needs rho to grow slower than ||W||; with the norm at least doubled, a "
         "proportional residual gives 1",
     ),
-    _spec(
+    spec(
         "N9.residual",
         "observation",
         "collection",
         "THEORY.md §4 N9: rho is measured, not claimed to vanish",
         "||rho|| at the end of the main run, min / mean / max (not claimed to vanish)",
         SECTION_N9,
-        "superposition",
-        conditions=MAIN,
-        comparison="observe",
+        FIGURES["superposition"],
+        MAIN,
+        "observe",
     ),
-    _spec(
+    spec(
         "N9.residual_path",
         "observation",
         "collection",
         "THEORY.md §4 N9: rho is measured, not claimed to vanish",
         "||rho|| on the exact path at mu = {smallest_mu:g}, min / mean / max",
         SECTION_N9,
-        "superposition",
-        conditions=PATH,
-        comparison="observe",
+        FIGURES["superposition"],
+        PATH,
+        "observe",
     ),
-    _spec(
+    spec(
         "N9.ray_loss",
         "derivation",
         "collection",
         "THEORY.md §4 N9: the bound on the loss along the ray R W_hat + W^fin, derived here",
         "L(R W_hat + W^fin) - L* never exceeds its derived bound on R in [1, 256] (largest excess)",
         SECTION_N9,
-        "superposition",
-        conditions="the ray R W_hat + W^fin, R in [1, 256], of {data}",
-        comparison="less",
+        FIGURES["superposition"],
+        "the ray R W_hat + W^fin, R in [1, 256], of {data}",
+        "less",
         criterion=1e-13,
         criterion_reason="float round-off of two log-sum-exps of O(1) scores",
     ),
-    _spec(
+    spec(
         "N9.code_corr",
         "observation",
         "paper code",
@@ -261,17 +247,28 @@ SPECS = claim_specs(
         "the public code's corr(W, W^fin + R W^svm) against corr(W, W^svm) at the end of the main run (means): only "
         "marginally higher",
         SECTION_N9,
-        "superposition",
-        conditions=MAIN,
-        comparison="observe",
+        FIGURES["superposition"],
+        MAIN,
+        "observe",
     ),
     *(_reproduction(name) for name in ("E1", "E2", "E3")),
     *(_authors(claim, data_class) for data_class in ("acyclic", "cyclic") for claim in ("N4", "N5")),
 )
 
 
-def _outside(run: str, data: str, departures: list[str]) -> dict:
-    return dict(conditions=with_departures(f"{run}; {data}", departures), paper_conditions=not departures)
+def _main_run_claim(table: ClaimsTable, claim_id: str, e: ev.Evidence, theory: float, values, texts, departures):
+    """Record a claim judged on the main run from its evidence (with no criterion the theory value stands in: the
+    claim does not apply), with the main run's departures from the paper's conditions."""
+    table.record(
+        SPECS[claim_id],
+        e.measured,
+        theory,
+        criterion=theory if e.criterion is None else e.criterion,
+        unmet=unmet_of(e),
+        values=values,
+        conditions=with_departures(f"{texts['run']}; {texts['data']}", departures),
+        paper_conditions=not departures,
+    )
 
 
 def direction_claims(
@@ -291,15 +288,7 @@ def direction_claims(
     words; departures: how the main run departs from the paper's conditions."""
     values = dict(P.__dict__, **texts)
     e = ev.direction(m_main, exact, stack)
-    table.record(
-        SPECS["N4.cos_svm"],
-        measured=e.measured,
-        theory=1.0,
-        criterion=1.0 if e.criterion is None else e.criterion,
-        unmet=unmet_of(e),
-        values=values,
-        **_outside(texts["run"], texts["data"], departures),
-    )
+    _main_run_claim(table, "N4.cos_svm", e, 1.0, values, texts, departures)
     e_path = ev.direction(m_path, exact, stack)
     criterion = 1.0 if e_path.criterion is None else e_path.criterion
     table.record(SPECS["N4.cos_path"], e_path.measured, 1.0, criterion=criterion, unmet=unmet_of(e_path), values=values)
@@ -333,15 +322,7 @@ def finite_component_claims(
     used (B,) marks datasets with S_fin != {0}. Returns the plateau ratios (eta x dataset), None without S_fin."""
     values = dict(P.__dict__, **texts, rates=P.plateau_rates)
     e = ev.fin_component(m_main, exact, P.optimizer, P.learning_rate, stack)
-    table.record(
-        SPECS["N5.fin_dist"],
-        measured=e.measured,
-        theory=0.0,
-        criterion=0.0 if e.criterion is None else e.criterion,
-        unmet=unmet_of(e),
-        values=values,
-        **_outside(texts["run"], texts["data"], departures),
-    )
+    _main_run_claim(table, "N5.fin_dist", e, 0.0, values, texts, departures)
     no_fin = "" if used.any() else DOES_NOT_APPLY + "S_fin = {0} on every dataset (acyclic): no finite component"
     measured = float(m_path.fin_dist[-1, used].max()) if used.any() else float("nan")
     # the criterion assumes the SVM part's pull on S_fin is negligible: attention outside C_i far below 1e-5

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from next_token.claims.conditions import DOES_NOT_APPLY
+from next_token.claims.conditions import DOES_NOT_APPLY, figure_names, spec
 from next_token.data import Dataset
 from next_token.graphs import TokenPriorityGraphs
 from next_token.loss import attention
@@ -25,9 +25,7 @@ SECTION_N3 = "2 · N3: the Graph-SVM, exact and certified"
 SECTION_FIN = "4 · The finite component W^fin"
 SECTION_PATH = "5 · L* and the regularization path"
 SECTION_TOYS = "6 · The hand-made cases, exactly"
-FIGURE_SCORES, FIGURE_FIN, FIGURE_PATH, FIGURE_TOYS = (
-    f"{NOTEBOOK}_{name}" for name in ("scores", "fin", "path", "toys")
-)
+FIGURE_SCORES, FIGURE_FIN, FIGURE_PATH, FIGURE_TOYS = figure_names(NOTEBOOK, "scores", "fin", "path", "toys")
 FLOAT_TOL = 1e-10  # certificate threshold: float64 round-off of sums of O(K d^2) O(1) products stays below 1e-11
 CERTIFIED = "float64 round-off of the certified solution (certificate entries observed <= 1e-11 up to K = d = 64)"
 EXACT = "float64 round-off of O(1) numbers"
@@ -47,37 +45,18 @@ CYCLIC = "the public code's cyclic toy (data_utils.py:175, manual_toy_case): K =
 
 def _certified(claim_id: str, statement: str, comparison: str, criterion: float) -> ClaimSpec:
     """A claim on the certified W^svm, judged against float round-off."""
-    return ClaimSpec(
-        id=claim_id,
-        kind="derivation",
-        source="collection",
-        location=N3_SOURCE,
-        statement=statement,
-        conditions=ON_DATA,
-        comparison=comparison,
-        criterion=criterion,
-        criterion_reason=CERTIFIED,
-        reason="{reason}",
-        data="synthetic",
-        section=SECTION_N3,
-        figure=FIGURE_SCORES,
-    )
+    return spec(
+        claim_id, "derivation", "collection", N3_SOURCE, statement, SECTION_N3, FIGURE_SCORES, ON_DATA, comparison,
+        criterion=criterion, criterion_reason=CERTIFIED, reason="{reason}",
+    )  # fmt: skip
 
 
 def _exact(claim_id: str, location: str, statement: str, conditions: str, comparison: str, **judged) -> ClaimSpec:
-    """A toy's claim against its value derived in sympy."""
-    return ClaimSpec(
-        id=claim_id,
-        kind="derivation",
-        source="collection",
-        location=location,
-        statement=statement,
-        conditions=conditions,
-        comparison=comparison,
-        section=SECTION_TOYS,
-        figure=FIGURE_TOYS,
-        **judged,
-    )
+    """A toy's claim against its value derived in sympy (the toys are no data kind: ``data`` empty)."""
+    return spec(
+        claim_id, "derivation", "collection", location, statement, SECTION_TOYS, FIGURE_TOYS, conditions, comparison,
+        data="", **judged,
+    )  # fmt: skip
 
 
 CHAIN_SOURCE = "THEORY.md §4, hand-made cases: the chain toy, solved by hand and in sympy"
@@ -90,19 +69,19 @@ SPECS = claim_specs(
         "N3.svm_equality", "W^svm gives equal scores inside every SCC (largest within-SCC violation)", "less", FLOAT_TOL
     ),
     _certified("N3.svm_perp_fin", "W^svm is orthogonal to S_fin: ||P_Sfin W^svm|| / ||W^svm||", "less", FLOAT_TOL),
-    ClaimSpec(
-        id="N3.svm_norm",
-        kind="derivation",
-        source="collection",
-        location=N3_SOURCE,
-        statement="||W^svm||_F of the exact solver equals that of an independent SLSQP solve (uniqueness: two "
+    spec(
+        "N3.svm_norm",
+        "derivation",
+        "collection",
+        N3_SOURCE,
+        "||W^svm||_F of the exact solver equals that of an independent SLSQP solve (uniqueness: two "
         "routes, one optimum)",
-        conditions=ON_DATA,
+        SECTION_N3,
+        FIGURE_SCORES,
+        ON_DATA,
+        "relative",
         tolerance_reason="SLSQP stops at ftol 1e-15 with constraints active to ~1e-10; 1e-6 covers its active-set "
         "tolerance, while a wrong optimum differs at O(1)",
-        data="synthetic",
-        section=SECTION_N3,
-        figure=FIGURE_SCORES,
     ),
     _certified(
         "N3.svm_kkt",
@@ -110,55 +89,51 @@ SPECS = claim_specs(
         "less",
         FLOAT_TOL,
     ),
-    ClaimSpec(
-        id="N3.svm_zero_iff_no_cross_edge",
-        kind="derivation",
-        source="collection",
-        location=N3_SOURCE,
-        statement="W^svm = 0 exactly when no TPG has a cross-SCC edge",
-        conditions=ON_DATA,
-        comparison="true",
-        data="synthetic",
-        section=SECTION_N3,
-        figure=FIGURE_SCORES,
+    spec(
+        "N3.svm_zero_iff_no_cross_edge",
+        "derivation",
+        "collection",
+        N3_SOURCE,
+        "W^svm = 0 exactly when no TPG has a cross-SCC edge",
+        SECTION_N3,
+        FIGURE_SCORES,
+        ON_DATA,
+        "true",
     ),
-    ClaimSpec(
-        id="N5.fin_norm",
-        kind="derivation",
-        source="collection",
-        location=FIN_SOURCE,
-        statement="||W^fin||_F by Newton on S_fin equals that of an independent BFGS solve",
-        conditions=ON_DATA,
-        comparison="absolute",
-        data="synthetic",
-        section=SECTION_FIN,
-        figure=FIGURE_FIN,
+    spec(
+        "N5.fin_norm",
+        "derivation",
+        "collection",
+        FIN_SOURCE,
+        "||W^fin||_F by Newton on S_fin equals that of an independent BFGS solve",
+        SECTION_FIN,
+        FIGURE_FIN,
+        ON_DATA,
+        "absolute",
     ),
-    ClaimSpec(
-        id="N7.loss_star",
-        kind="derivation",
-        source="collection",
-        location=LOSS_STAR_SOURCE,
-        statement="the loss along the regularization path converges to L* = L_fin(W^fin)",
-        conditions="the exact regularization path of {data}, mu = 1 down to 1e-10",
-        comparison="absolute",
-        data="synthetic",
-        section=SECTION_PATH,
-        figure=FIGURE_PATH,
+    spec(
+        "N7.loss_star",
+        "derivation",
+        "collection",
+        LOSS_STAR_SOURCE,
+        "the loss along the regularization path converges to L* = L_fin(W^fin)",
+        SECTION_PATH,
+        FIGURE_PATH,
+        "the exact regularization path of {data}, mu = 1 down to 1e-10",
+        "absolute",
     ),
-    ClaimSpec(
-        id="N7.loss_above_star",
-        kind="check",
-        source="collection",
-        location=LOSS_STAR_SOURCE,
-        statement="L(W_mu) >= L* (L* is a lower bound of the loss)",
-        conditions="the exact regularization path of {data}, mu = 1 down to 1e-10",
-        comparison="greater",
+    spec(
+        "N7.loss_above_star",
+        "check",
+        "collection",
+        LOSS_STAR_SOURCE,
+        "L(W_mu) >= L* (L* is a lower bound of the loss)",
+        SECTION_PATH,
+        FIGURE_PATH,
+        "the exact regularization path of {data}, mu = 1 down to 1e-10",
+        "greater",
         criterion=-1e-12,
         criterion_reason="float64 round-off of a loss of O(1)",
-        data="synthetic",
-        section=SECTION_PATH,
-        figure=FIGURE_PATH,
     ),
     _exact(
         "N3.toy_chain_column",

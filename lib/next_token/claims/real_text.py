@@ -14,12 +14,13 @@ import numpy as np
 
 from next_token import evidence as ev
 from next_token import public_code
+from next_token.claims.conditions import spec
 from next_token.claims.gradient_descent import N4_SOURCE, N5_SOURCE, RATE
 from next_token.claims.retrieval_and_composition import HARD_RETRIEVAL
 from next_token.data import embedding_rank
 from next_token.realtext import Realizability, Windows
 from next_token.realtext_layer import RETRIEVED, HeldoutRetrieval, NextWordPrediction
-from theory_collection.claims import ClaimSpec, ClaimsTable, claim_specs
+from theory_collection.claims import ClaimsTable, claim_specs
 
 NOTEBOOK = "06_real_text"
 SECTION_REALIZABLE = "2 · NA.realizable: is the next word in the window?"
@@ -45,24 +46,19 @@ GRAPH_SOURCE = "THEORY.md §8: the priority graphs of real windows against rando
 REALIZABLE_KEYS = ("function_top", "content_top", "function_all_words", "content_all_words", "all_words")
 
 
-def _spec(claim_id: str, kind: str, source: str, location: str, statement: str, section: str, **rest) -> ClaimSpec:
-    rest.setdefault("comparison", "observe")
-    rest.setdefault("data", "wikipedia")
-    return ClaimSpec(
-        id=claim_id, kind=kind, source=source, location=location, statement=statement, section=section, **rest
-    )
-
-
 def _observed(claim_id: str, location: str, statement: str, section: str, figure: str, conditions: str, **rest):
-    return _spec(
+    """An observation of the collection on real text (``data`` "wikipedia" unless given)."""
+    rest.setdefault("data", "wikipedia")
+    return spec(
         claim_id,
         "observation",
         "collection",
         location,
         statement,
         section,
-        figure=FIGURES[figure],
-        conditions=conditions,
+        FIGURES[figure],
+        conditions,
+        "observe",
         **rest,
     )
 
@@ -95,7 +91,7 @@ def _graph_specs():
 
 LARGE = "every window of every summary, top {K} words, T = {T}"
 SPECS = claim_specs(
-    _spec(
+    spec(
         "NA.realizable",
         "observation",
         "paper code",
@@ -104,8 +100,10 @@ SPECS = claim_specs(
         "theory's realizability assumption holds (an assumption of the theory, which the paper does not claim of real "
         "text)",
         SECTION_REALIZABLE,
-        figure=FIGURES["realizability"],
-        conditions=WINDOWS,
+        FIGURES["realizability"],
+        WINDOWS,
+        "observe",
+        data="wikipedia",
     ),
     *(
         _observed(
@@ -134,17 +132,18 @@ SPECS = claim_specs(
         "realizability",
         WINDOWS,
     ),
-    _spec(
+    spec(
         "NA.independent",
         "assumption",
         "collection",
         A3_SOURCE,
         "the one-hot embeddings of the K = {K} words are linearly independent (K <= d = {K})",
         SECTION_INDEPENDENT,
-        figure=FIGURES["random_embeddings"],
-        conditions="one-hot embeddings of the top {K} words (d = K)",
-        comparison="true",
+        FIGURES["random_embeddings"],
+        "one-hot embeddings of the top {K} words (d = K)",
+        "true",
         reason="true by construction for one-hot embeddings; the variant below (d = {d}) has rank {rank}",
+        data="wikipedia",
     ),
     _observed(
         "NA.random_svm_feasible",
@@ -189,7 +188,7 @@ SPECS = claim_specs(
         "scc_sizes",
         LARGE,
     ),
-    _spec(
+    spec(
         "N3.real_certificate",
         "check",
         "collection",
@@ -197,40 +196,43 @@ SPECS = claim_specs(
         "the exact Graph-SVM of the real training windows meets its KKT certificate (largest violation of any "
         "condition)",
         SECTION_LAYER,
-        figure=FIGURES["training"],
-        conditions="the {count} realizable training windows, one-hot embeddings (top {K} words, T = {T})",
-        comparison="absolute",
+        FIGURES["training"],
+        "the {count} realizable training windows, one-hot embeddings (top {K} words, T = {T})",
+        "absolute",
         tolerance=1e-8,
         tolerance_reason="float64 round-off accumulated over the constraint Gram matrix (part 1 reaches 1e-11 at "
         "benchmark sizes)",
+        data="wikipedia",
     ),
-    _spec(
+    spec(
         "N4.real_cos_svm",
         "prediction",
         "paper",
         N4_SOURCE,
         "real text: cos(W, W^svm) at the end of the run ({run}) meets the bounded-residual rate at the reached norm",
         SECTION_LAYER,
-        figure=FIGURES["training"],
-        conditions=TRAINED + "; outside the paper's conditions: " + REAL_TEXT,
-        comparison="greater",
+        FIGURES["training"],
+        TRAINED + "; outside the paper's conditions: " + REAL_TEXT,
+        "greater",
         criterion_reason="as N4.cos_svm of notebook 03: " + RATE,
         same_runs=("N5.real_fin_dist", "N3.real_certificate"),
+        data="wikipedia",
     ),
-    _spec(
+    spec(
         "N5.real_fin_dist",
         "prediction",
         "paper",
         N5_SOURCE,
         "real text: ||Pi_Sfin W - W^fin|| at the end of the same run",
         SECTION_LAYER,
-        figure=FIGURES["training"],
-        conditions=TRAINED + "; outside the paper's conditions: " + REAL_TEXT,
-        comparison="less",
+        FIGURES["training"],
+        TRAINED + "; outside the paper's conditions: " + REAL_TEXT,
+        "less",
         criterion_reason="as N5.fin_dist of notebook 03: max(optimizer floor, 10% of the run's peak distance)",
         same_runs=("N4.real_cos_svm",),
+        data="wikipedia",
     ),
-    _spec(
+    spec(
         "N6.real_retrieval",
         "prediction",
         "paper",
@@ -238,14 +240,15 @@ SPECS = claim_specs(
         "held-out windows with a unique highest-priority SCC ({unique} of {held}): share on which the trained layer "
         f"puts >= {RETRIEVED:.0%} of its attention on that SCC",
         SECTION_HELDOUT,
-        figure=FIGURES["heldout_attention"],
-        conditions="the held-out windows of held-out summaries, the top SCC from the training TPGs; the layer of "
+        FIGURES["heldout_attention"],
+        "the held-out windows of held-out summaries, the top SCC from the training TPGs; the layer of "
         "section 5; outside the paper's conditions: " + REAL_TEXT,
-        comparison="greater",
+        "greater",
         criterion=0.9,
         criterion_reason="the limit is 1 on every such window; 0.9 leaves a tenth for windows whose margins are still "
         "small at a finite norm",
         same_runs=("N6.real_retrieval_null", "N8.real_layer_automaton"),
+        data="wikipedia",
     ),
     _observed(
         "N6.real_retrieval_null",

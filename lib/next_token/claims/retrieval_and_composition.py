@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from next_token import evidence as ev
-from next_token.claims.conditions import DOES_NOT_APPLY, synthetic_spec, with_departures
+from next_token.claims.conditions import DOES_NOT_APPLY, figure_names, spec, with_departures
 from next_token.data import Dataset
 from next_token.graphs import retrieved_mask, token_priority_graphs
 from next_token.measurements import Metrics
@@ -26,9 +26,7 @@ NOTEBOOK = "04_retrieval_and_composition"
 SECTION_N6 = "2 · N6 · hard retrieval"
 SECTION_N7 = "3 · N7 · soft composition, $L \\to L^\\star$, and shared contexts"
 SECTION_N8 = "4 · N8 · the automaton on new contexts, and generating next tokens"
-FIGURE_RETRIEVAL, FIGURE_COMPOSITION, FIGURE_AUTOMATON = (
-    f"{NOTEBOOK}_{name}" for name in ("retrieval", "composition", "automaton")
-)
+FIGURE_RETRIEVAL, FIGURE_COMPOSITION, FIGURE_AUTOMATON = figure_names(NOTEBOOK, "retrieval", "composition", "automaton")
 HARD_RETRIEVAL = (
     "abstract: '(1) Hard retrieval: Given input sequence, self-attention precisely selects the high-priority input "
     "tokens associated with the last input token' and 'self-attention learns to retrieve the tokens that belong to the "
@@ -51,7 +49,7 @@ DETECTION = "detection threshold 0.01 (the normalized-GD floor of N11 leaves ~et
 
 
 SPECS = claim_specs(
-    synthetic_spec(
+    spec(
         "N6.min_mass",
         "paper",
         "paper",
@@ -65,7 +63,7 @@ SPECS = claim_specs(
         criterion_reason="detection threshold: 99% of the attention retrieved",
         same_runs=("N6.support", "N7.tv", "N7.loss_gap"),
     ),
-    synthetic_spec(
+    spec(
         "N6.support",
         "paper",
         "paper",
@@ -78,7 +76,7 @@ SPECS = claim_specs(
         "true",
         same_runs=("N6.min_mass", "N7.tv"),
     ),
-    synthetic_spec(
+    spec(
         "N6.support_path",
         "prediction",
         "collection",
@@ -89,7 +87,7 @@ SPECS = claim_specs(
         PATH,
         "true",
     ),
-    synthetic_spec(
+    spec(
         "N6.min_mass_path",
         "prediction",
         "collection",
@@ -102,7 +100,7 @@ SPECS = claim_specs(
         criterion=1 - 1e-5,
         criterion_reason="at the path's norm (R ~ 30-80) the superposition leaves at most ~1e-6 outside C_i",
     ),
-    synthetic_spec(
+    spec(
         "N7.tv",
         "paper",
         "formalised",
@@ -114,7 +112,7 @@ SPECS = claim_specs(
         "less",
         criterion_reason=DETECTION,
     ),
-    synthetic_spec(
+    spec(
         "N7.loss_gap",
         "paper",
         "formalised",
@@ -126,7 +124,7 @@ SPECS = claim_specs(
         "less",
         criterion_reason="1% of that dataset's initial gap L(0) - L*",
     ),
-    synthetic_spec(
+    spec(
         "N7.frequencies",
         "derivation",
         "collection",
@@ -141,7 +139,7 @@ SPECS = claim_specs(
         criterion=1e-9,
         criterion_reason="Newton's W^fin is stationary to ~1e-13; the map from scores to probabilities is 1-Lipschitz",
     ),
-    synthetic_spec(
+    spec(
         "N7.frequencies_coupled",
         "observation",
         "collection",
@@ -155,7 +153,7 @@ SPECS = claim_specs(
         reason="the statement holds exactly only for decoupled contexts; coupled ones share W^fin's scores with other "
         "samples",
     ),
-    synthetic_spec(
+    spec(
         "N8.score_gap",
         "derivation",
         "collection",
@@ -170,7 +168,7 @@ SPECS = claim_specs(
         criterion_reason="the margins hold to the solver's certificate (~1e-12); summing along a path keeps that "
         "accuracy",
     ),
-    synthetic_spec(
+    spec(
         "N8.score_equal",
         "derivation",
         "collection",
@@ -183,7 +181,7 @@ SPECS = claim_specs(
         criterion=1e-9,
         criterion_reason="equality constraints hold to the certificate (~1e-12)",
     ),
-    synthetic_spec(
+    spec(
         "N8.tv",
         "paper",
         "formalised",
@@ -196,7 +194,7 @@ SPECS = claim_specs(
         criterion=ev.DETECTION,
         criterion_reason="detection threshold 0.01, as N7.tv",
     ),
-    synthetic_spec(
+    spec(
         "N8.sampling",
         "prediction",
         "formalised",

@@ -11,17 +11,17 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from next_token.claims.conditions import DOES_NOT_APPLY
+from next_token.claims.conditions import DOES_NOT_APPLY, figure_names, spec
 from next_token.data import Dataset
 from next_token.graphs import TokenPriorityGraphs, label_reaches_sequence, top_scc_is_label_scc
-from theory_collection.claims import ClaimSpec, ClaimsTable, claim_specs
+from theory_collection.claims import ClaimsTable, claim_specs
 
 NOTEBOOK = "01_token_priority_graphs"
 SECTION_EXAMPLE = "2 · Token-priority graphs: a worked example"
 SECTION_GRAPHS = "3 · The graphs of this dataset"
 SECTION_N1 = "4 · N1: the label tops its own sequence"
 SECTION_N2 = "5 · N2: the log-loss is convex in W"
-FIGURE_CHAIN, FIGURE_TPGS, FIGURE_HESSIAN = (f"{NOTEBOOK}_{name}" for name in ("chain", "tpgs", "hessian"))
+FIGURE_CHAIN, FIGURE_TPGS, FIGURE_HESSIAN = figure_names(NOTEBOOK, "chain", "tpgs", "hessian")
 TPG_OF_THE_CODE = "the TPG of the public code (nxt_token_solver.py:236, Tarjan.initialize)"
 CONVEXITY_SOURCE = (
     "THEORY.md §4 N2, derived here; a third-party summary (study.space) says the paper shows convexity under "
@@ -30,84 +30,83 @@ CONVEXITY_SOURCE = (
 ROUNDOFF = "float64 round-off in sums of d^4 products (observed ~1e-15 relative)"
 
 SPECS = claim_specs(
-    ClaimSpec(
-        id="N1.chain_example",
-        kind="check",
-        source="collection",
-        location=f"THEORY.md §2, the worked example: its SCCs computed by hand from {TPG_OF_THE_CODE}",
-        statement="the chain toy's SCCs are {{1,2}} => {{3}} => {{0}}, as computed by hand",
-        conditions="the chain toy: K = 4 one-hot embeddings, query 0, five samples (next_token.toys)",
-        comparison="true",
-        section=SECTION_EXAMPLE,
-        figure=FIGURE_CHAIN,
+    spec(
+        "N1.chain_example",
+        "check",
+        "collection",
+        f"THEORY.md §2, the worked example: its SCCs computed by hand from {TPG_OF_THE_CODE}",
+        "the chain toy's SCCs are {1,2} => {3} => {0}, as computed by hand",
+        SECTION_EXAMPLE,
+        FIGURE_CHAIN,
+        "the chain toy: K = 4 one-hot embeddings, query 0, five samples (next_token.toys)",
+        "true",
+        data="",
     ),
-    ClaimSpec(
-        id="N1.tarjan_vs_scipy",
-        kind="check",
-        source="collection",
-        location="THEORY.md §2: the iterative Tarjan of next_token.graphs against scipy's strong components",
-        statement="the iterative Tarjan and scipy give the same SCC partition of every TPG",
-        conditions="the {graphs} TPGs drawn of {data}",
-        comparison="true",
+    spec(
+        "N1.tarjan_vs_scipy",
+        "check",
+        "collection",
+        "THEORY.md §2: the iterative Tarjan of next_token.graphs against scipy's strong components",
+        "the iterative Tarjan and scipy give the same SCC partition of every TPG",
+        SECTION_GRAPHS,
+        FIGURE_TPGS,
+        "the {graphs} TPGs drawn of {data}",
+        "true",
         reason="{graphs} graphs",
-        section=SECTION_GRAPHS,
-        figure=FIGURE_TPGS,
+        data="",
     ),
-    ClaimSpec(
-        id="N1.label_top",
-        kind="derivation",
-        source="collection",
-        location=f"THEORY.md §4 N1: derived from {TPG_OF_THE_CODE}",
-        statement="in every sample the label reaches every token of its sequence in G^(k_i), so SCC(y_i) is the "
+    spec(
+        "N1.label_top",
+        "derivation",
+        "collection",
+        f"THEORY.md §4 N1: derived from {TPG_OF_THE_CODE}",
+        "in every sample the label reaches every token of its sequence in G^(k_i), so SCC(y_i) is the "
         "unique highest-priority SCC present",
-        conditions="every sample of {data}",
-        comparison="true",
-        data="synthetic",
-        section=SECTION_N1,
-        figure=FIGURE_TPGS,
+        SECTION_N1,
+        FIGURE_TPGS,
+        "every sample of {data}",
+        "true",
     ),
-    ClaimSpec(
-        id="N2.variance_identity",
-        kind="derivation",
-        source="collection",
-        location=CONVEXITY_SOURCE,
-        statement="sympy: the second derivative of one sample's loss along a direction equals the variance of the "
+    spec(
+        "N2.variance_identity",
+        "derivation",
+        "collection",
+        CONVEXITY_SOURCE,
+        "sympy: the second derivative of one sample's loss along a direction equals the variance of the "
         "direction under the attention (label positions move together)",
-        conditions="symbolic: one sample of four positions with the label at positions 1 and 3, any scores and "
-        "direction",
-        comparison="true",
-        section=SECTION_N2,
-        figure=FIGURE_HESSIAN,
+        SECTION_N2,
+        FIGURE_HESSIAN,
+        "symbolic: one sample of four positions with the label at positions 1 and 3, any scores and direction",
+        "true",
+        data="",
     ),
-    ClaimSpec(
-        id="N2.variance_numeric",
-        kind="derivation",
-        source="collection",
-        location=CONVEXITY_SOURCE,
-        statement="the Hessian quadratic form equals the mean attention variance of the direction",
-        conditions="{data}, at a Gaussian W of norm 3 and a Gaussian direction (seed {seed})",
-        comparison="relative",
+    spec(
+        "N2.variance_numeric",
+        "derivation",
+        "collection",
+        CONVEXITY_SOURCE,
+        "the Hessian quadratic form equals the mean attention variance of the direction",
+        SECTION_N2,
+        FIGURE_HESSIAN,
+        "{data}, at a Gaussian W of norm 3 and a Gaussian direction (seed {seed})",
+        "relative",
         tolerance=1e-10,
         tolerance_reason=ROUNDOFF,
-        data="synthetic",
-        section=SECTION_N2,
-        figure=FIGURE_HESSIAN,
     ),
-    ClaimSpec(
-        id="N2.convexity",
-        kind="derivation",
-        source="collection",
-        location=CONVEXITY_SOURCE,
-        statement="the Hessian of the log-loss is positive semidefinite at random W (convexity)",
-        conditions="{data}, at {points} Gaussian W of norm 3 (seed {seed}); the Hessian on an orthonormal basis of "
+    spec(
+        "N2.convexity",
+        "derivation",
+        "collection",
+        CONVEXITY_SOURCE,
+        "the Hessian of the log-loss is positive semidefinite at random W (convexity)",
+        SECTION_N2,
+        FIGURE_HESSIAN,
+        "{data}, at {points} Gaussian W of norm 3 (seed {seed}); the Hessian on an orthonormal basis of "
         "S_data, or Lanczos beyond 600 edges",
-        comparison="greater",
+        "greater",
         criterion_reason="symmetric eigensolvers are accurate to about n eps ||H|| (n <= 4096): a PSD matrix can show "
         "eigenvalues down to -1e-12 ||H||",
         reason="{points} random W",
-        data="synthetic",
-        section=SECTION_N2,
-        figure=FIGURE_HESSIAN,
     ),
 )
 
