@@ -47,6 +47,7 @@ RATE = (
     "(pre-asymptotic)"
 )
 PATH_REGIME = 1e-6  # attention outside C_i below which the SVM part's pull on S_fin is below the path criterion
+PATH_PULL = 1e-7  # the penalty's gradient below which it moves W_mu's S_fin part by < 1e-5 at a curvature >= 1e-2
 FLOOR = "max(optimizer floor: eta for normalized GD (N11), 0 for GD; 10% of the run's peak distance)"
 MAIN = "{run}; {data}"
 PATH = "the exact regularization path of {data}, mu = 1 down to {smallest_mu:g}"
@@ -325,14 +326,16 @@ def finite_component_claims(
     _main_run_claim(table, "N5.fin_dist", e, 0.0, values, texts, departures)
     no_fin = "" if used.any() else DOES_NOT_APPLY + "S_fin = {0} on every dataset (acyclic): no finite component"
     measured = float(m_path.fin_dist[-1, used].max()) if used.any() else float("nan")
-    # the criterion assumes the SVM part's pull on S_fin is negligible: attention outside C_i far below 1e-5
+    # the criterion assumes the path deep enough that neither the SVM part (the attention outside C_i) nor the penalty
+    # (its gradient mu ||W_mu||, divided by L_fin's smallest curvature) pulls the S_fin part off W^fin by 1e-5
     outside = float(1.0 - m_path.min_mass[-1].min())
-    shallow = (
-        f"the path is not deep enough at mu = {P.smallest_mu:g}: {outside:.2g} of the attention is still outside C_i "
-        f"(> {PATH_REGIME:g}), and the SVM part pulls on S_fin as much"
-        if outside > PATH_REGIME
-        else ""
-    )
+    penalty = float(P.smallest_mu * m_path.norm[-1].max())
+    shallow = ""
+    if outside > PATH_REGIME or penalty > PATH_PULL:
+        shallow = (
+            f"the path is not deep enough at mu = {P.smallest_mu:g}: {outside:.2g} of the attention is still outside "
+            f"C_i (limit {PATH_REGIME:g}) and the penalty's gradient is {penalty:.2g} (limit {PATH_PULL:g})"
+        )
     table.record(SPECS["N5.fin_dist_path"], measured, 0.0, unmet=no_fin or shallow, values=values)
     e11 = ev.plateau(plateau_runs, used)
     unmet = e11.unmet if used.any() else DOES_NOT_APPLY + e11.unmet  # the plateau's evidence has no criterion
