@@ -395,7 +395,7 @@ def draw_word_tpg(graphs: TokenPriorityGraphs, k: int, vocab, title: str):
 
 def draw_real_training(checkpoints: np.ndarray, metrics, predicted: np.ndarray, title: str):
     """A run (B = 1) along its steps: 1 - cos(W, W^svm) against N4's predicted rate, ||Pi_Sfin W - W^fin||, and the
-    min / mean attention mass on C_i. metrics: next_token.dynamics.Metrics (m, 1); predicted: (m,) rate."""
+    min / mean attention mass on C_i. metrics: next_token.measurements.Metrics (m, 1); predicted: (m,) rate."""
     m = metrics
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     steps_axis = np.maximum(checkpoints, 1)
