@@ -2,12 +2,13 @@
 
 :data:`MODULES` maps each notebook to its claims module; :func:`all_specs` gathers their ``SPECS``;
 :func:`provenance_table` renders them as the Markdown table that ``notebooks/next_token/THEORY.md`` holds between
-:data:`TABLE_START` and :data:`TABLE_END` (a test keeps the two in step).
+:data:`TABLE_START` and :data:`TABLE_END` (a test keeps the two in step; :func:`update_theory_notes` rewrites it).
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from next_token.claims import (
     beyond_the_theorem,
@@ -71,3 +72,10 @@ def provenance_table() -> str:
             )
             lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     return "\n".join([*lines, "", TABLE_END])
+
+
+def update_theory_notes(path) -> None:
+    """Write the current :func:`provenance_table` into the notes at ``path`` (``THEORY.md``), between the markers."""
+    notes = Path(path).read_text()
+    start, end = notes.index(TABLE_START), notes.index(TABLE_END) + len(TABLE_END)
+    Path(path).write_text(notes[:start] + provenance_table() + notes[end:])
