@@ -68,7 +68,7 @@ def test_section_is_a_heading_and_figure_is_saved_by_its_notebook(notebook, spec
 def test_theory_notes_open_with_the_provenance_table():
     notes = PAPER.theory_notes.read_text()
     start, end = notes.index(provenance.TABLE_START), notes.index(provenance.TABLE_END) + len(provenance.TABLE_END)
-    assert notes[start:end] == provenance.provenance_table(), "regenerate: next_token.claims.provenance.update_theory_notes"
+    assert notes[start:end] == provenance.provenance_table(), "regenerate: provenance.update_theory_notes"
     assert notes.index("## Provenance of every claim") < notes.index("## 1. Setting and notation")
 
 
