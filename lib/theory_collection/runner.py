@@ -238,7 +238,11 @@ def _prepare_one(path: Path, spec: NotebookSpec, overrides: dict[str, object], p
                 f"more than the {format_bytes(budget)} this machine allows (3/4 of its memory); "
                 "choose smaller sizes"
             )
-    parameters = {name: as_given(value, normalised[name]) for name, value in given.items()}
+    # a file is resolved once, here against the caller's working directory: the kernel receives the absolute path
+    parameters = {
+        name: normalised[name] if name in paper.file_parameters else as_given(value, normalised[name])
+        for name, value in given.items()
+    }
     return Prepared(path, parameters, normalised, notes, int(needed))
 
 

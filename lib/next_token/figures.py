@@ -1,4 +1,9 @@
-"""Pictures of token-priority graphs: SCCs coloured, priority order from left (highest) to right."""
+"""The next-token notebooks' figures: token-priority graphs, the Graph-SVM's scores and path, training curves
+(mean ± sd bands over the datasets of a batched run), the general head's local-SVM trajectories, and real text.
+
+Each ``draw_*`` function returns a matplotlib figure; a notebook saves it with ``theory_collection.plots.save_figure``
+(``band`` draws into a given axis).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ import matplotlib.pyplot as plt
 import networkx as nx
 import numpy as np
 
+from next_token.general_head import SOFTMAX_BACKWARDS
 from next_token.graphs import TokenPriorityGraphs
+from next_token.measurements import cosine
 
 
 def tpg_layout(graphs: TokenPriorityGraphs, k: int, nodes: list[int]) -> dict[int, tuple[float, float]]:
@@ -75,15 +82,18 @@ def shown_queries(graphs: TokenPriorityGraphs, max_panels: int = 8) -> list[int]
 
 
 def draw_tpg_panels(graphs: TokenPriorityGraphs, queries: list[int]):
-    """One ``draw_tpg`` panel per query (four per row); returns the figure."""
+    """One ``draw_tpg`` panel per query (four per row; one panel saying so when no graph has an edge); returns the
+    figure."""
     cols = min(4, max(1, len(queries)))
-    rows = int(np.ceil(len(queries) / cols))
+    rows = max(1, int(np.ceil(len(queries) / cols)))
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows), squeeze=False)
     for ax, k in zip(axes.flat, queries):
         sizes = graphs.scc_sizes(k)
         draw_tpg(ax, graphs, k, title=f"G^({k}): {int((sizes >= 2).sum())} cyclic SCC(s)")
     for ax in list(axes.flat)[len(queries) :]:
         ax.set_axis_off()
+    if not queries:
+        axes[0, 0].text(0.5, 0.5, "no TPG has an edge", ha="center", va="center", transform=axes[0, 0].transAxes)
     fig.suptitle("Token-priority graphs (SCCs coloured, priority left to right)")
     fig.tight_layout()
     return fig
@@ -125,16 +135,185 @@ def draw_svm_scores(E: np.ndarray, graphs: TokenPriorityGraphs, W_svm: np.ndarra
     return fig
 
 
-def draw_regularization_path(path, has_svm: bool):
+def draw_regularization_path(path, has_svm: bool, missing: str = ""):
     """The path's loss gap and its direction's distance from W^svm against ||W_mu|| (``path``: the DataFrame of
-    ``next_token.verify.path_table``; the right panel stays empty when W^svm = 0). Returns the figure."""
+    ``next_token.verify.path_table``, or None with ``missing`` saying why there is none; the right panel stays empty
+    when W^svm = 0). Returns the figure."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-    axes[0].loglog(path["||W_mu||"], np.maximum(path["L(W_mu) - L*"], 1e-17), "o-")
+    if path is None:
+        _say(axes[0], missing)
+    else:
+        axes[0].loglog(path["||W_mu||"], np.maximum(path["L(W_mu) - L*"], 1e-17), "o-")
     axes[0].set(xlabel="||W_mu||", ylabel="L(W_mu) - L*", title="The path's loss falls to L*")
-    if has_svm:
+    if path is not None and has_svm:
         axes[1].semilogx(path["||W_mu||"], 1 - path["cos(W_mu, W^svm)"], "o-")
         axes[1].set_yscale("log")
+    elif path is not None:
+        _say(axes[1], "W^svm = 0: no direction to approach")
     axes[1].set(xlabel="||W_mu||", ylabel="1 - cos(W_mu, W^svm)", title="...while its direction approaches W^svm")
+    fig.tight_layout()
+    return fig
+
+
+def _say(ax, text: str) -> None:
+    """A panel that says why it is empty."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, transform=ax.transAxes)
+
+
+def draw_finite_component(composition: np.ndarray, retrieved: np.ndarray, label_mask: np.ndarray, rows: np.ndarray):
+    """The attention of W^fin on the retrieved set C_i of each sample that retrieves more than its label (``rows``):
+    one group of bars per sample, the label's positions dark. composition, retrieved, label_mask: (n, T). Returns the
+    figure (one panel saying so when no sample composes: S_fin = {0})."""
+    fig, ax = plt.subplots(figsize=(max(5.5, 0.5 * retrieved[rows].sum() + 2), 3.2))
+    if not len(rows):
+        _say(ax, "S_fin = {0}: every sample retrieves only its label's positions")
+    x = 0
+    for i in rows:
+        for t in np.flatnonzero(retrieved[i]):
+            ax.bar(x, composition[i, t], color="tab:blue" if label_mask[i, t] else "tab:orange")
+            x += 1
+        x += 1
+    ax.set(ylabel="attention of W^fin", xticks=[], title="W^fin composes inside C_i (blue: the label's positions)")
+    fig.tight_layout()
+    return fig
+
+
+def draw_toys(chain_column: np.ndarray, exact_column: np.ndarray, cyclic_attention: np.ndarray, frequencies):
+    """The two hand-made cases: the chain toy's column 0 of W^svm (solver against sympy), and the cyclic toy's W^fin
+    attention in its two contexts against the label frequencies. Returns the figure."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    x = np.arange(len(exact_column))
+    axes[0].bar(x - 0.2, chain_column, width=0.4, label="solver")
+    axes[0].bar(x + 0.2, exact_column, width=0.4, label="sympy")
+    axes[0].set(xlabel="token", ylabel="W^svm[token, 0]", title="chain toy: the Graph-SVM's scores", xticks=x)
+    axes[0].legend()
+    for j, (row, name) in enumerate(zip(cyclic_attention, ("context (0, 1, 2)", "context (2, 1, 0)"))):
+        positions = np.arange(len(row)) + 4 * j
+        axes[1].bar(positions - 0.2, row, width=0.4, color="tab:blue", label="W^fin attention" if j == 0 else None)
+        axes[1].bar(
+            positions + 0.2, frequencies[j], width=0.4, color="tab:orange", label="label frequency" if j == 0 else None
+        )
+        axes[1].text(positions.mean(), 0.6, name, ha="center")
+    axes[1].set(
+        ylabel="probability", xticks=[], title="cyclic toy: W^fin reproduces the label frequencies", ylim=(0, 0.7)
+    )
+    axes[1].legend()
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# training runs (notebooks 03-05)
+
+
+def band(ax, x: np.ndarray, values: np.ndarray, label: str, color: str, logy: bool = False) -> None:
+    """Plot the mean over datasets of values (m, B) against x (m,) with a ± sd band (clipped above 0 on log axes)."""
+    mean, sd = np.nanmean(values, axis=1), np.nanstd(values, axis=1)
+    ax.plot(x, mean, color=color, label=label)
+    low = np.maximum(mean - sd, mean * 1e-3) if logy else mean - sd
+    ax.fill_between(x, low, mean + sd, color=color, alpha=0.2, linewidth=0)
+
+
+def draw_local_trajectories(trajectories: dict, diverging: dict, public_steps: int, budget: int):
+    """cos(W_t, local W^svm) against the step for the diverging runs: one panel per loss, the standard softmax backward
+    solid, the cancellation-free one dashed; trajectories[loss][backward] from ``local_svm_trajectory``, diverging[loss]
+    the dataset indices. Returns the figure."""
+    fig, axes = plt.subplots(1, len(trajectories), figsize=(6 * len(trajectories), 4), squeeze=False)
+    for ax, (loss, by_backward) in zip(axes[0], trajectories.items()):
+        for style, backward in zip(("-", "--"), SOFTMAX_BACKWARDS):
+            frame = by_backward[backward]
+            for j, b in enumerate(diverging[loss]):
+                run = frame[(frame["dataset"] == b) & (frame["step"] > 0)]
+                label = f"dataset {b}" if style == "-" else None
+                ax.plot(run["step"], run["cos local"], ls=style, color=f"C{j}", label=label)
+        ax.axvline(public_steps, color="grey", ls=":", label=f"public code's budget ({public_steps})")
+        if budget != public_steps:
+            ax.axvline(budget, color="k", ls=":", label=f"this profile's budget ({budget})")
+        ax.set(
+            xlabel="step",
+            ylabel="cos(W_t, local W^svm at step t)",
+            title=f"{loss}: solid standard, dashed cancellation-free",
+        )
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def draw_authors_runs(runs: dict):
+    """The public code's protocol on each data class (``runs``: {"acyclic": ProtocolRun, "cyclic": ProtocolRun}, from
+    ``next_token.experiments``): cos(W, W^svm) and the distance to W^fin along the runs (mean ± sd over datasets).
+    Returns the figure."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for j, (data_class, run) in enumerate(runs.items()):
+        band(axes[0], run.steps, run.metrics.cos_svm, data_class, f"C{j}")
+        used = np.any(run.exact.fin_basis != 0, axis=(1, 2))
+        if used.any():
+            band(axes[1], run.steps[1:], run.metrics.fin_dist[1:, used], data_class, f"C{j}", logy=True)
+        else:
+            axes[1].plot([], [], color=f"C{j}", label=f"{data_class}: S_fin = {{0}}, no finite component")
+    axes[0].set(xlabel="iteration", ylabel="cos(W, W^svm)", ylim=(0, 1.01), title="N4 in the authors' setting")
+    axes[1].set(xscale="log", yscale="log", xlabel="iteration", ylabel="||Π_Sfin W - W^fin||", title="N5")
+    for ax in axes:
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def draw_automaton(study: dict):
+    """N8 on new contexts (``study`` from ``automaton.new_context_study``): the W^svm score gaps, the TV between the
+    trained layer's attention and the automaton, and the attention on three new contexts of one dataset against the
+    automaton's. Returns the figure (a panel says so when there is nothing to show)."""
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4))
+    _histogram(axes[0], study["gaps"], "C0", "no new context has a token outside C_top")
+    axes[0].axvline(1, color="k", ls="--", lw=0.8)
+    axes[0].set(xlabel="min C_top score - max other score (W^svm)", ylabel="contexts", title="N8: score gaps (≥ 1)")
+    tv = np.log10(np.maximum(study["tv_trained"], 1e-17))
+    _histogram(axes[1], tv, "C1", "no new context has a unique top SCC")
+    axes[1].set(
+        xlabel="log10 TV(trained attention, automaton)", ylabel="contexts", title="N8: trained layer vs automaton"
+    )
+    if study["examples"]:
+        b, tok, trained, predicted = study["examples"][0]
+        x = np.arange(tok.shape[1])
+        shown = min(3, tok.shape[0])
+        for j in range(shown):
+            axes[2].bar(x + 5 * j - 0.2, trained[j], width=0.4, color="C0", label="trained" if j == 0 else None)
+            axes[2].bar(x + 5 * j + 0.2, predicted[j], width=0.4, color="C3", label="automaton" if j == 0 else None)
+        ticks = np.concatenate([x + 5 * j for j in range(shown)])
+        axes[2].set_xticks(ticks, [str(t) for row in tok[:shown] for t in row], fontsize=8)
+        axes[2].set(title=f"dataset {b}: attention on new contexts")
+        axes[2].legend()
+    else:
+        _say(axes[2], "no new context has a unique top SCC")
+    axes[2].set(xlabel="token at each position (three new contexts)", ylabel="attention")
+    fig.tight_layout()
+    return fig
+
+
+def _histogram(ax, values: np.ndarray, color: str, empty: str, bins: int = 40) -> None:
+    """A histogram that also takes no values (the panel says ``empty``) and values all (nearly) equal."""
+    if not values.size:
+        _say(ax, empty)
+        return
+    low, high = float(values.min()), float(values.max())
+    spread = max(high - low, 1e-9 * max(1.0, abs(low)))  # equal values: one visible bin around them
+    ax.hist(values, bins=np.linspace(low - 0.05 * spread, high + 0.05 * spread, bins + 1), color=color)
+
+
+def draw_kq_path(paths: list, nuclear: list, exact):
+    """The (K, Q) regularization paths (``nuclear_svm.nuclear_path`` per dataset) against the nuclear-norm and the
+    Frobenius Graph-SVM: 1 - cos(W_mu, W^nuc) (solid) and 1 - cos(W_mu, W^svm) (dashed) against ||W_mu||. nuclear:
+    the ``NuclearSVMSolution`` of each dataset; exact: the stack's ExactSolutions. Returns the figure."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for b, path in enumerate(paths):
+        norms = np.linalg.norm(path.W, axis=(1, 2))
+        for target, style in ((nuclear[b].W, "-"), (exact.W_svm[b], "--")):
+            gap = 1 - cosine(path.W, target[None])
+            ax.loglog(
+                norms, np.maximum(gap, 1e-17), ls=style, color=f"C{b}", label=f"dataset {b}" if style == "-" else None
+            )
+    ax.set(xlabel="||W_mu||", ylabel="1 - cos", title="(K, Q) path: to W^nuc (solid), to W^svm (dashed)")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -163,16 +342,20 @@ def draw_realizability(realizability, seq_len: int):
     return fig
 
 
-def draw_scc_sizes(sources: dict, stats: dict, vocab_size: int):
+def draw_scc_sizes(sources: dict, stats: dict, vocab_size: int, large: tuple | None = None):
     """Histograms of the largest SCC's share of each graph (corpus and sample scales) and of the sizes of every
-    cyclic SCC of the sample, for real, random and shuffled windows (``next_token.realtext.graph_sources`` and their
-    ``graph_statistics``). Returns the figure."""
+    cyclic SCC of the sample, for real, random and shuffled windows (``next_token.realtext_graphs.graph_sources`` and
+    their ``graph_statistics``); ``large``: (K, statistics) of every window at a large vocabulary, drawn in the corpus
+    panel. Returns the figure."""
     names = ("real", "random", "shuffled")
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for ax, scale in zip(axes, ("corpus", "sample")):
         for name in names:
             sizes = stats[name, scale]["largest_scc"] / np.maximum(stats[name, scale]["active_tokens"], 1)
             ax.hist(sizes, bins=np.linspace(0, 1, 21), histtype="step", lw=1.6, label=name)
+        if large is not None and scale == "corpus":
+            shares = large[1]["largest_scc"] / np.maximum(large[1]["active_tokens"], 1)
+            ax.hist(shares, bins=np.linspace(0, 1, 21), histtype="step", lw=1.6, ls=":", label=f"real, top {large[0]}")
         title = f"{scale} ({sources['real', scale][0].n} windows): largest SCC"
         ax.set(xlabel="largest SCC / words in the graph", ylabel="query words", title=title)
         ax.legend(fontsize=8)
@@ -183,6 +366,20 @@ def draw_scc_sizes(sources: dict, stats: dict, vocab_size: int):
     axes[2].set(xlabel="SCC size (words)", ylabel="SCCs of two words or more", title="sample: sizes of all cyclic SCCs")
     axes[2].legend(fontsize=8)
     fig.suptitle("SCC sizes of the priority graphs: real text vs random data and shuffled windows")
+    fig.tight_layout()
+    return fig
+
+
+def draw_random_embeddings(masses: dict):
+    """The attention mass on C_i of the training windows after the run, one histogram per embedding (``masses``:
+    name -> (n,) masses): what linearly dependent embeddings lose. Returns the figure."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    for name, mass in masses.items():
+        ax.hist(mass, bins=np.linspace(0, 1, 41), histtype="step", lw=1.6, label=f"{name}: mean {np.mean(mass):.3f}")
+    ax.set(
+        xlabel="attention mass on C_i", ylabel="training windows", title="NA.independent: one-hot vs random embeddings"
+    )
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -198,7 +395,7 @@ def draw_word_tpg(graphs: TokenPriorityGraphs, k: int, vocab, title: str):
 
 def draw_real_training(checkpoints: np.ndarray, metrics, predicted: np.ndarray, title: str):
     """A run (B = 1) along its steps: 1 - cos(W, W^svm) against N4's predicted rate, ||Pi_Sfin W - W^fin||, and the
-    min / mean attention mass on C_i. metrics: next_token.dynamics.Metrics (m, 1); predicted: (m,) rate."""
+    min / mean attention mass on C_i. metrics: next_token.measurements.Metrics (m, 1); predicted: (m,) rate."""
     m = metrics
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     steps_axis = np.maximum(checkpoints, 1)

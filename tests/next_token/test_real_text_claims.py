@@ -1,12 +1,14 @@
-"""The claims of notebook 06 (next_token.realtext_claims): each holds on the right measurement and fails, or is
-inconclusive with the reason, on a perturbed one."""
+"""The claims of notebook 06 (next_token.claims.real_text): each holds on the right measurement and fails, or is
+inconclusive with the reason, on a perturbed one; realizability is an observation of where the theory applies."""
 
 import numpy as np
 import pytest
 
 from next_token import realtext as nr
-from next_token import realtext_claims as rc
-from next_token.dynamics import ExactSolutions, Metrics
+from next_token import realtext_layer as nl
+from next_token.claims import real_text as rc
+from next_token.measurements import Metrics
+from next_token.stacked import ExactSolutions
 from theory_collection.claims import ClaimsTable
 
 
@@ -14,40 +16,42 @@ def _verdicts(table):
     return {c.id: c.verdict for c in table.claims}
 
 
-def test_realizable_holds_only_when_every_window_holds_its_label():
+def test_realizable_share_is_an_observation_never_a_refutation():
     docs = [["to", "be"] * 10, ["be", "to", "be", "to"]]
     corpus = nr.build_corpus(docs, 2, 2, 100, 0.5, seed=0)
     study = nr.realizability_study(docs, corpus, [1, 2], larger_vocabularies=())
     table = ClaimsTable("t")
-    claim = rc.record_realizable(table, corpus.windows, study, 2, 2)
-    assert claim.verdict == "holds"
+    rc.realizable_claims(table, corpus.windows, study, 2, 2)
     ids = [c.id for c in table.claims]
     assert ids[0] == "NA.realizable" and "NA.realizable_function_top" in ids and "NA.realizable_all_words" in ids
+    assert table.claims[0].verdict == "observed" and table.claims[0].measured == 1.0
     tok, y = corpus.windows.tok.copy(), corpus.windows.y.copy()
-    tok[0], y[0] = 0, 1  # one window whose next word is absent
+    tok[0], y[0] = 0, 1  # one window whose next word is absent: the share drops, the theory applies to fewer windows
     broken = nr.Windows(tok, y, corpus.windows.doc)
     table = ClaimsTable("t")
-    assert rc.record_realizable(table, broken, study, 2, 2).verdict == "fails"
+    rc.realizable_claims(table, broken, study, 2, 2)
+    assert table.claims[0].verdict == "observed" and table.claims[0].measured < 1.0
+    assert table.claims[0].source == "paper code" and "data_utils.py:18" in table.claims[0].location
 
 
 def test_independent_fails_for_dependent_embeddings():
     table = ClaimsTable("t")
     E_random = np.random.default_rng(0).standard_normal((5, 3))
-    rc.record_independent(table, np.eye(5), E_random, True)
+    rc.independent_claims(table, np.eye(5), E_random, True, 0)
     assert _verdicts(table) == {"NA.independent": "holds", "NA.random_svm_feasible": "observed"}
     dependent = np.eye(5)
     dependent[4] = dependent[3]
     table = ClaimsTable("t")
-    rc.record_independent(table, dependent, E_random, False)
+    rc.independent_claims(table, dependent, E_random, False, 0)
     assert _verdicts(table)["NA.independent"] == "fails"
 
 
 def test_certificate_tolerance():
     table = ClaimsTable("t")
-    rc.record_certificate(table, 1e-12)
+    rc.certificate_claim(table, 1e-12, 10, 5, 4)
     assert _verdicts(table) == {"N3.real_certificate": "holds"}
     table = ClaimsTable("t")
-    rc.record_certificate(table, 1e-6)
+    rc.certificate_claim(table, 1e-6, 10, 5, 4)
     assert _verdicts(table) == {"N3.real_certificate": "fails"}
 
 
@@ -72,22 +76,25 @@ def _run(cos_end=None, fin_dist=None):
     return metrics, exact, fin_W
 
 
+TEXTS = dict(run="synthetic", count=12, K=2, T=2)
+
+
 def test_direction_and_fin_hold_and_fail():
     metrics, exact, fin_W = _run()
     table = ClaimsTable("t")
-    rc.record_direction_and_fin(table, metrics, exact, fin_W, "synthetic", "gd", 1.0)
+    rc.direction_and_fin_claims(table, metrics, exact, fin_W, TEXTS, "gd", 1.0)
     assert _verdicts(table) == {"N4.real_cos_svm": "holds", "N5.real_fin_dist": "holds"}
     assert "synthetic" in table.claims[0].statement
     metrics, exact, fin_W = _run(cos_end=0.5, fin_dist=np.full(12, 0.7))  # wrong direction, stalled distance
     table = ClaimsTable("t")
-    rc.record_direction_and_fin(table, metrics, exact, fin_W, "synthetic", "gd", 1.0)
+    rc.direction_and_fin_claims(table, metrics, exact, fin_W, TEXTS, "gd", 1.0)
     assert _verdicts(table) == {"N4.real_cos_svm": "fails", "N5.real_fin_dist": "fails"}
 
 
 def _retrieval(unique=True, share=0.95, interval=(0.92, 0.97), share_sup=0.99, null=0.3):
     flags = np.array([unique, unique])
     mass = np.ones(2)
-    return nr.HeldoutRetrieval(
+    return nl.HeldoutRetrieval(
         np.ones((2, 3), bool), flags, np.ones((2, 3)) / 3, mass, mass, mass, share, share_sup, null, interval
     )
 
@@ -104,7 +111,7 @@ def _retrieval(unique=True, share=0.95, interval=(0.92, 0.97), share_sup=0.99, n
 )
 def test_retrieval_verdicts(kwargs, verdict, reason):
     table = ClaimsTable("t")
-    rc.record_retrieval(table, _retrieval(**kwargs), 2)
+    rc.retrieval_claims(table, _retrieval(**kwargs), 2)
     claim = table.claims[0]
     assert claim.id == "N6.real_retrieval" and claim.verdict == verdict and reason in claim.reason
     assert table.claims[1].id == "N6.real_retrieval_null"
@@ -115,10 +122,10 @@ def test_observations_have_their_ids():
     stats = {
         ("real", "sample"): {"largest_scc": np.array([2, 3]), "active_tokens": np.array([4, 3]), "depth": np.ones(2)}
     }
-    rc.record_graph_statistics(table, stats)
+    rc.graph_claims(table, stats, 8, 4, 0)
     large = {**stats["real", "sample"], "label_in_cyclic": 0.5}
-    rc.record_large_vocabulary(table, large, 1024)
-    rc.record_random_mass(table, np.ones(3), np.full(3, 0.5), 4)
+    rc.large_vocabulary_claims(table, large, 1024, 4)
+    rc.random_mass_claim(table, np.ones(3), np.full(3, 0.5), 4)
     assert [c.id for c in table.claims] == [
         "TPG.real_sample_largest",
         "TPG.real_sample_depth",
