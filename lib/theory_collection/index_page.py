@@ -84,7 +84,7 @@ def index_html(runs: list[NotebookRun], profile: str, root: str | Path, info: Bu
     return _PAGE.format(
         title=f"Theory verification report ({_e(profile)} profile)",
         css=pages.asset("index.css", "zoom.css"),
-        script=pages.asset("zoom.js", "index.js"),
+        script=pages.asset("zoom.js", "maths.js", "index.js"),
         mathjax=pages.mathjax_head(root, root),
         body="\n".join(parts),
         footer=footer,
@@ -300,14 +300,19 @@ def _claim_row(run: NotebookRun, c: dict, links: ClaimLinks, root: Path) -> str:
     tolerance += "".join(f"<br><small>{_e(w)}</small>" for w in why if w)
     shown = "FAILS" if verdict == "fails" else verdict
     return (
-        f'<tr id="{_e(_claim_anchor(run, c["id"]))}"><td class="id"><code>{_e(c["id"])}</code>'
+        f'<tr id="{_e(_claim_anchor(run, c["id"]))}"><td class="id"><code>{_breakable(c["id"])}</code>'
         + (f"<br><small>{kind}</small>" if kind else "")
         + (f'<br><small class="to">{" · ".join(to)}</small>' if to else "")
         + f"</td><td>{_e(c['statement'])}{reason}{origin}</td>"
         f'<td class="value" title="{_e(full_text(c["theory"]))}">{_e(value_text(c["theory"]))}</td>'
         f'<td class="value" title="{_e(full_text(c["measured"]))}">{measured}</td><td>{tolerance}</td>'
-        f'<td class="{_css(verdict)}">{shown}</td></tr>'
+        f'<td class="verdict {_css(verdict)}">{shown}</td></tr>'
     )
+
+
+def _breakable(claim_id: str) -> str:
+    """A claim id that a narrow column may break after its dots and underscores."""
+    return _e(claim_id).replace(".", ".<wbr>").replace("_", "_<wbr>")
 
 
 def _notebook_anchor(run: NotebookRun) -> str:

@@ -140,7 +140,7 @@ def export_page(notebook: str | Path, root: str | Path | None = None) -> Path:
     resources = {
         "report_mathjax": mathjax_head(page_dir, root),
         "report_css": asset("page.css", "zoom.css"),
-        "report_script": asset("zoom.js", "page.js"),
+        "report_script": asset("zoom.js", "maths.js", "page.js"),
         "report_dark_css": _lab_css("theme-dark.css"),
         "report_nav": " · ".join(nav),
         "metadata": {"name": title},
@@ -264,7 +264,7 @@ def write_theory_page(source: Path | None, paper_dir: Path, root: Path) -> Path 
         title=html.escape(title),
         mathjax=mathjax_head(paper_dir, root),
         css=asset("page.css", "zoom.css"),
-        script=asset("zoom.js"),
+        script=asset("zoom.js", "maths.js"),
         index=relative_url(root / "index.html", paper_dir),
         body=markdown2html_mistune(text),
     )

@@ -105,6 +105,8 @@ def find_section(sections: list[Section], heading: str) -> Section | None:
         if exact:
             return exact[0]
     partial = [s for s in sections if _unnumbered(wanted) and _unnumbered(wanted) in _normal(s.text)]
+    if len(partial) > 1:  # "2 · Factorised attention" is the heading that starts so, not the title that says it
+        partial = [s for s in partial if _normal(s.text).startswith(wanted)]
     return partial[0] if len(partial) == 1 else None
 
 
