@@ -267,7 +267,7 @@ def _figure_html(run: NotebookRun, png: Path, root: Path) -> str:
     size = f' width="{round(width * SCREEN_SCALE)}" height="{round(height * SCREEN_SCALE)}"' if width else ""
     return (
         f'<figure id="{_e(_figure_anchor(run, png))}"{wide}><a class="zoom" href="{_href(png, root)}">'
-        f'<img src="{_href(png, root)}" alt="{_e(alt_text(caption))}"{size} loading="lazy"></a>'
+        f'<img src="{_href(png, root)}" alt="{_e(alt_text(caption))}"{size}></a>'
         f"<figcaption>{_e(caption)} <small>({_e(png.stem)}.png{extra})</small></figcaption></figure>"
     )
 

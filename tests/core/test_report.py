@@ -75,7 +75,8 @@ def test_report_exit_code_and_summary_name_the_failing_notebook_and_cell(collect
     assert "**02_broken failed**: cell In [5] `ratio = 1 / 0" in summary
     assert "ZeroDivisionError: division by zero" in summary
     assert (
-        "| G1 | prediction | the partial sum of 2^-k reaches its limit 2 | 2 | 2 | rel 0.0001 |  | holds |" in summary
+        r"| G1 | prediction | the partial sum $s_n = \sum_{k=0}^{n-1} 2^{-k} = 2 - 2^{1-n}$ reaches its limit $2$ "
+        "| 2 | 2 | rel 0.0001 |  | holds |" in summary
     )
     assert "OLD" not in summary, "a stale claims.json from an earlier run was reported as this run's"
     assert "02_broken_old" not in (out / "index.html").read_text(), "a stale figure was shown as this run's"
