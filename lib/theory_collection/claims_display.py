@@ -35,7 +35,13 @@ FRAME_COLUMNS = [
 _TABLE = "border-collapse: collapse; width: 100%; table-layout: auto; font-size: 0.9em; line-height: 1.35;"
 _CELL = "text-align: left; vertical-align: top; padding: 0.3em 0.5em; border-bottom: 1px solid #8c959f55;"
 _NOTE = "display: block; opacity: 0.75; font-size: 0.88em; margin-top: 0.15em;"
-_WIDTHS = {"statement": "min-width: 14em;", "source": "min-width: 9em;", "tolerance / criterion": "min-width: 6em;"}
+_WIDTHS = {
+    "statement": "min-width: 14em; width: 38%;",
+    "source": "min-width: 9em; max-width: 18em;",
+    "tolerance / criterion": "min-width: 8em; max-width: 16em;",
+    "theory": "max-width: 10em;",
+    "measured": "max-width: 12em;",
+}
 
 
 def verdict_shown(record: dict) -> str:
@@ -95,36 +101,42 @@ def claims_html(records: list[dict]) -> str:
 
 
 def _row(r: dict) -> str:
-    def cell(content: str, style: str = "") -> str:
-        return f'<td style="{_CELL} {style}">{content}</td>'
+    def cell(content: str, style: str = "", title: str | None = None) -> str:
+        hover = f' title="{_e(title)}"' if title is not None else ""
+        return f'<td style="{_CELL} {style}"{hover}>{content}</td>'
 
     def note(text: str) -> str:
         return f'<span style="{_NOTE}">{_e(text)}</span>' if text else ""
 
+    def value(name: str, extra: str = "") -> str:  # a number never breaks; a text value (a list, say) wraps
+        wrap = "white-space: nowrap;" if isinstance(r.get(name), int | float) else "overflow-wrap: anywhere;"
+        style = f"font-variant-numeric: tabular-nums; {wrap} {_WIDTHS[name]}"
+        return cell(_e(value_text(r.get(name))) + extra, style, title=full_text(r.get(name)))
+
     verdict = r.get("verdict", "")
     colour = VERDICT_COLOURS.get(verdict, "inherit")
     weight = "700" if verdict in ("fails", "inconclusive") else "600"
-    measured = _e(value_text(r.get("measured")))
-    if r.get("interval"):
-        low, high = r["interval"]
-        measured += note(f"[{value_text(low)}, {value_text(high)}]")
+    interval = note("[{}, {}]".format(*map(value_text, r["interval"]))) if r.get("interval") else ""
     tolerance = _e(r.get("tolerance", "")) + note(r.get("tolerance_reason", "")) + note(r.get("criterion_reason", ""))
     source = _e(r.get("source", "")) + note(r.get("location", ""))
     if r.get("conditions"):
         source += note(f"tested in: {r['conditions']}")
-    number = "white-space: nowrap; font-variant-numeric: tabular-nums;"
     return (
         "<tr>"
-        + cell(f"<code>{_e(r['id'])}</code>{note(r.get('kind', ''))}", "white-space: nowrap;")
+        + cell(f"<code>{breakable(r['id'])}</code>{note(r.get('kind', ''))}", "min-width: 7em; max-width: 14em;")
         + cell(_e(verdict_shown(r)), f"color: {colour}; font-weight: {weight}; white-space: nowrap;")
         + cell(_e(r.get("statement", "")) + note(r.get("reason", "")), _WIDTHS["statement"])
-        + f'<td style="{_CELL} {number}" title="{_e(full_text(r.get("theory")))}">'
-        + f"{_e(value_text(r.get('theory')))}</td>"
-        + f'<td style="{_CELL} {number}" title="{_e(full_text(r.get("measured")))}">{measured}</td>'
+        + value("theory")
+        + value("measured", interval)
         + cell(tolerance, _WIDTHS["tolerance / criterion"])
         + cell(source, _WIDTHS["source"])
         + "</tr>"
     )
+
+
+def breakable(claim_id: str) -> str:
+    """A claim id, escaped, that a narrow column may break after its dots and underscores."""
+    return _e(claim_id).replace(".", ".<wbr>").replace("_", "_<wbr>")
 
 
 def _e(value) -> str:

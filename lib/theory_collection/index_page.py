@@ -30,6 +30,7 @@ from theory_collection.claim_links import (
     image_size,
 )
 from theory_collection.claims import VERDICTS, counts_by_kind, verdict_of
+from theory_collection.claims_display import breakable
 from theory_collection.formatting import full_text, tex_to_text, value_text
 from theory_collection.papers import Paper
 from theory_collection.report import (
@@ -300,7 +301,7 @@ def _claim_row(run: NotebookRun, c: dict, links: ClaimLinks, root: Path) -> str:
     tolerance += "".join(f"<br><small>{_e(w)}</small>" for w in why if w)
     shown = "FAILS" if verdict == "fails" else verdict
     return (
-        f'<tr id="{_e(_claim_anchor(run, c["id"]))}"><td class="id"><code>{_breakable(c["id"])}</code>'
+        f'<tr id="{_e(_claim_anchor(run, c["id"]))}"><td class="id"><code>{breakable(c["id"])}</code>'
         + (f"<br><small>{kind}</small>" if kind else "")
         + (f'<br><small class="to">{" · ".join(to)}</small>' if to else "")
         + f"</td><td>{_e(c['statement'])}{reason}{origin}</td>"
@@ -308,11 +309,6 @@ def _claim_row(run: NotebookRun, c: dict, links: ClaimLinks, root: Path) -> str:
         f'<td class="value" title="{_e(full_text(c["measured"]))}">{measured}</td><td>{tolerance}</td>'
         f'<td class="verdict {_css(verdict)}">{shown}</td></tr>'
     )
-
-
-def _breakable(claim_id: str) -> str:
-    """A claim id that a narrow column may break after its dots and underscores."""
-    return _e(claim_id).replace(".", ".<wbr>").replace("_", "_<wbr>")
 
 
 def _notebook_anchor(run: NotebookRun) -> str:
