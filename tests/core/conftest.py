@@ -38,16 +38,22 @@ def chromium_options(proxy: bool = True):
     return options
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """One headless Chromium per test module, with no network."""
+def start_chromium(proxy: bool):
+    """A headless Chromium (see :func:`chromium_options`); skips the test where Chromium is absent."""
     if CHROMIUM is None or CHROMEDRIVER is None:
         pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver; .ci/run)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=chromium_options())
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=chromium_options(proxy))
     driver.set_page_load_timeout(60)
+    return driver
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per test module, with no network."""
+    driver = start_chromium(proxy=True)
     yield driver
     driver.quit()
 
@@ -81,15 +87,29 @@ def overflow(driver) -> int:
     return driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
 
 
-@pytest.fixture(scope="module")
-def web(browser):
-    """The browser with its helpers: ``web.open(page, size)``, ``web.wait(script)``, ``web.overflow()``,
-    ``web.driver``; the window sizes ``web.DESKTOP`` and ``web.PHONE``."""
+def helpers(driver) -> SimpleNamespace:
+    """The driver with its helpers: ``open(page, size)``, ``wait(script, timeout, what)``, ``overflow()``,
+    ``driver``; the window sizes ``DESKTOP`` and ``PHONE``."""
     return SimpleNamespace(
-        driver=browser,
-        open=lambda page, size=None: open_page(browser, page, size),
-        wait=lambda script, timeout=60, what="the page": wait_until(browser, script, timeout, what),
-        overflow=lambda: overflow(browser),
+        driver=driver,
+        open=lambda page, size=None: open_page(driver, page, size),
+        wait=lambda script, timeout=60, what="the page": wait_until(driver, script, timeout, what),
+        overflow=lambda: overflow(driver),
         DESKTOP=DESKTOP,
         PHONE=PHONE,
     )
+
+
+@pytest.fixture(scope="module")
+def web(browser):
+    """The report's browser (no network) with its helpers (:func:`helpers`)."""
+    return helpers(browser)
+
+
+@pytest.fixture(scope="module")
+def web_lab():
+    """A browser that reaches the loopback (a local JupyterLab), with the same helpers."""
+    driver = start_chromium(proxy=False)
+    driver.set_window_size(*DESKTOP)
+    yield helpers(driver)
+    driver.quit()
