@@ -82,7 +82,8 @@ def phase_view(setting: TopicSetting, keep_prob: float, random_prob: float) -> V
 
     lowest = 1 / setting.topics_per_doc
     keep, random, x_star = phase_grid(ratio_of_mass(setting), setting.topics_per_doc, 1.0, 1.0, points=161)
-    fig, ax = plt.subplots(figsize=(5.6, 4.4))
+    fig, ax = plt.subplots(figsize=(5.6, 4.6))
+    fig.subplots_adjust(left=0.13, right=0.98, bottom=0.12, top=0.91)
     mesh = ax.pcolormesh(keep, random, x_star, shading="auto", cmap="viridis", vmin=lowest, vmax=1)
     fig.colorbar(mesh, ax=ax, label="optimal same-topic mass $x^*$")
     try:
@@ -97,13 +98,10 @@ def phase_view(setting: TopicSetting, keep_prob: float, random_prob: float) -> V
         ax.scatter(
             [keep_prob],
             [random_prob],
-            c=[point["x_star"]],
-            cmap="viridis",
-            vmin=lowest,
-            vmax=1,
-            s=220,
+            s=260,
             marker="*",
-            edgecolor="red",
+            color="red",
+            edgecolor="white",
             linewidth=1.5,
             zorder=3,
             clip_on=False,
@@ -203,7 +201,7 @@ def onset_view(
     the other two controls."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8))
     chosen = {"init_scale": init_scale, "keep_prob": keep_prob}
     # fixed curves (cached), so a move of one control computes only the other control's curve again
     spans = {"init_scale": INIT_SCALES, "keep_prob": KEEP_PROBS}
@@ -242,7 +240,7 @@ def onset_view(
             title=f"onset vs {name}",
         )
     axes[0].legend(fontsize=8)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.28)  # tight_layout: a third of a change
+    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.16, top=0.9, wspace=0.3)  # tight_layout: a third of a change
     time, leading = onset_time(setting, keep_prob, init_scale)
     lines = [
         f"predicted onset: {_steps(time / learning_rate)} steps at learning rate {learning_rate:g} "
