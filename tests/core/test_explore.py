@@ -23,6 +23,7 @@ def explorer() -> Explorer:
 
 
 def test_a_change_of_a_control_redraws_the_view():
+    plt.close("all")
     shown = explorer()
     first = shown.shown
     assert "slope $1$" in first and first in shown.static and INTERACTIVE_NOTE in shown.static

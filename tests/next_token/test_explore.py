@@ -3,7 +3,9 @@ library's exact routes; sizes with no dataset are said; a change is answered in 
 
 import time
 
+import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 
 from next_token import explore
 from next_token.data import generate_dataset
@@ -49,3 +51,10 @@ def test_a_change_of_a_control_is_answered_in_under_a_second_of_cpu_time():
         seconds = time.process_time() - start
         assert shown.shown != before, f"moving {name} changed nothing"
         assert seconds < 1.0, f"{name}: {seconds:.2f} s of CPU time for one change"
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    """The views made here are not rendered (an explorer renders and closes its own)."""
+    yield
+    plt.close("all")

@@ -3,6 +3,7 @@ refuse what the rules refuse, and answer a change of a control in under a second
 
 import time
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -77,3 +78,10 @@ def test_each_explorer_answers_a_change_in_under_a_second_of_cpu_time():
         seconds = cpu_seconds_to_set(shown.controls[name], value)
         assert shown.shown != before, f"moving {name} changed nothing"
         assert seconds < 1.0, f"{name}: {seconds:.2f} s of CPU time for one change"
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    """The views made here are not rendered (an explorer renders and closes its own)."""
+    yield
+    plt.close("all")
