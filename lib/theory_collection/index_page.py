@@ -82,13 +82,13 @@ def index_html(runs: list[NotebookRun], profile: str, root: str | Path, info: Bu
         if summary.exists()
         else ""
     )
-    return _PAGE.format(
-        title=f"Theory verification report ({_e(profile)} profile)",
-        css=pages.asset("index.css", "zoom.css"),
-        script=pages.asset("zoom.js", "maths.js", "index.js"),
-        mathjax=pages.mathjax_head(root, root),
-        body="\n".join(parts),
-        footer=footer,
+    return pages.standalone_page(
+        f"Theory verification report ({profile} profile)",
+        pages.asset("index.css", "zoom.css"),
+        pages.mathjax_head(root, root),
+        "\n".join(parts),
+        pages.asset("zoom.js", "maths.js", "index.js"),
+        after=footer,
     )
 
 
@@ -338,23 +338,3 @@ def _e(value) -> str:
 
 def _css(status: str) -> str:
     return {"ok": "good", "holds": "good", "observed": "plain", "inconclusive": "open"}.get(status, "bad")
-
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>{css}</style>
-{mathjax}
-</head>
-<body>
-<main>
-{body}
-</main>
-{footer}
-<script>{script}</script>
-</body>
-</html>
-"""

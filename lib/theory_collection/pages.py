@@ -260,13 +260,15 @@ def write_theory_page(source: Path | None, paper_dir: Path, root: Path) -> Path 
     text = (source / "THEORY.md").read_text(encoding="utf-8")
     target = paper_dir / "THEORY.html"
     title = notebook_title(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)]), "Theory notes")
-    page = THEORY_PAGE.format(
-        title=html.escape(title),
-        mathjax=mathjax_head(paper_dir, root),
-        css=asset("page.css", "zoom.css"),
-        script=asset("zoom.js", "maths.js"),
-        index=relative_url(root / "index.html", paper_dir),
-        body=markdown2html_mistune(text),
+    index = relative_url(root / "index.html", paper_dir)
+    page = standalone_page(
+        title,
+        asset("page.css", "zoom.css"),
+        mathjax_head(paper_dir, root),
+        markdown2html_mistune(text),
+        asset("zoom.js", "maths.js"),
+        before=f'<nav class="report-nav"><a href="{index}">&larr; report index</a></nav>',
+        body_class="theory",
     )
     soup = BeautifulSoup(page, "html.parser")
     _anchor_headings(soup)
@@ -296,20 +298,27 @@ def relative_url(target: str | Path, start: str | Path) -> str:
     return quote(Path(os.path.relpath(Path(target).resolve(), Path(start).resolve())).as_posix())
 
 
-THEORY_PAGE = """<!DOCTYPE html>
+def standalone_page(
+    title: str, css: str, mathjax: str, body: str, script: str, before: str = "", after: str = "", body_class: str = ""
+) -> str:
+    """A complete HTML page of the report (the index, the theory notes): ``before`` and ``after`` go around
+    ``<main>``; ``title`` is escaped, the rest is HTML."""
+    classes = f' class="{body_class}"' if body_class else ""
+    return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
+<title>{html.escape(title)}</title>
 <style>{css}</style>
 {mathjax}
 </head>
-<body class="theory">
-<nav class="report-nav"><a href="{index}">&larr; report index</a></nav>
+<body{classes}>
+{before}
 <main>
 {body}
 </main>
+{after}
 <script>{script}</script>
 </body>
 </html>
