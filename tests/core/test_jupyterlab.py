@@ -129,6 +129,8 @@ def check_the_explorer(url, web_lab):
     view = "var view = arguments[0].querySelector('.explorer-view'); return view && view.innerText"
     before = wait_for(driver, view, explorer, RUN_SECONDS, "the explorer's first view")
     assert "cyclic, found at draw" in before and "W^svm" in before
+    drawn = "var image = arguments[0].querySelector('.explorer-view img'); return image && image.naturalWidth"
+    assert wait_for(driver, drawn, explorer, 30, "the explorer's figure") > 300
     labels = driver.execute_script(
         "return Array.from(arguments[0].querySelectorAll('.widget-label')).map(l => l.textContent)", explorer
     )
