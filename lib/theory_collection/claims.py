@@ -65,6 +65,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from theory_collection import claims_display
+from theory_collection.sections import recording_cell
+
 KINDS = ("derivation", "prediction", "paper", "assumption", "check", "observation")
 VERDICTS = ("holds", "fails", "inconclusive", "observed")
 # The collection's own claims: a failure is a bug (or a wrong derivation) and stops the notebook.
@@ -102,6 +105,7 @@ class Claim:
     conditions: str = ""  # the setting it was tested (or derived) in
     paper_conditions: bool = False  # whether those are the paper's own conditions, as far as its sources fix them
     same_runs: list[str] | None = None  # ids of claims measured on the same runs (shown beside a failure)
+    cell: int | None = None  # the execution count (In [n]) of the notebook cell that recorded it; None outside a kernel
 
 
 def judge(
@@ -305,6 +309,7 @@ class ClaimsTable:
             location=location,
             conditions=conditions,
             paper_conditions=paper_conditions,
+            cell=recording_cell(),
         )
         self.claims.append(claim)
         return claim
@@ -342,6 +347,7 @@ class ClaimsTable:
             source=source,
             location=location,
             conditions=conditions,
+            cell=recording_cell(),
         )
         self.claims.append(claim)
         return claim
@@ -351,15 +357,14 @@ class ClaimsTable:
             raise ValueError(f"claim id {id!r} is recorded twice")
 
     def frame(self) -> pd.DataFrame:
-        """The table as a DataFrame (the columns a reader needs, in reading order)."""
-        columns = ["id", "kind", "source", "statement", "theory", "measured", "tolerance", "verdict", "reason"]
-        return pd.DataFrame([asdict(c) for c in self.claims], columns=list(Claim.__dataclass_fields__))[columns]
+        """The table as a DataFrame of text, the columns a reader needs in reading order (empty cells, never NaN)."""
+        return claims_display.claims_frame([asdict(c) for c in self.claims])
 
     def _repr_html_(self) -> str:
-        return self.frame().to_html(index=False, float_format=lambda x: f"{x:.6g}")
+        return claims_display.claims_html([asdict(c) for c in self.claims])
 
     def __repr__(self) -> str:
-        return self.frame().to_string(index=False)
+        return claims_display.claims_text([asdict(c) for c in self.claims])
 
     def write(self, output_dir: str | Path) -> Path:
         """Write ``claims.json`` atomically (a reader never sees half a file); return its path."""
@@ -432,6 +437,7 @@ def load_claims(path: str | Path) -> list[dict]:
         for name in ("source", "location", "conditions"):
             record.setdefault(name, "")  # files written before claims carried their provenance
         record.setdefault("paper_conditions", False)
+        record.setdefault("cell", None)  # files written before claims named the cell that recorded them
         record["verdict"] = verdict_of(record)
     return records
 

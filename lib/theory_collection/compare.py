@@ -16,8 +16,9 @@ import os
 from pathlib import Path
 
 from theory_collection.claims import VERDICTS, counts_by_kind, verdict_of, write_atomic
-from theory_collection.report import _fmt, _headline_head, by_paper, failures_line, paper_headline, time_text
+from theory_collection.formatting import value_text as _fmt
 from theory_collection.runs import BuildInfo, NotebookRun, load_report
+from theory_collection.verdicts import by_paper, failures_line, headline_head, paper_headline, time_text
 
 Report = tuple[BuildInfo, list[NotebookRun]]
 
@@ -128,7 +129,7 @@ def _headlines(runs_a: list[NotebookRun], runs_b: list[NotebookRun]) -> list[str
         table_a, table_b = paper_headline(paper, group_a), paper_headline(paper, group_b)
         if not table_a and not table_b:
             continue
-        lines += [f"## {paper.title}", "", *_headline_head(paper)]
+        lines += [f"## {paper.title}", "", *headline_head(paper)]
         verdicts: dict[str, set[str]] = {}  # claim id -> its verdicts in the two reports
         for claim in (c for group in (group_a, group_b) for run in group for c in run.claims):
             verdicts.setdefault(claim["id"], set()).add(verdict_of(claim))

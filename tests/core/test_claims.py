@@ -130,16 +130,17 @@ def test_check_records_every_field_and_the_verdict(tmp_path):
     assert [r["holds"] for r in records] == [True, False]  # the boolean for older readers
     assert records[0]["notebook"] == "99_test" and records[1]["reason"] == "because"
     assert load_claims(path) == records
-    assert "fails" in table._repr_html_() and "holds" in repr(table)
+    assert "FAILS" in table._repr_html_() and "holds" in repr(table)
     assert list(table.frame().columns) == [
         "id",
         "kind",
-        "source",
+        "verdict",
         "statement",
         "theory",
         "measured",
         "tolerance",
-        "verdict",
+        "source",
+        "location",
         "reason",
     ]
     with pytest.raises(AssertionError, match="C9.b"):
@@ -466,3 +467,48 @@ def test_a_declared_claim_is_recorded_with_its_provenance_and_filled_fields(tmp_
     assert records[0]["same_runs"] == ["C2.other"] and records[0]["source"] == "paper code"
     with pytest.raises(ValueError, match="declared twice"):
         claim_specs(specs["C2.seen"], specs["C2.seen"])
+
+
+def test_the_claims_table_reads_as_a_table_in_a_notebook():
+    """Statements left-aligned with their TeX for MathJax, each verdict coloured, empty cells instead of NaN,
+    the provenance shown; the plain-text table spells the TeX out."""
+    import re
+
+    from theory_collection.claims_display import VERDICT_COLOURS
+
+    table = ClaimsTable("x")
+    table.check(
+        "C1.a",
+        r"the optimal mass $x^*$ is interior",
+        theory=0.5,
+        measured=0.5,
+        tolerance=1e-6,
+        kind="derivation",
+        source="collection",
+        location="THEORY.md section 3",
+        conditions="T = 5",
+    )
+    table.observe("C1.b", "a proxy", measured=None, source="other work", location="MiniLM")
+    table.check(
+        "C1.c",
+        "attention leaves uniform",
+        measured=0.2,
+        comparison="greater",
+        criterion=0.9,
+        kind="paper",
+        source="paper",
+        location="abstract",
+        interval=(0.1, 0.3),
+        criterion_reason="the paper's threshold",
+    )
+    page = table._repr_html_()
+    assert "NaN" not in page and "None" not in page and "nan" not in page
+    assert "$x^*$" in page, "maths is left to MathJax"
+    assert page.count("text-align: left") >= 8, "every cell is left-aligned (JupyterLab right-aligns tables)"
+    for verdict, shown in (("holds", "holds"), ("observed", "observed"), ("fails", "FAILS")):
+        assert re.search(rf"color: {VERDICT_COLOURS[verdict]};[^>]*>{shown}<", page), verdict
+    assert "THEORY.md section 3" in page and "abstract" in page and "tested in: T = 5" in page
+    assert "[0.1, 0.3]" in page and "the paper&#x27;s threshold" in page
+    text = repr(table)
+    assert "x* is interior" in text and "FAILS" in text and "0.2 vs > 0.9" in text
+    assert table.frame().isna().sum().sum() == 0

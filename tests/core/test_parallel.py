@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from theory_collection import report, runner
+from theory_collection import runner, verdicts
 from theory_collection.cli import main
 
 MEET = Path(__file__).parent / "fixtures" / "meet" / "meet.ipynb"
@@ -84,13 +84,13 @@ def test_the_report_gives_notebook_time_and_wall_time():
         return runner.NotebookRun(name, Path(name), paper="p", seconds=seconds, started=started)
 
     side_by_side = [run("01", 1000.0, 300.0), run("02", 1000.5, 100.0), run("03", 1100.5, 250.0)]
-    assert report.time_text(side_by_side) == (
+    assert verdicts.time_text(side_by_side) == (
         "650 s for 3 notebooks, 350 s (5.8 min) of wall time with up to 2 side by side"
     )
     one_after_another = [run("01", 1000.0, 300.0), run("02", 1300.0, 100.0)]
-    assert report.time_text(one_after_another).endswith("400 s (6.7 min) of wall time with up to 1 side by side")
+    assert verdicts.time_text(one_after_another).endswith("400 s (6.7 min) of wall time with up to 1 side by side")
     unrecorded = [run("01", 0.0, 300.0), run("02", 1300.0, 100.0)]
-    assert report.time_text(unrecorded) == "400 s for 2 notebooks", "a report from before start times were kept"
+    assert verdicts.time_text(unrecorded) == "400 s for 2 notebooks", "a report from before start times were kept"
 
 
 def test_a_notebook_waits_while_its_memory_estimate_does_not_fit_beside_those_running(tmp_path, monkeypatch):
