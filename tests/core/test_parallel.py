@@ -23,7 +23,7 @@ def meeting(tmp_path: Path, count: int) -> list[Path]:
     return runner.select_notebooks(None, folder)
 
 
-def verdicts(run: runner.NotebookRun) -> dict[str, str]:
+def claim_verdicts(run: runner.NotebookRun) -> dict[str, str]:
     return {claim["id"]: claim["verdict"] for claim in run.claims}
 
 
@@ -32,7 +32,7 @@ def test_jobs_run_notebooks_side_by_side_on_one_thread_each(tmp_path):
     runs = runner.run_notebooks(paths, tmp_path / "out", overrides={"party": 3}, progress=False, html=False, jobs=3)
     assert [run.notebook for run in runs] == ["01_meet", "02_meet", "03_meet"]
     assert [run.error for run in runs] == ["", "", ""]
-    assert all(verdicts(run) == {"M1": "holds", "M2": "holds"} for run in runs)
+    assert all(claim_verdicts(run) == {"M1": "holds", "M2": "holds"} for run in runs)
 
 
 def test_one_job_runs_them_one_after_another(tmp_path):
@@ -40,9 +40,9 @@ def test_one_job_runs_them_one_after_another(tmp_path):
     paths = meeting(tmp_path, 2)
     overrides = {"party": 2, "patience": 1.0}
     runs = runner.run_notebooks(paths, tmp_path / "out", overrides=overrides, progress=False, html=False, jobs=1)
-    assert verdicts(runs[0])["M1"] == "fails"  # alone
-    assert verdicts(runs[1])["M1"] == "holds"  # the first one's mark is there
-    assert verdicts(runs[0])["M2"] == "holds"
+    assert claim_verdicts(runs[0])["M1"] == "fails"  # alone
+    assert claim_verdicts(runs[1])["M1"] == "holds"  # the first one's mark is there
+    assert claim_verdicts(runs[0])["M2"] == "holds"
 
 
 def test_the_longest_notebooks_of_the_previous_run_start_first(tmp_path):
@@ -63,7 +63,7 @@ def test_the_longest_notebooks_of_the_previous_run_start_first(tmp_path):
     # one job, party of 2: only the notebook that starts first finds no one; here that is 02
     runs = runner.run_notebooks(paths, out, overrides={"party": 2, "patience": 1.0}, progress=False, html=False, jobs=1)
     assert [run.notebook for run in runs] == ["01_meet", "02_meet", "03_meet"]
-    assert {run.notebook: verdicts(run)["M1"] for run in runs} == {
+    assert {run.notebook: claim_verdicts(run)["M1"] for run in runs} == {
         "01_meet": "holds",
         "02_meet": "fails",
         "03_meet": "holds",
