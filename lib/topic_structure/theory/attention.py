@@ -42,6 +42,7 @@ from topic_structure.params import (
     check_float,
     check_int,
     check_masking_probabilities,
+    check_seed,
     check_topic_counts,
 )
 from topic_structure.population import combine_terms, minimise_lbfgs, population_loss_terms, topic_sets
@@ -365,7 +366,7 @@ def fit_score_matrix(
     """
     check_topic_counts(vocab.num_topics, vocab.words_per_topic, topics_per_doc)
     check_masking_probabilities(DEFAULT_MASK_PROB, keep_prob, random_prob)
-    check_int("seed", seed, 0)
+    check_seed(seed)
     check_float("init_scale", init_scale, 0.0)
     check_int("steps", steps, 1)
     check_float("tolerance", tolerance, 0.0, low_open=True)
