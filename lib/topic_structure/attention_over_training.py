@@ -24,7 +24,7 @@ from topic_structure.masking import MaskedBatch, MaskingConfig
 from topic_structure.measurements import TokenPairWeights, ratio_of_sums
 from topic_structure.model import TopicTransformer
 from topic_structure.profiles import TOPIC_ATTENTION_SWEEP
-from topic_structure.training import TrainConfig, corpus_batches, train
+from topic_structure.training import TrainConfig
 
 # The sweep of notebook 09 §4; each point is a claim C5.condition.<point label> (:func:`point_label`).
 SWEEP = TOPIC_ATTENTION_SWEEP
@@ -128,32 +128,17 @@ def trajectory_run(
     ``W_pred W_V E^T``), ``value.excess = value.identical - value.same`` and the paper's metric on
     ``whole_docs`` as ``paper.same_token``, ``paper.same_topic``, ``paper.diff_topic``, ``paper.ratio``.
     """
-    if not config.snapshot_every:
-        raise ValueError("trajectory_run needs snapshots: set config.snapshot_every")
-    net = lda_runs.lda_model(corpus.vocab, decoder, init_scale, config.seed)
-    weights, pairs = lda_runs.attention_probe(probe, corpus.vocab), PaperPairs(whole_docs)
-    rows = []
+    pairs = PaperPairs(whole_docs)
 
-    def measure(step: int, model: TopicTransformer) -> None:
-        record = {"step": step, **lda_runs.structure(model, weights)}
-        record["value.excess"] = record["value.identical"] - record["value.same"]
-        record.update({f"paper.{k}": value for k, value in paper_attention_averages(model, pairs).items()})
-        rows.append(record)
+    def metric(model: TopicTransformer) -> dict[str, float]:
+        return {f"paper.{k}": value for k, value in paper_attention_averages(model, pairs).items()}
 
-    measure(0, net)
-    train(
-        net,
-        corpus_batches(corpus),
-        masking,
-        config,
-        probe=probe,
-        description=description,
-        on_snapshot=measure,
-        measure_probe=False,
+    net, curves, _ = lda_runs.lda_structure_run(
+        corpus, probe, masking, config, decoder, init_scale, description, metric
     )
-    if rows[-1]["step"] != config.steps:
-        measure(config.steps, net)
-    return net, pd.DataFrame(rows)  # the net holds the last state, which is the trained one
+    excess = curves["value.identical"] - curves["value.same"]
+    curves.insert(curves.columns.get_loc("paper.same_token"), "value.excess", excess)
+    return net, curves  # the net holds the last state, which is the trained one
 
 
 def end_summary(curves: pd.DataFrame, tail: float = 0.2, smooth: float = 0.05) -> dict[str, float]:
@@ -173,26 +158,17 @@ def end_summary(curves: pd.DataFrame, tail: float = 0.2, smooth: float = 0.05) -
     return summary
 
 
-def sweep_run(
-    settings: dict,
-    train_seed: int,
-    steps: int,
-    num_docs: int,
-    batch_size: int,
-    log_every: int,
-    probe_docs: int,
-    data_seed: int,
-) -> tuple[pd.DataFrame, dict[str, float]]:
+def sweep_run(settings: dict, train_seed: int, steps: int, **shared) -> tuple[pd.DataFrame, dict[str, float]]:
     """One run of notebook 09 (a main run or a sweep point): :func:`trajectory_run` on ``settings``.
 
-    settings: the :data:`params.GRID_NAMES` values and ``decoder``; data from :func:`lda_runs.lda_data`.
-    A self-contained point for :func:`theory_collection.sweep.map_points`. Returns the curves and
+    settings: the :data:`params.GRID_NAMES` values and ``decoder``; data and training configuration from
+    :func:`lda_runs.prepared_run` (``shared``: its ``num_docs``, ``batch_size``, ``log_every``, ``probe_docs``,
+    ``data_seed``). A self-contained point for :func:`theory_collection.sweep.map_points`. Returns the curves and
     :func:`copy_over_topic` of the trained state (bootstrap seeded by ``[data_seed, train_seed]``).
     """
-    corpus, probe, whole, masking = lda_runs.lda_data(settings, num_docs, probe_docs, data_seed)
-    config = lda_runs.lda_train_config(settings, steps, batch_size, log_every, train_seed)
+    corpus, probe, whole, masking, config = lda_runs.prepared_run(settings, train_seed, steps, **shared)
     net, curves = trajectory_run(corpus, probe, whole, masking, config, settings["decoder"], settings["init_scale"])
-    return curves, copy_over_topic(net, probe, rng=np.random.default_rng([data_seed, train_seed]))
+    return curves, copy_over_topic(net, probe, rng=np.random.default_rng([shared["data_seed"], train_seed]))
 
 
 def copy_stage(curves: pd.DataFrame) -> float:

@@ -32,6 +32,11 @@ from topic_structure.theory.two_stage_ode import MASS, UNIFORM_MASS
 # ----- word x word heatmaps and training curves ---------------------------------------------------------
 
 
+def log_log_axes(ax, xlabel: str, ylabel: str, title: str) -> None:
+    """Both axes of ``ax`` logarithmic, with their labels and the title."""
+    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
+
+
 def topic_heatmap(
     matrix, vocab: Vocabulary, ax=None, title: str = "", center: float | None = 0.0, cmap: str = "RdBu_r", **kwargs
 ):
@@ -96,7 +101,7 @@ def block_training_curves(
     matrix: str,
     title: str,
 ):
-    """Block averages of ``matrix`` during a :class:`notebook_claims.ConvergedRun` (``run.frame`` columns
+    """Block averages of ``matrix`` during a :class:`training.ConvergedRun` (``run.frame`` columns
     ``<column_prefix>.<block>`` against ``step``), the optimum dashed, a grey line where each round of
     ``round_steps`` cuts the learning rate tenfold (halfway)."""
     frame, total_steps, ylabel = run.frame, run.steps, f"block average of {matrix}"
@@ -134,12 +139,12 @@ def critical_sweep(critical: float, sweep: pd.DataFrame, theory_same_topic: Call
         label="full-matrix population optimum",
     )
     ax.axvline(1, color="0.5", ls="--", lw=1)
+    ax.legend()
     ax.set(
         xlabel=r"$\lambda / \lambda_c$  ($\kappa = 1 - \tau/T$ at 1)",
         ylabel="same-topic entry $b$ of $EE^T$",
         title="Optimal embeddings collapse at the critical weight decay",
     )
-    ax.legend()
     return fig
 
 
@@ -390,13 +395,7 @@ def onset_sweeps(
         dense, [predict(learning_rate=lr).steps for lr in dense], "-", color="tab:red", label="theory $t^*/\\eta$"
     )
     axes[2].plot(sweep["learning_rate"], sweep["measured steps"], "o", color="k", label="population GD")
-    axes[2].set(
-        xscale="log",
-        yscale="log",
-        xlabel="learning rate $\\eta$",
-        ylabel="onset (steps)",
-        title="onset vs learning rate",
-    )
+    log_log_axes(axes[2], "learning rate $\\eta$", "onset (steps)", "onset vs learning rate")
     axes[2].set_xticks(sweep["learning_rate"], [f"{x:g}" for x in sweep["learning_rate"]])
     axes[2].set_yticks(sweep["measured steps"].dropna(), [f"{x:.0f}" for x in sweep["measured steps"].dropna()])
     for axis in (axes[2].xaxis, axes[2].yaxis):
@@ -495,7 +494,6 @@ def robustness_map(checks: dict[str, tuple[pd.Series, pd.Series]], points: pd.Se
 def attention_maps(nets: dict, documents: list, words_per_topic: int):
     """Attention of each net (rows) on each document (columns: a (N,) token tensor sorted by topic), all
     positions visible; white lines where one topic's tokens end."""
-    import torch
 
     fig, axes = plt.subplots(len(nets), len(documents), figsize=(4.0 * len(documents), 3.6 * len(nets)), squeeze=False)
     for row, (label, net) in enumerate(nets.items()):
@@ -747,13 +745,7 @@ def length_against_support(supports: dict[str, tuple[np.ndarray, np.ndarray]]):
         axes[0].scatter(s, n, s=4, alpha=0.3, label=name, rasterized=True)
         sns.histplot(x=np.log10(n / s), bins=50, stat="proportion", element="step", fill=False, label=name, ax=axes[1])
     axes[0].plot([1, 1e4], [1, 1e4], "k--", lw=1, label="N = tau v")
-    axes[0].set(
-        xscale="log",
-        yscale="log",
-        xlabel="(tau v)_d = exp H(p_d)",
-        ylabel="N_d, tokens",
-        title="A3: document length against its topics' support",
-    )
+    log_log_axes(axes[0], "(tau v)_d = exp H(p_d)", "N_d, tokens", "A3: document length against its topics' support")
     axes[1].axvline(0, color="k", ls="--", lw=1, label="criterion rho = 1")
     axes[1].set(xlabel="log10 rho_d = log10 N_d / (tau v)_d", ylabel="share of documents", title="A3: rho_d")
     for ax in axes:
@@ -764,7 +756,7 @@ def length_against_support(supports: dict[str, tuple[np.ndarray, np.ndarray]]):
 
 def stage_one_curves(runs: dict[tuple[str, str], pd.DataFrame], criteria: dict[str, float]):
     """W_V's topic contrast, the larger key/query norm growth and the attention entropy ratio per run
-    (``{(corpus, optimizer): frame}`` of :func:`experiments.stage_one_run`; solid: SGD, dashed: Adam)."""
+    (``{(corpus, optimizer): frame}`` of :func:`data_assumptions.stage_one_run`; solid: SGD, dashed: Adam)."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
     for (data, key), frame in runs.items():
         label, style = f"{data}, {key}", "-" if key == "sgd" else "--"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -102,8 +103,10 @@ def lda_structure_run(
     decoder: str,
     init_scale: float,
     description: str = "training",
+    extra: Callable[[TopicTransformer], dict[str, float]] | None = None,
 ) -> tuple[TopicTransformer, pd.DataFrame, float]:
-    """Train :func:`lda_model` on minibatches of ``corpus``; measure :func:`structure` at every snapshot.
+    """Train :func:`lda_model` on minibatches of ``corpus``; measure :func:`structure` (and ``extra``, if given) at
+    every snapshot.
 
     Returns the trained model, its curves (one row per snapshot, step 0 and the last step included)
     and the mean training loss over the last three logged intervals.
@@ -112,7 +115,12 @@ def lda_structure_run(
         raise ValueError("lda_structure_run needs snapshots: set config.snapshot_every")
     net = lda_model(corpus.vocab, decoder, init_scale, config.seed)
     weights = attention_probe(probe, corpus.vocab)
-    rows = [{"step": 0, **structure(net, weights)}]
+    rows = []
+
+    def measure(step: int, model: TopicTransformer) -> None:
+        rows.append({"step": step, **structure(model, weights), **(extra(model) if extra else {})})
+
+    measure(0, net)
     history = train(
         net,
         corpus_batches(corpus),
@@ -120,11 +128,11 @@ def lda_structure_run(
         config,
         probe=probe,
         description=description,
-        on_snapshot=lambda step, model: rows.append({"step": step, **structure(model, weights)}),
+        on_snapshot=measure,
         measure_probe=False,
     )
     if rows[-1]["step"] != config.steps:
-        rows.append({"step": config.steps, **structure(net, weights)})
+        measure(config.steps, net)
     return net, pd.DataFrame(rows), float(history.frame()["loss"].iloc[-3:].mean())
 
 
@@ -168,9 +176,8 @@ def lda_train_config(settings: dict, steps: int, batch_size: int, log_every: int
     )
 
 
-def lda_run(
+def prepared_run(
     settings: dict,
-    decoder: str,
     train_seed: int,
     steps: int,
     num_docs: int,
@@ -178,14 +185,23 @@ def lda_run(
     log_every: int,
     probe_docs: int,
     data_seed: int,
+) -> tuple:
+    """The data and the training configuration of one run of notebook 08 or 09: corpus, probe, whole held-out
+    documents and masking of the data setting ``settings`` (:func:`lda_data`), and :func:`lda_train_config`."""
+    corpus, probe, whole, masking = lda_data(settings, num_docs, probe_docs, data_seed)
+    return corpus, probe, whole, masking, lda_train_config(settings, steps, batch_size, log_every, train_seed)
+
+
+def lda_run(
+    settings: dict, decoder: str, train_seed: int, steps: int, **shared
 ) -> tuple[TopicTransformer, pd.DataFrame, float]:
-    """One run of notebook 08: :func:`lda_structure_run` on the data setting ``settings`` (:func:`lda_data`).
+    """One run of notebook 08: :func:`lda_structure_run` on the data setting ``settings`` (:func:`prepared_run`;
+    ``shared``: its ``num_docs``, ``batch_size``, ``log_every``, ``probe_docs``, ``data_seed``).
 
     A self-contained point for :func:`theory_collection.sweep.map_points`. Returns the trained model, its
     curves and its final training loss.
     """
-    corpus, probe, _, masking = lda_data(settings, num_docs, probe_docs, data_seed)
-    config = lda_train_config(settings, steps, batch_size, log_every, train_seed)
+    corpus, probe, _, masking, config = prepared_run(settings, train_seed, steps, **shared)
     return lda_structure_run(corpus, probe, masking, config, decoder, settings["init_scale"])
 
 

@@ -24,6 +24,7 @@ from topic_structure.data import Documents, Vocabulary, sample_equal_mixture, sa
 from topic_structure.masking import MaskingConfig, mask_documents
 from topic_structure.measurements import BLOCKS, block_averages
 from topic_structure.model import ModelConfig, TopicTransformer
+from topic_structure.population import fit_population
 from topic_structure.theory import attention as ta
 from topic_structure.theory import finite_length
 from topic_structure.training import (
@@ -76,18 +77,34 @@ def embedding_model(setting: Setting, d_model: int | None = None, init_scale: fl
     return TopicTransformer(config, seed=setting.seed)
 
 
-def value_model(setting: Setting, loss: str = "cross_entropy", init_scale: float = 0.1) -> TopicTransformer:
-    """Exactly the components C2 assumes: one-hot E, trained W_V, W_pred = I, uniform attention."""
+def one_hot_model(setting: Setting, attention: str, init_scale: float, loss: str = "cross_entropy") -> TopicTransformer:
+    """One-hot E, W_pred = I, a trained W_V and ``attention`` ("uniform": frozen, or "trained")."""
     config = ModelConfig(
         setting.num_topics,
         setting.words_per_topic,
-        attention="uniform",
-        value="trained",
+        attention=attention,
         decoder="identity",
         init_scale=init_scale,
         loss=loss,
     )
     return TopicTransformer(config, seed=setting.seed)
+
+
+def value_model(setting: Setting, loss: str = "cross_entropy", init_scale: float = 0.1) -> TopicTransformer:
+    """Exactly the components C2 assumes: one-hot E, trained W_V, W_pred = I, uniform attention."""
+    return one_hot_model(setting, "uniform", init_scale, loss)
+
+
+def population_optimum(
+    model: TopicTransformer, setting: Setting, weight_decay: float | None = None
+) -> TopicTransformer:
+    """``model`` (run it in float64) moved to the full-matrix population optimum of ``setting`` (its weight decay,
+    or ``weight_decay``) by float64 L-BFGS to the last bit (:func:`population.fit_population`); returns it."""
+    decay = setting.weight_decay if weight_decay is None else weight_decay
+    fit_population(
+        model, setting.topics_per_doc, setting.keep_prob, setting.random_prob, decay, steps=300, tolerance=1e-15
+    )
+    return model
 
 
 def block_gap(measured: dict[str, float], target: dict[str, float], absolute_floor: float) -> float:
@@ -277,17 +294,7 @@ def derived_high_random_prob(keep_prob: float, random_prob: float) -> float | No
 def attention_model(setting: Setting, value_output: torch.Tensor, init_scale: float) -> TopicTransformer:
     """One-hot E, W_pred = I, W_V frozen at ``value_output`` (the C2 block matrix), W_K and W_Q trained."""
     V = setting.vocab.num_words
-    model = TopicTransformer(
-        ModelConfig(
-            setting.num_topics,
-            setting.words_per_topic,
-            attention="trained",
-            value="trained",
-            decoder="identity",
-            init_scale=init_scale,
-        ),
-        seed=setting.seed,
-    )
+    model = one_hot_model(setting, "trained", init_scale)
     with torch.no_grad():
         model.W_V.zero_()
         model.W_V[:V, :V] = value_output[:, :V].float()
@@ -460,15 +467,7 @@ def code_stage_one(num_docs: int, epochs: int, seed: int) -> dict:
     length, alpha = CODE_SETTING["doc_length"], CODE_SETTING["alpha"]
     corpus = sample_lda(vocab, num_docs, alpha, length, np.random.default_rng([seed, 8]))
     masked = mask_documents(corpus, CODE_MASKING, np.random.default_rng([seed, 9]))
-    config = ModelConfig(
-        vocab.num_topics,
-        vocab.words_per_topic,
-        attention="uniform",
-        value="trained",
-        decoder="identity",
-        init_scale=CODE_VALUE_INIT,
-    )
-    model = TopicTransformer(config, seed=seed)
+    model = value_model(Setting(vocab.num_topics, vocab.words_per_topic, 1, 0.0, seed=seed), init_scale=CODE_VALUE_INIT)
     steps = epochs * math.ceil(num_docs / CODE_BATCH)
     training = TrainConfig("adam", CODE_LEARNING_RATE, 0.0, steps, CODE_BATCH, log_every=max(1, steps // 10), seed=seed)
     train(model, epoch_batches(masked), CODE_MASKING, training, probe=masked[:8], description="public code, stage 1")

@@ -287,7 +287,7 @@ def model_topic_attention(
     """Per-document sums behind the topic ratio of ``net``'s attention over whole documents (no masking).
 
     lookup: (P, vocabulary size) token id -> topic label under P labelings (row 0 real, -1: none;
-    :func:`realtext.topic_lookup`). Returns ``{"attention": {kind: (P, D)}, "uniform": {kind: (P, D)}}``
+    :func:`topic_lookup`). Returns ``{"attention": {kind: (P, D)}, "uniform": {kind: (P, D)}}``
     for kinds ``same_topic`` and ``diff_topic``, ready for :func:`measurements.topic_ratio_with_baseline`.
     """
     kinds = ("same_topic", "diff_topic")

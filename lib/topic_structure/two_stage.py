@@ -124,7 +124,7 @@ def deterministic_dynamics(
             flow.random_prob,
             eta,
             num_steps,
-            flow.weight_decay,
+            weight_decay=flow.weight_decay,
             track_symmetry=init == "symmetric",
             progress=True,
         )
@@ -163,7 +163,7 @@ def doubled_step(
         flow.random_prob,
         2 * learning_rate,
         math.ceil(num_steps / 2),
-        flow.weight_decay,
+        weight_decay=flow.weight_decay,
         track_symmetry=True,
     )
     left = population_descent.left_subspace(doubled)
@@ -244,7 +244,7 @@ def value_first_runs(
                 flow.random_prob,
                 learning_rate,
                 max_steps,
-                flow.weight_decay,
+                weight_decay=flow.weight_decay,
                 stop_excess=excess + 0.02,
             )
         )
@@ -437,7 +437,7 @@ def measure_onsets(
                 random_prob,
                 point["learning_rate"],
                 budget,
-                weight_decay,
+                weight_decay=weight_decay,
                 stop_excess=excess + 0.02,
             )
         flow = two_stage_ode.ReducedFlow(

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from theory_collection.claims import ClaimSpec, claim_specs
-from topic_structure.claims import ABSTRACT_ASSUMPTIONS
+from topic_structure.claims import ABSTRACT_ASSUMPTIONS, family
 from topic_structure.data_assumptions import FITTED, STAGE_ONE_CONTRAST
 
 SECTION_A1 = "2 · A1: topics nearly disjoint"
@@ -37,8 +37,9 @@ REASONS = {
 CORPORA = {
     "synthetic": "{num_docs} synthetic LDA documents (T = {num_topics}, v = {words_per_topic}, alpha = {alpha}, "
     "{doc_length} words); the LDA instrument: gensim, {num_topics} topics, {lda_passes} passes",
-    "wikipedia": "{num_articles} Wikipedia summaries (the collection's offline corpus, not the paper's Wikipedia "
-    "dump); the LDA instrument: gensim, {num_lda_topics} topics, {lda_passes} passes",
+    "wikipedia": "{num_articles} Wikipedia summaries (the collection's offline corpus; the public code fits its LDA, "
+    "100 topics, on a whole Wikipedia dump: src/topic_model.py lines 8-16); the LDA instrument: gensim, "
+    "{num_lda_topics} topics, {lda_passes} passes",
 }
 
 
@@ -67,19 +68,17 @@ LOCATIONS = {
 }
 
 
-def _assumption(claim_id: str, data: str, statement: str, conditions: str, section: str, figure: str, **judged):
-    return ClaimSpec(
-        claim_id,
-        "assumption",
-        "formalised",
-        LOCATIONS[claim_id.split(".")[0]],
-        statement,
-        conditions,
-        data=data,
-        section=section,
-        figure=figure,
-        **judged,
-    )
+def _assumption(claim_id: str, data: str, statement: str, criterion: str, **own) -> ClaimSpec:
+    """An assumption claim on ``data``, judged against ``CRITERIA[criterion]`` with its reason."""
+    fields = {"conditions": CORPORA[data], "data": data, **own}
+    location = LOCATIONS[claim_id.split(".")[0]]
+    judged = dict(criterion=CRITERIA[criterion], criterion_reason=REASONS[criterion])
+    return ClaimSpec(claim_id, "assumption", "formalised", location, statement, **judged, **fields)
+
+
+def _on_both(claim: str, statement: str, **own) -> tuple[ClaimSpec, ClaimSpec]:
+    """``<claim>.synthetic`` and ``<claim>.wikipedia``: the same statement (after the corpus name) on both."""
+    return tuple(_assumption(f"{claim}.{data}", data, FITTED[data] + statement, claim, **own) for data in FITTED)
 
 
 def _stage_one(claim_id: str, data: str, key: str, which: str) -> ClaimSpec:
@@ -92,51 +91,36 @@ def _stage_one(claim_id: str, data: str, key: str, which: str) -> ClaimSpec:
     if data == "wikipedia":
         run += ", on the summaries restricted to {wiki_words_per_topic} confident words of each topic"
     setting = f"{'synthetic LDA' if data == 'synthetic' else 'Wikipedia'}, {optimiser}"
-    other = "norms" if which == "entropy" else "entropy"
-    entropy = which == "entropy"
-    return _assumption(
-        claim_id,
-        data,
-        f"{setting}: attention stays near uniform while W_V learns (smallest entropy ratio up to step {{step}}, where "
-        "W_V's contrast reaches 0.5 logit, at least 0.99)"
-        if entropy
-        else f"{setting}: ||W_K||, ||W_Q|| stay within 2x their initial norm while W_V learns (largest growth up to "
-        "step {step})",
-        run,
-        SECTION_A4,
-        FIGURE_STAGE_ONE,
-        comparison="greater" if entropy else "less",
-        criterion=CRITERIA["A4_entropy"] if entropy else CRITERIA["A4_growth"],
-        criterion_reason=REASONS["A4_entropy"] if entropy else REASONS["A4_growth"],
-        same_runs=(claim_id.replace(which, other),),
+    if which == "entropy":
+        statement = (
+            f"{setting}: attention stays near uniform while W_V learns (smallest entropy ratio up to step {{step}}, "
+            "where W_V's contrast reaches 0.5 logit, at least 0.99)"
+        )
+        shared = dict(comparison="greater", same_runs=(claim_id.replace("entropy", "norms"),))
+        return _assumption(claim_id, data, statement, "A4_entropy", conditions=run, **shared, **STAGE_ONE_LINKS)
+    statement = (
+        f"{setting}: ||W_K||, ||W_Q|| stay within 2x their initial norm while W_V learns (largest growth up to step "
+        "{step})"
     )
+    shared = dict(comparison="less", same_runs=(claim_id.replace("norms", "entropy"),))
+    return _assumption(claim_id, data, statement, "A4_growth", conditions=run, **shared, **STAGE_ONE_LINKS)
 
+
+STAGE_ONE_LINKS = dict(section=SECTION_A4, figure=FIGURE_STAGE_ONE)
+_reference = family("observation", "collection", "", CORPORA["wikipedia"], comparison="observe", data="wikipedia")
 
 SPECS = claim_specs(
-    *(
-        _assumption(
-            f"A1.{data}",
-            data,
-            f"{FITTED[data]} ({'T' if data == 'synthetic' else 'K'} topics): topics are nearly disjoint, "
-            "token-weighted mean top-topic share at least 0.9",
-            CORPORA[data],
-            SECTION_A1,
-            "06_assumptions_on_data_topic_share",
-            comparison="greater",
-            criterion=CRITERIA["A1"],
-            criterion_reason=REASONS["A1"],
-        )
-        for data in FITTED
+    *_on_both(
+        "A1",
+        " ({topic_symbol} topics): topics are nearly disjoint, token-weighted mean top-topic share at least 0.9",
+        comparison="greater",
+        section=SECTION_A1,
+        figure="06_assumptions_on_data_topic_share",
     ),
-    ClaimSpec(
+    _reference(
         "A1.wikipedia_structure",
-        "observation",
-        "collection",
-        "the collection's reference for A1 on Wikipedia: the top-topic share of structureless topics is 1/K",
         "Wikipedia: token-weighted mean top-topic share, against 1/K = {inverse_topics:.3g} for structureless topics",
-        CORPORA["wikipedia"],
-        comparison="observe",
-        data="wikipedia",
+        location="the collection's reference for A1 on Wikipedia: the top-topic share of structureless topics is 1/K",
         section=SECTION_A1,
         figure="06_assumptions_on_data_topic_share",
     ),
@@ -153,19 +137,12 @@ SPECS = claim_specs(
         section=SECTION_A2,
         figure="06_assumptions_on_data_topics_per_document",
     ),
-    *(
-        _assumption(
-            f"A2.{data}",
-            data,
-            f"{FITTED[data]}: few topics per document, mean tau_d / T < 1/4 (T = {{topics}})",
-            CORPORA[data],
-            SECTION_A2,
-            "06_assumptions_on_data_topics_per_document",
-            comparison="less",
-            criterion=CRITERIA["A2"],
-            criterion_reason=REASONS["A2"],
-        )
-        for data in FITTED
+    *_on_both(
+        "A2",
+        ": few topics per document, mean tau_d / T < 1/4 (T = {topics})",
+        comparison="less",
+        section=SECTION_A2,
+        figure="06_assumptions_on_data_topics_per_document",
     ),
     *(
         _assumption(
@@ -173,13 +150,12 @@ SPECS = claim_specs(
             data,
             f"{FITTED[data]}: documents are long relative to tau v, median N_d / exp H(p_d) at least 1 (median length "
             "{median_length:.0f}, median (tau v)_d {median_support:.0f})",
-            CORPORA[data] + "; the median document has {median_length:.0f} words of the LDA vocabulary",
-            SECTION_A3,
-            "06_assumptions_on_data_length",
+            "A3",
+            conditions=CORPORA[data] + "; the median document has {median_length:.0f} words of the LDA vocabulary",
             comparison="greater",
-            criterion=CRITERIA["A3"],
-            criterion_reason=REASONS["A3"],
             reason=SHORT_SUMMARIES if data == "wikipedia" else "",
+            section=SECTION_A3,
+            figure="06_assumptions_on_data_length",
         )
         for data in FITTED
     ),
@@ -189,19 +165,14 @@ SPECS = claim_specs(
         for key in ("sgd", "adam")
         for which in ("entropy", "norms")
     ),
-    ClaimSpec(
+    _reference(
         "A4.wikipedia_mask_queries",
-        "observation",
-        "collection",
-        "the collection's observation on the Wikipedia SGD run of A4: how much the [MASK] query's learned scores vary "
-        "over keys",
         "Wikipedia SGD run, end of training: spread over keys of the [MASK] query's learned scores over that of a "
         "content-word query",
-        CORPORA["wikipedia"] + "; {optimizer} at learning rate {learning_rate:g} for {steps} steps",
-        comparison="observe",
-        data="wikipedia",
-        section=SECTION_A4,
-        figure=FIGURE_STAGE_ONE,
+        location="the collection's observation on the Wikipedia SGD run of A4: how much the [MASK] query's learned "
+        "scores vary over keys",
+        conditions=CORPORA["wikipedia"] + "; {optimizer} at learning rate {learning_rate:g} for {steps} steps",
+        **STAGE_ONE_LINKS,
     ),
 )
 
@@ -210,7 +181,8 @@ def disjointness_claims(table, a1: pd.DataFrame, wiki_topics: int, values: dict)
     """A1.synthetic and A1.wikipedia (mean top-topic share at least 0.9), and the structure observation.
     a1: :func:`data_assumptions.disjointness_table`; values: the notebook's parameters."""
     for key, name in FITTED.items():
-        table.record(SPECS[f"A1.{key}"], a1.loc[name, "token-weighted mean"], values=values)
+        symbol = {"topic_symbol": "T" if key == "synthetic" else "K"}
+        table.record(SPECS[f"A1.{key}"], a1.loc[name, "token-weighted mean"], values={**values, **symbol})
     measured = a1.loc[FITTED["wikipedia"], "token-weighted mean"]
     table.record(SPECS["A1.wikipedia_structure"], measured, values={**values, "inverse_topics": 1 / wiki_topics})
 

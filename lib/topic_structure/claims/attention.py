@@ -14,8 +14,8 @@ import pandas as pd
 import torch
 from scipy.optimize import brentq
 
-from theory_collection.claims import ClaimSpec, claim_specs
-from topic_structure.claims import ABSTRACT_ATTENTION, POPULATION_SETTING
+from theory_collection.claims import claim_specs
+from topic_structure.claims import ABSTRACT_ATTENTION, POPULATION_SETTING, family
 from topic_structure.measurements import BLOCKS, block_averages
 from topic_structure.population import EXACT_TOLERANCE, combine_terms, population_loss_terms
 from topic_structure.stage_runs import Setting
@@ -57,98 +57,65 @@ MASS_REASON = (
 )
 
 
-def _derivation(claim_id: str, statement: str, section: str, figure: str, **judged) -> ClaimSpec:
-    return ClaimSpec(
-        claim_id,
-        "derivation",
-        "collection",
-        LOCATION,
-        statement,
-        EXACT_CONDITIONS,
-        section=section,
-        figure=figure,
-        **judged,
-    )
-
-
-def _gradient(claim_id: str, statement: str, **judged) -> ClaimSpec:
-    return _derivation(claim_id, statement, SECTION_GRADIENT, "04_attention_gradient", tolerance=1e-10, **judged)
-
-
-def _trained(claim_id: str, statement: str, **judged) -> ClaimSpec:
-    return ClaimSpec(
-        claim_id,
-        "prediction",
-        "collection",
-        LOCATION,
-        statement,
-        TRAINED_CONDITIONS,
-        data="synthetic",
-        section=SECTION_TRAINING,
-        figure="04_attention_training",
-        **judged,
-    )
-
+_derivation = family("derivation", "collection", LOCATION, EXACT_CONDITIONS, figure="04_attention_optimum")
+_gradient = family(
+    "derivation", "collection", LOCATION, EXACT_CONDITIONS, section=SECTION_GRADIENT, figure="04_attention_gradient"
+)
+_trained = family("prediction", "collection", LOCATION, TRAINED_CONDITIONS, data="synthetic", section=SECTION_TRAINING)
+FIGURE_TRAINING = "04_attention_training"
 
 SPECS = claim_specs(
-    _gradient(
-        "C3.grad_same_topic",
-        "d(population loss)/dA, same-topic block at uniform attention, W_V at the C2 optimum",
-        tolerance_reason=GRADIENT_REASON,
-    ),
-    _gradient(
-        "C3.grad_diff_topic",
-        "d(population loss)/dA, different-topic block at uniform attention",
-        tolerance_reason=GRADIENT_REASON,
-    ),
-    _gradient("C3.grad_diagonal", "the diagonal entries get the same-topic gradient", tolerance_reason=GRADIENT_REASON),
-    _gradient(
-        "C3.grad_entrywise",
-        "every word x word entry equals the closed form (max |error| / max |gradient|)",
-        comparison="absolute",
-        tolerance_reason=PRECISION_REASON,
+    *(
+        _gradient(f"C3.grad_{block}", statement, tolerance=1e-10, tolerance_reason=GRADIENT_REASON)
+        for block, statement in (
+            ("same_topic", "d(population loss)/dA, same-topic block at uniform attention, W_V at the C2 optimum"),
+            ("diff_topic", "d(population loss)/dA, different-topic block at uniform attention"),
+            ("diagonal", "the diagonal entries get the same-topic gradient"),
+        )
     ),
     *(
-        _gradient(
-            f"C3.grad_{kind}_zero",
-            f"{kind} queries: zero gradient at uniform attention (max |entry| / gradient scale)",
-            comparison="absolute",
-            tolerance_reason=PRECISION_REASON,
+        _gradient(claim_id, statement, comparison="absolute", tolerance=1e-10, tolerance_reason=PRECISION_REASON)
+        for claim_id, statement in (
+            ("C3.grad_entrywise", "every word x word entry equals the closed form (max |error| / max |gradient|)"),
+            *(
+                (
+                    f"C3.grad_{kind}_zero",
+                    f"{kind} queries: zero gradient at uniform attention (max |entry| / gradient scale)",
+                )
+                for kind in ("mask", "random")
+            ),
         )
-        for kind in ("mask", "random")
     ),
     _derivation(
         "C3.x_star",
         "optimal same-topic attention mass of a word query (W_V at the C2 optimum): symbolic vs the full-matrix "
         "population optimum (mean over word queries q and topic sets S containing t(q))",
-        SECTION_OPTIMUM,
-        "04_attention_optimum",
         tolerance=EXACT_TOLERANCE,
         tolerance_reason=SCORE_REASON,
+        section=SECTION_OPTIMUM,
     ),
     _derivation(
         "C3.x_star.every_query",
         "full-matrix optimum: max over (q, S) of |mass - x*| (no symmetry imposed)",
-        SECTION_OPTIMUM,
-        "04_attention_optimum",
         comparison="absolute",
         tolerance=EXACT_TOLERANCE,
         tolerance_reason=SCORE_REASON,
+        section=SECTION_OPTIMUM,
     ),
     _derivation(
         "C3.x_star.line_search",
         "x* equals the 1-D argmin over s of the exact population loss",
-        SECTION_OPTIMUM,
-        "04_attention_optimum",
         tolerance=1e-7,
         tolerance_reason="brentq to 1e-14 in s on an autograd slope (~1e-14 in x); in the diverging regime s stops at "
         f"{S_MAX:g}, x = 1 - 2e-9 (tau - 1) < 1e-8 below 1 for tau <= 5; 1e-7 is ten times that",
+        section=SECTION_OPTIMUM,
     ),
     _trained(
         "C3.x_star.trained",
         "trained W_K, W_Q (W_V frozen at the C2 optimum, {regime} regime) reach x*",
         tolerance=0.05,
         tolerance_reason=MASS_REASON,
+        figure=FIGURE_TRAINING,
     ),
     _trained(
         "C3.no_keep_no_topic",
@@ -156,6 +123,7 @@ SPECS = claim_specs(
         comparison="absolute",
         tolerance_reason="5% of the growth the default run predicts (x* - 1/tau = {growth:.3f}), at least 0.01 "
         "(several times the mass noise, here {noise:.1e})",
+        figure=FIGURE_TRAINING,
     ),
     _trained(
         "C3.random_lowers_mass",
@@ -165,13 +133,17 @@ SPECS = claim_specs(
         criterion=0.0,
         criterion_reason="the direction the theory predicts: any drop; the interval is the drop +- 2 noise s.d. of the "
         "two runs",
+        figure=FIGURE_TRAINING,
     ),
-    _trained("C3.x_star.trained_more_random", "... to the new x*", tolerance=0.05, tolerance_reason=MASS_REASON),
-    _trained(
-        "C3.diverges.trained",
-        "random_prob = 0, below the boundary ({regime}): the trained mass approaches x* = 1",
-        tolerance=0.05,
-        tolerance_reason=MASS_REASON,
+    *(
+        _trained(claim_id, statement, tolerance=0.05, tolerance_reason=MASS_REASON, figure=FIGURE_TRAINING)
+        for claim_id, statement in (
+            ("C3.x_star.trained_more_random", "... to the new x*"),
+            (
+                "C3.diverges.trained",
+                "random_prob = 0, below the boundary ({regime}): the trained mass approaches x* = 1",
+            ),
+        )
     ),
 )
 

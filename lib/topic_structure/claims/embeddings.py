@@ -13,11 +13,17 @@ import dataclasses
 import pandas as pd
 import torch
 
-from theory_collection.claims import ClaimSpec, claim_specs
-from topic_structure.claims import ABSTRACT_EMBEDDINGS, POPULATION_SETTING
+from theory_collection.claims import claim_specs
+from topic_structure.claims import (
+    ABSTRACT_EMBEDDINGS,
+    POPULATION_SETTING,
+    exact_family,
+    record_trained,
+    trained_specs,
+)
 from topic_structure.measurements import block_averages
-from topic_structure.population import EXACT_REASON, EXACT_TOLERANCE, fit_population
-from topic_structure.stage_runs import ConvergedRun, Setting, embedding_model, trained_error_model
+from topic_structure.population import EXACT_TOLERANCE
+from topic_structure.stage_runs import ConvergedRun, Setting, embedding_model, population_optimum
 from topic_structure.theory import embeddings
 
 SECTION_EXACT = "5. Independent check: the full-matrix population optimum"
@@ -44,70 +50,39 @@ BLOCK_STATEMENTS = {
 }
 
 
-def _exact(block: str) -> ClaimSpec:
-    return ClaimSpec(
-        f"C1.{block}",
-        "derivation",
-        "collection",
-        LOCATION,
-        f"{block.replace('_', '-')} entry of the optimal Gram matrix E E^T (uniform attention, W_V = I, tied "
-        "decoder): closed form = full-matrix population optimum",
-        EXACT_CONDITIONS,
-        comparison="absolute",
-        tolerance_reason=EXACT_REASON,
-        section=SECTION_EXACT,
-        figure="02_embeddings_gram",
-    )
-
-
-def _trained(block: str) -> ClaimSpec:
-    return ClaimSpec(
-        f"C1.{block}.trained",
-        "prediction",
-        "collection",
-        LOCATION,
-        f"{BLOCK_STATEMENTS[block]}: trained on documents of length {{doc_length}} vs theory (N = infinity)",
-        TRAINED_CONDITIONS,
-        comparison="absolute",
-        data="synthetic",
-        section=SECTION_TRAINING,
-        figure="02_embeddings_training",
-    )
-
+_exact = exact_family(LOCATION, EXACT_CONDITIONS, SECTION_EXACT, "02_embeddings_gram")
+TRAINED = trained_specs(
+    "C1", BLOCK_STATEMENTS, LOCATION, TRAINED_CONDITIONS, SECTION_TRAINING, "02_embeddings_training"
+)
 
 SPECS = claim_specs(
-    _exact("same_topic"),
-    _exact("diff_topic"),
-    ClaimSpec(
+    *(
+        _exact(
+            f"C1.{block}",
+            f"{block.replace('_', '-')} entry of the optimal Gram matrix E E^T (uniform attention, W_V = I, tied "
+            "decoder): closed form = full-matrix population optimum",
+        )
+        for block in BLOCK_STATEMENTS
+    ),
+    _exact(
         "C1.simplex",
-        "derivation",
-        "collection",
-        LOCATION,
         "population optimum: T-1 equal eigenvalues tau v D*, the rest 0 (topic vectors form a regular simplex): "
         "largest deviation / mu_2",
-        EXACT_CONDITIONS,
-        comparison="absolute",
         tolerance=EXACT_TOLERANCE,
-        tolerance_reason=EXACT_REASON,
-        section=SECTION_EXACT,
-        figure="02_embeddings_gram",
     ),
-    ClaimSpec(
+    _exact(
         "C1.nonzero_condition",
-        "derivation",
-        "collection",
-        LOCATION,
         "the optimum is nonzero iff kappa = lambda (T-1) tau v / 2 < 1 - tau/T: full-matrix population optima at "
         "{factors} x the critical lambda_c = {critical:.4g}",
-        EXACT_CONDITIONS.replace("lambda = {weight_decay}", "lambda swept through lambda_c"),
+        conditions=EXACT_CONDITIONS.replace("lambda = {weight_decay}", "lambda swept through lambda_c"),
         comparison="true",
+        tolerance_reason="",
         reason="at this notebook's lambda: kappa = {kappa:.4g}, threshold {threshold:.4g}; nonzero means "
         "max |G| > 1e-3 (a collapsed optimum reaches < 1e-6)",
         section=SECTION_SWEEP,
         figure="02_embeddings_collapse",
     ),
-    _trained("same_topic"),
-    _trained("diff_topic"),
+    *TRAINED,
 )
 
 
@@ -124,16 +99,7 @@ def embedding_exact_claims(
     vocab = setting.vocab
     optimum = embeddings.embedding_optimum(*setting.counts, setting.weight_decay)
     condition = embeddings.embedding_condition(*setting.counts, setting.weight_decay)
-    population = embedding_model(setting, d_model).double()
-    fit_population(
-        population,
-        setting.topics_per_doc,
-        setting.keep_prob,
-        setting.random_prob,
-        setting.weight_decay,
-        steps=300,
-        tolerance=1e-15,
-    )
+    population = population_optimum(embedding_model(setting, d_model).double(), setting)
     gram = population.gram().detach()
     blocks = block_averages(gram, vocab)
     eigenvalues = torch.linalg.eigvalsh(gram).flip(0)  # descending
@@ -151,16 +117,7 @@ def embedding_exact_claims(
     critical = embeddings.embedding_critical_weight_decay(*setting.counts)
     sweep = []
     for factor in sweep_factors:
-        model_at = embedding_model(setting, d_model).double()
-        fit_population(
-            model_at,
-            setting.topics_per_doc,
-            setting.keep_prob,
-            setting.random_prob,
-            factor * critical,
-            steps=300,
-            tolerance=1e-15,
-        )
+        model_at = population_optimum(embedding_model(setting, d_model).double(), setting, factor * critical)
         size = float(model_at.gram().detach().abs().max())
         sweep.append(
             {
@@ -197,13 +154,6 @@ def embedding_exact_claims(
 def trained_claims(
     table, optimum: dict[str, float], trained: dict[str, float], targets: dict, run: ConvergedRun, values: dict
 ) -> None:
-    """``C1.<block>.trained``: the trained Gram blocks against the closed form at N = infinity, within the error
-    model of :func:`stage_runs.trained_error_model`; inconclusive when the run did not converge or the documents
-    are too short. values: the notebook's parameters (:func:`claims.run_values`, with ``d_model``)."""
-    error = trained_error_model(targets, values["doc_length"])
-    unmet = "; ".join(text for text in (run.unmet, error["too_short"]) if text)
-    reason = f"converged: {run.summary}" if run.converged else ""
-    for block in BLOCK_STATEMENTS:
-        spec = SPECS[f"C1.{block}.trained"]
-        fields = dict(tolerance=error["tolerance"], tolerance_reason=error["reason"], unmet=unmet, reason=reason)
-        table.record(spec, trained[block], optimum[block], values=values, **fields)
+    """``C1.<block>.trained``: the trained Gram blocks against the closed form at N = infinity
+    (:func:`claims.record_trained`). values: the notebook's parameters (:func:`claims.run_values`, with ``d_model``)."""
+    record_trained(table, TRAINED, BLOCK_STATEMENTS, optimum, trained, targets, run, values)

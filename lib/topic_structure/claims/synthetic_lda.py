@@ -36,20 +36,19 @@ GRID_CONDITIONS = (
 )
 
 
+RATIO = (
+    "{what}: geometric mean over {{num_seeds}} seeds with its 95% bootstrap interval (decoder with the lowest lower "
+    "end of {{labels}}) above the criterion: {{intervals}}"
+)
+
+
 def _ratio(claim_id: str, ratio: str, what: str, abstract: str) -> ClaimSpec:
+    """A ratio of the trained matrices above what untrained models give (:func:`record_structure_claims`)."""
+    location = f"{abstract}, on synthetic data modeled by LDA{CHOICES}"
+    judged = dict(comparison="greater", criterion_reason=UNTRAINED.format(ratio=ratio))
+    links = dict(data="synthetic", section=SECTION_CLAIMS, figure=FIGURE_STAGES)
     return ClaimSpec(
-        claim_id,
-        "paper",
-        "formalised",
-        f"{abstract}, on synthetic data modeled by LDA{CHOICES}",
-        f"{what}: geometric mean over {{num_seeds}} seeds with its 95% bootstrap interval (decoder with the lowest "
-        "lower end of {labels}) above the criterion: {intervals}",
-        MAIN_CONDITIONS,
-        comparison="greater",
-        criterion_reason=UNTRAINED.format(ratio=ratio),
-        data="synthetic",
-        section=SECTION_CLAIMS,
-        figure=FIGURE_STAGES,
+        claim_id, "paper", "formalised", location, RATIO.format(what=what), MAIN_CONDITIONS, **judged, **links
     )
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from theory_collection.claims import ClaimSpec, claim_specs
 from topic_structure.attention_over_training import LATE_FRACTION, SWEEP, point_label
-from topic_structure.claims import ABSTRACT_ATTENTION, PUBLIC_CODE
+from topic_structure.claims import ABSTRACT_ATTENTION, PUBLIC_CODE, family
 from topic_structure.measurements import geometric_mean_interval
 
 SECTION_EXCHANGE = "3 · Why copies take over: the exchange rate"
@@ -54,38 +54,38 @@ def _changes(point: dict) -> str:
     return ", ".join(f"{name} = {value}" for name, value in point.items()) or "no change"
 
 
+EXCHANGE_RULE = (
+    "{where}: R_I / R_A = {ratio:.4g} [{low:.4g}, {high:.4g}] at the end, so {verdict}; value excess a - b = "
+    "{excess:.3g} [{excess_low:.3g}, {excess_high:.3g}]"
+)
+RULE_CRITERION = dict(
+    criterion=0.0, criterion_reason="a = b: the exchange rate vanishes and neither copies nor mates are favoured"
+)
+
+
 def _exchange_rule(claim_id: str, section: str, figure: str, conditions: str) -> ClaimSpec:
+    """The exchange rule on a run (:func:`exchange_rule`)."""
+    links = dict(data="synthetic", section=section, figure=figure)
     return ClaimSpec(
-        claim_id,
-        "prediction",
-        "collection",
-        EXCHANGE_LOCATION,
-        "{where}: R_I / R_A = {ratio:.4g} [{low:.4g}, {high:.4g}] at the end, so {verdict}; value excess a - b = "
-        "{excess:.3g} [{excess_low:.3g}, {excess_high:.3g}]",
-        conditions,
-        criterion=0.0,
-        criterion_reason="a = b: the exchange rate vanishes and neither copies nor mates are favoured",
-        data="synthetic",
-        section=section,
-        figure=figure,
+        claim_id, "prediction", "collection", EXCHANGE_LOCATION, EXCHANGE_RULE, conditions, **RULE_CRITERION, **links
     )
 
 
-def _topic_attention(claim_id: str, what: str) -> ClaimSpec:
-    return ClaimSpec(
-        claim_id,
-        "paper",
-        "formalised",
-        ATTENTION_LOCATION,
-        f"same-topic over different-topic attention, each relative to uniform (R_A), {what}, {{steps}} steps, tied "
-        "decoder: geometric mean over {num_seeds} seeds {centre:.3g} [{low:.3g}, {high:.3g}] above the criterion",
-        MAIN_CONDITIONS,
-        comparison="greater",
-        criterion_reason=UNTRAINED_REASON,
-        data="synthetic",
-        section=SECTION_CLAIMS,
-        figure=FIGURE_TRAJECTORIES,
-    )
+_topic_attention = family(
+    "paper",
+    "formalised",
+    ATTENTION_LOCATION,
+    MAIN_CONDITIONS,
+    comparison="greater",
+    criterion_reason=UNTRAINED_REASON,
+    data="synthetic",
+    section=SECTION_CLAIMS,
+    figure=FIGURE_TRAJECTORIES,
+)
+TOPIC_ATTENTION = (
+    "same-topic over different-topic attention, each relative to uniform (R_A), {what}, {{steps}} steps, tied decoder: "
+    "geometric mean over {{num_seeds}} seeds {{centre:.3g}} [{{low:.3g}}, {{high:.3g}}] above the criterion"
+)
 
 
 SPECS = claim_specs(
@@ -119,26 +119,23 @@ SPECS = claim_specs(
         section=SECTION_OPTIMA,
         figure=FIGURE_EXCHANGE,
     ),
-    _topic_attention("C5.topic_attention_final", "at the end of training"),
-    _topic_attention("C5.topic_attention_peak", "at its peak during training"),
+    *(
+        _topic_attention(claim_id, TOPIC_ATTENTION.format(what=what))
+        for claim_id, what in (
+            ("C5.topic_attention_final", "at the end of training"),
+            ("C5.topic_attention_peak", "at its peak during training"),
+        )
+    ),
     _exchange_rule("C5.same_word_attention", SECTION_CLAIMS, FIGURE_TRAJECTORIES, MAIN_CONDITIONS),
-    ClaimSpec(
+    _topic_attention(
         "C5.paper_metric",
-        "paper",
-        "formalised",
-        f"{ABSTRACT_ATTENTION}, read with the public code's statistic ({PUBLIC_CODE}, src/inspect_result.py lines "
-        "102-228: average attention over same-topic against different-topic position pairs of whole documents, "
-        "nothing masked); the collection chose the criterion (the largest over 20 untrained models) and the fully "
-        "trained setting, for which the code ships no configuration",
         "the public code's metric at the end of training: average attention between different words of one topic over "
         "average attention between different topics, whole held-out documents, geometric mean over seeds {centre:.3g} "
         "[{low:.3g}, {high:.3g}] (uniform attention: {uniform:.3g})",
-        MAIN_CONDITIONS,
-        comparison="greater",
-        criterion_reason=UNTRAINED_REASON,
-        data="synthetic",
-        section=SECTION_CLAIMS,
-        figure=FIGURE_TRAJECTORIES,
+        location=f"{ABSTRACT_ATTENTION}, read with the public code's statistic ({PUBLIC_CODE}, src/inspect_result.py "
+        "lines 102-228: average attention over same-topic against different-topic position pairs of whole documents, "
+        "nothing masked); the collection chose the criterion (the largest over 20 untrained models) and the fully "
+        "trained setting, for which the code ships no configuration",
     ),
     *(
         _exchange_rule(

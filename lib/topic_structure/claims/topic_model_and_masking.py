@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from theory_collection.claims import ClaimSpec, claim_specs
-from topic_structure.claims import CODE_CONFIG, PUBLIC_CODE
+from theory_collection.claims import claim_specs
+from topic_structure.claims import CODE_CONFIG, PUBLIC_CODE, family
 from topic_structure.data import Vocabulary, sample_equal_mixture
 from topic_structure.masking import MaskingConfig, QueryKind, mask_documents
 from topic_structure.measurements import extrapolate_to_infinite_length
@@ -55,95 +55,81 @@ LIMIT_LOCATION = (
 )
 
 
-def _pmi(claim_id: str, pair: str, model: str) -> ClaimSpec:
-    return ClaimSpec(
-        claim_id,
-        "prediction",
-        "collection",
-        PMI_LOCATION,
-        f"PMI of {pair} words, {model} documents, equals the derived value",
-        PMI_CONDITIONS,
-        comparison="absolute",
-        tolerance_reason=PMI_REASON,
-        data="synthetic",
-        section=SECTION_PMI,
-        figure="01_topic_model_and_masking_pmi",
-    )
-
-
-def _rate(claim_id: str, what: str) -> ClaimSpec:
-    return ClaimSpec(
-        claim_id,
-        "check",
-        "paper code",
-        MASKING_LOCATION,
-        f"{what} is within 4 binomial s.d. of its nominal rate",
-        MASKING_CONDITIONS,
-        comparison="absolute",
-        tolerance_reason="4 binomial standard deviations over {trials:,} trials (false alarm ~6e-5)",
-        data="synthetic",
-        section=SECTION_MASKING,
-        figure=FIGURE_RATES,
-    )
-
+_pmi = family(
+    "prediction",
+    "collection",
+    PMI_LOCATION,
+    PMI_CONDITIONS,
+    comparison="absolute",
+    tolerance_reason=PMI_REASON,
+    data="synthetic",
+    section=SECTION_PMI,
+    figure="01_topic_model_and_masking_pmi",
+)
+_masking = family(
+    "check",
+    "paper code",
+    MASKING_LOCATION,
+    MASKING_CONDITIONS,
+    comparison="absolute",
+    tolerance_reason="4 binomial standard deviations over {trials:,} trials (false alarm ~6e-5)",
+    data="synthetic",
+    section=SECTION_MASKING,
+    figure=FIGURE_RATES,
+)
+_limit = family(
+    "prediction",
+    "collection",
+    LIMIT_LOCATION,
+    "",
+    comparison="absolute",
+    data="synthetic",
+    section=SECTION_LIMIT,
+    figure=FIGURE_LIMIT,
+)
 
 SPECS = claim_specs(
-    _pmi("D1.pmi_equal_same_topic", "same topic", "equal mixture"),
-    _pmi("D1.pmi_equal_diff_topic", "different topic", "equal mixture"),
-    _pmi("D1.pmi_lda_same_topic", "same topic", "LDA"),
-    _pmi("D1.pmi_lda_diff_topic", "different topic", "LDA"),
-    _rate("M1.chosen_rate", "chosen / words"),
-    _rate("M1.mask_rate", "[MASK] / chosen"),
-    _rate("M1.keep_rate", "kept / chosen"),
-    _rate("M1.random_rate", "random / chosen"),
-    ClaimSpec(
-        "M1.chosen_hidden",
-        "check",
-        "paper code",
-        f"{PUBLIC_CODE}, src/dataset.py line 181: the attention mask 1 - mask_arr hides the chosen positions from "
-        "the keys",
-        "no chosen position is visible as a key (the paper's code hides them)",
-        MASKING_CONDITIONS,
-        comparison="absolute",
-        tolerance_reason="a count: any visible chosen position is a failure",
-        data="synthetic",
-        section=SECTION_MASKING,
-        figure=FIGURE_RATES,
+    *(
+        _pmi(f"D1.pmi_{short}_{key}", f"PMI of {pair} words, {model} documents, equals the derived value")
+        for short, model in (("equal", "equal mixture"), ("lda", "LDA"))
+        for key, pair in (("same_topic", "same topic"), ("diff_topic", "different topic"))
     ),
-    ClaimSpec(
+    *(
+        _masking(claim_id, f"{what} is within 4 binomial s.d. of its nominal rate")
+        for claim_id, what in (
+            ("M1.chosen_rate", "chosen / words"),
+            ("M1.mask_rate", "[MASK] / chosen"),
+            ("M1.keep_rate", "kept / chosen"),
+            ("M1.random_rate", "random / chosen"),
+        )
+    ),
+    _masking(
+        "M1.chosen_hidden",
+        "no chosen position is visible as a key (the paper's code hides them)",
+        location=f"{PUBLIC_CODE}, src/dataset.py line 181: the attention mask 1 - mask_arr hides the chosen positions "
+        "from the keys",
+        tolerance_reason="a count: any visible chosen position is a failure",
+    ),
+    _limit(
         "P1.keys_uniform_rate",
-        "prediction",
-        "collection",
-        LIMIT_LOCATION,
         "TV distance of visible keys to uniform over S decays like N^(-1/2) (log-log slope)",
-        "{num_docs_per_length} equal-mixture documents (T = {num_topics}, v = {words_per_topic}, tau = "
+        conditions="{num_docs_per_length} equal-mixture documents (T = {num_topics}, v = {words_per_topic}, tau = "
         "{topics_per_doc}) at each of the lengths N = {lengths}, masked as in the public code's configuration",
-        comparison="absolute",
         tolerance=0.03,
         tolerance_reason="5 standard deviations of the fitted slope over seeds ({count} lengths, {num_docs_per_length} "
         "documents each): 0.006 measured over 8 seeds at the quick profile, 0.003 at the paper's",
-        data="synthetic",
-        section=SECTION_LIMIT,
-        figure=FIGURE_LIMIT,
     ),
-    ClaimSpec(
+    _limit(
         "P1.population_loss",
-        "prediction",
-        "collection",
-        LIMIT_LOCATION,
         "exact population loss equals the Monte-Carlo loss extrapolated to N -> infinity (fit limit + slope / N over "
         "N = {lengths})",
-        "a one-layer model with random, non-uniform attention (one-hot E, W_K, W_Q, W_V with entries N(0, 0.6^2)); "
-        "{batches} batches of {docs_per_batch} equal-mixture documents (T = {num_topics}, v = {words_per_topic}, "
-        "tau = {topics_per_doc}) at each length",
-        comparison="absolute",
+        conditions="a one-layer model with random, non-uniform attention (one-hot E, W_K, W_Q, W_V with entries "
+        "N(0, 0.6^2)); {batches} batches of {docs_per_batch} equal-mixture documents (T = {num_topics}, v = "
+        "{words_per_topic}, tau = {topics_per_doc}) at each length",
         tolerance_reason="4 standard errors of the fitted intercept (s.e. {standard_error:.2g}; each length's mean "
         "over {batches} batches of {docs_per_batch} documents, independent batch means); the finite-N bias is fitted, "
         "not neglected: slope {slope:.3g}, i.e. {bias_at_longest:+.2g} at N = {longest}; chi2 {chi2:.2g} on {dof} dof "
         "(a larger chi2 would widen the s.e.)",
-        data="synthetic",
-        section=SECTION_LIMIT,
-        figure=FIGURE_LIMIT,
     ),
 )
 

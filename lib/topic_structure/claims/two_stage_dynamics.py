@@ -14,14 +14,14 @@ import numpy as np
 import pandas as pd
 
 from theory_collection.claims import ClaimSpec, claim_specs
-from topic_structure.claims import INTRODUCTION_TWO_STAGES, POPULATION_SETTING, PUBLIC_CODE
+from topic_structure.claims import INTRODUCTION_TWO_STAGES, POPULATION_SETTING, PUBLIC_CODE, family
 from topic_structure.two_stage import fitted_slope
 
 SECTION_INVARIANCE = "1 · The invariant subspace, and which coordinates move"
 SECTION_DYNAMICS = "5 · Four dynamics on the same axes"
 SECTION_VALUE_FIRST = "6 · Value first"
 SECTION_ONSET = "7 · Onset vs `init_scale`, `keep_prob` and the learning rate: predicted vs measured"
-SECTION_SAMPLED = "8 · SGD and Adam: a sampled setting"
+SECTION_SAMPLED = "8 · SGD and Adam on sampled documents"
 FIGURE_TRAJECTORIES = "05_two_stage_dynamics_trajectories"
 FIGURE_VALUE_FIRST = "05_two_stage_dynamics_value_first"
 FIGURE_ONSET = "05_two_stage_dynamics_onset"
@@ -66,83 +66,56 @@ GRID_CONDITIONS = (
 )
 
 
-def _value_first(claim_id: str, setting: str, conditions: str) -> ClaimSpec:
-    return ClaimSpec(
-        claim_id,
-        "paper",
-        "formalised",
-        VALUE_FIRST_LOCATION,
-        f"{setting}: W_V is learned first; at half the onset of stage 2 the relative change of W_V exceeds those of "
-        f"W_K and W_Q by more than a factor {VALUE_FIRST_FACTOR:g}",
-        conditions,
-        comparison="greater",
-        criterion=VALUE_FIRST_FACTOR,
-        criterion_reason="an order of magnitude of separation between the two time scales: stage 1 means W_K and W_Q "
-        "stay near their start while W_V learns (gradient flow gives {predicted:.0f} here)",
-        data="synthetic",
-        section=SECTION_VALUE_FIRST,
-        figure=FIGURE_VALUE_FIRST,
-    )
-
-
-def _onset(claim_id: str, statement: str, **judged) -> ClaimSpec:
-    return ClaimSpec(
-        claim_id,
-        "prediction",
-        "collection",
-        ONSET_LOCATION,
-        statement,
-        GRID_CONDITIONS,
-        data="synthetic",
-        section=SECTION_ONSET,
-        figure=FIGURE_ONSET,
-        **judged,
-    )
-
+_derivation = family("derivation", "collection", LOCATION, GD_CONDITIONS, figure=FIGURE_TRAJECTORIES)
+_value_first = family(
+    "paper",
+    "formalised",
+    VALUE_FIRST_LOCATION,
+    "",
+    comparison="greater",
+    criterion=VALUE_FIRST_FACTOR,
+    criterion_reason="an order of magnitude of separation between the two time scales: stage 1 means W_K and W_Q "
+    "stay near their start while W_V learns (gradient flow gives {predicted:.0f} here)",
+    data="synthetic",
+    section=SECTION_VALUE_FIRST,
+    figure=FIGURE_VALUE_FIRST,
+)
+_onset = family("prediction", "collection", ONSET_LOCATION, GRID_CONDITIONS, data="synthetic", figure=FIGURE_ONSET)
+VALUE_FIRST = (
+    "W_V is learned first; at half the onset of stage 2 the relative change of W_V exceeds those of W_K and "
+    + (f"W_Q by more than a factor {VALUE_FIRST_FACTOR:g}")
+)
 
 SPECS = claim_specs(
-    ClaimSpec(
+    _derivation(
         "C4.invariance",
-        "derivation",
-        "collection",
-        LOCATION,
         "the full-matrix population gradient at a point of the symmetric subspace S lies in S and vanishes on its 24 "
         "special coordinates (3 random points, max relative component off S)",
-        GD_CONDITIONS,
         comparison="absolute",
         tolerance=1e-10,
         tolerance_reason="float64 rounding of a gradient summed over d^2 entries",
         section=SECTION_INVARIANCE,
-        figure=FIGURE_TRAJECTORIES,
     ),
-    ClaimSpec(
+    _derivation(
         "C4.reduced_gradient",
-        "derivation",
-        "collection",
-        LOCATION,
         "the sympy gradient of the nine-coordinate reduced loss equals the full-matrix population gradient summed over "
         "each orbit (3 random points of S, float64)",
-        GD_CONDITIONS,
         comparison="absolute",
         tolerance=1e-8,
         tolerance_reason="float64 rounding; the sympy gradient is evaluated through lambdified expressions",
         section=SECTION_INVARIANCE,
-        figure=FIGURE_TRAJECTORIES,
     ),
-    ClaimSpec(
+    _derivation(
         "C4.ode_exact",
-        "derivation",
-        "collection",
-        LOCATION,
         "the reduced flow stepped with eta = {learning_rate:g} (Euler) reproduces full-matrix population GD from "
         "init_scale * I for {num_steps} steps: max |difference| of the same-topic mass, and max relative difference "
         "of the norms of W_V, W_K, W_Q",
-        GD_CONDITIONS + "; gradient descent at learning rate {learning_rate} from init_scale * I ({init_scale})",
+        conditions=GD_CONDITIONS + "; gradient descent at learning rate {learning_rate} from init_scale * I "
+        "({init_scale})",
         comparison="absolute",
         tolerance=1e-8,
         tolerance_reason="float64 rounding accumulated over the steps",
         section=SECTION_DYNAMICS,
-        figure=FIGURE_TRAJECTORIES,
     ),
     ClaimSpec(
         "C4.value_first",
@@ -161,12 +134,15 @@ SPECS = claim_specs(
         figure=FIGURE_VALUE_FIRST,
     ),
     _value_first(
-        "C4.value_first.sgd", "SGD at learning_rate {learning_rate:g} on equal-mixture documents", SGD_CONDITIONS
+        "C4.value_first.sgd",
+        "SGD at learning_rate {learning_rate:g} on equal-mixture documents: " + VALUE_FIRST,
+        conditions=SGD_CONDITIONS,
     ),
     _value_first(
         "C4.value_first.adam",
-        "Adam at learning_rate {adam_learning_rate:g} (the public code's optimizer) on LDA documents (alpha {alpha:g})",
-        ADAM_CONDITIONS,
+        "Adam at learning_rate {adam_learning_rate:g} (the public code's optimizer) on LDA documents (alpha "
+        "{alpha:g}): " + VALUE_FIRST,
+        conditions=ADAM_CONDITIONS,
     ),
     _onset(
         "C4.onset_time",
@@ -179,6 +155,7 @@ SPECS = claim_specs(
         "uniform up to the threshold, which the exact reduced flow does not (closed form vs reduced ODE here: up to "
         "{ode_gap:.1%}); population GD from a random start adds the equivalent-start and Euler-step errors (GD vs ODE "
         "here: up to {gd_gap:.1%}); 10% bounds their sum",
+        section=SECTION_ONSET,
     ),
     _onset(
         "C4.onset_early",
@@ -190,6 +167,7 @@ SPECS = claim_specs(
         "energy of a random start in the d (T - 1) growing modes, and one start's energy moves the onset by a "
         "relative standard deviation of at least {start_sd:.2g} here (predict_onsets' start sd, the smallest over the "
         "points): three of them",
+        section=SECTION_ONSET,
     ),
     _onset(
         "C4.onset_scaling",
@@ -198,6 +176,7 @@ SPECS = claim_specs(
         tolerance_reason="three standard errors of the two least-squares slopes (theory {se_theory:.3g}, measured "
         "{se_measured:.3g}): onset time is not exactly linear in log(1/init_scale) (the margin keeps growing in stage "
         "1), and the residuals of each fit measure how far",
+        section=SECTION_ONSET,
     ),
     _onset(
         "C4.lr_scaling",
@@ -207,6 +186,7 @@ SPECS = claim_specs(
         tolerance=0.05,
         tolerance_reason="Euler steps move the onset in gradient-flow time by O(eta / t*), a few per cent over the "
         "swept steps; over a log-range of about log 4 that is a slope error of a few hundredths",
+        section=SECTION_ONSET,
     ),
     ClaimSpec(
         "C4.sgd_onset",

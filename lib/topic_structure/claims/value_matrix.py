@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import dataclasses
 
-from theory_collection.claims import ClaimSpec, claim_specs
-from topic_structure.claims import CODE_CONFIG, POPULATION_SETTING, PUBLIC_CODE
+from theory_collection.claims import claim_specs
+from topic_structure.claims import (
+    CODE_CONFIG,
+    POPULATION_SETTING,
+    PUBLIC_CODE,
+    exact_family,
+    family,
+    record_trained,
+    trained_specs,
+)
 from topic_structure.measurements import BLOCKS, block_averages
-from topic_structure.population import EXACT_REASON, EXACT_TOLERANCE, fit_population
+from topic_structure.population import EXACT_TOLERANCE
 from topic_structure.stage_runs import (
     CODE_DOCS,
     CODE_EPOCHS,
     CODE_PROBE_LENGTH,
     ConvergedRun,
     Setting,
-    trained_error_model,
+    population_optimum,
     value_model,
 )
 from topic_structure.theory import value_matrix
@@ -70,107 +78,73 @@ CODE_CONDITIONS = (
 )
 
 
-def _exact(prefix: str, block: str, how: str) -> ClaimSpec:
-    return ClaimSpec(
-        f"{prefix}.{block}",
-        "derivation",
-        "collection",
-        LOCATION,
-        f"{BLOCK_STATEMENTS[block]} ({how}) = full-matrix population optimum",
-        EXACT_CONDITIONS.replace(
-            "trained W_V", "trained W_V (squared loss)" if prefix == "C2.squared" else "trained W_V"
-        ),
-        comparison="absolute",
-        tolerance_reason=EXACT_REASON,
-        section=SECTION_EXACT,
-        figure="03_value_matrix_heatmaps",
-    )
-
-
-def _trained(block: str) -> ClaimSpec:
-    return ClaimSpec(
-        f"C2.{block}.trained",
-        "prediction",
-        "collection",
-        LOCATION,
-        f"{BLOCK_STATEMENTS[block]}: trained on documents of length {{doc_length}} vs theory (N = infinity)",
-        TRAINED_CONDITIONS,
-        comparison="absolute",
-        data="synthetic",
-        section=SECTION_TRAINING,
-        figure="03_value_matrix_training",
-    )
-
-
-def _code(claim_id: str, location: str, statement: str, **judged) -> ClaimSpec:
-    return ClaimSpec(
-        claim_id,
-        "paper",
-        "paper code",
-        location,
-        statement,
-        CODE_CONDITIONS,
-        paper_conditions=True,
-        data="synthetic",
-        section=SECTION_CODE,
-        figure=FIGURE_CODE,
-        **judged,
-    )
-
+_exact = exact_family(LOCATION, EXACT_CONDITIONS, SECTION_EXACT, "03_value_matrix_heatmaps")
+TRAINED = trained_specs(
+    "C2", BLOCK_STATEMENTS, LOCATION, TRAINED_CONDITIONS, SECTION_TRAINING, "03_value_matrix_training"
+)
+_code = family("paper", "paper code", CODE_RUN, CODE_CONDITIONS, paper_conditions=True, data="synthetic")
+SQUARED_CONDITIONS = EXACT_CONDITIONS.replace("trained W_V", "trained W_V (squared loss)")
 
 SPECS = claim_specs(
-    *(_exact("C2", block, "cross-entropy, uniform attention: symbolic") for block in BLOCKS),
-    *(_exact("C2.squared", block, "squared loss, closed form") for block in BLOCKS),
-    ClaimSpec(
-        "C2.shape",
-        "derivation",
-        "collection",
-        LOCATION,
-        "population optimum: diagonal = same topic > different topic (cross-entropy and squared)",
-        EXACT_CONDITIONS,
-        comparison="true",
-        section=SECTION_EXACT,
-        figure="03_value_matrix_heatmaps",
+    *(
+        _exact(f"{prefix}.{block}", f"{BLOCK_STATEMENTS[block]} ({how}) = full-matrix population optimum", **own)
+        for prefix, how, own in (
+            ("C2", "cross-entropy, uniform attention: symbolic", {}),
+            ("C2.squared", "squared loss, closed form", {"conditions": SQUARED_CONDITIONS}),
+        )
+        for block in BLOCKS
     ),
-    *(_trained(block) for block in BLOCKS),
+    _exact(
+        "C2.shape",
+        "population optimum: diagonal = same topic > different topic (cross-entropy and squared)",
+        comparison="true",
+        tolerance_reason="",
+    ),
+    *TRAINED,
     _code(
         "C2.code.uniform_attention",
-        f"{CODE_RUN}. Shipped output {SHIPPED}topic_attn_stat_top1.txt: topic_avg_attn = non_topic_avg_attn = "
-        "0.009999999776 (1/100 in float32), read by src/inspect_result.py on dev documents cut at 100 tokens (line "
-        "519) with nothing masked (line 464)",
         "the public code's stage 1: average attention on same-token, same-topic and different-topic word pairs of "
         "held-out documents cut at {probe_length} words is 1/{probe_length}, as its shipped topic_attn_stat_top1.txt "
         "shows (largest |average - 1/{probe_length}|)",
+        location=f"{CODE_RUN}. Shipped output {SHIPPED}topic_attn_stat_top1.txt: topic_avg_attn = non_topic_avg_attn "
+        "= 0.009999999776 (1/100 in float32), read by src/inspect_result.py on dev documents cut at 100 tokens (line "
+        "519) with nothing masked (line 464)",
         comparison="absolute",
         tolerance=1e-7,
         tolerance_reason="float32 rounding of 1/100 (2.2e-10: the shipped 0.009999999776 is the same float32)",
+        section=SECTION_CODE,
+        figure=FIGURE_CODE,
     ),
     _code(
         "C2.code.value_diagonal",
-        f"{CODE_RUN}. Shipped output {SHIPPED}layer0_value.png, the trained W_V (src/inspect_result.py line 412): "
-        "read off its colour scale, diagonal 0.78, same-topic 0.77, different-topic -0.14 over content words, so "
-        "(diagonal - same-topic) / (same-topic - different-topic) = 0.01 (the read-off reproduces the exact "
-        "column-wise dot products W_V^T W_V in attention.txt of that folder to a correlation of 0.9999)",
         "the public code's stage 1: the trained W_V's diagonal is about equal to its same-topic entries, "
         "|diagonal - same-topic| / (same-topic - different-topic) below the criterion (the shipped layer0_value.png: "
         "0.01)",
+        location=f"{CODE_RUN}. Shipped output {SHIPPED}layer0_value.png, the trained W_V (src/inspect_result.py line "
+        "412): read off its colour scale, diagonal 0.78, same-topic 0.77, different-topic -0.14 over content words, so "
+        "(diagonal - same-topic) / (same-topic - different-topic) = 0.01 (the read-off reproduces the exact "
+        "column-wise dot products W_V^T W_V in attention.txt of that folder to a correlation of 0.9999)",
         comparison="less",
         criterion=0.2,
         criterion_reason="'roughly equal' read as: the diagonal differs from the same-topic block by less than a "
         "fifth of the topic contrast; no diagonal stands out of the shipped heatmap's blocks (0.01 of the contrast)",
+        section=SECTION_CODE,
+        figure=FIGURE_CODE,
     ),
     _code(
         "C2.code.value_contrast",
-        f"{CODE_RUN}. Shipped output {SHIPPED}layer0_value.png (src/inspect_result.py line 412): read off its colour "
-        "scale, the same-topic entries average 0.77 and the different-topic ones -0.14 with a spread of 0.17, a "
-        "contrast of 5.4 spreads",
         "the public code's stage 1: the trained W_V's same-topic entries are well above its different-topic ones, "
         "(same-topic - different-topic) / (standard deviation of the different-topic entries) above the criterion "
         "(the shipped layer0_value.png: 5.4)",
+        location=f"{CODE_RUN}. Shipped output {SHIPPED}layer0_value.png (src/inspect_result.py line 412): read off its "
+        "colour scale, the same-topic entries average 0.77 and the different-topic ones -0.14 with a spread of 0.17, "
+        "a contrast of 5.4 spreads",
         comparison="greater",
         criterion=3.0,
         criterion_reason="'well above' read as: a topic contrast of at least three standard deviations of the "
         "different-topic entries (the shipped heatmap: 5.4)",
+        section=SECTION_CODE,
+        figure=FIGURE_CODE,
     ),
 )
 
@@ -187,16 +161,7 @@ def value_exact_claims(table, setting: Setting) -> dict:
     }
     population, blocks = {}, {}
     for loss in theories:
-        model = value_model(setting, loss).double()
-        fit_population(
-            model,
-            setting.topics_per_doc,
-            setting.keep_prob,
-            setting.random_prob,
-            setting.weight_decay,
-            steps=300,
-            tolerance=1e-15,
-        )
+        model = population_optimum(value_model(setting, loss).double(), setting)
         population[loss] = model
         blocks[loss] = block_averages(model.value_output_matrix().detach()[:, : vocab.num_words], vocab)
     values = dataclasses.asdict(setting)
@@ -221,16 +186,9 @@ def value_exact_claims(table, setting: Setting) -> dict:
 def trained_claims(
     table, optimum: dict[str, float], trained: dict[str, float], targets: dict, run: ConvergedRun, values: dict
 ) -> None:
-    """``C2.<block>.trained``: the trained ``W_V`` blocks against the symbolic optimum at N = infinity, within the
-    error model of :func:`stage_runs.trained_error_model`; inconclusive when the run did not converge or the
-    documents are too short. values: the notebook's parameters (:func:`claims.run_values`)."""
-    error = trained_error_model(targets, values["doc_length"])
-    unmet = "; ".join(text for text in (run.unmet, error["too_short"]) if text)
-    reason = f"converged: {run.summary}" if run.converged else ""
-    for block in BLOCKS:
-        spec = SPECS[f"C2.{block}.trained"]
-        fields = dict(tolerance=error["tolerance"], tolerance_reason=error["reason"], unmet=unmet, reason=reason)
-        table.record(spec, trained[block], optimum[block], values=values, **fields)
+    """``C2.<block>.trained``: the trained ``W_V`` blocks against the symbolic optimum at N = infinity
+    (:func:`claims.record_trained`). values: the notebook's parameters (:func:`claims.run_values`)."""
+    record_trained(table, TRAINED, BLOCKS, optimum, trained, targets, run, values)
 
 
 def code_claims(table, result: dict, code_docs: int, code_epochs: int) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from theory_collection.claims import ClaimSpec, claim_specs
-from topic_structure.claims import ABSTRACT_ATTENTION, ABSTRACT_EMBEDDINGS
+from theory_collection.claims import claim_specs
+from topic_structure.claims import ABSTRACT_ATTENTION, ABSTRACT_EMBEDDINGS, family
 
 PROXY = "all-MiniLM-L6-v2, a proxy (distilled, contrastively fine-tuned sentence encoder, not MLM-trained)"
 SECTION_MINILM = "3 · (a) The pretrained model: all-MiniLM-L6-v2"
@@ -50,103 +50,88 @@ SCRATCH_CONDITIONS = (
 )
 
 
-def _minilm(claim_id: str, statement: str, figure: str = "07_wikipedia_pretrained_attention_ratio") -> ClaimSpec:
-    return ClaimSpec(
-        claim_id,
-        "observation",
-        "formalised",
-        PROXY_LOCATION,
-        f"{PROXY}: {statement}",
-        PROXY_CONDITIONS,
-        comparison="observe",
-        data="wikipedia",
-        section=SECTION_MINILM,
-        figure=figure,
-    )
-
-
-def _scratch(claim_id: str, statement: str, abstract: str) -> ClaimSpec:
-    return ClaimSpec(
-        claim_id,
-        "paper",
-        "formalised",
-        SCRATCH_LOCATION + abstract,
-        statement,
-        SCRATCH_CONDITIONS,
-        comparison="greater",
-        criterion_reason=f"the largest {{what}} over {UNTRAINED_MODELS} untrained models of the same configuration",
-        data="wikipedia",
-        section=SECTION_SCRATCH,
-        figure=FIGURE_SCRATCH,
-    )
-
-
-def _baseline(claim_id: str, statement: str, reason: str) -> ClaimSpec:
-    return ClaimSpec(
-        claim_id,
-        "check",
-        "collection",
-        "the collection's check of its estimator: with topic labels shuffled across words the statistic has a known "
-        "value",
-        statement,
-        SCRATCH_CONDITIONS,
-        comparison="absolute",
-        tolerance_reason=reason,
-        data="wikipedia",
-        section=SECTION_SCRATCH,
-        figure=FIGURE_SCRATCH,
-    )
+_minilm = family("observation", "formalised", PROXY_LOCATION, PROXY_CONDITIONS, comparison="observe", data="wikipedia")
+_scratch = family(
+    "paper",
+    "formalised",
+    "",
+    SCRATCH_CONDITIONS,
+    comparison="greater",
+    criterion_reason=f"the largest {{what}} over {UNTRAINED_MODELS} untrained models of the same configuration",
+    data="wikipedia",
+    section=SECTION_SCRATCH,
+    figure=FIGURE_SCRATCH,
+)
+_baseline = family(
+    "check",
+    "collection",
+    "the collection's check of its estimator: with topic labels shuffled across words the statistic has a known value",
+    SCRATCH_CONDITIONS,
+    comparison="absolute",
+    data="wikipedia",
+    section=SECTION_SCRATCH,
+    figure=FIGURE_SCRATCH,
+)
+MINILM_LINKS = dict(section=SECTION_MINILM, figure="07_wikipedia_pretrained_attention_ratio")
 
 
 SPECS = claim_specs(
     *(
         _minilm(
             f"C6.minilm_{key}",
-            f"input embeddings, same-topic / different-topic mean {name}, 95% interval [{{low:.3g}}, {{high:.3g}}]",
-            "07_wikipedia_pretrained_embedding_gram",
+            f"{PROXY}: input embeddings, same-topic / different-topic mean {name}, 95% interval "
+            "[{low:.3g}, {high:.3g}]",
+            section=SECTION_MINILM,
+            figure="07_wikipedia_pretrained_embedding_gram",
         )
         for name, key in (("inner product", "embedding_ratio"), ("cosine", "embedding_cosine_ratio"))
     ),
     _minilm(
         "C6.minilm_attention_ratio",
-        "attention on same-topic / different-topic word pairs relative to uniform, pooled over layers and heads, 95% "
-        "interval [{low:.3g}, {high:.3g}]",
+        f"{PROXY}: attention on same-topic / different-topic word pairs relative to uniform, pooled over layers and "
+        "heads, 95% interval [{low:.3g}, {high:.3g}]",
+        **MINILM_LINKS,
     ),
-    _minilm("C6.minilm_attention_layers", "the smallest per-layer attention ratio over the {layers} layers"),
+    _minilm(
+        "C6.minilm_attention_layers",
+        f"{PROXY}: the smallest per-layer attention ratio over the {{layers}} layers",
+        **MINILM_LINKS,
+    ),
     _minilm(
         "C6.minilm_attention_distance_adjusted",
-        "the pooled ratio over what token distance alone gives (R_dist = {distance:.3f}), 95% interval "
+        f"{PROXY}: the pooled ratio over what token distance alone gives (R_dist = {{distance:.3f}}), 95% interval "
         "[{low:.3g}, {high:.3g}]",
+        **MINILM_LINKS,
     ),
     *(
-        _scratch(
-            f"C6.scratch_{key}",
-            f"from-scratch MLM on Wikipedia ({theory}): same-topic minus different-topic mean, 95% bootstrap interval "
-            "over words above the criterion",
-            ABSTRACT_EMBEDDINGS,
-        )
+        spec
         for key, theory in (("gram", "C1: Gram E E^T"), ("value", "C2: W_pred W_V E^T"))
-    ),
-    *(
-        _baseline(
-            f"C6.scratch_{key}_baseline",
-            "its permutation baseline (labels shuffled across words) is 0 up to the shuffles' spread: 0 by "
-            "construction, so this checks the estimator, not the data",
-            "a tenth of the measured contrast: far above the shuffles' spread at these sizes",
+        for spec in (
+            _scratch(
+                f"C6.scratch_{key}",
+                f"from-scratch MLM on Wikipedia ({theory}): same-topic minus different-topic mean, 95% bootstrap "
+                "interval over words above the criterion",
+                location=SCRATCH_LOCATION + ABSTRACT_EMBEDDINGS,
+            ),
+            _baseline(
+                f"C6.scratch_{key}_baseline",
+                "its permutation baseline (labels shuffled across words) is 0 up to the shuffles' spread: 0 by "
+                "construction, so this checks the estimator, not the data",
+                tolerance_reason="a tenth of the measured contrast: far above the shuffles' spread at these sizes",
+            ),
         )
-        for key in ("gram", "value")
     ),
     _scratch(
         "C6.scratch_attention",
         "from-scratch MLM on Wikipedia (C3): same-topic / different-topic attention relative to uniform, 95% bootstrap "
         "interval over summaries above the criterion",
-        ABSTRACT_ATTENTION,
+        location=SCRATCH_LOCATION + ABSTRACT_ATTENTION,
     ),
     _baseline(
         "C6.scratch_attention_baseline",
         "its permutation baseline (mean over the shuffles) is 1 up to three standard errors: 1 by construction, so "
         "this checks the estimator, not the data",
-        "three standard errors of the mean over the shuffles, at least 0.05",
+        tolerance_reason="three standard errors of the mean over the shuffles, at least 0.05",
     ),
 )
 

@@ -118,6 +118,7 @@ def population_gradient_descent(
     random_prob: float,
     learning_rate: float,
     steps: int,
+    *,
     weight_decay: float = 0.0,
     record_every: int = 1,
     stop_excess: float | None = None,

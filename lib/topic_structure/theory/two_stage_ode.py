@@ -56,18 +56,9 @@ import pandas as pd
 import sympy as sp
 from scipy.integrate import solve_ivp
 
+from topic_structure import params
 from topic_structure.data import Vocabulary
 from topic_structure.measurements import BLOCKS
-from topic_structure.params import (
-    DEFAULT_MASK_PROB,
-    check_choice,
-    check_float,
-    check_int,
-    check_learning_rate,
-    check_masking_probabilities,
-    check_topic_counts,
-    check_weight_decay,
-)
 from topic_structure.theory.algebra import IBJ, T, V, p_c, p_r, tau, topic_setting, v
 
 d = V + 2  # one-hot width: content words, [MASK], [PAD]
@@ -225,8 +216,8 @@ class ReducedFlow:
 
     def __post_init__(self) -> None:
         topic_setting(self.num_topics, self.words_per_topic, self.topics_per_doc)
-        check_masking_probabilities(DEFAULT_MASK_PROB, self.keep_prob, self.random_prob)
-        check_weight_decay(self.weight_decay)
+        params.check_masking_probabilities(params.DEFAULT_MASK_PROB, self.keep_prob, self.random_prob)
+        params.check_weight_decay(self.weight_decay)
 
     @property
     def vocab(self) -> Vocabulary:
@@ -299,7 +290,7 @@ def symmetric_state(value=(0.0, 0.0, 0.0), key=(0.0, 0.0, 0.0), query=(0.0, 0.0,
     for name, blocks in (("value", value), ("key", key), ("query", query)):
         if len(blocks) != 3:
             raise ValueError(f"{name} must be 3 block values (diagonal, same_topic, diff_topic), got {blocks!r}")
-        parts += [check_float(f"{name}[{i}]", x) for i, x in enumerate(blocks)]
+        parts += [params.check_float(f"{name}[{i}]", x) for i, x in enumerate(blocks)]
     return np.array(parts)
 
 
@@ -313,9 +304,9 @@ def initial_state(init_scale: float, num_topics: int, words_per_topic: int, init
     gives ``E sum_h ((K_h + Q_h) . u)^2 / 4 = d init_scale^2 / 2`` per unit topic direction u, the
     same as ``K = Q = epsilon I`` with ``epsilon = init_scale sqrt(d / 2)``; ``W_V`` starts at 0.
     """
-    scale = check_float("init_scale", init_scale, 0.0)
-    check_choice("init", init, INITS)
-    check_topic_counts(num_topics, words_per_topic)
+    scale = params.check_float("init_scale", init_scale, 0.0)
+    params.check_choice("init", init, INITS)
+    params.check_topic_counts(num_topics, words_per_topic)
     if init == "symmetric":
         return symmetric_state((scale, 0, 0), (scale, 0, 0), (scale, 0, 0))
     width = num_topics * words_per_topic + 2
@@ -343,9 +334,9 @@ def integrate(
     Columns: step (euler only), time, norm.W_V/W_K/W_Q, attention.same_topic_mass,
     attention.uniform_same_topic_mass (= 1/tau), loss, and the nine state coordinates.
     """
-    check_choice("method", method, ("rk45", "euler"))
-    duration = check_float("duration", duration, 0.0, low_open=True)
-    check_int("points", points, 2)
+    params.check_choice("method", method, ("rk45", "euler"))
+    duration = params.check_float("duration", duration, 0.0, low_open=True)
+    params.check_int("points", points, 2)
     state = as_state(state)
     if method == "rk45":
         times = np.linspace(0.0, duration, points)
@@ -354,7 +345,7 @@ def integrate(
             raise RuntimeError(f"the reduced flow did not integrate: {solution.message}")
         states, steps = solution.y.T, None
     else:
-        eta = check_learning_rate(learning_rate)
+        eta = params.check_learning_rate(learning_rate)
         num_steps = math.ceil(duration / eta - 1e-9)  # a whole number of steps, not one more by rounding
         every = max(1, num_steps // points)
         states, steps = [state], [0]
@@ -390,7 +381,7 @@ def onset_time(frame: pd.DataFrame, excess: float = 0.05, x: str = "time") -> fl
     attention.uniform_same_topic_mass (:func:`integrate`, :func:`theory.population_descent.population_gradient_descent`,
     or :meth:`training.History.frame`).
     """
-    check_float("excess", excess, 0.0, 1.0, low_open=True)
+    params.check_float("excess", excess, 0.0, 1.0, low_open=True)
     for column in (x, MASS, UNIFORM_MASS):
         if column not in frame:
             raise ValueError(f"frame has no column {column!r}; it has {list(frame.columns)}")
