@@ -27,6 +27,7 @@ from topic_structure.params import (
     check_learning_rate,
     check_optimizer,
     check_seed,
+    check_steps,
     check_weight_decay,
 )
 
@@ -53,7 +54,7 @@ class TrainConfig:
         check_optimizer(self.optimizer)
         check_learning_rate(self.learning_rate)
         check_weight_decay(self.weight_decay)
-        check_int("steps", self.steps, 1)
+        check_steps(self.steps)
         check_int("batch_size", self.batch_size, 1)
         check_int("log_every", self.log_every, 1)
         if self.snapshot_every is not None:

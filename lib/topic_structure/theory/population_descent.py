@@ -23,6 +23,7 @@ from topic_structure.params import (
     check_int,
     check_learning_rate,
     check_masking_probabilities,
+    check_steps,
     check_weight_decay,
 )
 from topic_structure.population import (
@@ -136,7 +137,7 @@ def population_gradient_descent(
     """
     check_masking_probabilities(DEFAULT_MASK_PROB, keep_prob, random_prob)
     eta = check_learning_rate(learning_rate)
-    check_int("steps", steps, 1)
+    check_steps(steps)
     check_int("record_every", record_every, 1)
     check_weight_decay(weight_decay)
     if stop_excess is not None:
