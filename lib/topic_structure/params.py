@@ -28,6 +28,7 @@ from theory_collection.params import (  # noqa: F401  (re-exported for the libra
     check_list,
     check_output_dir,
     check_probability,
+    memory_budget_bytes,
 )
 from topic_structure import estimates
 
@@ -278,16 +279,26 @@ def check_run_time(notebook: str, values: dict[str, Any]) -> None:
     """Refuse run lengths that would keep ``notebook`` running for more than a day on one core.
 
     The bound is :func:`estimates.run_length_bound`, from the notebook's time estimate
-    (:func:`estimates.time_estimate`) at ``values``; the error names the parameter, its bound and the estimate.
+    (:func:`estimates.time_estimate`) at ``values``; the error names the parameter, its bound and the estimate. A
+    size the machine cannot hold is left to the memory estimate (:func:`memory_estimate`), which the runner applies
+    next and which names the size; a size at which even one step takes longer than the limit is refused here.
     """
+    if memory_estimate(notebook, values) > memory_budget_bytes():
+        return
     seconds = estimates.time_estimate(notebook, values)
     if seconds <= estimates.MAX_SECONDS:
         return
     name, bound = estimates.run_length_bound(notebook, values)
+    limit = f"the limit of {estimates.MAX_SECONDS / 3600:.0f} hours"
+    if bound < 1:
+        raise ValueError(
+            f"{notebook}: at these sizes one step of its {name} loop alone takes longer than {limit} on one core by "
+            "its time estimate; choose smaller sizes"
+        )
     raise ValueError(
         f"{name} = {values[name]!r} is too long: at these values {notebook} would take about {seconds:.3g} s "
-        f"({seconds / 3600:,.0f} hours) on one core by its time estimate, above the limit of "
-        f"{estimates.MAX_SECONDS / 3600:.0f} hours; {name} may be at most {bound:,} here"
+        f"({seconds / 3600:,.0f} hours) on one core by its time estimate, above {limit}; {name} may be at most "
+        f"{bound:,} here"
     )
 
 

@@ -105,3 +105,15 @@ def test_the_step_cost_is_an_upper_estimate_of_a_real_training_step():
     estimated = estimates.cost("uniform", estimates.training_features(40, 150, 102, 102, 0.15))
     assert measured < 3 * estimated and estimated < 100 * measured
     assert math.isfinite(estimated)
+
+
+def test_a_size_the_machine_cannot_hold_is_left_to_the_memory_estimate():
+    PAPER.cross_check_for("03_value_matrix")(resolved("03_value_matrix", num_topics=100_000))  # no time verdict
+    with pytest.raises(ValueError, match="num_topics=100000 it needs about"):
+        runner.prepare([PAPER.notebook_dir / "03_value_matrix.ipynb"], {"num_topics": 100_000})
+
+
+def test_a_size_at_which_one_step_exceeds_the_limit_is_refused_as_a_size():
+    huge = resolved("05_two_stage_dynamics", num_topics=60, words_per_topic=10, topics_per_doc=30)
+    with pytest.raises(ValueError, match="one step of its steps loop alone takes longer.*choose smaller sizes"):
+        PAPER.cross_check_for("05_two_stage_dynamics")(huge)
