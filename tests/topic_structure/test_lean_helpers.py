@@ -9,12 +9,13 @@ import pytest
 import sympy as sp
 import torch
 
-from topic_structure import notebook_claims as nc
-from topic_structure.optimum_figures import column_centred, phase_grid
+from topic_structure import stage_runs
+from topic_structure.figures import column_centred, phase_grid
 from topic_structure.population import minimise_lbfgs
 from topic_structure.theory import algebra
 from topic_structure.theory import attention as ta
 from topic_structure.theory.algebra import T, lam, tau, v
+from topic_structure.training import ConvergedRun
 
 # ----- the one L-BFGS loop ------------------------------------------------------------------------------------
 
@@ -115,8 +116,8 @@ def test_uniform_comparison_columns():
     optimum = dict(zip(blocks, (2.0, 2.0, -0.5)))
     targets = {"finite": dict(zip(blocks, (1.9, 1.9, -0.45))), "longer": dict(zip(blocks, (1.97, 1.97, -0.49)))}
     frame = pd.DataFrame({"phase": [0, 1, 1], **{f"value.{b}": [0.0, 1.0, 3.0] for b in blocks}})
-    run = nc.ConvergedRun(frame, {}, [0.001], 0.01, "gap", 10, 100)
-    table = nc.uniform_comparison(optimum, targets, dict(zip(blocks, (1.9, 1.95, -0.5))), run, "value", "100")
+    run = ConvergedRun(frame, {}, [0.001], 0.01, "gap", 10, 100)
+    table = stage_runs.uniform_comparison(optimum, targets, dict(zip(blocks, (1.9, 1.95, -0.5))), run, "value", "100")
     assert table.loc["same_topic", "trained / theory - 1"] == pytest.approx(-0.025)
     assert table.loc["diff_topic", "finite-length bias (theory)"] == pytest.approx(-0.1)
     assert table.loc["diagonal", "noise floor (std / scale)"] == pytest.approx(math.sqrt(2) / 2)

@@ -2,9 +2,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
+from theory_collection.plots import save_figure
 from topic_structure.data import Vocabulary
+from topic_structure.figures import dynamics, side_by_side, topic_heatmap
 from topic_structure.measurements import block_matrix
-from topic_structure.plots import dynamics, save_figure, side_by_side, topic_heatmap
 
 VOCAB = Vocabulary(3, 4)
 

@@ -1,5 +1,6 @@
-"""The claim blocks of notebooks 08 and 09 (lda_claims) and the run helpers they read (experiments.lda_run,
-attention_over_training.sweep_run / run_row / copy_stage): each claim can hold, fail or be inconclusive."""
+"""The claim blocks of notebooks 08 and 09 (claims.synthetic_lda, claims.topic_attention_over_training) and the run
+helpers they read (lda_runs.lda_run, attention_over_training.sweep_run / run_row / copy_stage, theory.exchange): each
+claim can hold, fail or be inconclusive."""
 
 import numpy as np
 import pandas as pd
@@ -7,8 +8,12 @@ import pytest
 
 from theory_collection.claims import ClaimsTable
 from topic_structure import attention_over_training as at
-from topic_structure import experiments as ex
-from topic_structure import lda_claims
+from topic_structure import lda_runs
+from topic_structure.claims import run_values
+from topic_structure.claims import synthetic_lda as lda_claims
+from topic_structure.claims import topic_attention_over_training as attention_claims
+from topic_structure.profiles import NOTEBOOK_PROFILES
+from topic_structure.theory import exchange
 
 SETTINGS = {
     "optimizer": "adam",
@@ -24,6 +29,9 @@ SETTINGS = {
     "doc_length": [10, 15],
 }
 COMMON = dict(num_docs=100, batch_size=10, log_every=2, probe_docs=6, data_seed=0)
+# what fills the claims' conditions: the notebooks' quick profiles
+VALUES_08 = run_values(NOTEBOOK_PROFILES["08_synthetic_lda"]["quick"])
+VALUES_09 = run_values(NOTEBOOK_PROFILES["09_topic_attention_over_training"]["quick"], seed=0)
 
 
 def verdicts(table: ClaimsTable) -> dict[str, str]:
@@ -31,13 +39,15 @@ def verdicts(table: ClaimsTable) -> dict[str, str]:
 
 
 def test_lda_run_is_deterministic_and_measures_every_snapshot():
-    net, curves, loss = ex.lda_run(SETTINGS, "tied", train_seed=1, steps=6, **COMMON)
-    again = ex.lda_run(SETTINGS, "tied", train_seed=1, steps=6, **COMMON)[1]
+    net, curves, loss = lda_runs.lda_run(SETTINGS, "tied", train_seed=1, steps=6, **COMMON)
+    again = lda_runs.lda_run(SETTINGS, "tied", train_seed=1, steps=6, **COMMON)[1]
     assert list(curves["step"]) == [0, 2, 4, 6] and np.isfinite(loss)
     pd.testing.assert_frame_equal(curves, again)
-    assert ex.structure(net, ex.lda_data(SETTINGS, 100, 6, 0)[1])["R_A"] == pytest.approx(curves["R_A"].iloc[-1])
-    averages = ex.end_block_averages({("tied", 1): (net, curves, loss)})
-    assert len(averages) == 9 and set(averages["quantity"]) == set(ex.END_BLOCK_QUANTITIES.values())
+    assert lda_runs.structure(net, lda_runs.lda_data(SETTINGS, 100, 6, 0)[1])["R_A"] == pytest.approx(
+        curves["R_A"].iloc[-1]
+    )
+    averages = lda_runs.end_block_averages({("tied", 1): (net, curves, loss)})
+    assert len(averages) == 9 and set(averages["quantity"]) == set(lda_runs.END_BLOCK_QUANTITIES.values())
 
 
 def test_sweep_run_row_and_copy_stage():
@@ -53,7 +63,7 @@ def test_sweep_run_row_and_copy_stage():
 def test_exchange_rule_holds_fails_or_is_inconclusive():
     def judged(excess, copies):
         table = ClaimsTable("t")
-        lda_claims.record_exchange_rule(table, "C5.x", "here", excess, copies, "s", "f")
+        attention_claims.exchange_rule(table, "C5.same_word_attention", "here", excess, copies, VALUES_09)
         return table.claims[0].verdict
 
     assert judged((0.5, 0.7), (3.0, 2.0, 4.0)) == "holds"  # copies preferred, a > b
@@ -66,7 +76,7 @@ def test_exchange_rule_holds_fails_or_is_inconclusive():
 def test_exchange_rule_waits_for_a_settled_run():
     def judged(excess, copies, drift):
         table = ClaimsTable("t")
-        lda_claims.record_exchange_rule(table, "C5.x", "here", excess, copies, "s", "f", drift=drift)
+        attention_claims.exchange_rule(table, "C5.same_word_attention", "here", excess, copies, VALUES_09, drift=drift)
         return table.claims[0]
 
     half_width = (np.log(4.0) - np.log(2.0)) / 2
@@ -91,23 +101,23 @@ def test_structure_and_stage_claims_follow_the_measurements():
             for s in range(3)
         ]
     )
-    intervals = lda_claims.ratio_intervals(summary, ["tied", "untied"], ("R_E", "R_V", "R_A", "R_A peak", "R_I"), 0)
+    intervals = lda_runs.ratio_intervals(summary, ["tied", "untied"], ("R_E", "R_V", "R_A", "R_A peak", "R_I"), 0)
     criterion = {"R_E": 1.5, "R_V": 1.5, "R_A": 1.5, "R_I": 1.5}
     table = ClaimsTable("t")
-    lda_claims.record_structure_claims(table, intervals, criterion, ["tied", "untied"], 3, "s", "f")
+    lda_claims.record_structure_claims(table, intervals, criterion, ["tied", "untied"], VALUES_08)
     assert set(verdicts(table).values()) == {"holds"}
     raised = ClaimsTable("t")
-    lda_claims.record_structure_claims(raised, intervals, {**criterion, "R_A": 10.0}, ["tied", "untied"], 3, "s", "f")
+    lda_claims.record_structure_claims(raised, intervals, {**criterion, "R_A": 10.0}, ["tied", "untied"], VALUES_08)
     assert verdicts(raised)["C5.attention_ratio"] == "fails" and verdicts(raised)["C5.value_ratio"] == "holds"
 
     grid = [{}, {"keep_prob": 0.0}]
     results = pd.DataFrame({"value_first": [True, np.nan], "R_A peak": [3.0, 1.1]})
     table = ClaimsTable("t")
-    lda_claims.record_stage_claims(table, results, grid, 0.25, {"R_A": 1.5}, "s", "f")
+    lda_claims.record_stage_claims(table, results, grid, 0.25, {"R_A": 1.5}, VALUES_08)
     assert verdicts(table) == {"C5.two_stage": "holds", "C5.no_keep_no_attention": "holds"}
     table = ClaimsTable("t")
     lda_claims.record_stage_claims(
-        table, results.assign(value_first=[False, np.nan]), grid, 0.25, {"R_A": 1.05}, "s", "f"
+        table, results.assign(value_first=[False, np.nan]), grid, 0.25, {"R_A": 1.05}, VALUES_08
     )
     assert verdicts(table) == {"C5.two_stage": "fails", "C5.no_keep_no_attention": "fails"}
 
@@ -141,9 +151,7 @@ def test_attention_claims_follow_the_measurements():
 
     def judged(summary):
         table = ClaimsTable("t")
-        lda_claims.record_attention_claims(
-            table, summary, sweep, criterion, {"ratio": 1.0}, 1000, 600, 0, "s", "s4", "f", "f4"
-        )
+        attention_claims.record_attention_claims(table, summary, sweep, criterion, {"ratio": 1.0}, VALUES_09)
         return verdicts(table)
 
     found = judged(summary)
@@ -159,30 +167,29 @@ def test_attention_claims_follow_the_measurements():
 
 
 def test_exchange_rate_checks_and_the_population_rule_claim():
-    checks = at.exchange_rate_checks([((2.0, 0.5, -0.3), (0.3, 0.3, 0.4), 0.1, 0.1)])
+    checks = exchange.exchange_rate_checks([((2.0, 0.5, -0.3), (0.3, 0.3, 0.4), 0.1, 0.1)])
     assert checks["relative error"].max() < 1e-9
     table = ClaimsTable("t")
-    lda_claims.record_exchange_rate_claim(table, checks, "s")
-    lda_claims.record_population_rule_claim(
-        table, pd.DataFrame({"weight_decay": [0.1], "gradient": [1e-9], "rule holds": [False]}), [0.1], 1e-4, "s"
-    )
+    attention_claims.exchange_rate_claim(table, checks)
+    optima = pd.DataFrame({"weight_decay": [0.1], "gradient": [1e-9], "rule holds": [False]})
+    attention_claims.population_rule_claim(table, optima, [0.1], 1e-4)
     assert verdicts(table) == {"C5.exchange_rate": "holds", "C5.population_rule": "fails"}
     wrong = ClaimsTable("t")
-    lda_claims.record_exchange_rate_claim(wrong, checks.assign(**{"relative error": [1e-3]}), "s")
+    attention_claims.exchange_rate_claim(wrong, checks.assign(**{"relative error": [1e-3]}))
     assert verdicts(wrong)["C5.exchange_rate"] == "fails"
 
 
 def test_population_optima_reads_the_rule_at_each_optimum():
-    optima = at.population_optima([1e-2], seed=0, progress=False)  # one point: runs in this process
-    direct = at.population_optimum(4, 3, 2, 0.1, 0.1, 1e-2, seed=0)
+    optima = exchange.population_optima([1e-2], seed=0, progress=False)  # one point: runs in this process
+    direct = exchange.population_optimum(4, 3, 2, 0.1, 0.1, 1e-2, seed=0)
     assert optima.loc[0, "R_I"] == direct["R_I"] and optima.loc[0, "excess"] == direct["excess"]
-    copies_win = direct["R_I"] / direct["R_A"] > 1 + at.EQUAL
+    copies_win = direct["R_I"] / direct["R_A"] > 1 + exchange.EQUAL
     assert bool(optima.loc[0, "rule holds"]) == (
-        (copies_win and direct["excess"] >= at.EQUAL)
+        (copies_win and direct["excess"] >= exchange.EQUAL)
         or (
             not copies_win
-            and abs(direct["excess"]) < at.EQUAL
-            and abs(np.log(direct["R_I"] / direct["R_A"])) < at.EQUAL
+            and abs(direct["excess"]) < exchange.EQUAL
+            and abs(np.log(direct["R_I"] / direct["R_A"])) < exchange.EQUAL
         )
-        or (direct["R_I"] / direct["R_A"] < 1 - at.EQUAL and direct["excess"] <= -at.EQUAL)
+        or (direct["R_I"] / direct["R_A"] < 1 - exchange.EQUAL and direct["excess"] <= -exchange.EQUAL)
     )
