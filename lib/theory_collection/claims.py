@@ -283,7 +283,7 @@ class ClaimsTable:
         if kind not in KINDS or kind == "observation":
             raise ValueError(f"kind must be one of {KINDS[:-1]} (use observe() for an observation), got {kind!r}")
         self._check_new(id)
-        _check_source(id, source, paper_conditions)
+        _check_provenance(id, source, location, conditions, paper_conditions)
         verdict = judge(measured, comparison, theory, tolerance, criterion, interval)
         if unmet:
             verdict = "inconclusive"
@@ -330,7 +330,7 @@ class ClaimsTable:
     ) -> Claim:
         """Record an observation: shown with its value (and a theory value if one exists), no verdict."""
         self._check_new(id)
-        _check_source(id, source, False)
+        _check_provenance(id, source, location, conditions, False)
         claim = Claim(
             id=id,
             kind="observation",
@@ -442,12 +442,11 @@ def load_claims(path: str | Path) -> list[dict]:
     return records
 
 
-def _check_source(claim_id: str, source: str, paper_conditions: bool) -> None:
-    """A given source must be one of SOURCES, and only a paper's statement can be tested in its conditions."""
-    if source and source not in SOURCES:
-        raise ValueError(f"claim {claim_id}: source must be one of {SOURCES}, got {source!r}")
-    if paper_conditions and source not in PAPER_SOURCES:
-        raise ValueError(f"claim {claim_id}: paper_conditions is true for a {source or 'sourceless'!r} claim")
+def _check_provenance(claim_id: str, source: str, location: str, conditions: str, paper_conditions: bool) -> None:
+    """Every claim says where it comes from and what it was tested in (:class:`Provenance`), or is refused."""
+    problems = Provenance(source, location, conditions, paper_conditions).problems()
+    if problems:
+        raise ValueError(f"claim {claim_id}: " + "; ".join(problems))
 
 
 def provenance_problems(record: dict) -> list[str]:

@@ -14,6 +14,6 @@ One module per concern:
 * ``claims``: one module per notebook, named after it, with its claims declared as data (and their provenance)
   and the blocks that record them; nothing else records claims.
 
-``exercises`` holds the course's autograder checks. The claims tables, reports and command line are the
+The claims tables, reports and command line are the
 collection's core, :mod:`theory_collection`.
 """

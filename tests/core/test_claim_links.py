@@ -132,7 +132,7 @@ def test_a_claim_recorded_in_a_kernel_names_its_cell(tmp_path):
         f"fig, ax = plt.subplots()\nplots.save_figure(fig, 'f', {str(tmp_path)!r})\n"
         "table = ClaimsTable('t')\n"
         "table.check('A.b', 'a', 1.0, 1.0, kind='check', source='collection', location='x', conditions='y')\n"
-        "table.observe('A.c', 'seen', 1.0)"
+        "table.observe('A.c', 'seen', 1.0, source='collection', location='x', conditions='y')"
     )
     nb = new_notebook(
         cells=[

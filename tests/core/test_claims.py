@@ -24,6 +24,18 @@ from theory_collection.claims import (
     verdict_of,
 )
 
+PROVENANCE = {"source": "collection", "location": "the tests' own statements", "conditions": "none"}
+
+
+class Table(ClaimsTable):
+    """A claims table whose claims default to a complete provenance: most tests here are about verdicts."""
+
+    def check(self, *args, **kwargs):
+        return super().check(*args, **{**PROVENANCE, **kwargs})
+
+    def observe(self, *args, **kwargs):
+        return super().observe(*args, **{**PROVENANCE, **kwargs})
+
 
 @pytest.mark.parametrize(
     "measured, comparison, theory, tolerance, verdict",
@@ -81,7 +93,7 @@ def test_judge_refuses_missing_reference_values():
 
 
 def test_a_threshold_without_a_criterion_is_refused_not_read_from_the_theory_column():
-    table = ClaimsTable("x")
+    table = Table("x")
     with pytest.raises(ValueError, match="criterion"):
         table.check(
             "C9.old",
@@ -98,7 +110,7 @@ def test_a_threshold_without_a_criterion_is_refused_not_read_from_the_theory_col
 
 
 def test_check_records_every_field_and_the_verdict(tmp_path):
-    table = ClaimsTable("99_test")
+    table = Table("99_test")
     held = table.check(
         "C9.a",
         "holds",
@@ -148,7 +160,7 @@ def test_check_records_every_field_and_the_verdict(tmp_path):
 
 
 def test_a_refuted_paper_claim_is_a_finding_and_does_not_stop_the_notebook():
-    table = ClaimsTable("x")
+    table = Table("x")
     table.check(
         "A1.wiki",
         "top-topic share at least 0.9",
@@ -176,7 +188,7 @@ def test_a_refuted_paper_claim_is_a_finding_and_does_not_stop_the_notebook():
 
 
 def test_a_threshold_is_a_criterion_not_a_theory_value():
-    table = ClaimsTable("x")
+    table = Table("x")
     claim = table.check(
         "C9.ratio",
         "the ratio exceeds its value at initialisation",
@@ -201,7 +213,7 @@ def test_a_threshold_is_a_criterion_not_a_theory_value():
 
 
 def test_an_unmet_precondition_makes_any_comparison_inconclusive():
-    table = ClaimsTable("x")
+    table = Table("x")
     # a comparison that would fail, and one that would hold: neither is decided by a run that stopped early
     would_fail = table.check(
         "C9.a",
@@ -223,7 +235,7 @@ def test_an_unmet_precondition_makes_any_comparison_inconclusive():
 
 
 def test_observations_have_no_verdict_and_never_fail(tmp_path):
-    table = ClaimsTable("x")
+    table = Table("x")
     claim = table.observe("C9.obs", "the ratio under Adam", 1.8, theory=152.0, reason="proxy", data="synthetic")
     assert (claim.kind, claim.verdict, claim.holds, claim.tolerance, claim.theory) == (
         "observation",
@@ -257,11 +269,11 @@ def test_the_theory_column_holds_the_derivations():
 
 def test_every_claim_names_its_kind():
     with pytest.raises(TypeError, match="kind"):
-        ClaimsTable("x").check("C1", "s", 1.0, 1.0)
+        Table("x").check("C1", "s", 1.0, 1.0)
 
 
 def test_duplicate_ids_and_bad_comparisons_are_rejected():
-    table = ClaimsTable("x")
+    table = Table("x")
     table.check("C1", "s", 1.0, 1.0, kind="prediction")
     with pytest.raises(ValueError, match="twice"):
         table.check("C1", "s", 1.0, 1.0, kind="prediction")
@@ -317,7 +329,7 @@ def test_load_claims_rejects_malformed_files(tmp_path):
 def test_numpy_and_torch_values_become_plain_json(tmp_path):
     import torch
 
-    table = ClaimsTable("x")
+    table = Table("x")
     table.check("C1", "s", np.float64(1.0), np.float32(1.0), kind="prediction")
     table.check("C2", "s", measured=torch.tensor(True), comparison="true", kind="prediction")
     records = json.loads(table.write(tmp_path).read_text())
@@ -373,7 +385,7 @@ def test_claims_file_is_readable_like_a_plain_write(tmp_path):
     import os
     import stat
 
-    table = ClaimsTable("x")
+    table = Table("x")
     table.check("C9.a", "s", 1.0, 1.0, 0.1, kind="prediction")
     written = table.write(tmp_path)
     plain = tmp_path / "plain.txt"
@@ -421,12 +433,19 @@ def test_a_claim_without_source_location_or_conditions_has_provenance_problems()
     assert provenance_problems({**complete, "source": "paper", "paper_conditions": True}) == []
 
 
-def test_check_refuses_an_unknown_source_and_paper_conditions_on_the_collections_claims():
-    table = ClaimsTable("x")
+def test_a_claim_without_complete_provenance_is_refused():
+    table = Table("x")
     with pytest.raises(ValueError, match="source must be one of"):
         table.check("C1.a", "s", 1.0, 1.0, kind="prediction", source="paper's code")
     with pytest.raises(ValueError, match="paper_conditions"):
         table.check("C1.b", "s", 1.0, 1.0, kind="prediction", source="collection", paper_conditions=True)
+    bare = ClaimsTable("x")
+    for missing, problem in (("source", "source must be one of"), ("location", "location is empty")):
+        with pytest.raises(ValueError, match=problem):
+            bare.check("C1.c", "s", 1.0, 1.0, kind="prediction", **{**PROVENANCE, missing: ""})
+    with pytest.raises(ValueError, match="conditions are empty"):
+        bare.observe("C1.d", "s", 1.0, **{**PROVENANCE, "conditions": " "})
+    assert bare.check("C1.e", "s", 1.0, 1.0, kind="prediction", **PROVENANCE).verdict == "holds"
 
 
 def test_a_declared_claim_is_recorded_with_its_provenance_and_filled_fields(tmp_path):
@@ -449,7 +468,7 @@ def test_a_declared_claim_is_recorded_with_its_provenance_and_filled_fields(tmp_
             "C2.seen", "observation", "collection", "notebook 03", "an observation", "T = 5", comparison="observe"
         ),
     )
-    table = ClaimsTable("03")
+    table = Table("03")
     claim = table.record(specs["C2.diagonal"], 0.3, values={"line": 12, "T": 10, "lr": 0.01})
     seen = table.record(specs["C2.seen"], 4.0)
     assert (claim.verdict, claim.source, claim.location, claim.conditions, claim.paper_conditions) == (
@@ -476,7 +495,7 @@ def test_the_claims_table_reads_as_a_table_in_a_notebook():
 
     from theory_collection.claims_display import VERDICT_COLOURS
 
-    table = ClaimsTable("x")
+    table = Table("x")
     table.check(
         "C1.a",
         r"the optimal mass $x^*$ is interior",
