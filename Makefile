@@ -32,12 +32,12 @@ compare: setup
 test: lint unit notebooks
 
 lint: setup
-	$(BIN)/ruff check lib tests benchmarks notebooks
-	$(BIN)/ruff format --check lib tests benchmarks notebooks
+	$(BIN)/ruff check lib tests benchmarks notebooks course
+	$(BIN)/ruff format --check lib tests benchmarks notebooks course
 
 format: setup
-	$(BIN)/ruff format lib tests benchmarks notebooks
-	$(BIN)/ruff check --fix lib tests benchmarks notebooks
+	$(BIN)/ruff format lib tests benchmarks notebooks course
+	$(BIN)/ruff check --fix lib tests benchmarks notebooks course
 
 unit: setup
 	$(BIN)/python -m pytest tests
