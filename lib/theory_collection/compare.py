@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from theory_collection.claims import VERDICTS, counts_by_kind, verdict_of, write_atomic
+from theory_collection.claims import VERDICTS, verdict_of, write_atomic
 from theory_collection.formatting import value_text as _fmt
 from theory_collection.runs import BuildInfo, NotebookRun, load_report
-from theory_collection.verdicts import by_paper, failures_line, headline_head, paper_headline, time_text
+from theory_collection.verdicts import by_paper, counts_by_kind, failures_line, headline_head, paper_headline, time_text
 
 Report = tuple[BuildInfo, list[NotebookRun]]
 

@@ -29,7 +29,7 @@ from theory_collection.claim_links import (
     figure_caption,
     image_size,
 )
-from theory_collection.claims import VERDICTS, counts_by_kind, verdict_of
+from theory_collection.claims import VERDICTS, verdict_of
 from theory_collection.claims_display import breakable
 from theory_collection.formatting import full_text, tex_to_text, value_text
 from theory_collection.papers import Paper
@@ -43,6 +43,7 @@ from theory_collection.verdicts import (
     attempt_text,
     by_paper,
     contradictions,
+    counts_by_kind,
     data_files,
     formalisation_failures,
     paper_headline,

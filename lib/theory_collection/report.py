@@ -14,7 +14,7 @@ into them with relative paths, so the report folder can be zipped, moved and rea
 Both open with what a reader came for (:mod:`theory_collection.verdicts`): first the statements of a paper
 (or of its public code) that the data contradict under the paper's own conditions, then the failures of the
 collection's formalisations and extensions, each with what holds beside it in the same runs; then the
-headline per paper (:func:`theory_collection.claims.headline`), the counts by kind and verdict, the
+headline per paper (:func:`theory_collection.verdicts.headline`), the counts by kind and verdict, the
 problems, and each notebook with its time. The pages are rendered by :mod:`theory_collection.index_page`
 (each notebook collapsed under its headline line, each claim linked to the cell that records it, its
 section and its figures: :mod:`theory_collection.claim_links`) and :mod:`theory_collection.summary_page`.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from theory_collection.claims import VERDICTS, counts_by_kind, verdict_of
+from theory_collection.claims import VERDICTS, verdict_of
 from theory_collection.formatting import value_text
 from theory_collection.pages import relative_url
 from theory_collection.runs import BuildInfo, NotebookRun
@@ -19,6 +19,7 @@ from theory_collection.verdicts import (
     attempt_text,
     by_paper,
     contradictions,
+    counts_by_kind,
     formalisation_failures,
     headline_head,
     paper_headline,

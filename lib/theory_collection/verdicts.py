@@ -15,10 +15,78 @@ import bisect
 from dataclasses import dataclass
 from pathlib import Path
 
-from theory_collection.claims import EVIDENCE_KINDS, VERDICTS, contradicts_paper, headline, verdict_of
+from theory_collection.claims import KINDS, VERDICTS, contradicts_paper, verdict_of
 from theory_collection.formatting import value_text
 from theory_collection.papers import Paper, generic_paper, registered
 from theory_collection.runs import NotebookRun
+
+# ---------------------------------------------------------------------------------------------
+# The headline: which of the paper's claims and assumptions the data confirm, contradict or leave open
+
+# The kinds that count as evidence on data for a claim or assumption of the paper (derivations
+# confirm the theory, checks the instruments; both are counted separately).
+EVIDENCE_KINDS = ("paper", "assumption", "prediction")
+# The headline's column for the theory itself: the derivations (symbolic or exact solver against an
+# independent numeric route), whatever data they were made on.
+THEORY_COLUMN = "theory"
+# A cell is "contradicted" only by a paper's own statement failing under its conditions; any other failing
+# evidence (the collection's formalisation, its own prediction, another paper's result, a test outside the
+# paper's conditions) makes it "formalisation fails".
+HEADLINE = ("confirmed", "contradicted", "formalisation fails", "inconclusive", "not tested")
+
+
+def subject_of(claim_id: str) -> str:
+    """The paper claim or assumption a claim id is about: ``"C3"`` for ``"C3.x_star.trained"``."""
+    return claim_id.split(".", 1)[0]
+
+
+def headline(records: list[dict], subjects: list[str], data_kinds: list[str]) -> dict[str, dict[str, dict]]:
+    """For each subject (``C1`` ... ``A4``) and kind of data, the verdict of the evidence and its claim ids.
+
+    A cell is ``contradicted`` when an evidence claim about it contradicts the paper
+    (:func:`contradicts_paper`), else ``formalisation fails`` when any other evidence claim fails, else
+    ``inconclusive`` when any is inconclusive, else ``confirmed`` when there is evidence and all of it holds,
+    else ``not tested``. The evidence of a data column is the paper, assumption and prediction claims
+    measured on that data; the evidence of the column :data:`THEORY_COLUMN` is the derivation claims.
+    Returns ``{subject: {data: {"verdict": ..., "ids": [...]}}}``.
+    """
+    table = {}
+    for subject in subjects:
+        table[subject] = {}
+        for data in data_kinds:
+            evidence = [
+                r
+                for r in records
+                if subject_of(r["id"]) == subject
+                and (
+                    r.get("kind") == "derivation"
+                    if data == THEORY_COLUMN
+                    else r.get("data", "") == data and r.get("kind", "prediction") in EVIDENCE_KINDS
+                )
+            ]
+            verdicts = {verdict_of(r) for r in evidence}
+            verdict = (
+                "contradicted"
+                if any(contradicts_paper(r) for r in evidence)
+                else "formalisation fails"
+                if "fails" in verdicts
+                else "inconclusive"
+                if "inconclusive" in verdicts
+                else "confirmed"
+                if evidence
+                else "not tested"
+            )
+            table[subject][data] = {"verdict": verdict, "ids": [r["id"] for r in evidence]}
+    return table
+
+
+def counts_by_kind(records: list[dict]) -> dict[str, dict[str, int]]:
+    """``{kind: {verdict: count}}`` over the records, kinds and verdicts in their canonical order."""
+    counts = {kind: {verdict: 0 for verdict in VERDICTS} for kind in KINDS}
+    for record in records:
+        counts[record.get("kind", "prediction")][verdict_of(record)] += 1
+    return {kind: row for kind, row in counts.items() if sum(row.values())}
+
 
 PROFILE_MEANING = {
     "quick": "small problems and short runs (minutes on 2 cores); tolerances include the finite-size error",

@@ -15,14 +15,12 @@ from theory_collection.claims import (
     ClaimsTable,
     claim_specs,
     contradicts_paper,
-    counts_by_kind,
-    headline,
     judge,
     load_claims,
     provenance_problems,
-    subject_of,
     verdict_of,
 )
+from theory_collection.verdicts import counts_by_kind, headline, subject_of
 
 PROVENANCE = {"source": "collection", "location": "the tests' own statements", "conditions": "none"}
 
