@@ -1,9 +1,9 @@
 """The next-token paper's entry in the collection (see :mod:`theory_collection.papers`)."""
 
+from next_token import params
 from next_token.bounds import memory_estimate, time_estimate
-from next_token.params import NOTEBOOK_CHECKS, NOTEBOOK_CROSS_CHECKS, STANDARD_CHECKS, cross_check
 from next_token.profiles import NOTEBOOK_PROFILES
-from theory_collection.papers import Paper
+from theory_collection.papers import Paper, rules_of
 
 PAPER = Paper(
     name="next_token",
@@ -11,10 +11,7 @@ PAPER = Paper(
     citation="Yingcong Li, Yixiao Huang, M. Emrullah Ildiz, Ankit Singh Rawat, Samet Oymak. AISTATS 2024 "
     "(PMLR 238:685-693, arXiv 2403.08081)",
     url="https://arxiv.org/abs/2403.08081",
-    checks=STANDARD_CHECKS,
-    cross_check=cross_check,
-    notebook_checks=NOTEBOOK_CHECKS,
-    notebook_cross_checks=NOTEBOOK_CROSS_CHECKS,
+    **rules_of(params),
     notebook_profiles=NOTEBOOK_PROFILES,
     memory_estimate=memory_estimate,
     time_estimate=time_estimate,

@@ -75,6 +75,8 @@ VERDICTS = ("holds", "fails", "inconclusive", "observed")
 OWN_KINDS = ("derivation", "prediction", "check")
 COMPARISONS = ("relative", "absolute", "greater", "less", "true")
 SOURCES = ("paper", "paper code", "formalised", "collection", "other work")
+# What an observation says besides its value: where it is shown and where it comes from.
+OBSERVATION_FIELDS = ("data", "figure", "section", "source", "location", "conditions")
 # The sources whose statement a reader finds in a paper or its public code: only their failures, under
 # the paper's own conditions, contradict a paper.
 PAPER_SOURCES = ("paper", "paper code")
@@ -282,18 +284,16 @@ class ClaimsTable:
         """
         if kind not in KINDS or kind == "observation":
             raise ValueError(f"kind must be one of {KINDS[:-1]} (use observe() for an observation), got {kind!r}")
-        self._check_new(id)
-        _check_provenance(id, source, location, conditions, paper_conditions)
         verdict = judge(measured, comparison, theory, tolerance, criterion, interval)
         if unmet:
             verdict = "inconclusive"
             reason = f"{reason}; inconclusive: {unmet}" if reason else f"inconclusive: {unmet}"
-        claim = Claim(
+        return self._add(
             id=id,
             kind=kind,
             statement=statement,
-            theory=_plain(theory),
-            measured=_plain(measured),
+            theory=theory,
+            measured=measured,
             tolerance=_tolerance_text(tolerance, comparison, criterion),
             verdict=verdict,
             holds=verdict == "holds",
@@ -309,44 +309,38 @@ class ClaimsTable:
             location=location,
             conditions=conditions,
             paper_conditions=paper_conditions,
-            cell=recording_cell(),
         )
-        self.claims.append(claim)
-        return claim
 
-    def observe(
-        self,
-        id: str,
-        statement: str,
-        measured,
-        theory=None,
-        reason: str = "",
-        data: str = "",
-        figure: str = "",
-        section: str = "",
-        source: str = "",
-        location: str = "",
-        conditions: str = "",
-    ) -> Claim:
-        """Record an observation: shown with its value (and a theory value if one exists), no verdict."""
-        self._check_new(id)
-        _check_provenance(id, source, location, conditions, False)
-        claim = Claim(
+    def observe(self, id: str, statement: str, measured, theory=None, reason: str = "", **where: str) -> Claim:
+        """Record an observation: shown with its value (and a theory value if one exists), no verdict.
+
+        ``where``: its ``data``, ``figure``, ``section`` and provenance (``source``, ``location``, ``conditions``),
+        as for :meth:`check`.
+        """
+        unknown = set(where) - set(OBSERVATION_FIELDS)
+        if unknown:
+            raise TypeError(f"observe() got unexpected keyword arguments {sorted(unknown)}")
+        fields = {name: where.get(name, "") for name in OBSERVATION_FIELDS}
+        return self._add(
             id=id,
             kind="observation",
             statement=statement,
-            theory=_plain(theory),
-            measured=_plain(measured),
+            theory=theory,
+            measured=measured,
             tolerance="",
             verdict="observed",
             holds=False,
             reason=reason,
-            data=data,
-            figure=figure,
-            section=section,
-            source=source,
-            location=location,
-            conditions=conditions,
+            **fields,
+        )
+
+    def _add(self, **fields) -> Claim:
+        """Append a claim after the checks every claim passes: a new id, a complete provenance."""
+        self._check_new(fields["id"])
+        provenance = (fields[name] for name in ("source", "location", "conditions"))
+        _check_provenance(fields["id"], *provenance, fields.get("paper_conditions", False))
+        claim = Claim(
+            **{**fields, "theory": _plain(fields["theory"]), "measured": _plain(fields["measured"])},
             cell=recording_cell(),
         )
         self.claims.append(claim)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 from theory_collection.params import PROFILES, check_choice, check_int, check_output_dir, resolve
@@ -138,6 +138,20 @@ class Paper:
     def theory_notes(self) -> Path:
         """The paper's theory notes, ``notebooks/<name>/THEORY.md``."""
         return self.notebook_dir / "THEORY.md"
+
+
+def rules_of(params: ModuleType) -> dict[str, Any]:
+    """The parameter rules a paper's ``params`` module declares, as :class:`Paper`'s fields.
+
+    By convention the module names them ``STANDARD_CHECKS``, ``cross_check``, ``NOTEBOOK_CHECKS`` and
+    ``NOTEBOOK_CROSS_CHECKS``: ``Paper(name=..., **rules_of(params), ...)``.
+    """
+    return {
+        "checks": params.STANDARD_CHECKS,
+        "cross_check": params.cross_check,
+        "notebook_checks": params.NOTEBOOK_CHECKS,
+        "notebook_cross_checks": params.NOTEBOOK_CROSS_CHECKS,
+    }
 
 
 def generic_paper(name: str) -> Paper:

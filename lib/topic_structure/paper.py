@@ -1,8 +1,9 @@
 """The topic paper's entry in the collection (see :mod:`theory_collection.papers`)."""
 
-from theory_collection.papers import Paper
+from theory_collection.papers import Paper, rules_of
+from topic_structure import params
 from topic_structure.estimates import time_estimate
-from topic_structure.params import NOTEBOOK_CHECKS, NOTEBOOK_CROSS_CHECKS, STANDARD_CHECKS, cross_check, memory_estimate
+from topic_structure.params import memory_estimate
 from topic_structure.profiles import NOTEBOOK_PROFILES
 
 PAPER = Paper(
@@ -10,10 +11,7 @@ PAPER = Paper(
     title="How Do Transformers Learn Topic Structure: Towards a Mechanistic Understanding",
     citation="Yuchen Li, Yuanzhi Li, Andrej Risteski. ICML 2023 (arXiv 2303.04245)",
     url="https://arxiv.org/abs/2303.04245",
-    checks=STANDARD_CHECKS,
-    cross_check=cross_check,
-    notebook_checks=NOTEBOOK_CHECKS,
-    notebook_cross_checks=NOTEBOOK_CROSS_CHECKS,
+    **rules_of(params),
     notebook_profiles=NOTEBOOK_PROFILES,
     memory_estimate=memory_estimate,
     time_estimate=time_estimate,

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from next_token.claims import provenance
+from next_token.claims import MODULES, specs_by_notebook
 from next_token.data import Dataset, generate_dataset, save_dataset
 from next_token.toys import toy_cyclic
 from theory_collection.claims import OWN_KINDS, load_claims, provenance_problems
@@ -92,10 +92,10 @@ def _by_id(records: list[dict]) -> dict[str, dict]:
 def test_every_notebook_runs_to_its_claims_table(reports, case):
     report = reports[case]
     assert report["status"] == 0, "\n".join(report["problems"])
-    assert sorted(report["records"]) == sorted(provenance.MODULES)[:5]
+    assert sorted(report["records"]) == sorted(MODULES)[:5]
     for notebook, records in report["records"].items():
         assert records, f"{case}: {notebook} wrote no claims"
-        declared = set(provenance.MODULES[notebook].SPECS)
+        declared = set(specs_by_notebook()[notebook])
         assert {r["id"] for r in records} <= declared
         for record in records:
             assert not provenance_problems(record), (case, record["id"])

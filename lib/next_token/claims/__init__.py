@@ -15,4 +15,28 @@ Each module declares its claims once as data (``SPECS``, :class:`theory_collecti
 source, location, statement, conditions, comparison, tolerance or criterion with its reason, section, figure) and
 records each with one function per notebook block, from the measured objects. ``conditions`` builds the setting a
 claim was tested in and says where it departs from the paper's own.
+:func:`specs_by_notebook` lists them for the provenance table that opens ``THEORY.md``
+(:mod:`theory_collection.provenance`).
 """
+
+from __future__ import annotations
+
+import importlib
+
+from theory_collection.claims import ClaimSpec
+
+MODULES = {
+    "01_token_priority_graphs": "token_priority_graphs",
+    "02_graph_svm": "graph_svm",
+    "03_gradient_descent": "gradient_descent",
+    "04_retrieval_and_composition": "retrieval_and_composition",
+    "05_beyond_the_theorem": "beyond_the_theorem",
+    "06_real_text": "real_text",
+}
+
+
+def specs_by_notebook() -> dict[str, dict[str, ClaimSpec]]:
+    """Each notebook's declared claims, ``{notebook stem: {claim id: spec}}``, in notebook order."""
+    return {
+        notebook: importlib.import_module(f"next_token.claims.{module}").SPECS for notebook, module in MODULES.items()
+    }
