@@ -91,8 +91,9 @@ def summary_markdown(
         "",
         "## Claims",
         "",
-        "| notebook | claim | kind | statement | theory | measured | tolerance | data | verdict |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| notebook | claim | kind | statement | theory | measured | tolerance | data | verdict | source | "
+        "where a reader finds it | conditions |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         linked = _md_link(run, root)
@@ -108,10 +109,13 @@ def summary_markdown(
                 c["tolerance"],
                 c.get("data", ""),
                 "**FAILS**" if verdict == "fails" else verdict,
+                c.get("source", ""),
+                c.get("location", ""),
+                c.get("conditions", "") + (" (the paper's conditions)" if c.get("paper_conditions") else ""),
             ]
             lines.append("| " + " | ".join(str(cell).replace("|", "\\|").replace("\n", " ") for cell in cells) + " |")
         if not run.claims:
-            lines.append(f"| {linked} | | | {run.status} | | | | | |")
+            lines.append(f"| {linked} | | | {run.status} |" + " |" * 8)
     return "\n".join(lines) + "\n"
 
 
