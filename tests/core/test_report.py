@@ -15,7 +15,7 @@ import pytest
 
 from theory_collection import papers, report, runner, verdicts
 from theory_collection.cli import main
-from theory_collection.runs import load_report
+from theory_collection.runs import BuildInfo, load_report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
 
@@ -329,7 +329,7 @@ def topic_runs(tmp_path, a1_wikipedia="fails", a1_source="paper"):
 
 def test_index_opens_with_the_contradicted_claims_then_the_headline_table(tmp_path):
     runs = topic_runs(tmp_path)
-    info = runs.BuildInfo("2026-01-02 03:04 UTC", "abc123", "quick", {"seed": 3})
+    info = BuildInfo("2026-01-02 03:04 UTC", "abc123", "quick", {"seed": 3})
     page = report.index_html(runs, "quick", tmp_path, info=info)
     topic = papers.get("topic_structure")
     assert topic.title in page and topic.citation in page and f'href="{topic.url}"' in page
@@ -365,7 +365,7 @@ def test_index_opens_with_the_contradicted_claims_then_the_headline_table(tmp_pa
 
 def test_summary_opens_with_the_same_headline(tmp_path):
     runs = topic_runs(tmp_path)
-    markdown = report.summary_markdown(runs, "quick", info=runs.BuildInfo("2026-01-02", "abc123", "quick"))
+    markdown = report.summary_markdown(runs, "quick", info=BuildInfo("2026-01-02", "abc123", "quick"))
     contradicted = markdown.index("## The data contradict the papers\n\n- A1.wikipedia (assumption; paper, abstract")
     formalisation = markdown.index("## Where the collection's formalisation or extension fails\n\nNone.")
     assert contradicted < formalisation < markdown.index("## What the data say")
