@@ -6,5 +6,6 @@
 - :mod:`~theory_collection.course.grader` and :mod:`~theory_collection.course.sandbox`: grading a
   solution outside the student's kernel;
 - :mod:`~theory_collection.course.nbgrader_grading`: that grading as an nbgrader preprocessor;
-- :mod:`~theory_collection.course.workflow`: ``course init`` and ``course grade``.
+- :mod:`~theory_collection.course.workflow`: ``course init`` and ``course grade``;
+- :mod:`~theory_collection.course.submissions`: what ``course grade`` checks before nbgrader runs.
 """

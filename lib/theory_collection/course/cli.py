@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -101,8 +102,10 @@ def run_course(args, selected: Callable) -> int:
 
     if args.action == "init":
         for option in ("notebook_time_limit", "exercise_time_limit"):
-            if not getattr(args, option) > 0:
-                raise ValueError(f"--{option.replace('_', '-')} must be positive, got {getattr(args, option)}")
+            if not 0 < getattr(args, option) < math.inf:  # the course's config states it as a number literal
+                raise ValueError(
+                    f"--{option.replace('_', '-')} must be positive and finite, got {getattr(args, option)}"
+                )
         planned = workflow.init_course(
             args.directory,
             selected(args),

@@ -262,13 +262,25 @@ class Assignment:
     instructor: Path
 
 
-def refuse_release_folder(out: Path) -> None:
-    """Instructor copies carry the solutions: they never go into a folder named ``release``."""
-    if "release" in Path(out).absolute().parts:
+def refuse_release_folder(out: Path, option: str = "--out") -> None:
+    """Instructor copies carry the solutions: they never go into a folder named ``release``, as written or
+    reached through a symbolic link."""
+    if "release" in Path(out).absolute().parts + Path(out).resolve().parts:
         raise ValueError(
-            f"--out {out}: instructor copies hold the solutions and must not land in a release folder; "
+            f"{option} {out}: instructor copies hold the solutions and must not land in a release folder; "
             "for a course use `theory-collection course init DIR`, whose release folder holds student copies only"
         )
+
+
+def read_notebook(path: str | Path) -> nbformat.NotebookNode:
+    """The notebook at ``path`` (version 4), validated; a file that is not one is a one-line ValueError naming it."""
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except Exception as error:  # nbformat raises JSON, schema, conversion and type errors alike
+        reason = (str(error).strip().splitlines() or [""])[0][:200]
+        raise ValueError(f"{path}: not a readable notebook ({type(error).__name__}: {reason})") from None
+    return nb
 
 
 def write_assignments(paths: list[Path], out: str | Path) -> tuple[list[Assignment], list[str]]:
@@ -278,7 +290,7 @@ def write_assignments(paths: list[Path], out: str | Path) -> tuple[list[Assignme
     notebook is checked before anything is written, so a convention error leaves ``out`` untouched.
     """
     refuse_release_folder(Path(out))
-    notebooks = {Path(p).stem: nbformat.read(p, as_version=4) for p in paths}
+    notebooks = {Path(p).stem: read_notebook(p) for p in paths}
     counts = {name: len(find_exercises(nb, name)) for name, nb in notebooks.items()}
     with_exercises = [name for name, count in counts.items() if count]
     if not with_exercises:

@@ -69,10 +69,12 @@ def grade_notebook(
     graded = copy.deepcopy(submission)
     solutions: dict[str, str | None] = {}
     unchanged: set[str] = set()
+    cell_ids = {e.id: reference.cells[e.solution].get("id") for e in autograded}
     for exercise in autograded:
-        cell = _solution_cell(graded, exercise.id)
+        cell = _solution_cell(graded, exercise.id, cell_ids[exercise.id])
         solutions[exercise.id] = None if cell is None else cell.source
-        if cell is not None and cell.metadata.get("nbgrader", {}).get("checksum") == _checksum(cell):
+        stub = None if cell is None else cell.metadata.get("nbgrader", {}).get("checksum")
+        if stub is not None and stub == _checksum(cell):  # no checksum (metadata stripped): it runs
             unchanged.add(exercise.id)
     instructor = {e.id: reference.cells[e.solution].source for e in autograded}
     unknown = [(c.exercise, u) for c in checks.values() for u in c.uses if u not in instructor]
@@ -89,12 +91,14 @@ def grade_notebook(
         contexts,
     )
     for exercise, grade in zip(autograded, grades):
-        _write_outputs(graded, reference.cells[exercise.autograder], exercise.id, grade)
+        _write_outputs(graded, reference.cells[exercise.autograder], exercise.id, grade, cell_ids[exercise.id])
     return graded, grades
 
 
-def _solution_cell(nb, exercise_id: str):
-    return next(
+def _solution_cell(nb, exercise_id: str, cell_id: str | None = None):
+    """The submission's solution cell of ``exercise_id``: the one carrying its grade id, else the code cell with the
+    instructor copy's cell id and no grade id (a tool stripped the cells' metadata; the cell id stayed)."""
+    tagged = next(
         (
             c
             for c in nb.cells
@@ -102,6 +106,9 @@ def _solution_cell(nb, exercise_id: str):
         ),
         None,
     )
+    if tagged is not None or cell_id is None:
+        return tagged
+    return next((c for c in nb.cells if c.get("id") == cell_id and c.cell_type == "code" and not _grade_id(c)), None)
 
 
 def _checksum(cell) -> str | None:
@@ -111,8 +118,8 @@ def _checksum(cell) -> str | None:
         return None
 
 
-def _write_outputs(nb, reference_check, exercise_id: str, grade: ExerciseGrade) -> None:
-    solution = _solution_cell(nb, exercise_id)
+def _write_outputs(nb, reference_check, exercise_id: str, grade: ExerciseGrade, cell_id: str | None = None) -> None:
+    solution = _solution_cell(nb, exercise_id, cell_id)
     check = next((c for c in nb.cells if _grade_id(c) == exercise_id + CHECK_SUFFIX), None)
     if check is None:  # deleted from the submission: the instructor's cell carries the grade
         check = copy.deepcopy(reference_check)

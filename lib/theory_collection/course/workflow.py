@@ -39,9 +39,12 @@ from theory_collection.course.exercises import (
     Exercise,
     find_exercises,
     instructor_version,
+    read_notebook,
+    refuse_release_folder,
 )
 from theory_collection.course.grader import CourseFileError, load_course_file
 from theory_collection.course.nbgrader_grading import GRADING_SUFFIX
+from theory_collection.course.submissions import assignments_of, check_submissions, student_id_problem
 
 GROUPS = ("notebook", "paper")
 CONFIG_TEMPLATE = '''"""nbgrader's configuration of this course, written by `theory-collection course init`."""
@@ -100,7 +103,7 @@ def plan_course(paths: list[Path], course_files: Path, group: str = "notebook") 
         raise ValueError(f"--group must be one of {GROUPS}, got {group!r}")
     planned, problems = [], []
     for path in paths:
-        exercises = tuple(find_exercises(nbformat.read(path, as_version=4), path.stem))
+        exercises = tuple(find_exercises(read_notebook(path), path.stem))
         if not exercises:
             continue
         paper = path.parent.name
@@ -157,24 +160,58 @@ def init_course(
 ) -> list[CourseNotebook]:
     """Write an nbgrader course into the empty or new folder ``course`` (see the module docstring)."""
     course = Path(course).absolute()
+    if course.exists() and not course.is_dir():
+        raise ValueError(f"{course} is not a folder: a course is written into a new or empty folder")
     if course.exists() and any(course.iterdir()):
         raise ValueError(f"{course} is not empty: a course is written into a new or empty folder")
-    if not course_id or any(ch in course_id for ch in "/+ ") or course_id.strip() != course_id:
+    refuse_release_folder(course, "DIR")  # its source/ holds the solutions, its hidden/ the hidden cases
+    if (
+        not course_id
+        or course_id in (".", "..")
+        or any(ch in "/+" or ch.isspace() for ch in course_id)
+        or course_id.strip() != course_id
+    ):
         raise ValueError(f"--course-id must be a name without '/', '+' or spaces, got {course_id!r}")
+    if exchange is not None:
+        check_exchange(course, Path(exchange))
     planned = plan_course(paths, Path(course_files), group)
+    created = not course.exists()
     course.mkdir(parents=True, exist_ok=True)
-    write_config(course, course_id, None if exchange is None else Path(exchange), limits)
-    for item in planned:
-        source = course / "source" / item.assignment / f"{item.path.stem}.ipynb"
-        source.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(instructor_version(nbformat.read(item.path, as_version=4), item.path.stem), source)
-        hidden = course / "hidden" / item.assignment / f"{item.path.stem}.py"
-        hidden.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(item.course_file, hidden)
-    for assignment in dict.fromkeys(p.assignment for p in planned):
-        run_nbgrader(course, "generate_assignment", assignment, "--force")
-    check_release(course, planned)
+    try:
+        write_config(course, course_id, None if exchange is None else Path(exchange), limits)
+        for item in planned:
+            source = course / "source" / item.assignment / f"{item.path.stem}.ipynb"
+            source.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(instructor_version(read_notebook(item.path), item.path.stem), source)
+            hidden = course / "hidden" / item.assignment / f"{item.path.stem}.py"
+            hidden.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(item.course_file, hidden)
+        for assignment in dict.fromkeys(p.assignment for p in planned):
+            run_nbgrader(course, "generate_assignment", assignment, "--force")
+        check_release(course, planned)
+    except BaseException:  # the folder was new or empty: take back what this run wrote, so none is half-made
+        if created:
+            shutil.rmtree(course, ignore_errors=True)
+        else:
+            for child in course.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        raise
     return planned
+
+
+def check_exchange(course: Path, exchange: Path) -> None:
+    """The exchange is shared with the students: it is not a file, and neither it nor the course holds the other."""
+    shared, own = exchange.expanduser().resolve(), course.resolve()
+    if shared.exists() and not shared.is_dir():
+        raise ValueError(f"--exchange {exchange}: exists and is not a folder")
+    if shared == own or own in shared.parents or shared in own.parents:
+        raise ValueError(
+            f"--exchange {exchange}: the exchange is shared with the students and the course holds the solutions "
+            "and hidden cases, so neither may hold the other"
+        )
 
 
 def check_release(course: Path, planned: list[CourseNotebook]) -> None:
@@ -203,21 +240,12 @@ def check_release(course: Path, planned: list[CourseNotebook]) -> None:
             )
 
 
-def assignments_of(course: Path) -> list[str]:
-    """The assignments of a course, from its ``source/`` folder."""
-    return sorted(p.name for p in (course / "source").iterdir() if p.is_dir()) if (course / "source").is_dir() else []
-
-
 def grade_course(course: str | Path, force: bool = False) -> dict[str, Path]:
     """Autograde every submitted assignment, write feedback, ``grades.csv``, ``exercises.csv`` and student pages."""
     course = Path(course).absolute()
     if not (course / "nbgrader_config.py").is_file():
         raise ValueError(f"{course} is not a course (no nbgrader_config.py; make one with `course init`)")
-    submitted = sorted({p.name for p in (course / "submitted").glob("*/*") if p.is_dir()})
-    known = set(assignments_of(course))
-    unknown = [a for a in submitted if a not in known]
-    if unknown:
-        raise ValueError(f"submitted/ holds assignments the course does not have: {', '.join(unknown)}")
+    submitted = check_submissions(course)
     extra = ["--force"] if force else []
     for assignment in submitted:
         run_nbgrader(course, "autograde", assignment, *extra)
@@ -320,6 +348,8 @@ def write_student_pages(course: Path, rows: list[dict]) -> dict[str, Path]:
     """``feedback/<student>/grades.html``: each exercise's points and reason, by assignment and notebook."""
     pages = {}
     for student in sorted({r["student"] for r in rows}):
+        if student_id_problem(student):
+            raise ValueError(f"student id {student!r}: {student_id_problem(student)}")
         mine = [r for r in rows if r["student"] == student]
         total, best = sum(r["points"] for r in mine), sum(r["max_points"] for r in mine)
         body = [f"<h1>Grades of {html.escape(student)}</h1>", f"<p>{total:g} of {best:g} points.</p>"]
@@ -358,6 +388,11 @@ def check_solutions(paths: list[Path], course_files: str | Path) -> list[tuple[s
     results = []
     for item in plan_course(paths, Path(course_files)):
         nb = with_nbgrader_metadata(nbformat.read(item.path, as_version=4), item.path.stem)
-        _, grades = grade_notebook(nb, nb, item.course_file, [Path(course_files)], name=item.path.stem)
+        try:
+            _, grades = grade_notebook(nb, nb, item.course_file, [Path(course_files)], name=item.path.stem)
+        except CourseFileError as error:  # a reference that raised, say: name the file the instructor must fix
+            if str(item.course_file) in str(error):
+                raise
+            raise CourseFileError(f"{item.course_file}: {error}") from None
         results += [(item.path.stem, grade) for grade in grades]
     return results
