@@ -8,6 +8,7 @@ refusal before any work (exit 2, one line naming the bad input, nothing written)
 One course is made and graded through nbgrader's own commands (the course fixture, five students); every refusal of
 `course grade` is checked on a copy of it and comes before nbgrader runs."""
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -115,8 +116,6 @@ def fresh_copy(course: Path, tmp_path: Path) -> Path:
 
 
 def rows_of(course: Path) -> dict:
-    import csv
-
     with (course / "exercises.csv").open(encoding="utf-8") as handle:
         return {(r["student"], r["exercise"]): r for r in csv.DictReader(handle)}
 
@@ -143,8 +142,6 @@ def test_answers_under_each_others_ids_earn_no_points_for_the_wrong_exercise(cou
 
 
 def test_raised_points_and_a_deleted_check_change_neither_the_maximum_nor_the_grade(course):
-    import csv
-
     rows = rows_of(course)
     assert (rows["inflater", "partial_sum"]["points"], rows["inflater", "partial_sum"]["max_points"]) == ("2.0", "2.0")
     assert float(rows["inflater", "series_limit"]["points"]) == 1.0
