@@ -13,9 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from next_token.data import DATA_CLASSES, generate_dataset
+from next_token.figures import draw_tpg, shown_queries
+from next_token.graphs import token_priority_graphs
+from next_token.svm import solve_graph_svm, solve_w_fin
 from theory_collection.explore import Explorer, View
 
 MAX_DRAWS = 500  # rejection draws for the data class before a choice is called impossible (the notebooks: 10,000)
@@ -33,10 +39,6 @@ class Sizes:
 def solve(num_samples: int, seq_len: int, vocab_size: int, seed: int, data_class: str, sizes: Sizes = Sizes()):
     """The dataset of these sizes and its structure: ``(dataset, graphs, svm, fin)``; a ValueError says why
     there is none (no dataset of the class in :data:`MAX_DRAWS` draws, sizes the generator refuses)."""
-    from next_token.data import generate_dataset
-    from next_token.graphs import token_priority_graphs
-    from next_token.svm import solve_graph_svm, solve_w_fin
-
     dataset = generate_dataset(
         num_samples,
         seq_len,
@@ -67,10 +69,6 @@ def structure_view(
 ) -> View:
     """The dataset's graphs (up to four, cyclic ones first), its SCCs, ``W^svm`` and ``W^fin`` (see the module
     docstring); sizes with no dataset of the class are said, not drawn."""
-    import matplotlib.pyplot as plt
-
-    from next_token.plots import draw_tpg, shown_queries
-
     try:
         dataset, graphs, svm, fin = solve(num_samples, seq_len, vocab_size, seed, data_class, sizes)
     except ValueError as error:
@@ -112,9 +110,6 @@ def structure_explorer(
 ) -> Explorer:
     """Controls for ``n``, ``T``, ``K`` (at most the embedding dimension, so the embeddings stay independent), the
     seed and the data class over :func:`structure_view`, starting at the given dataset."""
-    import ipywidgets as widgets
-
-    from next_token.data import DATA_CLASSES
 
     def slider(description, value, low, high):
         return widgets.IntSlider(value=value, min=low, max=high, description=description, continuous_update=False)

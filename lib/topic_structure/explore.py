@@ -5,7 +5,7 @@
   stationarity condition solved by sympy to 30 digits), on the fan of ``x*`` over the whole
   (``keep_prob``, ``random_prob``) triangle with the boundary ray below which ``x* = 1``.
 - **Onset of stage 2** (notebook 05, C4): move ``init_scale``, ``keep_prob`` and the learning rate and read the
-  predicted onset (:func:`topic_structure.theory.dynamics.predicted_onset`, the two-timescale closed form),
+  predicted onset (:func:`topic_structure.theory.onset.predicted_onset`, the two-timescale closed form),
   with the reduced ODE and population gradient descent where the notebook measured them (its onset grid,
   computed once in the notebook and passed in; a change never trains anything).
 
@@ -19,10 +19,17 @@ import math
 from dataclasses import dataclass
 from functools import cache
 
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import sympy as sp
+from matplotlib import patheffects
 
 from theory_collection.explore import Explorer, View
+from topic_structure.figures import phase_grid
+from topic_structure.theory import attention as ta
+from topic_structure.theory import onset
 
 
 @dataclass(frozen=True)
@@ -43,8 +50,6 @@ class TopicSetting:
 @cache
 def value_strength(setting: TopicSetting) -> float:
     """``Delta`` of the C2 optimum of ``W_V`` in this setting."""
-    from topic_structure.theory import attention as ta
-
     s = setting
     return ta.value_strength(s.num_topics, s.words_per_topic, s.topics_per_doc, s.weight_decay)
 
@@ -52,10 +57,6 @@ def value_strength(setting: TopicSetting) -> float:
 @cache
 def ratio_of_mass(setting: TopicSetting):
     """``x -> random_prob / keep_prob`` at which ``x`` is the optimal mass (the fan's rays), vectorised."""
-    import sympy as sp
-
-    from topic_structure.theory import attention as ta
-
     s = setting
     numbers = {ta.T: s.num_topics, ta.v: s.words_per_topic, ta.tau: s.topics_per_doc, ta.Delta: value_strength(s)}
     return sp.lambdify(ta.x, ta.phase_boundary()["ratio_of_mass"].subs(numbers), "numpy")
@@ -64,8 +65,6 @@ def ratio_of_mass(setting: TopicSetting):
 def optimal_point(setting: TopicSetting, keep_prob: float, random_prob: float) -> dict:
     """:func:`topic_structure.theory.attention.optimal_mass` at one point (``x_star``, ``score``, ``regime``,
     ``boundary_ratio``, ``q``); a ValueError names a point the masking rules refuse."""
-    from topic_structure.theory import attention as ta
-
     s = setting
     return ta.optimal_mass(
         s.num_topics, s.words_per_topic, s.topics_per_doc, keep_prob, random_prob, value_strength(setting)
@@ -75,11 +74,6 @@ def optimal_point(setting: TopicSetting, keep_prob: float, random_prob: float) -
 def phase_view(setting: TopicSetting, keep_prob: float, random_prob: float) -> View:
     """The fan of ``x*`` over the (keep_prob, random_prob) triangle, the boundary ray, the chosen point and its
     exact ``x*``; a point the rules refuse (``keep_prob + random_prob > 1``, both 0) is said, not drawn."""
-    import matplotlib.pyplot as plt
-    from matplotlib import patheffects
-
-    from topic_structure.optimum_figures import phase_grid
-
     lowest = 1 / setting.topics_per_doc
     keep, random, x_star = phase_grid(ratio_of_mass(setting), setting.topics_per_doc, 1.0, 1.0, points=161)
     fig, ax = plt.subplots(figsize=(5.6, 4.6))
@@ -131,7 +125,6 @@ def phase_view(setting: TopicSetting, keep_prob: float, random_prob: float) -> V
 
 def phase_explorer(setting: TopicSetting, keep_prob: float, random_prob: float) -> Explorer:
     """Sliders for ``keep_prob`` and ``random_prob`` over :func:`phase_view`, starting at the given point."""
-    import ipywidgets as widgets
 
     def slider(description, value):
         return widgets.FloatSlider(
@@ -171,10 +164,8 @@ KEEP_PROBS = np.geomspace(0.01, 0.9, 7)
 def onset_time(setting: OnsetSetting, keep_prob: float, init_scale: float) -> tuple[float, float]:
     """The predicted onset (random start) in gradient-flow time, and its leading-order form; the learning rate
     only converts time to steps (``steps = time / learning_rate``)."""
-    from topic_structure.theory import dynamics as td
-
     s = setting
-    p = td.predicted_onset(
+    p = onset.predicted_onset(
         s.num_topics,
         s.words_per_topic,
         s.topics_per_doc,
@@ -199,8 +190,6 @@ def onset_view(
     point, with the notebook's measured onsets (``measured``: its onset grid, columns ``init_scale``,
     ``keep_prob``, ``learning_rate``, ``measured steps``, ``ODE``) at the points that share the chosen values of
     the other two controls."""
-    import matplotlib.pyplot as plt
-
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8))
     chosen = {"init_scale": init_scale, "keep_prob": keep_prob}
     # fixed curves (cached), so a move of one control computes only the other control's curve again
@@ -270,7 +259,6 @@ def onset_explorer(
 ) -> Explorer:
     """Sliders for ``init_scale`` (:data:`INIT_SCALES`' range), ``keep_prob`` and the learning rate (a decade
     either side of the given one) over :func:`onset_view`, starting at the given point."""
-    import ipywidgets as widgets
 
     def log_slider(description, value, low, high):
         return widgets.FloatLogSlider(
