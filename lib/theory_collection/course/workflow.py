@@ -34,6 +34,7 @@ from pathlib import Path
 
 import nbformat
 
+from theory_collection import locks
 from theory_collection.course.exercises import (
     BEGIN_SOLUTION,
     Exercise,
@@ -245,16 +246,17 @@ def grade_course(course: str | Path, force: bool = False) -> dict[str, Path]:
     course = Path(course).absolute()
     if not (course / "nbgrader_config.py").is_file():
         raise ValueError(f"{course} is not a course (no nbgrader_config.py; make one with `course init`)")
-    submitted = check_submissions(course)
-    extra = ["--force"] if force else []
-    for assignment in submitted:
-        run_nbgrader(course, "autograde", assignment, *extra)
-        check_isolated(course, assignment)
-        run_nbgrader(course, "generate_feedback", assignment, "--force")
-    run_nbgrader(course, "export", "--to", str(course / "grades.csv"))
-    rows = exercise_rows(course)
-    write_exercises_csv(course / "exercises.csv", rows)
-    pages = write_student_pages(course, rows)
+    with locks.hold(course, "course grade"):  # two gradings at once would write one gradebook and one grades.csv
+        submitted = check_submissions(course)
+        extra = ["--force"] if force else []
+        for assignment in submitted:
+            run_nbgrader(course, "autograde", assignment, *extra)
+            check_isolated(course, assignment)
+            run_nbgrader(course, "generate_feedback", assignment, "--force")
+        run_nbgrader(course, "export", "--to", str(course / "grades.csv"))
+        rows = exercise_rows(course)
+        write_exercises_csv(course / "exercises.csv", rows)
+        pages = write_student_pages(course, rows)
     return {"grades": course / "grades.csv", "exercises": course / "exercises.csv", **pages}
 
 
