@@ -1,0 +1,255 @@
+"""The runs of notebooks 08 and 09 stacked (:mod:`batched`): the same curves, losses and trained models as
+:func:`experiments.lda_run` and :func:`attention_over_training.sweep_run` point by point, in one process.
+
+:func:`lda_runs` and :func:`sweep_runs` take the notebooks' lists of points (the keyword arguments of the one-run
+functions) and return the same results in the same order. Points that share a vocabulary and a decoder are trained
+as one :class:`batched.RunStack` (their seeds, data settings, optimisers and lengths are their own); every snapshot
+is measured for all runs of a stack at once (:func:`structures`, :func:`paper_averages`): the matrices' block
+averages and the attention ratios on each run's probe from the runs' token attention, as
+:func:`experiments.structure` and :class:`attention_over_training.PaperPairs` compute them for one model.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+
+from topic_structure import attention_over_training as at
+from topic_structure import experiments as ex
+from topic_structure.batched import RunStack
+from topic_structure.batched_training import train_runs
+from topic_structure.measurements import BLOCKS, block_masks, masses_relative_to_uniform
+from topic_structure.training import corpus_batches
+
+
+def _block_means(matrices: torch.Tensor, vocab) -> torch.Tensor:
+    """(n, 3) float64 means of the diagonal, same-topic and different-topic entries of (n, >=V, >=V) matrices
+    (:func:`measurements.block_averages` of each)."""
+    V = vocab.num_words
+    masks = block_masks(vocab)
+    selector = torch.stack([masks[name].reshape(-1) for name in BLOCKS], 1).double()  # (V^2, 3)
+    content = matrices.detach()[:, :V, :V].double().reshape(len(matrices), V * V)
+    return (content @ selector) / selector.sum(0)
+
+
+class _PairWeights:
+    """Token-pair weights of several runs' documents (:class:`measurements.TokenPairWeights`), kept as their non-zero
+    (run, document, query token, key token) entries: a weighted sum of token attention then reads only the pairs
+    the documents show, not every (vocab x vocab) pair of every document.
+
+    weights: one ``TokenPairWeights`` per run; counts: per run the (B, vocab) visible keys per type of its documents.
+    """
+
+    def __init__(self, weights: list, counts: list[torch.Tensor], vocab_size: int):
+        self.runs, self.documents = len(weights), counts[0].shape[0]
+        if any(c.shape[0] != self.documents for c in counts):
+            raise ValueError("every run's documents must be as many")
+        self.counts = torch.stack(counts)  # (n, B, vocab)
+        self.keyless = self.counts.sum(2) == 0  # (n, B): such a document's token attention is zero
+        rows, values = [], []
+        for run, w in enumerate(weights):
+            folded = w.folded  # (B, vocab^2, K)
+            document, pair = (folded != 0).any(2).nonzero(as_tuple=True)
+            rows.append(torch.stack([torch.full_like(document, run), document, pair // vocab_size, pair % vocab_size]))
+            values.append(folded[document, pair])
+        run, document, query, key = torch.cat(rows, 1)
+        self.values = torch.cat(values)  # (nnz, K)
+        self.exponential_index = (run * vocab_size + query) * vocab_size + key
+        self.normaliser_index = (run * self.documents + document) * vocab_size + query
+        self.document_index = run * self.documents + document
+
+    def sums(self, stack: RunStack, runs: list[int]) -> torch.Tensor:
+        """(n, B, K) per-document ``sum_{t, u} A[b, t, u] W[b, t, u, k]`` with A each run's
+        :meth:`model.TopicTransformer.token_attention` on its documents (its float64 score table, each row shifted by
+        its largest score; zero for a document without a visible key)."""
+        keys, queries, _, _ = stack.token_tables()
+        index = torch.tensor(runs)
+        with torch.no_grad():
+            table = torch.bmm(queries[index], keys[index].transpose(1, 2)) / math.sqrt(stack.config.width)
+        table = table.double()
+        exponentials = torch.exp(table - table.amax(2, keepdim=True))  # (n, vocab, vocab)
+        normaliser = torch.bmm(self.counts.double(), exponentials.transpose(1, 2))  # (n, B, vocab)
+        normaliser = normaliser.masked_fill(self.keyless[..., None], 1.0)
+        attention = exponentials.reshape(-1)[self.exponential_index] / normaliser.reshape(-1)[self.normaliser_index]
+        sums = torch.zeros(self.runs * self.documents, self.values.shape[1], dtype=torch.float64)
+        sums.index_add_(0, self.document_index, attention[:, None] * self.values)
+        return sums.view(self.runs, self.documents, -1).masked_fill(self.keyless[..., None], 0.0)
+
+
+class _Probes:
+    """What :func:`structures` and :func:`paper_averages` need of each run's probe, stacked once per run set."""
+
+    def __init__(self, vocab, probes: list, pairs: list | None = None):
+        self.vocab, self.probes, self.pairs = vocab, probes, pairs
+        self._stacked = {}
+
+    def stacked(self, runs: tuple[int, ...], kind: str) -> _PairWeights:
+        """The :class:`_PairWeights` of the probes (``"probe"``) or whole documents (``"pairs"``) of ``runs``."""
+        if (runs, kind) not in self._stacked:
+            weights, counts = [], []
+            for r in runs:
+                if kind == "probe":
+                    inputs, visible, folding = self.probes[r].inputs, self.probes[r].key_visible, self.probes[r].weights
+                else:
+                    inputs, visible, folding = self.pairs[r].tokens, self.pairs[r].visible, self.pairs[r].counts
+                counts.append(torch.zeros(len(inputs), self.vocab.size).scatter_add_(1, inputs, visible.float()))
+                weights.append(folding)
+            self._stacked[runs, kind] = _PairWeights(weights, counts, self.vocab.size)
+        return self._stacked[runs, kind]
+
+
+@torch.no_grad()
+def structures(stack: RunStack, runs: list[int], probes: _Probes) -> list[dict[str, float]]:
+    """:func:`experiments.structure` of each run in ``runs`` at the stack's present values, on its own probe."""
+    index, vocab = torch.tensor(runs), stack.vocab
+    embedding = stack.matrix("embedding")[index].detach()
+    content = embedding[:, : vocab.num_words]
+    gram = _block_means(torch.bmm(content, content.transpose(1, 2)), vocab).tolist()
+    _, _, _, decoder = stack.token_tables()
+    value_output = torch.bmm(torch.bmm(decoder[index], stack.matrix("W_V")[index]), embedding.transpose(1, 2))
+    value = _block_means(value_output, vocab).tolist()
+    sums = probes.stacked(tuple(runs), "probe").sums(stack, runs)  # (n, B, 3)
+    norms = {
+        name: torch.linalg.vector_norm(stack.matrix(name)[index].detach().flatten(1), dim=1).tolist()
+        for name in ("embedding", "W_K", "W_Q", "W_V")
+    }
+    results = []
+    for i, r in enumerate(runs):
+        g, val = dict(zip(("diagonal", "same_topic", "diff_topic"), gram[i])), dict(zip(BLOCKS, value[i]))
+        weights = probes.probes[r]
+        on_kind = {kind: sums[i, :, k] for k, kind in enumerate(weights.weights.kinds)}
+        relative = masses_relative_to_uniform(on_kind, weights.uniform_sums)
+        results.append(
+            {
+                "R_E": (g["diagonal"] - g["diff_topic"]) / (g["diagonal"] - g["same_topic"]),
+                "R_V": math.exp(val["same_topic"] - val["diff_topic"]),
+                "R_A": relative["same_topic"] / relative["diff_topic"],
+                "R_I": relative["identical"] / relative["diff_topic"],
+                "gram.identical": g["diagonal"],
+                "gram.same": g["same_topic"],
+                "gram.diff": g["diff_topic"],
+                "value.identical": val["diagonal"],
+                "value.same": val["same_topic"],
+                "value.diff": val["diff_topic"],
+                "attention.identical": relative["identical"],
+                "attention.same": relative["same_topic"],
+                "attention.diff": relative["diff_topic"],
+                **{f"norm.{'E' if n == 'embedding' else n}": norms[n][i] for n in norms},
+            }
+        )
+    return results
+
+
+@torch.no_grad()
+def paper_averages(stack: RunStack, runs: list[int], probes: _Probes) -> list[dict[str, float]]:
+    """:func:`attention_over_training.paper_attention_averages` of each run in ``runs`` on its whole documents."""
+    sums = probes.stacked(tuple(runs), "pairs").sums(stack, runs)  # (n, B, K)
+    results = []
+    for i, r in enumerate(runs):
+        pairs = probes.pairs[r].counts
+        out = {
+            kind: float(sums[i, :, k].sum() / pairs.totals[kind].sum()) if pairs.totals[kind].sum() > 0 else math.nan
+            for k, kind in enumerate(pairs.kinds)
+        }
+        out["ratio"] = out["same_topic"] / out["diff_topic"]
+        results.append(out)
+    return results
+
+
+def _groups(points: list[dict], decoder_of) -> list[list[int]]:
+    """Indices of the points that can share a stack: same vocabulary and decoder."""
+    keys = [(p["settings"]["num_topics"], p["settings"]["words_per_topic"], decoder_of(p)) for p in points]
+    return [[i for i, k in enumerate(keys) if k == key] for key in dict.fromkeys(keys)]
+
+
+def _train_group(points: list[dict], decoders: list[str], measure, whole: bool) -> list[tuple]:
+    """Train the points of one group as a stack, measuring every snapshot with ``measure(stack, runs, probes)``
+    (a list of records per run). Returns per point (trained model, records, history, probe, data)."""
+    data = [ex.lda_data(p["settings"], p["num_docs"], p["probe_docs"], p["data_seed"]) for p in points]
+    configs = [
+        ex.lda_train_config(p["settings"], p["steps"], p["batch_size"], p["log_every"], p["train_seed"]) for p in points
+    ]
+    vocab = data[0][0].vocab
+    models = [
+        ex.lda_model(vocab, decoder, p["settings"]["init_scale"], c.seed)
+        for p, decoder, c in zip(points, decoders, configs)
+    ]
+    weights = [ex.attention_probe(probe, vocab) for _, probe, _, _ in data]
+    pairs = [at.PaperPairs(whole_docs) for _, _, whole_docs, _ in data] if whole else None
+    probes = _Probes(vocab, weights, pairs)
+    rows: list[list[dict]] = [[] for _ in points]
+    everyone = list(range(len(points)))
+
+    def on_snapshot(step: int, stack: RunStack, runs: list[int]) -> None:
+        for r, record in zip(runs, measure(stack, runs, probes)):
+            rows[r].append({"step": step, **record})
+
+    first = RunStack(models)  # the initial states, measured before any step
+    on_snapshot(0, first, everyone)
+    histories = train_runs(
+        models,
+        [corpus_batches(corpus) for corpus, _, _, _ in data],
+        [masking for _, _, _, masking in data],
+        configs,
+        probes=[probe for _, probe, _, _ in data],
+        on_snapshot=on_snapshot,
+        measure_probe=False,
+    )
+    unfinished = [r for r in everyone if rows[r][-1]["step"] != configs[r].steps]
+    if unfinished:
+        on_snapshot_final = RunStack([models[r] for r in unfinished])
+        final = measure(on_snapshot_final, list(range(len(unfinished))), _Subset(probes, unfinished))
+        for r, record in zip(unfinished, final):
+            rows[r].append({"step": configs[r].steps, **record})
+    return [(models[r], rows[r], histories[r], data[r]) for r in everyone]
+
+
+class _Subset(_Probes):
+    """The probes of some runs, renumbered 0, 1, ... (for a stack of those runs alone)."""
+
+    def __init__(self, probes: _Probes, runs: list[int]):
+        pairs = [probes.pairs[r] for r in runs] if probes.pairs is not None else None
+        super().__init__(probes.vocab, [probes.probes[r] for r in runs], pairs)
+
+
+def lda_runs(points: list[dict]) -> list[tuple]:
+    """``[experiments.lda_run(**point) for point in points]``, the points stacked by vocabulary and decoder.
+
+    Returns per point the trained model, its curves (one row per snapshot, :func:`experiments.structure`) and
+    its mean training loss over the last three logged intervals, equal to the one-run route's up to float
+    rounding.
+    """
+    results: list = [None] * len(points)
+    for group in _groups(points, lambda p: p["decoder"]):
+        chosen = [points[i] for i in group]
+        trained = _train_group(chosen, [p["decoder"] for p in chosen], structures, whole=False)
+        for i, (model, rows, history, _) in zip(group, trained):
+            results[i] = (model, pd.DataFrame(rows), float(history.frame()["loss"].iloc[-3:].mean()))
+    return results
+
+
+def _attention_records(stack: RunStack, runs: list[int], probes: _Probes) -> list[dict]:
+    """The records of :func:`attention_over_training.attention_run`: structure, value excess, the paper's metric."""
+    records = []
+    for record, paper in zip(structures(stack, runs, probes), paper_averages(stack, runs, probes)):
+        record["value.excess"] = record["value.identical"] - record["value.same"]
+        record.update({f"paper.{k}": value for k, value in paper.items()})
+        records.append(record)
+    return records
+
+
+def sweep_runs(points: list[dict]) -> list[tuple[pd.DataFrame, dict[str, float]]]:
+    """``[attention_over_training.sweep_run(**point) for point in points]``, the points stacked by vocabulary and
+    decoder: per point its curves and :func:`attention_over_training.copy_over_topic` of the trained state."""
+    results: list = [None] * len(points)
+    for group in _groups(points, lambda p: p["settings"]["decoder"]):
+        chosen = [points[i] for i in group]
+        decoders = [p["settings"]["decoder"] for p in chosen]
+        trained = _train_group(chosen, decoders, _attention_records, whole=True)
+        for i, point, (model, rows, _, (_, probe, _, _)) in zip(group, chosen, trained):
+            rng = np.random.default_rng([point["data_seed"], point["train_seed"]])
+            results[i] = (pd.DataFrame(rows), at.copy_over_topic(model, probe, rng=rng))
+    return results
