@@ -61,10 +61,13 @@ def _one_run_gradients(model, batch):
 
 
 # every switch with the routes the stack chooses; every forced route on the switches where the routes differ most
-ROUTES = [(None, None), (True, True), (False, False), (True, False), (False, True)]
-CASES = [(s, (None, None)) for s in SWITCHES] + [
-    (s, r) for s in SWITCHES if s["attention"] == "trained" and s["value"] == "trained" for r in ROUTES[1:]
-]
+# (score_by_table, decode_by_table, embedded); the embedded route needs trained embeddings and attention
+ROUTES = [(None, None, False), (True, True, False), (False, False, False), (True, False, False), (False, True, False)]
+CASES = (
+    [(s, (None, None, None)) for s in SWITCHES]
+    + [(s, r) for s in SWITCHES if s["attention"] == "trained" and s["value"] == "trained" for r in ROUTES]
+    + [(s, (None, None, True)) for s in SWITCHES if s["attention"] == "trained" and s["embedding"] == "trained"]
+)
 
 
 @pytest.mark.parametrize(
