@@ -18,6 +18,7 @@ from tqdm.std import tqdm
 
 from topic_structure.batched import RunStack
 from topic_structure.masking import MaskedBatch, MaskingConfig, mask_documents
+from topic_structure.model import TopicTransformer
 from topic_structure.training import DocumentSource, History, TrainConfig, measure
 
 BETAS, EPSILON = (0.9, 0.999), 1e-8  # torch's Adam and AdamW defaults, which training.make_optimizer uses
@@ -140,6 +141,7 @@ def train_runs(
     measure_probe: bool = True,
     description: str = "training (stacked runs)",
     progress: bool = False,
+    measure_state: Callable[[TopicTransformer, MaskedBatch], dict] = measure,
 ) -> list[History]:
     """:func:`training.train` for R runs of one shape at once; run r is ``train(models[r], sources[r],
     maskings[r], configs[r], probes[r], on_snapshot=..., measure_probe=...)``.
@@ -149,6 +151,7 @@ def train_runs(
     ``models[r]`` ends in its trained state. ``on_snapshot(step, stack, runs)``: called at a step where the runs
     ``runs`` take a snapshot, with the stack holding their present values (``stack.write_back(runs)`` puts them
     into their models); without it snapshots are stored in the histories as ``train`` stores them.
+    ``measure_state(model, probe)``: what a logged record measures (default :func:`training.measure`).
     """
     runs = len(models)
     if not (len(sources) == len(maskings) == len(configs) == runs):
@@ -169,7 +172,7 @@ def train_runs(
         if not measure_probe:
             return {"step": step, "loss": loss}
         stack.write_back([r])
-        return {"step": step, "loss": loss, **measure(models[r], probes[r])}
+        return {"step": step, "loss": loss, **measure_state(models[r], probes[r])}
 
     for r in range(runs):
         histories[r].records.append(record(r, 0, float("nan")))
