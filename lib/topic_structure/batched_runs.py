@@ -61,14 +61,13 @@ class _PairWeights:
         self.normaliser_index = (run * self.documents + document) * vocab_size + query
         self.document_index = run * self.documents + document
 
-    def sums(self, stack: RunStack, runs: list[int]) -> torch.Tensor:
+    def sums(self, keys: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
         """(n, B, K) per-document ``sum_{t, u} A[b, t, u] W[b, t, u, k]`` with A each run's
         :meth:`model.TopicTransformer.token_attention` on its documents (its float64 score table, each row shifted by
-        its largest score; zero for a document without a visible key)."""
-        keys, queries, _, _ = stack.token_tables()
-        index = torch.tensor(runs)
+        its largest score; zero for a document without a visible key). keys, queries: the runs' (n, vocab, d)
+        token tables, in the order the weights were built for."""
         with torch.no_grad():
-            table = torch.bmm(queries[index], keys[index].transpose(1, 2)) / math.sqrt(stack.config.width)
+            table = torch.bmm(queries, keys.transpose(1, 2)) / math.sqrt(keys.shape[2])
         table = table.double()
         exponentials = torch.exp(table - table.amax(2, keepdim=True))  # (n, vocab, vocab)
         normaliser = torch.bmm(self.counts.double(), exponentials.transpose(1, 2))  # (n, B, vocab)
@@ -101,6 +100,12 @@ class _Probes:
         return self._stacked[runs, kind]
 
 
+def _key_query_tables(stack: RunStack, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n, vocab, d) keys ``E W_K^T`` and queries ``E W_Q^T`` of the runs ``index`` (their token tables alone)."""
+    embedding = stack.matrix("embedding")[index].detach()
+    return tuple(torch.bmm(embedding, stack.matrix(name)[index].detach().transpose(1, 2)) for name in ("W_K", "W_Q"))
+
+
 @torch.no_grad()
 def structures(stack: RunStack, runs: list[int], probes: _Probes) -> list[dict[str, float]]:
     """:func:`experiments.structure` of each run in ``runs`` at the stack's present values, on its own probe."""
@@ -108,10 +113,10 @@ def structures(stack: RunStack, runs: list[int], probes: _Probes) -> list[dict[s
     embedding = stack.matrix("embedding")[index].detach()
     content = embedding[:, : vocab.num_words]
     gram = _block_means(torch.bmm(content, content.transpose(1, 2)), vocab).tolist()
-    _, _, _, decoder = stack.token_tables()
-    value_output = torch.bmm(torch.bmm(decoder[index], stack.matrix("W_V")[index]), embedding.transpose(1, 2))
+    decoder = stack.token_tables_decoder()[index]
+    value_output = torch.bmm(torch.bmm(decoder, stack.matrix("W_V")[index]), embedding.transpose(1, 2))
     value = _block_means(value_output, vocab).tolist()
-    sums = probes.stacked(tuple(runs), "probe").sums(stack, runs)  # (n, B, 3)
+    sums = probes.stacked(tuple(runs), "probe").sums(*_key_query_tables(stack, index))  # (n, B, 3)
     norms = {
         name: torch.linalg.vector_norm(stack.matrix(name)[index].detach().flatten(1), dim=1).tolist()
         for name in ("embedding", "W_K", "W_Q", "W_V")
@@ -146,7 +151,7 @@ def structures(stack: RunStack, runs: list[int], probes: _Probes) -> list[dict[s
 @torch.no_grad()
 def paper_averages(stack: RunStack, runs: list[int], probes: _Probes) -> list[dict[str, float]]:
     """:func:`attention_over_training.paper_attention_averages` of each run in ``runs`` on its whole documents."""
-    sums = probes.stacked(tuple(runs), "pairs").sums(stack, runs)  # (n, B, K)
+    sums = probes.stacked(tuple(runs), "pairs").sums(*_key_query_tables(stack, torch.tensor(runs)))  # (n, B, K)
     results = []
     for i, r in enumerate(runs):
         pairs = probes.pairs[r].counts
