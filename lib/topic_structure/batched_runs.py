@@ -100,6 +100,10 @@ class _Probes:
         return self._stacked[runs, kind]
 
 
+_PAIRS = (("identical", "diagonal"), ("same", "same_topic"), ("diff", "diff_topic"))
+_MASSES = (("identical", "identical"), ("same", "same_topic"), ("diff", "diff_topic"))
+
+
 def _key_query_tables(stack: RunStack, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(n, vocab, d) keys ``E W_K^T`` and queries ``E W_Q^T`` of the runs ``index`` (their token tables alone)."""
     embedding = stack.matrix("embedding")[index].detach()
@@ -123,28 +127,22 @@ def structures(stack: RunStack, runs: list[int], probes: _Probes) -> list[dict[s
     }
     results = []
     for i, r in enumerate(runs):
-        g, val = dict(zip(("diagonal", "same_topic", "diff_topic"), gram[i])), dict(zip(BLOCKS, value[i]))
+        g, val = dict(zip(BLOCKS, gram[i])), dict(zip(BLOCKS, value[i]))
         weights = probes.probes[r]
         on_kind = {kind: sums[i, :, k] for k, kind in enumerate(weights.weights.kinds)}
         relative = masses_relative_to_uniform(on_kind, weights.uniform_sums)
-        results.append(
-            {
-                "R_E": (g["diagonal"] - g["diff_topic"]) / (g["diagonal"] - g["same_topic"]),
-                "R_V": math.exp(val["same_topic"] - val["diff_topic"]),
-                "R_A": relative["same_topic"] / relative["diff_topic"],
-                "R_I": relative["identical"] / relative["diff_topic"],
-                "gram.identical": g["diagonal"],
-                "gram.same": g["same_topic"],
-                "gram.diff": g["diff_topic"],
-                "value.identical": val["diagonal"],
-                "value.same": val["same_topic"],
-                "value.diff": val["diff_topic"],
-                "attention.identical": relative["identical"],
-                "attention.same": relative["same_topic"],
-                "attention.diff": relative["diff_topic"],
-                **{f"norm.{'E' if n == 'embedding' else n}": norms[n][i] for n in norms},
-            }
-        )
+        record = {
+            "R_E": (g["diagonal"] - g["diff_topic"]) / (g["diagonal"] - g["same_topic"]),
+            "R_V": math.exp(val["same_topic"] - val["diff_topic"]),
+            "R_A": relative["same_topic"] / relative["diff_topic"],
+            "R_I": relative["identical"] / relative["diff_topic"],
+        }
+        # experiments.structure's columns, in its order: block averages, relative masses, norms
+        for prefix, blocks in (("gram", g), ("value", val)):
+            record.update({f"{prefix}.{pair}": blocks[block] for pair, block in _PAIRS})
+        record.update({f"attention.{pair}": relative[kind] for pair, kind in _MASSES})
+        record.update({f"norm.{'E' if n == 'embedding' else n}": norms[n][i] for n in norms})
+        results.append(record)
     return results
 
 

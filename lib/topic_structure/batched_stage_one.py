@@ -58,21 +58,9 @@ def stage_one_runs(
     for data, (vocab, source) in sources.items():
         keys = list(optimizers)
         configs = []
-        for key in keys:
-            name, rate, steps = optimizers[key]
+        for name, rate, steps in (optimizers[key] for key in keys):  # logged and snapshotted about `logs` times
             every = max(1, steps // logs)
-            configs.append(
-                TrainConfig(
-                    optimizer=name,
-                    learning_rate=rate,
-                    steps=steps,
-                    batch_size=batch_size,
-                    log_every=every,
-                    snapshot_every=every,
-                    seed=seed,
-                    progress=False,
-                )
-            )
+            configs.append(TrainConfig(name, rate, 0.0, steps, batch_size, every, every, seed, progress=False))
         models = [
             TopicTransformer(ModelConfig(vocab.num_topics, vocab.words_per_topic, init_scale=init_scale), seed=seed)
             for _ in keys

@@ -142,14 +142,16 @@ def pretrained_topic_attention(
                 sums[kind][:, doc] = on_kind[:, i]
                 uniform[kind][:, doc] = on_uniform[:, i]
         lengths[chosen] = visible.sum(1)
-        # the distance profile and the positional reference: the real labeling's position-level weights
-        real = topic_pair_weights(torch.where(single, lookup[0][ids], -1)[None], ids, visible)
-        position = torch.arange(ids.shape[1])
-        gap = (position[:, None] - position[None, :]).abs().flatten()  # (N*N,)
-        real_labels = torch.where(single, lookup[0][ids], -1)
-        analysed_pair = ((real_labels >= 0)[:, :, None] & (real_labels >= 0)[:, None, :]).flatten(1) & (gap > 0)
-        profile_sum.index_add_(2, gap, (attention.flatten(3) * analysed_pair[:, None, None]).sum(0).double())
-        profile_count.index_add_(0, gap, analysed_pair.sum(0).double())
+        # the distance profile and the positional reference, from the real labeling's position-level weights
+        labelled = torch.where(single, lookup[0][ids], -1)  # (B, N)
+        real = topic_pair_weights(labelled[None], ids, visible)
+        offsets = torch.arange(ids.shape[1])
+        gap = (offsets[None, :] - offsets[:, None]).abs().reshape(-1)  # (N*N,) distance of each position pair
+        both = (labelled >= 0)[:, :, None] & (labelled >= 0)[:, None, :]
+        counted = both.reshape(len(ids), -1) & (gap > 0)  # (B, N*N) analysed pairs at a distance
+        on_pairs = (attention.reshape(*attention.shape[:3], -1) * counted[:, None, None]).sum(0)
+        profile_sum.index_add_(2, gap, on_pairs.double())
+        profile_count.index_add_(0, gap, counted.sum(0).double())
         for kind in KINDS:
             weights = real[kind][0].flatten(1)  # (B, N*N)
             gaps[kind][chosen] = torch.zeros(len(ids), G, dtype=torch.float64).index_add_(1, gap, weights)
