@@ -17,7 +17,8 @@ setup: $(VENV)/.installed
 # What the notebooks, the report and the tests import, byte-compiled once at setup (see below).
 PRECOMPILE := torch numpy scipy.optimize scipy.integrate scipy.special scipy.stats pandas matplotlib.pyplot seaborn \
 	sympy networkx gensim.models gensim.corpora transformers transformers.models.bert.modeling_bert \
-	transformers.models.bert.tokenization_bert_fast papermill nbconvert nbclient ipykernel.kernelapp dask distributed \
+	transformers.models.bert.tokenization_bert transformers.models.auto.modeling_auto \
+	transformers.models.auto.tokenization_auto papermill nbconvert nbclient ipykernel.kernelapp dask distributed \
 	pytest theory_collection.cli theory_collection.report theory_collection.sweep topic_structure.paper \
 	topic_structure.experiments topic_structure.realtext topic_structure.attention_over_training next_token.paper
 
