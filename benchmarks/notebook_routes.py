@@ -7,9 +7,10 @@ machine CPU time is the steadier of the two times printed.
 
 A route is what a topic-structure notebook computes in one of its expensive cells, built from the notebook's own
 profile (``--profile``, default paper) as the notebook builds it; training runs are cut to ``--fraction`` of their
-steps (default 1: the full runs; 0.1 for a quick look). The old route is the one-run library code the notebooks
-call today (in this process: the notebooks spread 08's and 09's runs over two Dask workers, which adds wall-clock
-parallelism, not less work); the new one is its stacked or folded twin:
+steps (default 1: the full runs, about 25 minutes at the paper profile on an idle 2-core machine; 0.2 takes about
+5). The old route is the one-run library code the notebooks call today (in this process: the notebooks spread 08's
+and 09's runs over two Dask workers, which adds wall-clock parallelism, not less work); the new one is its stacked or
+folded twin:
 
     05-sampled    05's SGD and Adam runs           two_stage.sampled_run x 2 / batched_stage_one.sampled_runs
     06-lda        06's two LDA fits (no cache)     gensim's LdaModel / fast_lda.BatchedLdaModel
