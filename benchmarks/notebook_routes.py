@@ -7,8 +7,8 @@ machine CPU time is the steadier of the two times printed.
 
 A route is what a topic-structure notebook computes in one of its expensive cells, built from the notebook's own
 profile (``--profile``, default paper) as the notebook builds it; training runs are cut to ``--fraction`` of their
-steps (default 1: the full runs, about 25 minutes at the paper profile on an idle 2-core machine; 0.2 takes about
-5). The old route is the one-run library code the notebooks call today (in this process: the notebooks spread 08's
+steps (default 1: the full runs, about 35 minutes at the paper profile on an idle 2-core machine; 0.2 took 7
+minutes). The old route is the one-run library code the notebooks call today (in this process: the notebooks spread 08's
 and 09's runs over two Dask workers, which adds wall-clock parallelism, not less work); the new one is its stacked or
 folded twin:
 
