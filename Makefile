@@ -10,7 +10,7 @@ OUT ?= reports/$(if $(filter quick,$(PROFILE)),latest,$(PROFILE))
 # JupyterLab refuses to start as root unless told to; a container user is often root.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup report compare test lint format unit notebooks benchmark lab clean
+.PHONY: setup report compare test lint format unit notebooks notebooks-refresh benchmark lab clean
 
 setup: $(VENV)/.installed
 
@@ -44,12 +44,12 @@ compare: setup
 test: lint unit notebooks
 
 lint: setup
-	$(BIN)/ruff check lib tests benchmarks notebooks
-	$(BIN)/ruff format --check lib tests benchmarks notebooks
+	$(BIN)/ruff check lib tests benchmarks notebooks course
+	$(BIN)/ruff format --check lib tests benchmarks notebooks course
 
 format: setup
-	$(BIN)/ruff format lib tests benchmarks notebooks
-	$(BIN)/ruff check --fix lib tests benchmarks notebooks
+	$(BIN)/ruff format lib tests benchmarks notebooks course
+	$(BIN)/ruff check --fix lib tests benchmarks notebooks course
 
 unit: setup
 	$(BIN)/python -m pytest tests
@@ -58,6 +58,11 @@ unit: setup
 # down many times over.
 notebooks: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest --nbval-lax notebooks -n 2 --dist loadfile
+
+# Re-execute the committed notebooks in place at the default profile, with clean outputs (no progress bars,
+# no stderr, no build paths); PAPER=next_token or NOTEBOOK=topic_structure/04 for fewer.
+notebooks-refresh: setup
+	OMP_NUM_THREADS=1 $(BIN)/python -m theory_collection.refresh $(if $(PAPER),--paper $(PAPER),) $(if $(NOTEBOOK),--notebook $(NOTEBOOK),)
 
 benchmark: setup
 	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -273,7 +273,8 @@ def train_loop_rate(steps: int) -> float:
 
 def report_times(folder: Path) -> list[str]:
     """The build and each notebook's wall time of a report folder (its runs.json, read by the core's loader)."""
-    from theory_collection.report import load_report, time_text
+    from theory_collection.report import time_text
+    from theory_collection.runs import load_report
 
     info, runs = load_report(folder)
     rows = [f"  {r.paper + '/' + r.notebook:50s} {r.seconds:8.0f} s   {r.status}" for r in runs]

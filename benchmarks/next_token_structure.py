@@ -32,7 +32,7 @@ from next_token.graphs import token_priority_graphs  # noqa: E402
 from next_token.svm import solve_graph_svm, solve_w_fin  # noqa: E402
 from next_token.verify import independent_fin, independent_svm  # noqa: E402
 
-# Measured elsewhere (the anchors, this kind of machine, one thread), quoted when cvxpy is not installed.
+# Measured elsewhere (this kind of machine, one thread), quoted when cvxpy is not installed.
 PUBLIC_CODE_FIGURES = (
     "public code (cvxpy + SCS, normalized GD), measured elsewhere on this kind of machine, one thread:\n"
     "  E1 in full (10 datasets: cvxpy set-up and SCS solve, W^fin and W by 4,000 normalized-GD steps each): ~38 s "

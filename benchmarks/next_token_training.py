@@ -5,7 +5,7 @@ nn.Linear default U(+-1/sqrt d); the exact Graph-SVM, S_fin, W^fin and L* of par
 ||Pi_Sfin W - W^fin||, residual, attention mass on C_i, support, TV, loss gap) at ~200 checkpoints.
 
 The public code's figure is quoted, not re-run here: it was measured elsewhere on this kind of machine with one
-thread (issue 14: about 38 s, median of 5 runs, for cvxpy set-up and solve per dataset plus W^fin and W each by
+thread (about 38 s, median of 5 runs, for cvxpy set-up and solve per dataset plus W^fin and W each by
 4,000 normalized-GD steps in a Python loop over datasets). Timings on a shared 2-core machine are noisy: medians of
 several runs with one thread are printed.
 
@@ -23,22 +23,24 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from next_token import dynamics as dy  # noqa: E402
+from next_token import measurements as ms  # noqa: E402
+from next_token import stacked as st  # noqa: E402
+from next_token import training as tr  # noqa: E402
 from next_token.data import generate_dataset  # noqa: E402
 
-PUBLIC_CODE_E1_SECONDS = 38.0  # quoted: measured elsewhere (issue 14), not by this script
+PUBLIC_CODE_E1_SECONDS = 38.0  # quoted: measured elsewhere, not by this script
 REPEATS = 5
 
 
 def e1_batched(datasets) -> dict:
     """The whole of E1 as one batched computation; returns its timings (s) and the final cos values."""
     t0 = time.perf_counter()
-    stack = dy.stack_datasets(datasets)
-    exact = dy.exact_solutions(stack)
+    stack = st.stack_datasets(datasets)
+    exact = st.exact_solutions(stack)
     t1 = time.perf_counter()
-    run = dy.train(stack, "normalized_gd", 0.01, 4000, W0=dy.initial_weights(stack, "uniform", seed=0))
+    run = tr.train(stack, "normalized_gd", 0.01, 4000, W0=tr.initial_weights(stack, "uniform", seed=0))
     t2 = time.perf_counter()
-    metrics = dy.measure(stack, exact, run.W)
+    metrics = ms.measure(stack, exact, run.W)
     t3 = time.perf_counter()
     return dict(total=t3 - t0, exact=t1 - t0, train=t2 - t1, metrics=t3 - t2, cos=metrics.cos_svm[-1])
 
@@ -46,13 +48,13 @@ def e1_batched(datasets) -> dict:
 def e1_loop(datasets) -> float:
     """The same training as a Python loop over datasets (B = 1 each), for comparison."""
     t0 = time.perf_counter()
-    stack = dy.stack_datasets(datasets)
-    dy.train_each(
+    stack = st.stack_datasets(datasets)
+    tr.train_each(
         datasets,
         optimizer="normalized_gd",
         learning_rate=0.01,
         steps=4000,
-        W0=dy.initial_weights(stack, "uniform", seed=0),
+        W0=tr.initial_weights(stack, "uniform", seed=0),
     )
     return time.perf_counter() - t0
 

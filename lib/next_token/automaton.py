@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from next_token.data import Dataset
-from next_token.graphs import TokenPriorityGraphs
+from next_token.graphs import TokenPriorityGraphs, token_priority_graphs
 
 
 @dataclass
@@ -129,20 +129,20 @@ def new_context_study(
     from the layer against the automaton's distribution with a Monte Carlo null.
 
     Args:
-        datasets: the B datasets.   exact: dynamics.ExactSolutions of their stack.
+        datasets: the B datasets.   exact: stacked.ExactSolutions of their stack.
         W_trained: (B, d, d) the trained layers.   svm_coef: (B,) <W, W_hat> at the end of the run.
         new_contexts_per_dataset, sample_draws: contexts drawn per dataset; draws per context.
         seed: dataset b draws its contexts with seed + b; the sampling generator is seeded with seed.
         repeats: whether new contexts may repeat tokens.
     Returns:
-        dict with gaps, spreads, tv_trained, tv_ray (one entry per used context, concatenated), used_counts (per
-        dataset), sampled_tv, null (200 replications), layer_tv, examples (b, tok, trained, predicted)[:3].
+        dict with gaps (contexts with a token outside C_top), spreads, tv_trained, tv_ray, top_tokens (distinct tokens
+        of C_top) (one entry per used context, concatenated; empty when no context has a unique top SCC), used_counts
+        (per dataset), sampled_tv, null (200 replications), layer_tv (nan without a used context), examples (b, tok,
+        trained, predicted)[:3].
     """
-    from next_token.graphs import token_priority_graphs
-
     rng = np.random.default_rng(seed)
-    gaps, spreads, tv_trained, tv_ray, used_counts = [], [], [], [], []
-    p_layer, p_auto, examples = [], [], []
+    gaps, spreads, tv_trained, tv_ray, top_tokens, used_counts = [], [], [], [], [], []
+    p_layer, p_auto, examples = [np.zeros((0, datasets[0].K))], [np.zeros((0, datasets[0].K))], []
     for b, ds in enumerate(datasets):
         graphs = token_priority_graphs(ds)
         contexts = new_contexts(ds, graphs, new_contexts_per_dataset, seed=seed + b, repeats=repeats)
@@ -153,6 +153,7 @@ def new_context_study(
         gaps.append(gap[np.isfinite(gap)])
         spreads.append(spread)
         tok = contexts.tok[contexts.unique]
+        top_tokens.append([np.unique(row[mask]).size for row, mask in zip(tok, contexts.top[contexts.unique])])
         predicted = automaton_prediction(ds.E, exact.W_fin[b], contexts)
         trained = attention(ds.E, W_trained[b], tok)
         ray = attention(ds.E, svm_coef[b] * exact.direction[b] + exact.W_fin[b], tok)
@@ -162,15 +163,22 @@ def new_context_study(
         p_auto.append(next_token_distribution(predicted, tok, ds.K))
         examples.append((b, tok[:3], trained[:3], predicted[:3]))
     p_layer, p_auto = np.concatenate(p_layer), np.concatenate(p_auto)
-    counts = sample_tokens(p_layer, sample_draws, rng)
+    counts = sample_tokens(p_layer, sample_draws, rng) if len(p_layer) else np.zeros((0, p_layer.shape[1]))
     return dict(
-        gaps=np.concatenate(gaps),
-        spreads=np.concatenate(spreads),
-        tv_trained=np.concatenate(tv_trained),
-        tv_ray=np.concatenate(tv_ray),
+        gaps=_joined(gaps),
+        spreads=_joined(spreads),
+        tv_trained=_joined(tv_trained),
+        tv_ray=_joined(tv_ray),
+        top_tokens=_joined(top_tokens).astype(np.int64),
         used_counts=used_counts,
-        sampled_tv=float((0.5 * np.abs(counts / sample_draws - p_auto).sum(1)).mean()),
-        null=sampling_tv_null(p_layer, sample_draws, 200, rng),  # sampling error of the layer's own draws
-        layer_tv=float((0.5 * np.abs(p_layer - p_auto).sum(1)).mean()),
+        sampled_tv=float((0.5 * np.abs(counts / sample_draws - p_auto).sum(1)).mean()) if len(p_layer) else np.nan,
+        # the sampling error of the layer's own draws
+        null=sampling_tv_null(p_layer, sample_draws, 200, rng) if len(p_layer) else np.zeros(0),
+        layer_tv=float((0.5 * np.abs(p_layer - p_auto).sum(1)).mean()) if len(p_layer) else np.nan,
         examples=examples,
     )
+
+
+def _joined(parts: list) -> np.ndarray:
+    """The per-dataset arrays end to end (empty when no dataset gave any)."""
+    return np.concatenate([np.zeros(0), *(np.asarray(part, dtype=float) for part in parts)])

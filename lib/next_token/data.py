@@ -12,11 +12,14 @@ The generator follows the data classes of the authors' public code (github.com/y
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from next_token.graphs import token_priority_graphs
 
 DATA_CLASSES = ("cyclic", "acyclic")
 EMBEDDINGS = ("gaussian", "orthonormal")
@@ -227,8 +230,6 @@ def generate_dataset(
     Raises ValueError when no draw of the class is found in max_tries (for example acyclic data with many samples
     per query token).
     """
-    from next_token.graphs import token_priority_graphs  # local import: graphs imports this module
-
     if data_class not in DATA_CLASSES:
         raise ValueError(f"data_class must be one of {DATA_CLASSES}, got {data_class!r}")
     rng = np.random.default_rng(seed)
@@ -240,17 +241,8 @@ def generate_dataset(
             ds = Dataset(E, tok, y)
         cyclic = token_priority_graphs(ds).is_cyclic
         if cyclic == (data_class == "cyclic"):
-            meta = dict(
-                num_samples=num_samples,
-                seq_len=seq_len,
-                vocab_size=vocab_size,
-                embed_dim=embed_dim,
-                data_class=data_class,
-                embeddings=embeddings,
-                repeats=repeats,
-                seed=seed,
-                draws=attempt + 1,
-            )
+            meta = dict(num_samples=num_samples, seq_len=seq_len, vocab_size=vocab_size, embed_dim=embed_dim)
+            meta.update(data_class=data_class, embeddings=embeddings, repeats=repeats, seed=seed, draws=attempt + 1)
             return Dataset(ds.E, ds.tok, ds.y, meta=meta)
     raise ValueError(
         f"no {data_class} dataset with n={num_samples}, T={seq_len}, K={vocab_size}, repeats={repeats} "
@@ -272,30 +264,64 @@ def save_dataset(ds: Dataset, path: str | Path) -> Path:
 
 
 def load_dataset(path: str | Path) -> Dataset:
-    """Read and validate a JSON dataset file (keys E, tok, y; optional meta). Raises DatasetError when malformed."""
+    """Read and validate a JSON dataset file: an object with keys E (K rows of d finite numbers), tok (n rows of T
+    integer token ids, the last one the query), y (n integer labels) and an optional meta object.
+
+    The one reader of dataset files: the parameter rule ``next_token.params.check_dataset_file`` calls it before
+    any kernel starts and the notebooks load their dataset with it, so the two cannot disagree. Raises DatasetError
+    whose message starts with the file and names the fault (not JSON, not an object, a missing key, a ragged or
+    non-numeric row, a float or boolean token, a non-finite embedding, a token or label outside [0, K), a label
+    absent from its sequence).
+    """
     path = Path(path)
     try:
-        payload = json.loads(path.read_text())
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise DatasetError(f"{path}: cannot be read ({err})") from err
     except json.JSONDecodeError as err:
-        raise DatasetError(f"{path}: not valid JSON ({err})") from err
-    if not isinstance(payload, dict):
-        raise DatasetError(f"{path}: expected a JSON object with keys E, tok, y")
-    missing = [key for key in ("E", "tok", "y") if key not in payload]
-    if missing:
-        raise DatasetError(f"{path}: missing key(s) {missing}")
-    E_rows = payload["E"]
-    if not isinstance(E_rows, list) or not E_rows or len({len(r) if isinstance(r, list) else -1 for r in E_rows}) != 1:
-        raise DatasetError(f"{path}: E must be a non-empty list of equal-length rows")
+        raise DatasetError(f"{path}: not JSON ({err})") from err
     try:
-        E = np.asarray(E_rows, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise DatasetError(f"{path}: E holds non-numeric entries ({err})") from err
-    meta = dict(payload.get("meta") or {})
-    meta["file"] = str(path)
-    try:
-        return Dataset(E, payload["tok"], payload["y"], meta=meta)
+        if not isinstance(payload, dict):
+            raise DatasetError(f"a JSON {type(payload).__name__} where an object with keys E, tok, y is expected")
+        missing = [key for key in ("E", "tok", "y") if key not in payload]
+        if missing:
+            raise DatasetError(f"missing key(s) {missing} (a dataset file holds E, tok and y)")
+        E = np.array(_json_rows(payload["E"], "E", integer=False), dtype=np.float64)
+        tok = np.array(_json_rows(payload["tok"], "tok", integer=True), dtype=np.int64)
+        y = np.array(_json_rows([payload["y"]], "y", integer=True)[0], dtype=np.int64)
+        if not isinstance(payload.get("meta", {}), dict):
+            raise DatasetError("meta must be a JSON object")
+        meta = {**payload.get("meta", {}), "file": str(path)}
+        return Dataset(E, tok, y, meta=meta)
     except DatasetError as err:
-        raise DatasetError(f"{path}: {err}") from err
+        raise DatasetError(f"{path}: {err}") from None
+
+
+def _json_rows(rows, name: str, integer: bool) -> list[list]:
+    """A JSON matrix as a list of equal-length rows of numbers: integers only (not floats, not booleans) when
+    ``integer``, else finite numbers. Raises DatasetError naming the first bad row or entry."""
+    if not isinstance(rows, list) or not rows:
+        raise DatasetError(f"{name} must be a non-empty list, got {_shown(rows)}")
+    for i, row in enumerate(rows):
+        where = name if name == "y" else f"{name}[{i}]"
+        if not isinstance(row, list) or not row:
+            raise DatasetError(f"{where} must be a non-empty list of numbers, got {_shown(row)}")
+        if len(row) != len(rows[0]):
+            raise DatasetError(f"{name} has ragged rows: row {i} has {len(row)} entries, row 0 has {len(rows[0])}")
+        for j, value in enumerate(row):
+            what = "label" if name == "y" else "token id"
+            if integer and not (isinstance(value, int) and not isinstance(value, bool)):
+                raise DatasetError(f"{where}[{j}] = {_shown(value)} is not an integer {what}")
+            finite = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            if not integer and not finite:
+                raise DatasetError(f"{where}[{j}] = {_shown(value)} is not a finite number")
+    return rows
+
+
+def _shown(value) -> str:
+    """A JSON value for a one-line message (long values cut)."""
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def dataset_from_params(P) -> Dataset:
@@ -316,6 +342,19 @@ def dataset_from_params(P) -> Dataset:
         P.seed,
         max_tries=10_000,
     )
+
+
+def experiment_datasets(P) -> list[Dataset]:
+    """The datasets a training notebook studies, from its resolved parameters P: the one dataset of P.dataset_file,
+    or P.num_datasets generated ones (dataset j drawn with seed P.seed + j)."""
+    if P.dataset_file:
+        return [load_dataset(P.dataset_file)]
+    return [
+        generate_dataset(
+            P.num_samples, P.seq_len, P.vocab_size, P.embed_dim, P.data_class, P.embeddings, P.repeats, seed=P.seed + j
+        )
+        for j in range(P.num_datasets)
+    ]
 
 
 def describe_dataset(ds: Dataset, P) -> str:

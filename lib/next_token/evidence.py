@@ -13,14 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from next_token.dynamics import (
-    ExactSolutions,
-    Metrics,
-    StackedDatasets,
-    half_norm_index,
-    measure,
-    predicted_one_minus_cos,
-)
+from next_token.loss import scores
+from next_token.measurements import Metrics, half_norm_index, measure, predicted_one_minus_cos
+from next_token.stacked import ExactSolutions, StackedDatasets
 
 FIN_FRACTION = 0.1  # N5 asks that the run closes at least 90% of its peak distance to W^fin (beyond any floor)
 DETECTION = 0.01  # N6/N7: 1% of attention mass / total variation / initial loss gap
@@ -42,7 +37,7 @@ def _at(values: np.ndarray, index: np.ndarray) -> np.ndarray:
     return values[index, np.arange(values.shape[1])]
 
 
-def direction(metrics: Metrics, exact: ExactSolutions) -> Evidence:
+def direction(metrics: Metrics, exact: ExactSolutions, stack: StackedDatasets | None = None) -> Evidence:
     """N4: cos(W, W^svm) at the end against the rate predicted from a bounded residual.
 
     Prediction: 1 - cos ~ (||W^fin||^2 + ||rho||^2) / (2 ||W||^2) with rho bounded. The residual is taken where the
@@ -51,6 +46,11 @@ def direction(metrics: Metrics, exact: ExactSolutions) -> Evidence:
     fall). The criterion allows alpha <= 1 (slack g on the predicted rate); alpha >= 2 fails (slack g^2 missed);
     in between the run is pre-asymptotic and the verdict inconclusive, with the exponent. Reported for the worst
     dataset by the ratio (1 - cos) / (g * predicted). metrics: fields (m, B) along a trajectory.
+
+    The rate describes the asymptotic regime, where the superposition c W_hat + W^fin retrieves C_i. With the stacked
+    datasets ``stack`` given, a run whose superposition at its reached c = <W, W_hat> still leaves more than
+    DETECTION of some sample's attention outside C_i has not reached that regime: inconclusive, with the gap (a short
+    run from 0 has its residual growing with ||W|| as a wrong direction would).
     """
     keep = exact.svm_norm > 0
     if not keep.any():
@@ -74,6 +74,8 @@ def direction(metrics: Metrics, exact: ExactSolutions) -> Evidence:
             f"pre-asymptotic: ||rho||^2 grew like ||W||^{alpha:.2f} on dataset {worst} (bounded residual: exponent "
             f"-> 0; wrong direction: 2); a longer run or the path decides"
         )
+    elif stack is not None:
+        unmet = _regime(stack, exact, metrics, keep)
     return Evidence(
         measured=float(metrics.cos_svm[-1, worst]),
         criterion=float(1.0 - growth[worst] * predicted[worst]),
@@ -92,12 +94,33 @@ def direction(metrics: Metrics, exact: ExactSolutions) -> Evidence:
     )
 
 
-def fin_component(metrics: Metrics, exact: ExactSolutions, optimizer: str, learning_rate: float) -> Evidence:
+def _regime(stack: StackedDatasets, exact: ExactSolutions, metrics: Metrics, keep: np.ndarray) -> str:
+    """Why the run has not reached the asymptotic regime, or '': the superposition c W_hat + W^fin at the reached
+    c = <W, W_hat> must put all but DETECTION of every sample's attention on C_i (datasets ``keep`` only)."""
+    c = metrics.svm_coef[-1]
+    outside = 1.0 - measure(stack, exact, c[:, None, None] * exact.direction + exact.W_fin).min_mass
+    if not np.any(outside[keep] > DETECTION):
+        return ""
+    return (
+        f"not yet in the regime: at the reached norm the superposition c W_hat + W^fin itself leaves "
+        f"{outside[keep].max():.3g} of the attention outside C_i (> {DETECTION})"
+    )
+
+
+def fin_component(
+    metrics: Metrics,
+    exact: ExactSolutions,
+    optimizer: str,
+    learning_rate: float,
+    stack: StackedDatasets | None = None,
+) -> Evidence:
     """N5: ||Pi_Sfin W - W^fin|| at the end below max(floor, 10% of its peak along the run).
 
     floor: normalized GD with a fixed step bounces around W^fin at distance up to eta (N11); plain GD has none.
     Fails when the distance is above the criterion and stalled (less than 10% decrease over the second half);
-    inconclusive when it is above but still decreasing.
+    inconclusive when it is above but still decreasing. With the stacked datasets ``stack`` given, a run whose
+    superposition at the reached norm still leaves more than DETECTION of the attention outside C_i has not reached
+    the regime where the S_fin part of the gradient leads (inconclusive, as for N4).
     """
     keep = np.any(exact.fin_basis != 0, axis=(1, 2))
     if not keep.any():
@@ -114,6 +137,8 @@ def fin_component(metrics: Metrics, exact: ExactSolutions, optimizer: str, learn
             f"still decreasing: {dist[-1, worst]:.3g} at the end, {dist[mid, worst]:.3g} at the middle "
             f"checkpoint, criterion {criterion_each[worst]:.3g}"
         )
+    elif excess[worst] >= 1 and stack is not None:
+        unmet = _regime(stack, exact, metrics, np.ones(keep.size, dtype=bool))
     return Evidence(
         float(dist[-1, worst]),
         float(criterion_each[worst]),
@@ -258,8 +283,6 @@ def shared_context_frequencies(
     the shared W^fin scores also serve the other samples, and the composition is a compromise.
     Returns (predicted, empirical, decoupled): (groups, K), (groups, K), (groups,) bool.
     """
-    from next_token.loss import scores
-
     a = np.where(retrieved, scores(ds, W_fin), -np.inf)
     comp = np.exp(a - a.max(1, keepdims=True))
     comp /= comp.sum(1, keepdims=True)

@@ -5,7 +5,7 @@ z_iv = sum_t s_it <x_v, x_{tok_it}>, and the loss is the cross-entropy of y_i (t
 squared loss (1 - p_iy)^2 with p_i = softmax(z_i) (the code's HEAD, experiment E4). With M = E E^T (B, K, K):
     CE:       dL/dz_i = p_i - e_{y_i};      squared:  dL/dz_i = 2 (1 - p_iy) p_iy (p_i - e_{y_i}),
     dL/ds_it = (M dL/dz_i)[tok_it] =: h_it,   dL/da_i = s_i * (h_i - <s_i, h_i>),
-and grad W = (1/n) sum_it dL/da_it phi_it, as for the log-loss. Batched over datasets like next_token.dynamics.
+and grad W = (1/n) sum_it dL/da_it phi_it, as for the log-loss. Batched over datasets like ``next_token.training``.
 
 Local SVM (the public code's local notebook): the Graph-SVM rebuilt from the tokens the trained attention selects
 (attention > 1e-2): edges o -> v from every selected token o to every unselected token v of the sequence, and the
@@ -18,9 +18,11 @@ import numpy as np
 import pandas as pd
 
 from next_token.data import Dataset
-from next_token.dynamics import StackedDatasets, Trajectory, batched_grad, checkpoint_steps, initial_weights
 from next_token.graphs import TokenPriorityGraphs, tarjan_scc
+from next_token.measurements import cosine
+from next_token.stacked import StackedDatasets, batched_grad
 from next_token.svm import solve_graph_svm
+from next_token.training import Trajectory, checkpoint_steps, initial_weights
 
 SELECT_THRESHOLD = 1e-2  # the public code's: a token holding more than 1% of the final attention is selected
 HEAD_LOSSES = ("ce", "squared")
@@ -159,13 +161,6 @@ def train_factorised(
     return Kf, Qf, Trajectory(keep, np.stack(saved), optimizer, float(learning_rate))
 
 
-def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine <a, b> / (||a|| ||b||) of matrices a, b (..., d, d); nan where either is zero."""
-    na, nb = np.linalg.norm(a, axis=(-2, -1)), np.linalg.norm(b, axis=(-2, -1))
-    ok = (na > 0) & (nb > 0)
-    return np.where(ok, (a * b).sum((-2, -1)) / np.where(ok, na * nb, 1.0), np.nan)
-
-
 def local_svm_comparison(
     stack: StackedDatasets,
     W_svm: np.ndarray,
@@ -181,7 +176,8 @@ def local_svm_comparison(
     The run is split in two halves to measure whether it diverges: the local SVM describes a run whose norm grows
     along a direction; a run that settles at a finite W (the CE optimum can be finite: the logits are bounded)
     travels its steps without growing its norm. Columns: cos global, cos local, local SVM certificate, ambiguous
-    positions, ||W||, norm growth / distance (2nd half), diverging.
+    positions, selection changes (2nd half) (positions selected at one end of the second half and not at the other),
+    ||W||, norm growth / distance (2nd half), diverging.
     """
     B = stack.shape[0]
     half = steps // 2
@@ -192,6 +188,7 @@ def local_svm_comparison(
         learning_rate * max(steps - half, 1)
     )
     attention = _attention(stack, W_end)
+    changed = ((_attention(stack, W_mid) > SELECT_THRESHOLD) != (attention > SELECT_THRESHOLD)).sum(axis=(1, 2))
     rows = []
     for b in range(B):
         ds = stack.dataset(b)
@@ -203,6 +200,7 @@ def local_svm_comparison(
                 "cos local": float(cosine(W_end[b], local.W)) if local.feasible else float("nan"),
                 "local SVM certificate": local.certificate.worst() if local.certificate else float("nan"),
                 "ambiguous positions": ambiguous_selection(attention[b]),
+                "selection changes (2nd half)": int(changed[b]),
                 "||W||": float(np.linalg.norm(W_end[b])),
                 "norm growth / distance (2nd half)": float(norm_growth[b]),
                 "diverging": bool(norm_growth[b] >= DIVERGING_GROWTH),
@@ -216,6 +214,7 @@ def local_svm_trajectory(
     learning_rate: float,
     steps: int,
     seed: int,
+    *,
     loss: str = "ce",
     backward: str = "standard",
     every: int = 100,
@@ -293,30 +292,3 @@ def trajectory_departure(standard: pd.DataFrame, exact: pd.DataFrame, tolerance:
             }
         )
     return pd.DataFrame(rows).set_index("dataset")
-
-
-def plot_local_trajectories(trajectories: dict, diverging: dict, public_steps: int, budget: int):
-    """cos(W_t, local W^svm) against the step for the diverging runs: one panel per loss, the standard softmax backward
-    solid, the cancellation-free one dashed; trajectories[loss][backward] from ``local_svm_trajectory``, diverging[loss]
-    the dataset indices. Returns the figure."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(trajectories), figsize=(6 * len(trajectories), 4), squeeze=False)
-    for ax, (loss, by_backward) in zip(axes[0], trajectories.items()):
-        for style, backward in zip(("-", "--"), SOFTMAX_BACKWARDS):
-            frame = by_backward[backward]
-            for j, b in enumerate(diverging[loss]):
-                run = frame[(frame["dataset"] == b) & (frame["step"] > 0)]
-                label = f"dataset {b}" if style == "-" else None
-                ax.plot(run["step"], run["cos local"], ls=style, color=f"C{j}", label=label)
-        ax.axvline(public_steps, color="grey", ls=":", label=f"public code's budget ({public_steps})")
-        if budget != public_steps:
-            ax.axvline(budget, color="k", ls=":", label=f"this profile's budget ({budget})")
-        ax.set(
-            xlabel="step",
-            ylabel="cos(W_t, local W^svm at step t)",
-            title=f"{loss}: solid standard, dashed cancellation-free",
-        )
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig

@@ -6,18 +6,33 @@ an edge y_i -> v for every token v != y_i of the sequence tok_i (the query token
 
 SCC ids are numbered along a topological order of the condensation: every edge between two different SCCs goes
 from a smaller id to a larger one, so id 0 is a source (highest priority) component.
+
+The graphs read a dataset only through its token ids, labels and sizes (the structural type
+:class:`LabelledSequences`), so this module imports nothing of the package: the generator in ``next_token.data``
+builds graphs to draw a data class.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from next_token.data import Dataset
+
+class LabelledSequences(Protocol):
+    """What the graphs read of a dataset (a ``next_token.data.Dataset`` has it): the token ids ``tok`` (n, T) whose
+    last column ``query`` (n,) holds the query tokens, the labels ``y`` (n,), and the sizes n, T, K."""
+
+    tok: np.ndarray
+    y: np.ndarray
+    query: np.ndarray
+    n: int
+    T: int
+    K: int
 
 
-def tpg_adjacency(ds: Dataset) -> np.ndarray:
+def tpg_adjacency(ds: LabelledSequences) -> np.ndarray:
     """(K, K, K) bool tensor A with A[k, u, v] = True when G^(k) has the edge u -> v."""
     K, T = ds.K, ds.T
     adj = np.zeros((K, K, K), dtype=bool)
@@ -184,7 +199,7 @@ class TokenPriorityGraphs:
         return e[~same], e[same]
 
 
-def token_priority_graphs(ds: Dataset) -> TokenPriorityGraphs:
+def token_priority_graphs(ds: LabelledSequences) -> TokenPriorityGraphs:
     """Build every G^(k) of the dataset and its SCCs (iterative Tarjan)."""
     adj = tpg_adjacency(ds)
     K = ds.K
@@ -196,14 +211,14 @@ def token_priority_graphs(ds: Dataset) -> TokenPriorityGraphs:
     return TokenPriorityGraphs(adjacency=adj, scc=scc, queries=queries)
 
 
-def retrieved_mask(ds: Dataset, graphs: TokenPriorityGraphs) -> np.ndarray:
+def retrieved_mask(ds: LabelledSequences, graphs: TokenPriorityGraphs) -> np.ndarray:
     """(n, T) bool: position t of sample i is in C_i, i.e. holds a token of the SCC of y_i in G^(k_i)."""
     scc_rows = graphs.scc[ds.query]  # (n, K)
     label_scc = scc_rows[np.arange(ds.n), ds.y]
     return np.take_along_axis(scc_rows, ds.tok, axis=1) == label_scc[:, None]
 
 
-def label_reaches_sequence(ds: Dataset, graphs: TokenPriorityGraphs) -> np.ndarray:
+def label_reaches_sequence(ds: LabelledSequences, graphs: TokenPriorityGraphs) -> np.ndarray:
     """(n,) bool, claim N1 per sample: every token of tok_i is reachable from y_i in G^(k_i)."""
     ok = np.ones(ds.n, dtype=bool)
     for k in graphs.queries:
@@ -213,7 +228,7 @@ def label_reaches_sequence(ds: Dataset, graphs: TokenPriorityGraphs) -> np.ndarr
     return ok
 
 
-def top_scc_is_label_scc(ds: Dataset, graphs: TokenPriorityGraphs) -> np.ndarray:
+def top_scc_is_label_scc(ds: LabelledSequences, graphs: TokenPriorityGraphs) -> np.ndarray:
     """(n,) bool: SCC(y_i) is the only maximal SCC (reached by no other) among the SCCs present in tok_i."""
     ok = np.ones(ds.n, dtype=bool)
     for k in graphs.queries:

@@ -29,6 +29,20 @@ def scores(ds: Dataset, W: np.ndarray) -> np.ndarray:
     return score_table(ds.E, W)[ds.tok, ds.query[:, None]]
 
 
+def lse(a: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Log-sum-exp of a (..., T) along the last axis, over the positions of mask (..., T) when given."""
+    am = a if mask is None else np.where(mask, a, -np.inf)
+    top = am.max(axis=-1, keepdims=True)
+    return top[..., 0] + np.log(np.exp(am - top).sum(axis=-1))
+
+
+def masked_softmax(a: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Softmax of a (..., T) along the last axis, over the positions of mask (..., T) when given (0 outside)."""
+    am = a if mask is None else np.where(mask, a, -np.inf)
+    e = np.exp(am - am.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def _masked(a: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     return a if mask is None else np.where(mask, a, -np.inf)
 

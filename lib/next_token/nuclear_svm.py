@@ -22,13 +22,19 @@ scaled up to margin 1). The relative gap (upper - lower) / upper bounds how far 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import lsq_linear, minimize, nnls
 
+from next_token import evidence as ev
 from next_token.data import Dataset
 from next_token.graphs import TokenPriorityGraphs, token_priority_graphs
+from next_token.loss import hessian, loss_and_grad
+from next_token.measurements import cosine, measure
+from next_token.stacked import ExactSolutions, stack_datasets
 from next_token.svm import graph_svm_constraints
 
 RANK_RTOL = 1e-7  # singular values below this fraction of the largest count as zero in the certificate
@@ -321,18 +327,10 @@ def compare_factorised(stack, exact, trajectory, solutions: list[NuclearSVMSolut
         (summary DataFrame, one row per dataset; Evidence against W^nuc; Evidence against W^svm), the Evidence of
         ``evidence.direction`` (N4's bounded-residual rate) with the nuclear solution in the role of W^svm.
     """
-    import dataclasses
-
-    import pandas as pd
-
-    from next_token import dynamics as dy
-    from next_token import evidence as ev
-    from next_token.general_head import cosine
-
     W_nuc = np.stack([s.W for s in solutions])
     exact_nuc = dataclasses.replace(exact, W_svm=W_nuc, svm_norm=np.linalg.norm(W_nuc, axis=(1, 2)))
-    to_nuclear = ev.direction(dy.measure(stack, exact_nuc, trajectory.W), exact_nuc)
-    to_frobenius = ev.direction(dy.measure(stack, exact, trajectory.W), exact)
+    to_nuclear = ev.direction(measure(stack, exact_nuc, trajectory.W), exact_nuc, stack)
+    to_frobenius = ev.direction(measure(stack, exact, trajectory.W), exact, stack)
     W_kq = trajectory.final
     sv_kq = np.linalg.svd(W_kq, compute_uv=False)
     sv_svm = np.linalg.svd(exact.W_svm, compute_uv=False)
@@ -391,8 +389,6 @@ def nuclear_path(ds: Dataset, mus, seed: int = 0, gtol: float = 1e-10) -> Nuclea
     (||W||_* = min_{U V^T = W} (||U||^2 + ||V||^2) / 2), and the returned W = U V^T is certified for the convex
     problem: -grad L(W) must be a subgradient mu (U_r V_r^T + Z), Z on the normal space with ||Z||_op <= 1.
     """
-    from next_token.loss import hessian, loss_and_grad
-
     mus = np.asarray(mus, dtype=np.float64)
     if np.any(mus <= 0) or np.any(np.diff(mus) >= 0):
         raise ValueError("mus must be positive and strictly decreasing")
@@ -458,21 +454,13 @@ def compare_nuclear_path(stack, exact, paths: list[NuclearPath], solutions: list
     Returns (summary DataFrame, one row per path dataset; Evidence of ``evidence.direction`` along the path with
     W^nuc in the role of W^svm, i.e. N4's bounded-residual rate test at the smallest mu).
     """
-    import dataclasses
-
-    import pandas as pd
-
-    from next_token import dynamics as dy
-    from next_token import evidence as ev
-    from next_token.general_head import cosine
-
     p = len(paths)
-    sub_stack = dy.stack_datasets([stack.dataset(b) for b in range(p)])
-    sub_exact = dy.ExactSolutions(**{f.name: getattr(exact, f.name)[:p] for f in dataclasses.fields(exact)})
+    sub_stack = stack_datasets([stack.dataset(b) for b in range(p)])
+    sub_exact = ExactSolutions(**{f.name: getattr(exact, f.name)[:p] for f in dataclasses.fields(exact)})
     W_nuc = np.stack([s.W for s in solutions[:p]])
     exact_nuc = dataclasses.replace(sub_exact, W_svm=W_nuc, svm_norm=np.linalg.norm(W_nuc, axis=(1, 2)))
     W_path = np.stack([path.W for path in paths], axis=1)  # (m, p, d, d)
-    evidence = ev.direction(dy.measure(sub_stack, exact_nuc, W_path), exact_nuc)
+    evidence = ev.direction(measure(sub_stack, exact_nuc, W_path), exact_nuc, sub_stack)
     summary = pd.DataFrame(
         {
             "cos(W_mu, W^nuc)": cosine(W_path[-1], W_nuc),

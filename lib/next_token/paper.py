@@ -1,5 +1,6 @@
 """The next-token paper's entry in the collection (see :mod:`theory_collection.papers`)."""
 
+from next_token.bounds import memory_estimate, time_estimate
 from next_token.params import NOTEBOOK_CHECKS, NOTEBOOK_CROSS_CHECKS, STANDARD_CHECKS, cross_check
 from next_token.profiles import NOTEBOOK_PROFILES
 from theory_collection.papers import Paper
@@ -15,6 +16,9 @@ PAPER = Paper(
     notebook_checks=NOTEBOOK_CHECKS,
     notebook_cross_checks=NOTEBOOK_CROSS_CHECKS,
     notebook_profiles=NOTEBOOK_PROFILES,
+    memory_estimate=memory_estimate,
+    time_estimate=time_estimate,
+    file_parameters=("dataset_file",),
     order=2,
     headline_rows=("N1", "N2", "N3", "N4", "N5", "N6", "N7", "N8", "N9", "N10", "N11", "NA"),
     headline_rows_text={

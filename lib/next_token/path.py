@@ -1,6 +1,5 @@
-"""The regularization path W_mu = argmin L(W) + (mu/2) ||W||_F^2, solved by Newton's method (the one implementation:
-part 1's per-dataset path and notebook 03's stacked path, ``dynamics.regularization_path``, both call
-``newton_path``).
+"""The regularization path W_mu = argmin L(W) + (mu/2) ||W||_F^2, solved by Newton's method: one implementation
+(:func:`regularization_path`) for one dataset and for a stack of them.
 
 The gradient of L is sum_it (s_it - q_it)(x_{tok_it} - x_{y_i}) x_{k_i}^T / n (both s_i and q_i sum to one and q_i
 lives on the label positions), so it lies in S_data = span{(x_u - x_v) x_k^T : u -> v an edge of G^(k)}, and so
@@ -16,7 +15,8 @@ import numpy as np
 
 from next_token.data import Dataset
 from next_token.graphs import TokenPriorityGraphs, token_priority_graphs
-from next_token.loss import basis_features, log_loss
+from next_token.loss import lse, masked_softmax
+from next_token.stacked import StackedDatasets, batched_loss
 
 RANK_RTOL = 1e-10
 
@@ -35,38 +35,51 @@ def data_basis(ds: Dataset, graphs: TokenPriorityGraphs | None = None) -> np.nda
 
 
 @dataclass
-class PathPoint:
-    """One point of the path: mu, W_mu (d, d), L(W_mu), ||W_mu||_F, the norm of the penalised gradient, steps."""
+class RegularizationPath:
+    """W_mu = argmin L + (mu/2)||W||^2 along a decreasing grid of mu, for each stacked dataset.
 
-    mu: float
+    Attributes:
+        mus: (m,) decreasing regularization strengths.
+        W: (m, B, d, d) the exact minimisers.
+        loss: (m, B) L(W_mu).
+        grad_norm: (m, B) ||grad L(W_mu) + mu W_mu||_F at the returned point (the certificate; ~1e-12 when converged).
+        newton_steps: (m, B) Newton steps taken at each mu (warm started from the previous mu).
+    """
+
+    mus: np.ndarray
     W: np.ndarray
-    loss: float
-    norm: float
-    grad_norm: float
-    steps: int
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    newton_steps: np.ndarray
+
+    @property
+    def norm(self) -> np.ndarray:
+        """(m, B) ||W_mu||_F."""
+        return np.linalg.norm(self.W.reshape(*self.W.shape[:2], -1), axis=-1)
 
 
 def regularization_path(
-    ds: Dataset,
-    mus,
-    graphs: TokenPriorityGraphs | None = None,
-    basis: np.ndarray | None = None,
-    tol: float = 1e-11,
-    max_steps: int = 200,
-) -> list[PathPoint]:
-    """The path of one dataset: ``newton_path`` on the coordinates of an orthonormal basis of S_data.
+    stack: StackedDatasets, mus, tol: float = 1e-11, max_steps: int = 200, graphs: list | None = None
+) -> RegularizationPath:
+    """The regularization path of every stacked dataset: ``newton_path`` on the coordinates of an orthonormal basis
+    of its S_data, one dataset at a time (one dataset: ``stack_datasets([ds])``).
 
-    mus: decreasing positive values (each solve warm-starts the next). Each point carries the norm of the
-    penalised gradient at the returned W (the certificate; ~1e-12 when converged) and its Newton steps.
+    mus: positive, strictly decreasing (each solve warm-starts the next). graphs: the datasets' token-priority
+    graphs when already built (one per dataset).
     """
-    basis = data_basis(ds, graphs) if basis is None else basis
-    J = basis_features(ds, basis)
-    thetas, grad_norms, steps = newton_path(J, ds.label_mask, mus, tol, max_steps)
-    points = []
-    for mu, theta, gnorm, count in zip(np.asarray(mus, dtype=np.float64), thetas, grad_norms, steps, strict=True):
-        W = np.tensordot(theta, basis, axes=(0, 0))
-        points.append(PathPoint(float(mu), W, log_loss(ds, W), float(np.linalg.norm(theta)), float(gnorm), int(count)))
-    return points
+    mus = np.asarray(mus, dtype=np.float64)
+    if np.any(mus <= 0) or np.any(np.diff(mus) >= 0):
+        raise ValueError("mus must be positive and strictly decreasing")
+    B, n, T, K, d = stack.shape
+    out_W = np.zeros((mus.size, B, d, d))
+    out_g = np.zeros((mus.size, B))
+    out_steps = np.zeros((mus.size, B), dtype=np.int64)
+    for b in range(B):
+        basis = data_basis(stack.dataset(b), None if graphs is None else graphs[b]).reshape(-1, d * d)  # (r, d^2)
+        J = (stack.features[b] @ basis.T).reshape(n, T, -1)  # d a / d theta
+        thetas, out_g[:, b], out_steps[:, b] = newton_path(J, stack.label_mask[b], mus, tol, max_steps)
+        out_W[:, b] = (thetas @ basis).reshape(mus.size, d, d)
+    return RegularizationPath(mus, out_W, batched_loss(stack, out_W), out_g, out_steps)
 
 
 def newton_path(
@@ -115,30 +128,18 @@ def newton_path(
 def _penalised_value(J: np.ndarray, mask: np.ndarray, theta: np.ndarray, mu: float) -> float:
     """L + (mu/2)||theta||^2 with scores J theta (J: (n, T, r) score derivatives, mask: label positions)."""
     a = J @ theta
-    return float(np.mean(_lse(a, None) - _lse(a, mask))) + 0.5 * mu * float(theta @ theta)
+    return float(np.mean(lse(a, None) - lse(a, mask))) + 0.5 * mu * float(theta @ theta)
 
 
 def _penalised_grad_hess(J: np.ndarray, mask: np.ndarray, theta: np.ndarray, mu: float):
     """Gradient (r,) and Hessian (r, r) of L + (mu/2)||theta||^2 (Hessian: Cov_s - Cov_q pulled back by J)."""
     n, T, r = J.shape
     a = J @ theta
-    s = _softmax(a, None)
-    q = _softmax(a, mask)
+    s = masked_softmax(a, None)
+    q = masked_softmax(a, mask)
     g = np.einsum("itj,it->j", J, s - q) / n + mu * theta
     ms = np.einsum("itj,it->ij", J, s)
     mq = np.einsum("itj,it->ij", J, q)
     Jf = J.reshape(n * T, r)
     H = (Jf * (s - q).reshape(-1, 1)).T @ Jf - ms.T @ ms + mq.T @ mq
     return g, H / n + mu * np.eye(r)
-
-
-def _lse(a: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    am = a if mask is None else np.where(mask, a, -np.inf)
-    top = am.max(axis=-1, keepdims=True)
-    return top[..., 0] + np.log(np.exp(am - top).sum(axis=-1))
-
-
-def _softmax(a: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    am = a if mask is None else np.where(mask, a, -np.inf)
-    e = np.exp(am - am.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)

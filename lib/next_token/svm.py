@@ -30,7 +30,7 @@ from next_token.graphs import (
     token_priority_graphs,
     transitive_reduction_dag,
 )
-from next_token.loss import basis_features, hessian, log_loss, loss_and_grad, per_sample_loss
+from next_token.loss import basis_features, hessian, log_loss, lse, masked_softmax
 
 RANK_RTOL = 1e-10  # eigenvalues of Gram matrices below this fraction of the largest count as zero
 
@@ -232,7 +232,9 @@ def solve_graph_svm(ds: Dataset, graphs: TokenPriorityGraphs | None = None) -> G
         lam = np.zeros(0)
         W = np.zeros((d, d))
         cert = svm_certificate(E, graphs, W, lam, cons, basis)
-        return GraphSVMSolution(W, True, lam, cons, basis, cert, {"kept_constraints": 0})
+        return GraphSVMSolution(
+            W, True, lam, cons, basis, cert, {"kept_constraints": 0, "route": "no margin constraint"}
+        )
     L, R = _factors(E, cons.margin)
     # Lawson-Hanson: min ||w|| s.t. G w >= 1  <->  NNLS min_{u >= 0} || [G^T; 1^T] u - e_last ||, whose Gram form
     # is min 1/2 u^T (Q + 1 1^T) u - 1^T u with Q the Gram matrix of the projected rows; then
@@ -453,13 +455,13 @@ def solve_w_fin(
         if sub is None:
             return 0.0
         a = J @ th  # scores as a function of theta, (n_active, T)
-        return weight * float(np.mean(_lse(a, C_sub) - _lse(a, sub.label_mask)))
+        return weight * float(np.mean(lse(a, C_sub) - lse(a, sub.label_mask)))
 
     def grad_hess(th):
         W = np.tensordot(th, basis.matrices, axes=(0, 0))
         H = weight * hessian(sub, W, restrict=C_sub, features=J)
-        s = _softmax(J @ th, C_sub)
-        q = _softmax(J @ th, sub.label_mask)
+        s = masked_softmax(J @ th, C_sub)
+        q = masked_softmax(J @ th, sub.label_mask)
         g = weight * np.einsum("itj,it->j", J, s - q) / sub.n
         return g, H
 
@@ -484,39 +486,3 @@ def solve_w_fin(
     W = np.tensordot(theta, basis.matrices, axes=(0, 0))
     eig_min = float(np.linalg.eigvalsh(H).min()) if sub is not None else 0.0
     return FinSolution(W, theta, log_loss(ds, W, C), float(np.linalg.norm(g)), eig_min, steps)
-
-
-def _lse(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    am = np.where(mask, a, -np.inf)
-    top = am.max(axis=1, keepdims=True)
-    return top[:, 0] + np.log(np.exp(am - top).sum(axis=1))
-
-
-def _softmax(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    am = np.where(mask, a, -np.inf)
-    e = np.exp(am - am.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def ray_loss(ds: Dataset, svm: GraphSVMSolution, fin: FinSolution, R: float) -> float:
-    """L(R * W^svm / ||W^svm|| + W^fin): the loss along the ray of the superposition (W^svm = 0: L(W^fin))."""
-    direction = svm.W / svm.norm if svm.norm > 0 else np.zeros_like(svm.W)
-    return log_loss(ds, R * direction + fin.W)
-
-
-__all__ = [
-    "Constraints",
-    "FinBasis",
-    "FinSolution",
-    "GraphSVMSolution",
-    "SVMCertificate",
-    "edge_margins",
-    "fin_basis",
-    "graph_svm_constraints",
-    "loss_and_grad",
-    "per_sample_loss",
-    "ray_loss",
-    "solve_graph_svm",
-    "solve_w_fin",
-    "svm_certificate",
-]

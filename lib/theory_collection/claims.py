@@ -65,6 +65,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from theory_collection import claims_display
+from theory_collection.sections import recording_cell
+
 KINDS = ("derivation", "prediction", "paper", "assumption", "check", "observation")
 VERDICTS = ("holds", "fails", "inconclusive", "observed")
 # The collection's own claims: a failure is a bug (or a wrong derivation) and stops the notebook.
@@ -102,6 +105,7 @@ class Claim:
     conditions: str = ""  # the setting it was tested (or derived) in
     paper_conditions: bool = False  # whether those are the paper's own conditions, as far as its sources fix them
     same_runs: list[str] | None = None  # ids of claims measured on the same runs (shown beside a failure)
+    cell: int | None = None  # the execution count (In [n]) of the notebook cell that recorded it; None outside a kernel
 
 
 def judge(
@@ -279,7 +283,7 @@ class ClaimsTable:
         if kind not in KINDS or kind == "observation":
             raise ValueError(f"kind must be one of {KINDS[:-1]} (use observe() for an observation), got {kind!r}")
         self._check_new(id)
-        _check_source(id, source, paper_conditions)
+        _check_provenance(id, source, location, conditions, paper_conditions)
         verdict = judge(measured, comparison, theory, tolerance, criterion, interval)
         if unmet:
             verdict = "inconclusive"
@@ -305,6 +309,7 @@ class ClaimsTable:
             location=location,
             conditions=conditions,
             paper_conditions=paper_conditions,
+            cell=recording_cell(),
         )
         self.claims.append(claim)
         return claim
@@ -325,7 +330,7 @@ class ClaimsTable:
     ) -> Claim:
         """Record an observation: shown with its value (and a theory value if one exists), no verdict."""
         self._check_new(id)
-        _check_source(id, source, False)
+        _check_provenance(id, source, location, conditions, False)
         claim = Claim(
             id=id,
             kind="observation",
@@ -342,6 +347,7 @@ class ClaimsTable:
             source=source,
             location=location,
             conditions=conditions,
+            cell=recording_cell(),
         )
         self.claims.append(claim)
         return claim
@@ -351,15 +357,14 @@ class ClaimsTable:
             raise ValueError(f"claim id {id!r} is recorded twice")
 
     def frame(self) -> pd.DataFrame:
-        """The table as a DataFrame (the columns a reader needs, in reading order)."""
-        columns = ["id", "kind", "source", "statement", "theory", "measured", "tolerance", "verdict", "reason"]
-        return pd.DataFrame([asdict(c) for c in self.claims], columns=list(Claim.__dataclass_fields__))[columns]
+        """The table as a DataFrame of text, the columns a reader needs in reading order (empty cells, never NaN)."""
+        return claims_display.claims_frame([asdict(c) for c in self.claims])
 
     def _repr_html_(self) -> str:
-        return self.frame().to_html(index=False, float_format=lambda x: f"{x:.6g}")
+        return claims_display.claims_html([asdict(c) for c in self.claims])
 
     def __repr__(self) -> str:
-        return self.frame().to_string(index=False)
+        return claims_display.claims_text([asdict(c) for c in self.claims])
 
     def write(self, output_dir: str | Path) -> Path:
         """Write ``claims.json`` atomically (a reader never sees half a file); return its path."""
@@ -432,16 +437,16 @@ def load_claims(path: str | Path) -> list[dict]:
         for name in ("source", "location", "conditions"):
             record.setdefault(name, "")  # files written before claims carried their provenance
         record.setdefault("paper_conditions", False)
+        record.setdefault("cell", None)  # files written before claims named the cell that recorded them
         record["verdict"] = verdict_of(record)
     return records
 
 
-def _check_source(claim_id: str, source: str, paper_conditions: bool) -> None:
-    """A given source must be one of SOURCES, and only a paper's statement can be tested in its conditions."""
-    if source and source not in SOURCES:
-        raise ValueError(f"claim {claim_id}: source must be one of {SOURCES}, got {source!r}")
-    if paper_conditions and source not in PAPER_SOURCES:
-        raise ValueError(f"claim {claim_id}: paper_conditions is true for a {source or 'sourceless'!r} claim")
+def _check_provenance(claim_id: str, source: str, location: str, conditions: str, paper_conditions: bool) -> None:
+    """Every claim says where it comes from and what it was tested in (:class:`Provenance`), or is refused."""
+    problems = Provenance(source, location, conditions, paper_conditions).problems()
+    if problems:
+        raise ValueError(f"claim {claim_id}: " + "; ".join(problems))
 
 
 def provenance_problems(record: dict) -> list[str]:
@@ -481,71 +486,3 @@ def _plain(value):
         return float(value)
     except (TypeError, ValueError):
         return str(value)
-
-
-# ---------------------------------------------------------------------------------------------
-# The headline: which of the paper's claims and assumptions the data confirm, contradict or leave open
-
-# The kinds that count as evidence on data for a claim or assumption of the paper (derivations
-# confirm the theory, checks the instruments; both are counted separately).
-EVIDENCE_KINDS = ("paper", "assumption", "prediction")
-# The headline's column for the theory itself: the derivations (symbolic or exact solver against an
-# independent numeric route), whatever data they were made on.
-THEORY_COLUMN = "theory"
-# A cell is "contradicted" only by a paper's own statement failing under its conditions; any other failing
-# evidence (the collection's formalisation, its own prediction, another paper's result, a test outside the
-# paper's conditions) makes it "formalisation fails".
-HEADLINE = ("confirmed", "contradicted", "formalisation fails", "inconclusive", "not tested")
-
-
-def subject_of(claim_id: str) -> str:
-    """The paper claim or assumption a claim id is about: ``"C3"`` for ``"C3.x_star.trained"``."""
-    return claim_id.split(".", 1)[0]
-
-
-def headline(records: list[dict], subjects: list[str], data_kinds: list[str]) -> dict[str, dict[str, dict]]:
-    """For each subject (``C1`` ... ``A4``) and kind of data, the verdict of the evidence and its claim ids.
-
-    A cell is ``contradicted`` when an evidence claim about it contradicts the paper
-    (:func:`contradicts_paper`), else ``formalisation fails`` when any other evidence claim fails, else
-    ``inconclusive`` when any is inconclusive, else ``confirmed`` when there is evidence and all of it holds,
-    else ``not tested``. The evidence of a data column is the paper, assumption and prediction claims
-    measured on that data; the evidence of the column :data:`THEORY_COLUMN` is the derivation claims.
-    Returns ``{subject: {data: {"verdict": ..., "ids": [...]}}}``.
-    """
-    table = {}
-    for subject in subjects:
-        table[subject] = {}
-        for data in data_kinds:
-            evidence = [
-                r
-                for r in records
-                if subject_of(r["id"]) == subject
-                and (
-                    r.get("kind") == "derivation"
-                    if data == THEORY_COLUMN
-                    else r.get("data", "") == data and r.get("kind", "prediction") in EVIDENCE_KINDS
-                )
-            ]
-            verdicts = {verdict_of(r) for r in evidence}
-            verdict = (
-                "contradicted"
-                if any(contradicts_paper(r) for r in evidence)
-                else "formalisation fails"
-                if "fails" in verdicts
-                else "inconclusive"
-                if "inconclusive" in verdicts
-                else "confirmed"
-                if evidence
-                else "not tested"
-            )
-            table[subject][data] = {"verdict": verdict, "ids": [r["id"] for r in evidence]}
-    return table
-
-
-def counts_by_kind(records: list[dict]) -> dict[str, dict[str, int]]:
-    """``{kind: {verdict: count}}`` over the records, kinds and verdicts in their canonical order."""
-    counts = {kind: {verdict: 0 for verdict in VERDICTS} for kind in KINDS}
-    for record in records:
-        counts[record.get("kind", "prediction")][verdict_of(record)] += 1
-    return {kind: row for kind, row in counts.items() if sum(row.values())}

@@ -4,9 +4,12 @@ make assignments, compare two reports, for every paper of the collection.
 Exit status: 0 when everything ran and none of the collection's own claims (derivations, predictions,
 checks) fails - a failing paper claim or assumption is a finding, printed and reported
 first, not a failure of the run; 1 when a notebook (or sweep point) failed or one of the collection's
-own claims does not hold (report); 2 on bad input (unknown notebook, parameter or profile, a
-value a notebook would refuse, a size that does not fit in memory, malformed grid file, unusable
---out, unreachable scheduler), detected before any work starts; 130 when interrupted (Ctrl-C).
+own claims does not hold (report), or when a compared report has a notebook without a clean result
+(compare); 2 on bad input (unknown notebook, parameter or profile, a value a notebook would refuse, a
+size that does not fit in memory or a run longer than the time limit, malformed grid file, unusable
+--out, an --out another run is writing, a report of another profile in --out, unreachable scheduler, a
+worker that runs another version of the collection, a folder that is not a report), detected before any
+work starts; 130 when interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -15,17 +18,21 @@ import argparse
 import sys
 from pathlib import Path
 
-from theory_collection import papers, report, runner
+from theory_collection import cluster, compare, papers, report, runner
+from theory_collection.course import cli as course_cli
 from theory_collection.papers import REPO_ROOT
 from theory_collection.params import PROFILES
 
 EXAMPLES = """examples:
   theory-collection report                                   # every paper, quick profile -> reports/latest/index.html
   theory-collection report --paper topic_structure --profile paper --out reports/paper
-  theory-collection report --paper topic_structure --notebook 03 -p weight_decay 0.03 -p seed 1
+  theory-collection report --paper topic_structure --notebook 03 -p weight_decay 0.03 -p seed 1 --out reports/wd
+  theory-collection report --notebook next_token/01          # reruns one notebook; the report keeps the others
+  theory-collection report --scheduler tcp://10.0.0.5:8786   # the notebooks run on a Dask cluster's workers
   theory-collection sweep value_matrix_grid.yaml             # local Dask cluster
   theory-collection sweep grid.yaml --scheduler tcp://10.0.0.5:8786
   theory-collection assignments --out reports/assignments
+  theory-collection course init ~/teaching/course            # an nbgrader course (see `course --help`)
   theory-collection compare reports/latest reports/paper     # two reports side by side -> Markdown
 """
 
@@ -41,14 +48,14 @@ GRID_SCHEMA = """GRID.yaml:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: report, sweep and assignments, with their options."""
+    """The command line: report, sweep, assignments, course and compare, with their options."""
     parser = argparse.ArgumentParser(
         prog="theory-collection",
         description=__doc__,
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{report,sweep,assignments,compare}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{report,sweep,assignments,course,compare}")
 
     run = commands.add_parser(
         "report",
@@ -68,7 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
         "reaches the notebooks that declare NAME",
     )
     run.add_argument(
-        "--out", default=str(REPO_ROOT / "reports" / "latest"), help="output directory (default: reports/latest)"
+        "--out",
+        default=str(REPO_ROOT / "reports" / "latest"),
+        help="output directory (default: reports/latest); a run of some notebooks merges into the report there, "
+        "which must be of the same profile",
     )
     add_selection(run)
     run.add_argument("--no-figures", action="store_true", help="do not refresh the collection's figures/")
@@ -79,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"notebooks run side by side, 1 to {runner.MAX_JOBS}, each kernel on one thread; the numbers are the "
         f"same for any N (default: the CPU cores, here {runner.default_jobs()})",
     )
+    add_cluster_options(run, "run the notebooks on the workers of a running Dask scheduler, e.g. tcp://host:8786")
 
     sweep = commands.add_parser(
         "sweep",
@@ -91,10 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sweep.add_argument("grid", metavar="GRID.yaml", help="the parameter grid")
-    sweep.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="address of a running Dask scheduler, e.g. tcp://host:8786 (default: start a LocalCluster)",
+    add_cluster_options(
+        sweep, "address of a running Dask scheduler, e.g. tcp://host:8786 (default: start a LocalCluster)"
     )
     sweep.add_argument("--out", help="output directory (default: reports/sweeps/<grid file name>)")
     sweep.add_argument(
@@ -105,38 +114,33 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="look the grid's notebook up in this folder (default: the collection's papers)",
     )
-    sweep.add_argument(
-        "--connect-timeout",
-        type=float,
-        default=10.0,
-        metavar="SECONDS",
-        help="how long to try to reach --scheduler, in (0, 3600] (default: 10)",
-    )
 
-    assign = commands.add_parser(
-        "assignments",
-        help="write student and instructor versions of the notebooks (nbgrader)",
-        description="Write student versions (solutions replaced by stubs, outputs cleared, "
-        "autograder cells kept) and instructor versions of every notebook with exercises.",
-    )
-    assign.add_argument(
-        "--out",
-        default=str(REPO_ROOT / "reports" / "assignments"),
-        help="output directory, gets student/ and instructor/ (default: reports/assignments)",
-    )
-    add_selection(assign)
+    course_cli.add_parsers(commands, add_selection)  # assignments, course {init,grade,check}
 
     compare = commands.add_parser(
         "compare",
         help="set two written reports side by side (say the quick and the paper profile)",
-        description="Read two reports written by `report` and print, in Markdown, each paper's headline with "
-        "both verdicts per cell, the claims whose verdict differs (with both measured values) and the time of "
-        "each notebook in both.",
+        description="Read two reports written by `report` and print, in Markdown, the notebooks of either without a "
+        "clean result (failed, missing, incomplete, a failed newer attempt: exit status 1), each paper's headline "
+        "with both verdicts per cell, the claims whose verdict differs (with both measured values) and the status "
+        "and time of each notebook in both.",
     )
     compare.add_argument("first", metavar="REPORT", help="a report folder (e.g. reports/latest)")
     compare.add_argument("second", metavar="OTHER", help="another report folder (e.g. reports/paper)")
     compare.add_argument("--out", metavar="FILE", help="also write the Markdown into FILE")
     return parser
+
+
+def add_cluster_options(command: argparse.ArgumentParser, scheduler_help: str) -> None:
+    """--scheduler and --connect-timeout: where a command's notebooks run."""
+    command.add_argument("--scheduler", metavar="ADDRESS", help=scheduler_help)
+    command.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long to wait for --scheduler and its first worker, in (0, 3600] (default: 10)",
+    )
 
 
 def add_selection(command: argparse.ArgumentParser) -> None:
@@ -174,27 +178,33 @@ def run_report(args) -> int:
     overrides = {name: runner.parse_value(value) for name, value in args.parameter}
     out = runner.check_out_dir(args.out)
     jobs = None if args.jobs is None else runner.check_jobs(args.jobs)  # run_notebooks takes None as the cores
+    if args.scheduler is not None:
+        cluster.check_scheduler_address(args.scheduler)
+    timeout = cluster.check_connect_timeout(args.connect_timeout)
     runner.prepare(paths, overrides, args.profile)  # every check, before anything is written
+    runner.check_report_profile(out, args.profile)
     try:
-        runs = runner.run_notebooks(paths, out, args.profile, overrides, jobs=jobs)
+        runs = runner.run_notebooks(
+            paths, out, args.profile, overrides, jobs=jobs, scheduler=args.scheduler, timeout=timeout, summarise=True
+        )
     except KeyboardInterrupt:
         print(
-            f"theory-collection report: interrupted; the report in {out} is unchanged (this run's notebooks were "
-            "discarded)",
+            f"theory-collection report: interrupted; the report in {out} is unchanged (this run's notebooks "
+            "were discarded)",
             file=sys.stderr,
         )
         return INTERRUPTED
-    summary, index = runner.write_report(runs, out, args.profile)
+    summary, index = out / "summary.md", out / "index.html"
     if args.notebooks is None and args.profile == "quick" and not overrides and not args.no_figures:
-        runner.refresh_figures(runs)
+        runner.refresh_figures([run for run in runs if run.attempt is None])
     print(summary.read_text())
     issues = report.problems(runs)
     print(f"report: {index.resolve()}")
     print(report.failures_line(runs))
     print(
-        f"{len(issues)} problem(s) in {len(runs)} notebooks"
+        f"{len(issues)} problem(s) in the {len(runs)} notebooks of this run"
         if issues
-        else f"all {len(runs)} notebooks ran and none of the collection's own claims fails"
+        else f"all {len(runs)} notebooks of this run ran and none of the collection's own claims fails"
     )
     return 1 if issues else 0
 
@@ -205,8 +215,8 @@ def run_sweep(args) -> int:
 
     grid = sweep.load_grid(args.grid, args.notebooks)
     if args.scheduler is not None:
-        sweep.check_scheduler_address(args.scheduler)
-    timeout = sweep.check_connect_timeout(args.connect_timeout)
+        cluster.check_scheduler_address(args.scheduler)
+    timeout = cluster.check_connect_timeout(args.connect_timeout)
     workers = None if args.workers is None else sweep.check_workers(args.workers)
     out = runner.check_out_dir(args.out if args.out else REPO_ROOT / "reports" / "sweeps" / Path(args.grid).stem)
     table = sweep.run_sweep(grid, out, scheduler=args.scheduler, workers=workers, timeout=timeout)
@@ -229,28 +239,30 @@ def run_sweep(args) -> int:
 
 def run_assignments(args) -> int:
     """`assignments`: write student and instructor copies; return the exit status."""
-    from theory_collection import assignments
+    return course_cli.run_assignments(args, selected_notebooks)
 
-    runner.check_out_dir(args.out)
-    paths = selected_notebooks(args)
-    written, without = assignments.write_assignments(paths, args.out)
-    for a in written:
-        print(f"{a.notebook}: {a.exercises} exercise(s) -> {a.student}, {a.instructor}")
-    if without:
-        print(f"no exercises in: {', '.join(without)}")
-    return 0
+
+def run_course(args) -> int:
+    """`course init|grade|check`: an nbgrader course; return the exit status."""
+    return course_cli.run_course(args, selected_notebooks)
 
 
 def run_compare(args) -> int:
     """`compare`: two reports side by side, in Markdown; return the exit status."""
-    text = report.compare_markdown(report.load_report(args.first), report.load_report(args.second))
-    if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+    text, lacking = compare.compare_reports(args.first, args.second, args.out)
     print(text, end="")
-    return 0
+    if lacking:
+        print(f"theory-collection compare: notebooks without a clean result: {'; '.join(lacking)}", file=sys.stderr)
+    return 1 if lacking else 0
 
 
-COMMANDS = {"report": run_report, "sweep": run_sweep, "assignments": run_assignments, "compare": run_compare}
+COMMANDS = {
+    "report": run_report,
+    "sweep": run_sweep,
+    "assignments": run_assignments,
+    "course": run_course,
+    "compare": run_compare,
+}
 INTERRUPTED = 130  # the shell's status for a command stopped by Ctrl-C
 
 

@@ -1,21 +1,26 @@
-"""Notebook pages of a report: HTML that reads offline, anywhere the report folder is moved.
+"""Notebook pages of a report: HTML that reads offline, anywhere the report folder is moved, on a desktop and
+on a phone.
 
 Each executed notebook ``<out>/<paper>/NN_name/NN_name.ipynb`` becomes ``NN_name.html`` beside it,
 written with the ``report_page`` template (the JupyterLab template with nothing loaded from the
 network) and cleaned up for a reader:
 
 - maths is typeset by the MathJax that the ``jupyter_server_mathjax`` package ships, copied once
-  into ``<out>/_static/mathjax/`` and linked relatively;
-- progress bars (tqdm's stderr) are reduced to their final lines and shown as plain text;
+  into ``<out>/_static/mathjax/`` and linked relatively; a formula keeps its line (a wide one scrolls
+  inside its own box, never the page);
+- progress bars, widget state and widget views without a static fallback are left out
+  (:mod:`theory_collection.notebook_outputs`);
 - absolute paths of the build machine (the report folder, the repository, the home folder) are
   shown relative to the report (``output_dir = "topic_structure/01_x"``) or to the repository;
 - headings get GitHub-style anchors (``## 6 · Value first`` -> ``#6--value-first``), the same
-  anchors that ``THEORY.md#...`` links use; the paper's ``THEORY.md`` is rendered to
-  ``<out>/<paper>/THEORY.html`` and links to it are rewritten; links to ``.ipynb`` files download;
-- a bar at the top links back to the index, the notebook file and the theory notes.
+  anchors that ``THEORY.md#...`` links use, and every executed code cell the anchor of its execution
+  count (``#cell-12`` for ``In [12]``) with the anchor of its section (:mod:`theory_collection.sections`);
+  the paper's ``THEORY.md`` is rendered to ``<out>/<paper>/THEORY.html`` and links to it are
+  rewritten; links to ``.ipynb`` files download;
+- a bar at the top links back to the index, the notebook file and the theory notes, and shows or hides
+  the code; a tap on a figure opens it at full size.
 
-The section of a claim is found here too (:func:`sections_of_page`, :func:`recorded_sections`):
-the heading that a claim's ``section`` names, else the heading above the cell that records it.
+The styles and scripts the pages share with the index live in ``templates/assets/``.
 """
 
 from __future__ import annotations
@@ -25,21 +30,29 @@ import os
 import re
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
 
 import nbformat
 
-from theory_collection.papers import REPO_ROOT
+from theory_collection.notebook_outputs import (
+    clean_outputs,
+    injected_output_dir,
+    mark_injected_cell,
+    path_replacements,
+    relativize_paths,
+)
+from theory_collection.sections import CELL_ANCHOR, notebook_title, slug
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
+ASSETS = TEMPLATE_DIR / "assets"
 STATIC = "_static"
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full"
 
-# tqdm's bar: "name:  41%|████      | 299/730 [00:01<00:01, 297.37it/s]"
-_PROGRESS = re.compile(r"\d+%\|.*\|\s*\d+/\d+|\d+/\d+ \[\d")
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+
+def asset(*names: str) -> str:
+    """The text of shared style sheets or scripts (``templates/assets/<name>``), one after the other."""
+    return "\n".join((ASSETS / name).read_text(encoding="utf-8") for name in names)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -64,10 +77,12 @@ def install_assets(root: str | Path) -> Path:
 
 def mathjax_head(page_dir: str | Path, root: str | Path) -> str:
     """The ``<script>`` tags that load the report's MathJax from a page in ``page_dir`` (relative URL)."""
-    url = _relative_url(Path(root) / STATIC / "mathjax" / "MathJax.js", page_dir) + f"?config={MATHJAX_CONFIG}"
+    url = relative_url(Path(root) / STATIC / "mathjax" / "MathJax.js", page_dir) + f"?config={MATHJAX_CONFIG}"
     # Only the STIX-Web fonts ship with the package: use them, never look for local or image fonts,
     # and point the @font-face rules of fonts that are not there (MathJax's TeX fonts for native
-    # MathML, a test font at about:blank that file:// pages may not load) at nothing.
+    # MathML, a test font at about:blank that file:// pages may not load) at nothing. A formula is
+    # never broken over lines (in a narrow table cell that made three lines of one update rule): a wide
+    # display scrolls in its own box (assets/page.css, index.css).
     native_fonts = (
         "{" + ", ".join(f'"@font-face /*{k}*/": {{src: "local(\'MathJax_None\')"}}' for k in range(1, 7)) + "}"
     )
@@ -77,7 +92,7 @@ MathJax.Hub.Config({{
             processEscapes: true, processEnvironments: true}},
   TeX: {{equationNumbers: {{autoNumber: "AMS", useLabelIds: true}}}},
   "HTML-CSS": {{availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null,
-               linebreaks: {{automatic: true}},
+               linebreaks: {{automatic: false}},
                styles: {{"@font-face": {{"font-family": "MathJax_Blank", src: "local('MathJax_Blank')"}}}}}},
   NativeMML: {{styles: {native_fonts}}},
   displayAlign: "center",
@@ -87,135 +102,6 @@ MathJax.Hub.Config({{
 }});
 </script>
 <script src="{html.escape(url)}"></script>"""
-
-
-# ---------------------------------------------------------------------------------------------
-# Cleaning a notebook for reading
-
-
-def progress_to_text(nb: nbformat.NotebookNode) -> int:
-    """Replace each cell's progress-bar stderr by the final line of each bar, as plain output; return how many.
-
-    Consecutive stream outputs of one kind are merged first; carriage returns are applied as a
-    terminal would (what follows the last ``\\r`` of a line is what the reader saw). A stderr
-    output that holds anything besides progress bars (a warning) stays stderr; one with nothing
-    left on the screen (bars that cleared themselves) is dropped.
-    """
-    changed = 0
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        merged = []
-        for output in cell.get("outputs", []):
-            if (
-                output.output_type == "stream"
-                and merged
-                and merged[-1].output_type == "stream"
-                and merged[-1].name == output.name
-            ):
-                merged[-1].text += output.text
-            else:
-                merged.append(output)
-        kept = []
-        for output in merged:
-            if output.output_type == "stream" and output.name == "stderr":
-                lines = [line.rsplit("\r", 1)[-1].rstrip() for line in output.text.replace("\r\n", "\n").split("\n")]
-                lines = [line for line in lines if line.strip()]
-                if not lines:  # bars that cleared themselves (leave=False): nothing was left on the screen
-                    changed += 1
-                    continue
-                if all(_PROGRESS.search(line) for line in lines):
-                    output.name = "stdout"
-                    output.text = "\n".join(lines) + "\n"
-                    changed += 1
-            kept.append(output)
-        merged = kept
-        cell.outputs = merged
-    return changed
-
-
-def relativize_paths(nb: nbformat.NotebookNode, replacements: list[tuple[str, str]]) -> None:
-    """Replace each absolute path in ``replacements`` (longest first) in every source and text output."""
-    pairs = sorted(((old, new) for old, new in replacements if old), key=lambda pair: -len(pair[0]))
-
-    def fix(text):
-        if isinstance(text, list):
-            return [fix(item) for item in text]
-        if not isinstance(text, str):
-            return text
-        for old, new in pairs:
-            text = text.replace(old, new)
-        return text
-
-    for cell in nb.cells:
-        cell.source = fix(cell.source)
-        for output in cell.get("outputs", []):
-            if "text" in output:
-                output.text = fix(output.text)
-            for mime in ("text/plain", "text/html", "text/markdown", "text/latex"):
-                if mime in output.get("data", {}):
-                    output.data[mime] = fix(output.data[mime])
-            if output.output_type == "error":
-                output.evalue = fix(output.evalue)
-                output.traceback = fix(output.traceback)
-
-
-def path_replacements(output_dir: Path, root: Path, injected: str | None) -> list[tuple[str, str]]:
-    """(absolute, shown) pairs: the notebook's output folder and the report relative to the report,
-    the repository relative to itself, the home folder as ``~``."""
-    relative = output_dir.resolve().relative_to(root.resolve()).as_posix()
-    pairs = [
-        (str(output_dir.resolve()), relative),
-        (str(root.resolve()) + os.sep, ""),
-        (str(root.resolve()), "."),
-        (str(REPO_ROOT) + os.sep, ""),
-        (str(Path.home()), "~"),
-    ]
-    if injected and os.path.isabs(injected):  # the folder papermill was given (a staging folder, say)
-        pairs.insert(0, (injected, relative))
-    if root.name.startswith("."):  # a staging folder inside the report
-        pairs += [(str(root.resolve().parent) + os.sep, ""), (str(root.resolve().parent), ".")]
-    return [(old, new) for old, new in pairs if len(old) > 1]
-
-
-def injected_output_dir(nb: nbformat.NotebookNode) -> str | None:
-    """The ``output_dir`` value papermill injected, or None."""
-    for cell in nb.cells:
-        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
-            found = re.search(r"""^output_dir\s*=\s*(["'])(.*)\1""", cell.source, re.MULTILINE)
-            if found:
-                return found.group(2)
-    return None
-
-
-def mark_injected_cell(nb: nbformat.NotebookNode) -> None:
-    """Say in the injected parameters cell that its paths are relative to the report folder."""
-    for cell in nb.cells:
-        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
-            cell.source = cell.source.replace("# Parameters", "# Parameters (paths relative to the report folder)", 1)
-
-
-def notebook_title(nb: nbformat.NotebookNode, fallback: str) -> str:
-    """The text of the notebook's first heading, without Markdown markup; ``fallback`` when it has none."""
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                found = _HEADING.match(line)
-                if found:
-                    return plain_text(found.group(2))
-    return fallback
-
-
-def plain_text(markdown: str) -> str:
-    """Markdown inline text without its markup (links keep their text, code its content)."""
-    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", markdown)
-    return re.sub(r"[*_`]", "", text).strip()
-
-
-def slug(text: str) -> str:
-    """A heading's anchor as GitHub writes it: lower case, punctuation dropped, spaces to hyphens."""
-    text = re.sub(r"[^\w\- ]", "", text.strip().lower())
-    return text.replace(" ", "-")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,37 +124,43 @@ def export_page(notebook: str | Path, root: str | Path | None = None) -> Path:
     nb = nbformat.read(notebook, as_version=4)
     title = notebook_title(nb, notebook.stem)
     nb.metadata["title"] = title
-    progress_to_text(nb)
+    clean_outputs(nb)
     relativize_paths(nb, path_replacements(page_dir, root, injected_output_dir(nb)))
     mark_injected_cell(nb)
+    counts = {cell.get("id"): cell.get("execution_count") for cell in nb.cells if cell.cell_type == "code"}
 
     source = source_folder(nb)
     theory = page_dir.parent / "THEORY.html" if source is not None and (source / "THEORY.md").is_file() else None
-    nav = [f'<a href="{_relative_url(root / "index.html", page_dir)}">&larr; report index</a>']
+    nav = [f'<a href="{relative_url(root / "index.html", page_dir)}">&larr; report index</a>']
     if theory is not None:
-        nav.append(f'<a href="{_relative_url(theory, page_dir)}">theory notes</a>')
+        nav.append(f'<a href="{relative_url(theory, page_dir)}">theory notes</a>')
     nav.append(f'<a href="{quote(notebook.name)}" download>download the notebook (.ipynb)</a>')
+    nav.append('<button type="button" class="code-toggle" aria-pressed="false">hide code</button>')
     exporter = HTMLExporter(template_name="report_page", extra_template_basedirs=[str(TEMPLATE_DIR)])
     resources = {
         "report_mathjax": mathjax_head(page_dir, root),
-        "report_css": PAGE_CSS,
+        "report_css": asset("page.css", "zoom.css"),
+        "report_script": asset("zoom.js", "maths.js", "page.js"),
         "report_dark_css": _lab_css("theme-dark.css"),
         "report_nav": " · ".join(nav),
         "metadata": {"name": title},
     }
     body, _ = exporter.from_notebook_node(nb, resources=resources)
-    body = fix_page(body, theory_href=_relative_url(theory, page_dir) if theory is not None else None)
+    body = fix_page(body, theory_href=relative_url(theory, page_dir) if theory is not None else None, counts=counts)
     target = notebook.with_suffix(".html")
     target.write_text(body, encoding="utf-8")
     return target
 
 
-def fix_page(body: str, theory_href: str | None) -> str:
-    """Give headings GitHub-style anchors and point ``THEORY.md`` and ``.ipynb`` links where they resolve."""
+def fix_page(body: str, theory_href: str | None, counts: dict | None = None) -> str:
+    """Give headings GitHub-style anchors and code cells the anchor of their execution count (``counts``: cell id
+    -> execution count; else read from the ``In [n]`` prompt), and point ``THEORY.md`` and ``.ipynb`` links where
+    they resolve."""
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(body, "html.parser")
     _anchor_headings(soup)
+    _anchor_cells(soup, counts or {})
     for link in soup.find_all("a", href=True):
         target = urlparse(link["href"])
         if target.scheme or target.netloc or link["href"].startswith("#"):
@@ -297,6 +189,27 @@ def _anchor_headings(soup) -> None:
         link = soup.new_tag("a", attrs={"class": "anchor-link", "href": f"#{anchor}"})
         link.string = "¶"
         heading.append(link)
+
+
+def _is_code_cell(tag) -> bool:
+    return tag.name == "div" and "jp-CodeCell" in (tag.get("class") or [])
+
+
+def _anchor_cells(soup, counts: dict) -> None:
+    """Each executed code cell: ``id="cell-<n>"`` and ``data-section`` (the anchor of the heading above it)."""
+    section = ""
+    for tag in soup.find_all(lambda t: re.fullmatch(r"h[1-6]", t.name) is not None or _is_code_cell(t)):
+        if tag.name != "div":
+            section = tag.get("id", section)
+            continue
+        count = counts.get(str(tag.get("id", "")).removeprefix("cell-id="))
+        if count is None:
+            prompt = tag.find("div", class_="jp-InputPrompt")
+            found = re.search(r"\[(\d+)\]", prompt.get_text() if prompt else "")
+            count = int(found.group(1)) if found else None
+        if count is not None:
+            tag["id"] = CELL_ANCHOR.format(count)
+            tag["data-section"] = section
 
 
 _LINK = re.compile(r"<a\s([^>]*?)href=\"([^\"]*)\"([^>]*)>(.*?)</a>", re.DOTALL)
@@ -328,7 +241,7 @@ def relink(page: str | Path) -> int:
             notebook_page = paper_dir / path.stem / f"{path.stem}.html"
             if notebook_page.is_file():
                 fragment = f"#{target.fragment}" if target.fragment else ""
-                return f'<a {before}href="{_relative_url(notebook_page, page.parent)}{fragment}"{after}>{text}</a>'
+                return f'<a {before}href="{relative_url(notebook_page, page.parent)}{fragment}"{after}>{text}</a>'
         return f'<span class="unlinked" title="not in this report">{text}</span>'
 
     body = _LINK.sub(fix, page.read_text(encoding="utf-8"))
@@ -341,21 +254,22 @@ def write_theory_page(source: Path | None, paper_dir: Path, root: Path) -> Path 
     """Render ``<source>/THEORY.md`` to ``<paper_dir>/THEORY.html`` (maths, heading anchors); None if absent."""
     if source is None or not (source / "THEORY.md").is_file():
         return None
+    from bs4 import BeautifulSoup
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
     text = (source / "THEORY.md").read_text(encoding="utf-8")
-    body = markdown2html_mistune(text)
     target = paper_dir / "THEORY.html"
     title = notebook_title(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)]), "Theory notes")
-    page = THEORY_PAGE.format(
-        title=html.escape(title),
-        mathjax=mathjax_head(paper_dir, root),
-        css=PAGE_CSS,
-        index=_relative_url(root / "index.html", paper_dir),
-        body=body,
+    index = relative_url(root / "index.html", paper_dir)
+    page = standalone_page(
+        title,
+        asset("page.css", "zoom.css"),
+        mathjax_head(paper_dir, root),
+        markdown2html_mistune(text),
+        asset("zoom.js", "maths.js"),
+        before=f'<nav class="report-nav"><a href="{index}">&larr; report index</a></nav>',
+        body_class="theory",
     )
-    from bs4 import BeautifulSoup
-
     soup = BeautifulSoup(page, "html.parser")
     _anchor_headings(soup)
     paper_dir.mkdir(parents=True, exist_ok=True)
@@ -379,139 +293,33 @@ def _lab_css(name: str) -> str:
     return ""
 
 
-def _relative_url(target: str | Path, start: str | Path) -> str:
+def relative_url(target: str | Path, start: str | Path) -> str:
+    """The URL of ``target`` relative to the folder ``start`` (quoted; ``../x/a%20b.html``)."""
     return quote(Path(os.path.relpath(Path(target).resolve(), Path(start).resolve())).as_posix())
 
 
-# ---------------------------------------------------------------------------------------------
-# Where a claim is derived: the sections of a page and of a notebook
-
-
-@dataclass(frozen=True)
-class Section:
-    """A heading of a notebook page: its anchor and its text."""
-
-    anchor: str
-    text: str
-
-
-def sections_of_page(page: str | Path) -> list[Section]:
-    """The headings of an exported page, in order, with their anchors."""
-    from html.parser import HTMLParser
-
-    class Headings(HTMLParser):
-        def __init__(self):
-            super().__init__()
-            self.found: list[Section] = []
-            self._current: tuple[str, list[str]] | None = None
-            self._skip = 0
-
-        def handle_starttag(self, tag, attrs):
-            attrs = dict(attrs)
-            if re.fullmatch(r"h[1-6]", tag) and attrs.get("id"):
-                self._current = (attrs["id"], [])
-            elif self._current is not None and tag == "a" and "anchor-link" in (attrs.get("class") or ""):
-                self._skip += 1
-
-        def handle_endtag(self, tag):
-            if self._current is not None and re.fullmatch(r"h[1-6]", tag):
-                self.found.append(Section(self._current[0], " ".join("".join(self._current[1]).split())))
-                self._current = None
-            elif tag == "a" and self._skip:
-                self._skip -= 1
-
-        def handle_data(self, data):
-            if self._current is not None and not self._skip:
-                self._current[1].append(data)
-
-    parser = Headings()
-    parser.feed(Path(page).read_text(encoding="utf-8"))
-    return parser.found
-
-
-def find_section(sections: list[Section], heading: str) -> Section | None:
-    """The section whose heading text is ``heading`` (markup, case and punctuation ignored), or the
-    only one that contains it; None when there is none or several."""
-    wanted = _normal(plain_text(heading.lstrip("#")))
-    if not wanted:
-        return None
-    exact = [s for s in sections if _normal(s.text) == wanted]
-    if exact:
-        return exact[0]
-    partial = [s for s in sections if wanted in _normal(s.text)]
-    return partial[0] if len(partial) == 1 else None
-
-
-def recorded_sections(notebook: str | Path) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """For a notebook: the heading above each literal claim id recorded by ``check``/``observe`` (an
-    f-string id becomes a pattern), and the figure names that ``save_figure`` writes under each heading.
-
-    Returns ``({id_pattern: heading}, {heading: [figure name patterns]})``; patterns are regular expressions.
-    """
-    nb = nbformat.read(Path(notebook), as_version=4)
-    heading = ""
-    claims: dict[str, str] = {}
-    figures: dict[str, list[str]] = {}
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                found = _HEADING.match(line)
-                if found:
-                    heading = found.group(2)
-        elif cell.cell_type == "code":
-            for prefix, literal in re.findall(r"""\.(?:check|observe)\(\s*(f?)["']([^"']+)["']""", cell.source):
-                claims.setdefault(_pattern(literal, bool(prefix)), heading)
-            for prefix, literal in re.findall(r"""save_figure\([^,]+,\s*(f?)["']([^"']+)["']""", cell.source):
-                figures.setdefault(heading, []).append(_pattern(literal, bool(prefix)))
-    return claims, figures
-
-
-def _pattern(literal: str, is_fstring: bool) -> str:
-    if not is_fstring:
-        return re.escape(literal)
-    return "".join(".+" if part.startswith("{") else re.escape(part) for part in re.split(r"(\{[^}]*\})", literal))
-
-
-def _normal(text: str) -> str:
-    return re.sub(r"[\W_]+", "", text.lower())
-
-
-PAGE_CSS = """
-.report-nav { font-family: system-ui, sans-serif; font-size: 0.95rem; padding: 0.5rem 1rem;
-  border-bottom: 1px solid var(--jp-border-color2, #ccc); margin-bottom: 1rem; }
-.report-nav a { color: var(--jp-content-link-color, #1a5fb4); }
-.jp-RenderedImage img, .jp-RenderedMarkdown img { max-width: 100%; height: auto; }
-.jp-OutputArea-output pre, .jp-RenderedHTMLCommon table { overflow-x: auto; }
-.jp-RenderedHTMLCommon { overflow-x: auto; }
-body.theory { font-family: system-ui, sans-serif; max-width: 50rem; margin: 0 auto; padding: 0 1rem 3rem;
-  line-height: 1.55; color: #1f2328; background: #fff; }
-body.theory table { border-collapse: collapse; display: block; overflow-x: auto; }
-body.theory th, body.theory td { border: 1px solid #d0d7de; padding: 0.25rem 0.5rem; }
-body.theory pre { overflow-x: auto; background: #f6f8fa; padding: 0.5rem; }
-body.theory a.anchor-link { visibility: hidden; margin-left: 0.3em; text-decoration: none; }
-body.theory :hover > a.anchor-link { visibility: visible; }
-@media (prefers-color-scheme: dark) {
-  body.theory { color: #e6edf3; background: #0d1117; }
-  body.theory a { color: #58a6ff; }
-  body.theory pre { background: #161b22; }
-  body.theory th, body.theory td { border-color: #30363d; }
-}
-"""
-
-THEORY_PAGE = """<!DOCTYPE html>
+def standalone_page(
+    title: str, css: str, mathjax: str, body: str, script: str, before: str = "", after: str = "", body_class: str = ""
+) -> str:
+    """A complete HTML page of the report (the index, the theory notes): ``before`` and ``after`` go around
+    ``<main>``; ``title`` is escaped, the rest is HTML."""
+    classes = f' class="{body_class}"' if body_class else ""
+    return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
+<title>{html.escape(title)}</title>
 <style>{css}</style>
 {mathjax}
 </head>
-<body class="theory">
-<nav class="report-nav"><a href="{index}">&larr; report index</a></nav>
+<body{classes}>
+{before}
 <main>
 {body}
 </main>
+{after}
+<script>{script}</script>
 </body>
 </html>
 """

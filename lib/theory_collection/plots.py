@@ -8,6 +8,8 @@ import matplotlib
 import seaborn as sns
 from matplotlib.collections import QuadMesh
 
+from theory_collection.sections import FIGURE_CELL_KEY, recording_cell
+
 # Fixed SVG ids and no timestamps, so re-running a notebook does not churn committed figures.
 matplotlib.rcParams["svg.hashsalt"] = "theory-collection"
 sns.set_theme(context="notebook", style="white")
@@ -23,7 +25,8 @@ def save_figure(fig, name: str, directory: str | Path) -> list[Path]:
     """Save ``fig`` as ``<directory>/<name>.png`` and ``.svg``; return the paths.
 
     The figure's title (:func:`figure_title`) is stored in both files' metadata (``Title``): the
-    report's caption and alt text.
+    report's caption and alt text. Inside a notebook the PNG also records the execution count of the
+    cell that saved it (``Cell``), so the report links each claim to the figures of its own cell.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -36,6 +39,8 @@ def save_figure(fig, name: str, directory: str | Path) -> list[Path]:
     paths = [directory / f"{name}.png", directory / f"{name}.svg"]
     # The SVG backend refuses a None title, so an untitled figure simply has no Title entry.
     titled = {"Title": title} if (title := figure_title(fig)) else {}
-    fig.savefig(paths[0], dpi=130, bbox_inches="tight", metadata={"Software": None, **titled})
+    cell = recording_cell()
+    png_metadata = {"Software": None, **titled, **({FIGURE_CELL_KEY: str(cell)} if cell is not None else {})}
+    fig.savefig(paths[0], dpi=130, bbox_inches="tight", metadata=png_metadata)
     fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None, "Creator": None, **titled})
     return paths

@@ -1,63 +1,61 @@
 """Run the notebooks of the collection through papermill, before anything checking what they are given.
 
 A report directory holds one folder per paper, and in it one folder per notebook (the executed
-notebook, its HTML export, ``claims.json`` and ``figures/``)::
+notebook, its HTML export, ``claims.json``, ``figures/`` and the folder's own ``run.json``)::
 
-    <out>/<paper>/NN_name/NN_name.ipynb, NN_name.html, claims.json, figures/*.png|svg
+    <out>/<paper>/NN_name/NN_name.ipynb, NN_name.html, claims.json, run.json, figures/*.png|svg
 
 :mod:`theory_collection.report` writes the summaries (``index.html``, ``summary.md``) over them.
 
 **Everything is checked before any kernel starts** (:func:`prepare`). For each notebook the runner
-reads, without executing anything,
+reads, without executing anything (:mod:`theory_collection.notebook_spec`), its ``parameters`` cell and
+its profiles (the ``PROFILES`` it assigns, else those its paper registers for it,
+``Paper.notebook_profiles``). Each parameter's value is the override, else its non-``None`` default,
+else the profile's value. These values are validated by the paper's rules
+(:class:`theory_collection.papers.Paper`): the standard names by ``checks``, the notebook's own names
+by ``notebook_checks[<stem>]``, or, when no rule is declared, by the type of the profile value (an
+integer profile value makes it an integer); then ``cross_check`` and ``notebook_cross_checks[<stem>]``
+see them all. Then the estimates: the paper's ``memory_estimate`` must fit in
+:func:`theory_collection.params.memory_budget_bytes`, and its ``time_estimate`` (seconds on one core)
+must stay under :func:`time_limit_seconds` (24 hours; a backstop for what the paper's own rules, such as
+its bound on ``steps``, do not already refuse). Both estimates are printed. Any failure is a
+``ValueError`` naming the notebook and the parameter. An exactly integral float given for an integer
+(``-p seed 1.0``, YAML ``1e1``) is converted to the int, and the notebook receives the int; the
+conversion is reported.
 
-- its ``parameters`` cell (names and default values, as literals), and
-- its profiles: the code cell that assigns ``PROFILES = {...}``. The right-hand side may use dict
-  and list literals, ``dict(...)`` calls, numbers, strings and names assigned earlier *in the same
-  cell* (``BASE = dict(...)``, ``GRID = [...]``); anything else (a function call, an import) makes
-  the profiles unreadable, which is an error naming the notebook. A notebook without ``PROFILES``
-  takes those its paper registers for it (``Paper.notebook_profiles``, resolved in the notebook by
-  ``Paper.resolve``); the collection's notebooks do so.
-
-Each parameter's value is the override, else its non-``None`` default, else the profile's value.
-These values are validated by the paper's rules (:class:`theory_collection.papers.Paper`): the
-standard names by ``checks``, the notebook's own names by ``notebook_checks[<stem>]``, or, when no
-rule is declared, by the type of the profile value (an integer profile value makes it an integer);
-then ``cross_check`` and ``notebook_cross_checks[<stem>]`` see them all, and the paper's
-``memory_estimate`` must fit in :func:`theory_collection.params.memory_budget_bytes`. Any failure is
-a ``ValueError`` naming the notebook and the parameter. A notebook author who adds a parameter adds
-its rule to the paper's ``notebook_checks`` (for the topic paper: ``topic_structure.params``).
-An exactly integral float given for an integer (``-p seed 1.0``, YAML ``1e1``) is converted to the
-int, and the notebook receives the int; the conversion is reported.
-
-A report run writes each notebook into a staging folder ``<out>/.staging/`` and, once every notebook
-has run, replaces the notebooks' previous folders with the new ones (one rename each) and then
-writes the summaries, so an interrupted run leaves the earlier report as it was; an interrupted
-replacement leaves ``<out>/.incomplete.json`` naming the notebooks whose folders may not match the summaries.
+**A report never destroys another.** A run holds ``<out>``'s lock (:mod:`theory_collection.locks`) from
+its first write to its last, so a second run into the same folder refuses at once; it refuses to merge
+into a report of another profile; it runs its notebooks into a staging folder of its own and publishes
+them only when all have run (:mod:`theory_collection.publishing`), so an interrupted or killed run
+leaves the earlier report as it was; a notebook that fails does not replace an earlier result that
+ran through, but is kept beside it; and the summaries list every notebook of the report, each with
+the date and commit of its own run (:func:`write_report`). With ``scheduler`` the notebooks run on a
+Dask cluster's workers and their files come back to this process (:mod:`theory_collection.cluster`).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import os
-import re
 import shutil
 import signal
 import sys
 import tempfile
 import threading
-import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
-import yaml
-from tqdm.auto import tqdm
-
-from theory_collection import papers
-from theory_collection.claims import OWN_KINDS, load_claims, verdict_of, write_atomic
+from theory_collection import cluster, locks, papers, publishing
+from theory_collection.execution import KERNEL, QUIET_KERNEL, export_page_of, run_notebook, run_side_by_side
+from theory_collection.notebook_spec import UNREADABLE as _UNREADABLE
+from theory_collection.notebook_spec import (
+    NotebookSpec,
+    default_of,
+    load_yaml,
+    parse_value,
+    read_notebook_spec,
+)
 from theory_collection.papers import Paper, paper_of
 from theory_collection.params import (
     PROFILES,
@@ -68,67 +66,24 @@ from theory_collection.params import (
     like_profile,
     memory_budget_bytes,
 )
+from theory_collection.report import write_summaries
+from theory_collection.runs import (
+    INCOMPLETE,
+    RUNS_FILE,
+    NotebookRun,
+    git_commit,
+    now_text,
+    report_profile,
+    write_run_record,
+)
 
-KERNEL = "python3"
-# The kernel's own log (a TCP-transport warning at every start, an interrupt at shutdown) is noise
-# on the terminal; a notebook's errors and prints still reach the executed notebook.
-QUIET_KERNEL = ["--IPKernelApp.log_level=CRITICAL"]
+__all__ = ["KERNEL", "QUIET_KERNEL", "RUNS_FILE", "INCOMPLETE", "load_yaml", "parse_value", "run_notebook"]
 
 MAX_JOBS = 64  # notebooks run side by side (--jobs)
-RUNS_FILE = "runs.json"  # what a report ran (written by theory_collection.report.write_runs)
+TIME_LIMIT_SECONDS = 24 * 3600.0  # the longest one notebook may plan to run on one core
 
 # Set by the runner itself (``--profile``, ``--out``), never by a ``-p`` override.
 RUNNER_PARAMETERS = ("profile", "output_dir")
-
-
-@dataclass
-class NotebookRun:
-    """The outcome of executing one notebook into ``output_dir``."""
-
-    notebook: str  # stem, e.g. "03_value_matrix"
-    output_dir: Path
-    paper: str = ""  # the paper's name (its folder), e.g. "topic_structure"
-    error: str = ""  # "" when the notebook ran to the end or was stopped only by its failing claims
-    claims: list[dict] = field(default_factory=list)
-    seconds: float = 0.0
-    html: Path | None = None
-    started: float = 0.0  # when it started, seconds since the epoch (0: not recorded)
-
-    @property
-    def executed(self) -> Path:
-        """The executed notebook, ``<output_dir>/<stem>.ipynb``."""
-        return self.output_dir / f"{self.notebook}.ipynb"
-
-    @property
-    def failed_claims(self) -> list[dict]:
-        """Every claim whose verdict is ``fails``: the collection's own and the paper's."""
-        return [c for c in self.claims if verdict_of(c) == "fails"]
-
-    @property
-    def broken_claims(self) -> list[dict]:
-        """Failing derivations, predictions and checks: the collection itself is wrong somewhere."""
-        return [c for c in self.failed_claims if c.get("kind", "prediction") in OWN_KINDS]
-
-    @property
-    def findings(self) -> list[dict]:
-        """Failing paper claims and assumptions: findings about a paper or its formalisation (results, not problems)."""
-        return [c for c in self.failed_claims if c.get("kind", "prediction") not in OWN_KINDS]
-
-    @property
-    def status(self) -> str:
-        """ "error" (did not run through), "claims fail" (ran; one of the collection's own claims fails) or "ok".
-
-        A notebook whose only failing claims are the paper's (findings) is "ok": it ran and it
-        reports what the data say.
-        """
-        if self.error:
-            return "error"
-        return "claims fail" if self.broken_claims else "ok"
-
-    @property
-    def figures(self) -> list[Path]:
-        """The run's PNG figures (each has an SVG twin)."""
-        return sorted((self.output_dir / "figures").glob("*.png"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,6 +154,13 @@ class Prepared:
     values: dict  # every parameter's checked value (override, default or profile value), normalised
     notes: list[str] = field(default_factory=list)  # conversions to tell the user about
     memory: int = 0  # the paper's memory estimate in bytes (0: none given)
+    seconds: float = 0.0  # the paper's time estimate on one core (0: none given)
+
+    def estimates_text(self) -> str:
+        """``estimated 1.2 GB of memory and 40 s on one core`` ("" when the paper gives no estimate)."""
+        parts = [f"{format_bytes(self.memory)} of memory"] if self.memory else []
+        parts += [f"{seconds_text(self.seconds)} on one core"] if self.seconds else []
+        return "estimated " + " and ".join(parts) if parts else ""
 
 
 def check_overrides(paths: list[Path], overrides: dict[str, object], profile: str = "quick") -> list[Prepared]:
@@ -211,7 +173,8 @@ def prepare(paths: list[Path], overrides: dict[str, object], profile: str = "qui
 
     Returns one :class:`Prepared` per notebook. Raises ``ValueError`` naming the notebook and the
     parameter for an unknown name, a bad value, a broken rule between parameters (against the
-    profile's values), or a size whose memory estimate exceeds the machine's budget.
+    profile's values), a size whose memory estimate exceeds the machine's budget, or a run whose time
+    estimate exceeds :func:`time_limit_seconds`.
     """
     check_choice("profile", profile, PROFILES)
     fixed = sorted(set(overrides) & set(RUNNER_PARAMETERS))
@@ -222,7 +185,10 @@ def prepare(paths: list[Path], overrides: dict[str, object], profile: str = "qui
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ValueError(f"unknown parameter(s) {unknown}; the notebooks take {sorted(known - set(RUNNER_PARAMETERS))}")
-    return [_prepare_one(path, spec, overrides, profile) for path, spec in specs.items()]
+    prepared = [_prepare_one(path, spec, overrides, profile) for path, spec in specs.items()]
+    for item in prepared:
+        item.seconds = _time_estimate(item, profile)
+    return prepared
 
 
 def _prepare_one(path: Path, spec: NotebookSpec, overrides: dict[str, object], profile: str) -> Prepared:
@@ -272,170 +238,49 @@ def _prepare_one(path: Path, spec: NotebookSpec, overrides: dict[str, object], p
                 f"more than the {format_bytes(budget)} this machine allows (3/4 of its memory); "
                 "choose smaller sizes"
             )
-    parameters = {name: as_given(value, normalised[name]) for name, value in given.items()}
+    # a file is resolved once, here against the caller's working directory: the kernel receives the absolute path
+    parameters = {
+        name: normalised[name] if name in paper.file_parameters else as_given(value, normalised[name])
+        for name, value in given.items()
+    }
     return Prepared(path, parameters, normalised, notes, int(needed))
 
 
-def default_of(spec: NotebookSpec, name: str):
-    """The default of ``name`` in the notebook's parameters cell (``None`` when it cannot be read as a literal)."""
-    default = spec.defaults.get(name)
-    return None if default is _UNREADABLE else default
+def time_limit_seconds() -> float:
+    """The longest one notebook may plan to run, in seconds on one core: 24 hours
+    (``THEORY_COLLECTION_TIME_LIMIT_SECONDS`` overrides it)."""
+    override = os.environ.get("THEORY_COLLECTION_TIME_LIMIT_SECONDS")
+    return float(override) if override else TIME_LIMIT_SECONDS
 
 
-# ---------------------------------------------------------------------------------------------
-# Reading a notebook without running it
+def _time_estimate(item: Prepared, profile: str) -> float:
+    """The paper's time estimate of a checked notebook (0 when it gives none); a ValueError past the limit.
 
-
-_UNREADABLE = object()  # a parameters-cell default that is not a literal (an expression)
-
-
-class _NotStatic(Exception):
-    pass
-
-
-@dataclass(frozen=True)
-class NotebookSpec:
-    """What the runner reads from a notebook without executing it."""
-
-    defaults: dict  # the parameters cell: name -> literal default (``_UNREADABLE`` for an expression)
-    profiles: dict | None  # ``PROFILES``: profile -> {name: value}; None when the notebook assigns none
-
-
-def read_notebook_spec(path: str | Path) -> NotebookSpec:
-    """The parameters cell and the ``PROFILES`` of a notebook, read statically (see the module docstring)."""
-    path = Path(path)
-    try:
-        stat = path.stat()
-    except OSError as error:
-        raise ValueError(f"cannot read notebook {path}: {error.strerror}") from error
-    return copy.deepcopy(_read_notebook_spec(path.resolve(), stat.st_mtime_ns, stat.st_size))
-
-
-@lru_cache(maxsize=64)  # a grid checks every point against the same notebook
-def _read_notebook_spec(path: Path, mtime_ns: int, size: int) -> NotebookSpec:
-    import nbformat
-
-    try:
-        nb = nbformat.read(path, as_version=4)
-    except Exception as error:  # not JSON, not a notebook, not there
-        raise ValueError(f"cannot read notebook {path}: {type(error).__name__}: {error}") from error
-    code = [cell for cell in nb.cells if cell.cell_type == "code"]
-    tagged = [cell for cell in code if "parameters" in cell.get("metadata", {}).get("tags", [])]
-    if len(tagged) != 1:
+    The limit is a backstop: the paper's own rules (its bound on ``steps``, say) have refused what they
+    bound before this runs, each with its own message."""
+    paper, stem = paper_of(item.path), item.path.stem
+    if paper.time_estimate is None:
+        return 0.0
+    seconds, limit = float(paper.time_estimate(stem, dict(item.values))), time_limit_seconds()
+    if not seconds <= limit:
+        sizes = ", ".join(f"{name}={item.values[name]!r}" for name in item.parameters) or "its profile values"
         raise ValueError(
-            f"{path.stem}: a notebook needs exactly one code cell tagged 'parameters', found {len(tagged)}"
+            f"{stem} ({profile} profile): at {sizes} it would run about {seconds_text(seconds)} on one core, more "
+            f"than the {seconds_text(limit)} one notebook may run (THEORY_COLLECTION_TIME_LIMIT_SECONDS); choose "
+            "shorter runs"
         )
-    defaults = {}
-    for name, node in _assignments(tagged[0].source, path.stem):
-        try:
-            defaults[name] = _static_value(node, {})
-        except _NotStatic:
-            defaults[name] = _UNREADABLE
-    profiles = None
-    for cell in code:
-        if cell is tagged[0] or "PROFILES" not in cell.source:
-            continue
-        names: dict = {}
-        for name, node in _assignments(cell.source, path.stem):
-            try:
-                names[name] = _static_value(node, names)
-            except _NotStatic:
-                names.pop(name, None)
-                if name == "PROFILES":
-                    raise ValueError(
-                        f"{path.stem}: PROFILES cannot be read without running the notebook: write it with "
-                        "literals, dict(...) and names assigned earlier in its cell"
-                    ) from None
-        if "PROFILES" in names:
-            profiles = names["PROFILES"]
-            if not isinstance(profiles, dict) or not all(isinstance(v, dict) for v in profiles.values()):
-                raise ValueError(f"{path.stem}: PROFILES must map each profile name to a dict of values")
-            break
-    return NotebookSpec(defaults, profiles)
+    return seconds
 
 
-def _assignments(source: str, where: str):
-    """``(name, value node)`` of the top-level assignments of a cell's source, in order."""
-    import ast
-
-    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]  # IPython magics
-    try:
-        tree = ast.parse("\n".join(lines))
-    except SyntaxError as error:
-        raise ValueError(f"{where}: cannot parse a cell: {error}") from error
-    for statement in tree.body:
-        if (
-            isinstance(statement, ast.Assign)
-            and len(statement.targets) == 1
-            and isinstance(statement.targets[0], ast.Name)
-        ):
-            yield statement.targets[0].id, statement.value
-        elif (
-            isinstance(statement, ast.AnnAssign)
-            and isinstance(statement.target, ast.Name)
-            and statement.value is not None
-        ):
-            yield statement.target.id, statement.value
-
-
-def _static_value(node, names: dict):
-    """The value of an expression made of literals, ``dict(...)``, arithmetic and known names; else _NotStatic."""
-    import ast
-
-    if isinstance(node, ast.Constant):
-        return node.value
-    if isinstance(node, ast.List | ast.Tuple):
-        items = [_static_value(item, names) for item in node.elts]
-        return items if isinstance(node, ast.List) else tuple(items)
-    if isinstance(node, ast.Dict):
-        result = {}
-        for key, value in zip(node.keys, node.values):
-            if key is None:  # {**BASE, ...}
-                result.update(_mapping(_static_value(value, names)))
-            else:
-                result[_static_value(key, names)] = _static_value(value, names)
-        return result
-    if isinstance(node, ast.Name):
-        if node.id in names:
-            return names[node.id]
-        raise _NotStatic(node.id)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        operand = _static_value(node.operand, names)
-        if isinstance(operand, int | float) and not isinstance(operand, bool):
-            return -operand if isinstance(node.op, ast.USub) else operand
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub | ast.Mult | ast.Div | ast.Pow):
-        left, right = _static_value(node.left, names), _static_value(node.right, names)
-        numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in (left, right))
-        if numbers and not (isinstance(node.op, ast.Pow) and abs(right) > 64):
-            return {
-                ast.Add: lambda: left + right,
-                ast.Sub: lambda: left - right,
-                ast.Mult: lambda: left * right,
-                ast.Div: lambda: left / right,
-                ast.Pow: lambda: left**right,
-            }[type(node.op)]()
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id == "dict"
-        and "dict" not in names
-        and len(node.args) <= 1
-    ):
-        result = _mapping(_static_value(node.args[0], names)) if node.args else {}
-        for keyword in node.keywords:
-            value = _static_value(keyword.value, names)
-            if keyword.arg is None:
-                result.update(_mapping(value))
-            else:
-                result[keyword.arg] = value
-        return result
-    raise _NotStatic(type(node).__name__)
-
-
-def _mapping(value) -> dict:
-    if not isinstance(value, dict):
-        raise _NotStatic("not a mapping")
-    return dict(value)
+def seconds_text(seconds: float) -> str:
+    """``40 s``, ``12 min``, ``3.5 h``, ``2.1e+03 days``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.3g} days"
 
 
 def check_values(overrides: dict[str, object], paper: Paper, profile: str = "quick") -> None:
@@ -447,94 +292,11 @@ def check_values(overrides: dict[str, object], paper: Paper, profile: str = "qui
         paper.cross_check(values)
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML 1.1 reads ``1e-3`` as a string; parameters mean the number."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$"),
-    list("-+0123456789."),
-)
-
-
-def load_yaml(text: str):
-    """Parse YAML, reading ``1e-3`` as a float. Raises ``yaml.YAMLError`` on malformed text."""
-    return yaml.load(text, Loader=_Loader)
-
-
-def parse_value(text: str):
-    """A ``-p`` value is a YAML scalar or list: ``0.1``, ``1e-3``, ``20``, ``adam``, ``[100, 150]``."""
-    try:
-        return load_yaml(text)
-    except yaml.YAMLError as error:
-        raise ValueError(f"cannot parse parameter value {text!r}: {error}") from error
-
-
 # ---------------------------------------------------------------------------------------------
 # Running
 
 
-def run_notebook(
-    path: str | Path,
-    output_dir: str | Path,
-    parameters: dict[str, object],
-    kernel: str = KERNEL,
-    cwd: str | Path | None = None,
-) -> NotebookRun:
-    """Execute ``path`` into ``output_dir/<stem>.ipynb`` with ``parameters``; never raises for a failing notebook.
-
-    The kernel's working directory is ``cwd``, by default the notebook's own folder (as under nbval
-    and JupyterLab).
-    A notebook stopped by ``ClaimsTable.raise_if_any_fails`` is not an error: its failing claims
-    are its result. Anything else that stops it is recorded as ``error`` with the cell and message.
-    ``claims.json`` and ``figures/`` of an earlier run are removed first, so that what the report
-    shows is this run's.
-    """
-    import papermill
-
-    from theory_collection.jupyter_kernels import OneThreadKernelManager
-
-    path, output_dir = Path(path), Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    claims_path = output_dir / "claims.json"
-    claims_path.unlink(missing_ok=True)
-    shutil.rmtree(output_dir / "figures", ignore_errors=True)
-    run = NotebookRun(path.stem, output_dir)
-    stopped_by_claims = False
-    run.started = time.time()
-    start = time.perf_counter()
-    try:
-        papermill.execute_notebook(
-            str(path),
-            str(run.executed),
-            parameters=parameters,
-            cwd=str(cwd or path.parent),
-            kernel_name=kernel,
-            progress_bar=False,
-            log_output=False,
-            extra_arguments=QUIET_KERNEL,
-            kernel_manager_class=OneThreadKernelManager,
-        )
-    except papermill.PapermillExecutionError as error:
-        first_line = next((line for line in error.source.splitlines() if line.strip()), "")
-        run.error = f"cell In [{error.exec_count}] `{first_line.strip()}`: {error.ename}: {error.evalue}"
-        stopped_by_claims = error.ename == "AssertionError" and "raise_if_any_fails" in error.source
-    except Exception as error:  # a kernel that dies, a notebook that cannot be read
-        run.error = f"{type(error).__name__}: {error}"
-    run.seconds = time.perf_counter() - start
-    if claims_path.exists():
-        try:
-            run.claims = load_claims(claims_path)
-        except ValueError as error:
-            run.error = run.error or str(error)
-    if stopped_by_claims and run.failed_claims:
-        run.error = ""
-    return run
-
-
-STAGING = ".staging"
-INCOMPLETE = ".incomplete.json"
+STAGING = publishing.STAGING  # each run stages into a folder of its own, <out>/.staging-XXXX
 
 
 def check_out_dir(out: str | Path, option: str = "--out") -> Path:
@@ -577,100 +339,76 @@ def run_notebooks(
     progress: bool = True,
     html: bool = True,
     jobs: int | None = None,
+    scheduler: str | None = None,
+    timeout: float = 10.0,
+    summarise: bool = False,
 ) -> list[NotebookRun]:
     """Execute each notebook with ``profile`` and ``overrides`` into ``out/<paper>/<stem>/``; runs in ``paths`` order.
 
-    Everything is checked first (:func:`prepare`). ``jobs`` notebooks run side by side (default: one per
-    CPU core, :func:`default_jobs`), each kernel on one compute thread (:mod:`theory_collection.jupyter_kernels`),
-    so the numbers are the same for any ``jobs``. Those that took longest in this report's previous run of
-    the same profile start first; a notebook waits while its memory estimate does not fit beside those
-    running (:func:`theory_collection.params.memory_budget_bytes`). The notebooks run into
-    ``out/.staging/``; when all have run, each replaces its previous folder (:func:`publish_runs`), so a
-    run stopped before then (Ctrl-C, a kill) leaves the earlier report as it was. A failing notebook is
-    recorded with its error and the rest still run. Each notebook gets the overrides it declares (so
-    ``-p steps 100`` reaches only notebooks with a ``steps`` parameter). Write the summaries next, with
-    :func:`write_report`.
+    Everything is checked first (:func:`prepare`, and that ``out`` holds no report of another profile).
+    ``jobs`` notebooks run side by side (default: one per CPU core, :func:`default_jobs`), each kernel on
+    one compute thread (:mod:`theory_collection.jupyter_kernels`), so the numbers are the same for any
+    ``jobs``; with ``scheduler`` (``tcp://host:port``) they run on that Dask cluster's workers instead
+    (:mod:`theory_collection.cluster`; ``jobs`` is then the workers'). Those that took longest in this
+    report's previous run of the same profile start first; here, a notebook waits while its memory estimate
+    does not fit beside those running (:func:`theory_collection.params.memory_budget_bytes`). The run holds
+    ``out``'s lock, runs into a staging folder of its own, and publishes when all have run
+    (:func:`theory_collection.publishing.publish`), so a run stopped before then (Ctrl-C, a kill) leaves
+    the earlier report as it was. A failing notebook is recorded with its error and the rest still run.
+    Each notebook gets the overrides it declares (so ``-p steps 100`` reaches only notebooks with a
+    ``steps`` parameter). Returns what the report now holds for each notebook: its new run, or the earlier
+    result it did not replace, with the failed new run as its ``attempt``. With ``summarise`` the summaries
+    of the whole report are written under the same lock (:func:`write_report`); else write them next.
+    Nothing is written before a ``scheduler`` answers and its workers are found to run this collection.
     """
     prepared = prepare(paths, dict(overrides or {}), profile)
     jobs = default_jobs() if jobs is None else check_jobs(jobs)
     out = check_out_dir(out)
     for item in prepared:
-        for note in item.notes:
-            print(f"{item.path.stem}: {note}", file=sys.stderr)
-    out.mkdir(parents=True, exist_ok=True)
-    staging = out / STAGING
-    shutil.rmtree(staging, ignore_errors=True)  # left by a run that was killed
-    previous = previous_seconds(out, profile)
-    order = sorted(range(len(prepared)), key=lambda i: -previous.get(_key(prepared[i].path), 0.0))
-    runs: list[NotebookRun | None] = [None] * len(prepared)
-    running: dict[int, str] = {}
-    bar = tqdm(total=len(prepared), desc=f"notebooks ({profile})", unit="notebook", disable=not progress)
-
-    def execute(index: int) -> NotebookRun:
-        path = prepared[index].path
-        running[index] = path.stem
-        bar.set_postfix_str(", ".join(running.values()))
-        output_dir = staging / paper_of(path).name / path.stem
-        parameters = {"profile": profile, "output_dir": str(output_dir), **prepared[index].parameters}
-        run = run_notebook(path, output_dir, parameters)
-        run.paper = paper_of(path).name
-        if html and run.executed.exists():
-            try:
-                from theory_collection.report import export_html  # report imports this module
-
-                run.html = export_html(run.executed)
-            except Exception as error:  # the report still links the .ipynb
-                run.error = run.error or f"HTML export failed: {type(error).__name__}: {error}"
-        running.pop(index, None)
-        return run
-
-    pool = ThreadPoolExecutor(max_workers=max(min(jobs, len(prepared)), 1), thread_name_prefix="notebook")
-    futures: dict = {}  # future -> index into prepared
-    active: set = set()
-    waiting, budget = list(order), memory_budget_bytes()
-    try:
-        while waiting or active:
-            in_use = sum(prepared[futures[f]].memory for f in active)
-            while waiting and len(active) < jobs:
-                # the next notebook whose memory estimate fits beside those running (any, when none runs)
-                fits = [i for i in waiting if not active or in_use + prepared[i].memory <= budget]
-                if not fits:
-                    break
-                waiting.remove(fits[0])
-                future = pool.submit(execute, fits[0])
-                futures[future] = fits[0]
-                active.add(future)
-                in_use += prepared[fits[0]].memory
-            done, active = wait(active, return_when=FIRST_COMPLETED)
-            for future in done:
-                run = runs[futures[future]] = future.result()
-                if run.status != "ok":
-                    bar.write(
-                        f"{run.notebook}: {run.status}: {run.error or ', '.join(c['id'] for c in run.failed_claims)}"
-                    )
-                bar.update()
-                bar.set_postfix_str(", ".join(running.values()))
-    except BaseException:
-        _stop(pool, futures)
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    finally:
-        bar.close()
-    pool.shutdown()
-    with uninterruptible():
-        publish_runs(runs, out)
-    return runs
+        for line in [*item.notes, item.estimates_text()]:
+            if line:
+                print(f"{item.path.stem}: {line}", file=sys.stderr)
+    locks.check_free(out, "report")  # before a cluster is asked; locks.hold below is what excludes
+    with cluster.session(scheduler, timeout) as (client, identity), locks.hold(out, "report"):
+        check_report_profile(out, profile)
+        publishing.clear_leftovers(out, notify=_tell)
+        previous = previous_seconds(out, profile)
+        order = sorted(range(len(prepared)), key=lambda i: -previous.get(_key(prepared[i].path), 0.0))
+        staging = publishing.new_staging(out)
+        try:
+            if client is None:
+                runs = run_side_by_side(prepared, staging, profile, order, jobs, progress, html)
+            else:
+                runs = cluster.run_report_notebooks(client, identity, prepared, staging, profile, order, progress)
+                for run in runs:
+                    export_page_of(run, html)
+            commit = git_commit()
+            for item, run in zip(prepared, runs):
+                run.paper, run.profile, run.overrides = paper_of(item.path).name, profile, item.parameters
+                run.commit, run.date = commit, now_text(run.started)
+                write_run_record(run)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        with uninterruptible():
+            published = publishing.publish(runs, out, staging)
+            if summarise:
+                write_report(published, out, profile)
+            return published
 
 
-def _stop(pool: ThreadPoolExecutor, futures: dict) -> None:
-    """Cancel the notebooks not started, kill the kernels of those running and wait for their threads."""
-    from theory_collection.jupyter_kernels import kill_running_kernels
+def check_report_profile(out: Path, profile: str) -> None:
+    """Refuse (ValueError) to run into a report of another profile: a report holds one profile."""
+    existing = report_profile(out)
+    if existing is not None and existing != profile:
+        raise ValueError(
+            f"{out} holds a report of the {existing} profile and this run is of the {profile} profile; a report "
+            f"holds one profile, so it would mix them: choose another --out for the {profile} profile"
+        )
 
-    pool.shutdown(wait=False, cancel_futures=True)
-    deadline = time.monotonic() + 60
-    while any(future.running() for future in futures) and time.monotonic() < deadline:
-        kill_running_kernels()  # a kernel starting just now is caught on the next pass
-        wait([f for f in futures if f.running()], timeout=0.5)
+
+def _tell(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def _key(path: Path) -> str:
@@ -681,7 +419,7 @@ def _key(path: Path) -> str:
 def previous_seconds(out: Path, profile: str) -> dict[str, float]:
     """``paper/notebook -> seconds`` from the report in ``out`` if it was written with ``profile``; else empty.
 
-    Reads only ``runs.json`` (not the claims, as :func:`theory_collection.report.load_report` does)."""
+    Reads only ``runs.json`` (not the claims, as :func:`theory_collection.runs.load_report` does)."""
     try:
         record = json.loads((Path(out) / RUNS_FILE).read_text(encoding="utf-8"))
         if record.get("profile") != profile:
@@ -704,45 +442,17 @@ def uninterruptible():
         signal.signal(signal.SIGINT, previous)
 
 
-def publish_runs(runs: list[NotebookRun], out: str | Path) -> None:
-    """Move each staged run into ``out/<paper>/<stem>/``, replacing that notebook's earlier folder.
-
-    ``out/.incomplete.json`` names the notebooks being replaced until :func:`write_report` has written
-    the summaries over them; each replacement is two renames on one file system.
-    """
-    out = Path(out)
-    staging, retired = out / STAGING, out / STAGING / ".retired"
-    write_atomic(
-        out / INCOMPLETE,
-        json.dumps(
-            {
-                "notebooks": [f"{r.paper}/{r.notebook}" for r in runs],
-                "meaning": "these notebooks were being replaced; the summaries may not describe them",
-            },
-            indent=2,
-        )
-        + "\n",
-    )
-    for run in runs:
-        final = out / run.paper / run.notebook
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():
-            (retired / run.paper).mkdir(parents=True, exist_ok=True)
-            final.rename(retired / run.paper / run.notebook)
-        run.output_dir.rename(final)
-        if run.html is not None:
-            run.html = final / run.html.name
-        run.output_dir = final
-    shutil.rmtree(staging, ignore_errors=True)
-
-
 def write_report(runs: list[NotebookRun], out: str | Path, profile: str) -> tuple[Path, Path]:
-    """Write the summaries (``summary.md``, ``index.html``) of published runs, then clear the incomplete marker."""
-    from theory_collection.report import write_summaries  # report imports this module
+    """Write the summaries (``summary.md``, ``index.html``, ``runs.json``) of the whole report in ``out``, of
+    which ``runs`` (published by :func:`run_notebooks`) are the newest part, then clear the incomplete marker.
 
-    with uninterruptible():
-        summary, index = write_summaries(runs, profile, out)
-        (Path(out) / INCOMPLETE).unlink(missing_ok=True)
+    The summaries list every notebook of the report (:func:`theory_collection.publishing.report_runs`),
+    each with the date and commit of its own run."""
+    out = Path(out).absolute()
+    with locks.hold(out, "report"), uninterruptible():
+        everything = publishing.report_runs(out, runs)
+        summary, index = write_summaries(everything, profile, out)
+        (out / INCOMPLETE).unlink(missing_ok=True)
     return summary, index
 
 

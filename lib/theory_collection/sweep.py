@@ -1,5 +1,6 @@
 """Parameter sweeps: one papermill run of one notebook per grid point, executed through Dask; and, inside a
-notebook, one function mapped over a list of points on Dask workers (:func:`map_points`).
+notebook, one function mapped over a list of points on Dask workers
+(:func:`theory_collection.cluster.map_points`, also importable from here).
 
 A grid file (YAML)::
 
@@ -13,25 +14,35 @@ A grid file (YAML)::
       steps: 300
     retries: 2                       # optional, default 2: reruns of a point whose run raised
 
-The notebook is copied to ``<out>/<name>.ipynb`` when the sweep starts and every point runs that
-copy (in the notebook's own folder), so a notebook edited mid-sweep cannot mix versions.
-Each point runs into ``<out>/<point name>/`` (``seed=0,weight_decay=0.01``) and, once it has run
-to the end or to its failing claims, leaves ``status.json`` there (written atomically) with the
-point's **fingerprint**: the notebook's name and the hash of its code cells, the profile, the fixed
-and swept values, and the package version (the git commit is recorded beside it, not compared). A
-later sweep skips a point only if its fingerprint matches (resumable); a point run with other
-settings is run again, and until then it is reported as ``stale`` without its claims. Edits to the
-library do not change the fingerprint: sweep into a new ``--out`` after changing the library.
 Values are checked as ``report`` checks them (:func:`theory_collection.runner.prepare`), point by
-point, before any cluster starts; integral floats (``seed: 1.0``) become ints. Ctrl-C stops the
-sweep: the running points are cancelled, ``results.csv`` and the figure are written for what
-finished, and running the same command again resumes.
+point, before any cluster starts; integral floats (``seed: 1.0``) become ints; the time estimate of a
+point is printed with the number of points.
+
+The notebook is copied to ``<out>/<name>.ipynb`` when the sweep starts and every point runs that
+copy, so a notebook edited mid-sweep cannot mix versions. **Every point runs on a Dask worker in a
+temporary folder of the worker's own** (:func:`theory_collection.cluster.run_remote`; the kernel's working
+directory is the notebook's folder in the worker's checkout) and its files come back to the client,
+which alone writes ``<out>``: ``<out>/<point name>/`` (``seed=0,weight_decay=0.01``) with the executed
+notebook, ``claims.json``, figures, data files and, last, ``status.json``. So a cluster needs no shared
+disk; before any point runs, every worker must run the client's collection (same version, commit and
+sources), else the sweep refuses, naming the worker. The sweep holds ``<out>``'s lock while it runs.
+
+``status.json`` records the point's **fingerprint**: the notebook's name and the hash of its code cells,
+the profile, the fixed and swept values, the contents hash (SHA-256) of every file-valued parameter
+(``Paper.file_parameters``), and the package version (the git commit is recorded beside it, not
+compared); and the SHA-256 of every file the run wrote (:mod:`theory_collection.sweep_results`). A later
+sweep skips a point only if its fingerprint matches and its files are whole (resumable); a point run with
+other settings (or another dataset file's contents) is run again, and until then reported as ``stale``;
+one whose files were deleted or changed is ``damaged`` and run again. Edits to the library do not change
+the fingerprint: sweep into a new ``--out`` after changing the library. Ctrl-C stops the sweep: the
+running points are cancelled, ``results.csv`` and the figure are written for what finished, and running
+the same command again resumes.
 
 A point whose worker dies is rescheduled by the Dask scheduler (up to
 ``distributed.scheduler.allowed-failures`` deaths) and one whose run raises is retried
-(``retries``). The results are read back from disk into ``<out>/results.csv`` (one row per point:
-parameters, status, each claim's theory, measured value and verdict) and ``<out>/sweep_summary.png``;
-both describe only points whose ``status.json`` matches this grid.
+(``retries``). ``<out>/results.csv`` (one row per point: parameters, status, each claim's theory,
+measured value and verdict) and ``<out>/sweep_summary.png`` describe only points whose ``status.json``
+matches this grid and whose files are whole.
 """
 
 from __future__ import annotations
@@ -39,14 +50,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import logging
 import os
 import re
+import shutil
 import signal
-import subprocess
 import sys
-import warnings
-from contextlib import contextmanager
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,30 +63,46 @@ import nbformat
 import pandas as pd
 import yaml
 
-from theory_collection import runner
-from theory_collection.claims import load_claims, write_atomic
-from theory_collection.papers import REPO_ROOT
-from theory_collection.params import PROFILES, check_choice, check_float, check_int
+from theory_collection import cluster, locks, runner
+from theory_collection.claims import write_atomic
+from theory_collection.cluster import (
+    check_connect_timeout,
+    check_scheduler_address,
+    check_workers,
+    connect,
+    map_points,
+    max_workers,
+    package_version,
+)
+from theory_collection.papers import paper_of
+from theory_collection.params import PROFILES, check_choice, check_int, format_bytes
+from theory_collection.publishing import exchange
+from theory_collection.runs import git_commit
+from theory_collection.sweep_results import (
+    FINISHED,
+    STATUS_FILE,
+    file_digest,
+    manifest,
+    point_damage,
+    point_status,
+    points_table,
+    summary_figure,
+)
+
+__all__ = [
+    "FINISHED",
+    "STATUS_FILE",
+    "check_connect_timeout",
+    "check_scheduler_address",
+    "check_workers",
+    "connect",
+    "map_points",
+    "max_workers",
+    "point_status",
+]
 
 GRID_KEYS = ("notebook", "profile", "parameters", "fixed", "retries")
-STATUS_FILE = "status.json"
-FINISHED = ("ok", "claims fail")  # a point with one of these statuses (and a matching fingerprint) is not run again
-MAX_CONNECT_TIMEOUT = 3600.0  # seconds
-
-
-def max_workers() -> int:
-    """The most LocalCluster workers: one per CPU core (at least 2); more only queue for the cores."""
-    return max(os.cpu_count() or 1, 2)
-
-
-def check_workers(workers) -> int:
-    """``--workers``: an integer in ``[1, max_workers()]``."""
-    return check_int("--workers", workers, 1, max_workers())
-
-
-def check_connect_timeout(seconds) -> float:
-    """``--connect-timeout``: seconds in ``(0, 3600]``."""
-    return check_float("--connect-timeout", seconds, 0.0, MAX_CONNECT_TIMEOUT, low_open=True)
+INCOMING = ".incoming"  # prefix of a point's folder while the client writes it
 
 
 @dataclass(frozen=True)
@@ -166,7 +191,7 @@ def _checked_grid(grid: Grid) -> Grid:
     """Check every point as ``report`` would (names, values, rules, memory) and make integral floats ints."""
     names = list(grid.parameters)
     swept = {name: list(values) for name, values in grid.parameters.items()}
-    fixed, notes = dict(grid.fixed), set()
+    fixed, notes, memory, seconds = dict(grid.fixed), set(), [], []
     for indices in itertools.product(*(range(len(values)) for values in grid.parameters.values())):
         point = {name: grid.parameters[name][i] for name, i in zip(names, indices)}
         (prepared,) = runner.prepare([grid.notebook], {**grid.fixed, **point}, grid.profile)
@@ -174,8 +199,18 @@ def _checked_grid(grid: Grid) -> Grid:
             swept[name][i] = prepared.parameters[name]
         fixed = {name: prepared.parameters[name] for name in grid.fixed}
         notes.update(prepared.notes)
+        memory.append(prepared.memory)
+        seconds.append(prepared.seconds)
     for note in sorted(notes):
         print(f"{grid.notebook.stem}: {note}", file=sys.stderr)
+    if any(memory) or any(seconds):
+        each = [f"{format_bytes(max(memory))} of memory"] if any(memory) else []
+        each += [f"{runner.seconds_text(max(seconds))} on one core"] if any(seconds) else []
+        total = f" ({runner.seconds_text(sum(seconds))} in all)" if any(seconds) else ""
+        print(
+            f"{grid.notebook.stem}: {len(seconds)} points, each estimated at up to {' and '.join(each)}{total}",
+            file=sys.stderr,
+        )
     checked = Grid(grid.notebook, grid.profile, swept, fixed, grid.retries)
     checked.points()  # distinct directory names (seed: [1, 1.0] is one point twice)
     return checked
@@ -201,16 +236,7 @@ def _find_notebook(value, grid_dir: Path, notebook_dir: str | Path | None) -> Pa
 
 
 # ---------------------------------------------------------------------------------------------
-# One point (runs on a Dask worker)
-
-
-def point_status(point_dir: str | Path) -> dict | None:
-    """The recorded outcome of a point, or None if it never completed a run."""
-    try:
-        status = json.loads((Path(point_dir) / STATUS_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    return status if isinstance(status, dict) else None
+# What a point's result depends on
 
 
 def code_hash(notebook: str | Path) -> str:
@@ -222,30 +248,32 @@ def code_hash(notebook: str | Path) -> str:
     return hashlib.sha256(json.dumps(code).encode()).hexdigest()
 
 
-def package_version() -> str:
-    """The installed collection's version (part of a point's fingerprint)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("theory-collection")
-    except PackageNotFoundError:
-        return "unknown"
+def file_values(grid: Grid, point: Point) -> dict[str, str]:
+    """The point's file-valued parameters (``Paper.file_parameters``) that are set: name -> path as given."""
+    names = paper_of(grid.notebook).file_parameters
+    defaults = runner.read_notebook_spec(grid.notebook).defaults
+    values = {**{name: defaults.get(name) for name in names}, **grid.fixed, **point.parameters}
+    return {name: str(values[name]) for name in names if isinstance(values.get(name), str | Path) and values[name]}
 
 
-def git_commit() -> str:
-    """The collection's git commit (recorded with each point; not part of its fingerprint)."""
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return result.stdout.strip() if result.returncode == 0 else "unknown"
+def file_hashes(grid: Grid) -> dict[str, str]:
+    """Path -> SHA-256 of the contents of every file a point of ``grid`` reads through a file-valued parameter
+    (a relative path is read against the working directory, as the runner resolves it)."""
+    hashes = {}
+    for point in grid.points():
+        for path in file_values(grid, point).values():
+            if path not in hashes:
+                try:
+                    hashes[path] = file_digest(Path(path).expanduser())
+                except OSError as error:
+                    hashes[path] = f"unreadable: {error.strerror}"
+    return hashes
 
 
-def fingerprint(grid: Grid, point: Point, notebook_code: str | None = None) -> dict:
-    """What a point's result depends on: notebook and its code, profile, fixed and swept values, version."""
-    return {
+def fingerprint(grid: Grid, point: Point, notebook_code: str | None = None, hashes: dict | None = None) -> dict:
+    """What a point's result depends on: notebook and its code, profile, fixed and swept values, the contents
+    of its files (when the notebook takes any), version."""
+    record = {
         "notebook": grid.notebook.name,
         "notebook_code_sha256": notebook_code or code_hash(grid.notebook),
         "profile": grid.profile,
@@ -253,101 +281,106 @@ def fingerprint(grid: Grid, point: Point, notebook_code: str | None = None) -> d
         "parameters": _canonical(point.parameters),
         "version": package_version(),
     }
+    files = file_values(grid, point)
+    if files:
+        hashes = hashes if hashes is not None else file_hashes(grid)
+        record["files_sha256"] = {name: hashes[path] for name, path in files.items()}
+    return record
 
 
 def _canonical(values: dict) -> dict:
     return json.loads(json.dumps(values, sort_keys=True, default=str))
 
 
+def fingerprints(grid: Grid, notebook_code: str | None = None) -> dict[str, dict]:
+    """Every point's fingerprint, by point name (the notebook and its files hashed once)."""
+    notebook_code, hashes = notebook_code or code_hash(grid.notebook), file_hashes(grid)
+    return {p.name: fingerprint(grid, p, notebook_code, hashes) for p in grid.points()}
+
+
 def is_finished(point_dir: str | Path, expected: dict | None = None) -> bool:
-    """Whether a point ran to the end (or its failing claims), with fingerprint ``expected`` when given."""
+    """Whether a point ran to the end (or its failing claims), with fingerprint ``expected`` when given, and
+    its files are as it left them (:func:`theory_collection.sweep_results.point_damage`)."""
     status = point_status(point_dir)
     if status is None or status.get("status") not in FINISHED:
         return False
-    return expected is None or status.get("fingerprint") == expected
+    return (expected is None or status.get("fingerprint") == expected) and not point_damage(point_dir, status)
 
 
-def pending_points(grid: Grid, out: str | Path) -> list[Point]:
-    """The points of ``grid`` not finished in ``out`` with this grid's settings (never run, errored, or stale)."""
-    notebook_code = code_hash(grid.notebook)
-    return [p for p in grid.points() if not is_finished(Path(out) / p.name, fingerprint(grid, p, notebook_code))]
+def pending_points(grid: Grid, out: str | Path, expected: dict[str, dict] | None = None) -> list[Point]:
+    """The points of ``grid`` not finished in ``out`` with this grid's settings (never run, errored, stale or
+    damaged). ``expected``: their fingerprints, by name (default: computed)."""
+    expected = expected or fingerprints(grid)
+    return [p for p in grid.points() if not is_finished(Path(out) / p.name, expected[p.name])]
 
 
-def run_point(
-    notebook: str,
-    profile: str,
-    parameters: dict,
-    point_dir: str,
-    cwd: str | None = None,
-    fingerprint: dict | None = None,
-) -> dict:
-    """Execute one point and record its outcome in ``point_dir/status.json``; return that record.
+def results_table(grid: Grid, out: str | Path, notebook_code: str | None = None) -> pd.DataFrame:
+    """One row per point of ``grid`` from what the runs left in ``out``
+    (:func:`theory_collection.sweep_results.points_table`); ``notebook_code``: the hash of the notebook the
+    points ran (default: the grid's notebook as it is now)."""
+    return points_table(grid.points(), out, fingerprints(grid, notebook_code))
 
-    The earlier ``status.json`` is removed first, so a point stopped mid-run is never taken as
-    finished with the old record. A kernel that dies raises (so Dask's ``retries`` runs the point
-    again); a notebook error is a recorded outcome, since running it again would give the same error.
-    """
-    point_dir = Path(point_dir)
-    point_dir.mkdir(parents=True, exist_ok=True)
-    (point_dir / STATUS_FILE).unlink(missing_ok=True)
-    run = runner.run_notebook(
-        notebook, point_dir, {"profile": profile, **parameters, "output_dir": str(point_dir.resolve())}, cwd=cwd
-    )
-    if run.error.startswith(("DeadKernelError", "RuntimeError: Kernel died")):
-        raise RuntimeError(f"{point_dir.name}: {run.error}")
-    record = {
-        "status": run.status,
-        "error": run.error,
-        "seconds": round(run.seconds, 2),
-        "parameters": parameters,
-        "fingerprint": fingerprint,
-        "git_commit": git_commit(),
-    }
-    write_atomic(point_dir / STATUS_FILE, json.dumps(record, indent=2) + "\n")  # never a half-written marker
+
+# ---------------------------------------------------------------------------------------------
+# A point's files come back
+
+
+def receive_point(result: dict, point_dir: Path, notebook: Path, parameters: dict, expected: dict) -> dict:
+    """Write a worker's result (:func:`theory_collection.cluster.run_remote`) as ``point_dir``: its files, then
+    ``status.json`` with the outcome, the fingerprint ``expected`` and the files' hashes; the earlier folder
+    is replaced in one step where the system can. Returns the status record."""
+    incoming = Path(tempfile.mkdtemp(dir=point_dir.parent, prefix=f"{INCOMING}-"))
+    try:
+        run = cluster.receive(result, incoming, notebook)
+        record = {
+            "status": run.status,
+            "error": run.error,
+            "seconds": round(run.seconds, 2),
+            "parameters": parameters,
+            "fingerprint": expected,
+            "git_commit": git_commit(),
+            "ran_on": result.get("where", ""),
+            "files": manifest(incoming),
+        }
+        write_atomic(incoming / STATUS_FILE, json.dumps(record, indent=2) + "\n")  # never a half-written marker
+        if point_dir.exists() and exchange(incoming, point_dir):
+            shutil.rmtree(incoming)
+        else:
+            shutil.rmtree(point_dir, ignore_errors=True)
+            incoming.rename(point_dir)
+    finally:
+        shutil.rmtree(incoming, ignore_errors=True)
     return record
+
+
+def _record_failure(point_dir: Path, point: Point, future, expected: dict) -> None:
+    try:
+        error = future.exception()
+        message = f"{type(error).__name__}: {error}"
+    except Exception as cancelled:  # a cancelled future has no exception to give
+        message = f"{future.status}: {type(cancelled).__name__}"
+    point_dir.mkdir(exist_ok=True)
+    (point_dir / STATUS_FILE).unlink(missing_ok=True)
+    record = {"status": "error", "error": message, "parameters": point.parameters, "fingerprint": expected}
+    write_atomic(point_dir / STATUS_FILE, json.dumps(record, indent=2) + "\n")
+
+
+def _snapshot(notebook: Path, out: Path) -> tuple[Path, str]:
+    """Copy the notebook into ``out`` once, so every point runs the same version of it (and the sweep
+    records which), even if the notebook is edited or re-executed while the sweep runs. Returns the copy
+    and its text without outputs (what the workers receive)."""
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+    except Exception as error:
+        raise ValueError(f"cannot read notebook {notebook}: {type(error).__name__}: {error}") from error
+    out.mkdir(parents=True, exist_ok=True)
+    snapshot = out / notebook.name
+    nbformat.write(nb, snapshot)
+    return snapshot, cluster.without_outputs(nb)
 
 
 # ---------------------------------------------------------------------------------------------
 # The sweep
-
-
-@contextmanager
-def connect(scheduler: str | None, workers: int, timeout: float = 10.0):
-    """A Dask client: to ``scheduler`` (``tcp://host:port``), or to a new ``LocalCluster`` of
-    ``workers`` single-threaded worker processes that is shut down afterwards.
-
-    An address that is malformed or does not answer within ``timeout`` seconds is a ValueError.
-    """
-    from distributed import Client, LocalCluster
-
-    if scheduler is None:
-        with (
-            LocalCluster(
-                n_workers=check_workers(workers),
-                threads_per_worker=1,
-                processes=True,
-                # a free port chosen by the system: None still starts the dashboard on 8787, and warns when it is taken
-                dashboard_address=":0",
-                silence_logs=logging.ERROR,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            yield client
-        return
-    check_scheduler_address(scheduler)
-    try:
-        client = Client(scheduler, timeout=f"{timeout}s")
-    except (OSError, TimeoutError) as error:
-        raise ValueError(f"cannot reach the Dask scheduler at {scheduler} within {timeout:g} s: {error}") from error
-    with client:
-        yield client
-
-
-def check_scheduler_address(scheduler: str) -> str:
-    """A Dask scheduler address such as ``tcp://host:8786``; else ValueError."""
-    if not isinstance(scheduler, str) or not re.fullmatch(r"(tcp|tls|ws|wss)://[^\s/:]+(:\d+)?/?", scheduler):
-        raise ValueError(f"scheduler must be an address like tcp://host:8786, got {scheduler!r}")
-    return scheduler
 
 
 def run_sweep(
@@ -358,15 +391,15 @@ def run_sweep(
     progress: bool = True,
     timeout: float = 10.0,
 ) -> pd.DataFrame:
-    """Run every unfinished point of ``grid`` through Dask, then write and return the results table."""
-    from distributed import as_completed
-    from tqdm.auto import tqdm
+    """Run every unfinished point of ``grid`` through Dask, then write and return the results table.
 
+    Nothing is written before the cluster answers and its workers are found to run this collection; from
+    then on the sweep holds ``out``'s lock."""
     out = runner.check_out_dir(out, "--out").resolve()
     if workers is not None:
         workers = check_workers(workers)
     timeout = check_connect_timeout(timeout)
-    notebook_code = code_hash(grid.notebook)
+    locks.check_free(out, "sweep")  # before a cluster starts; locks.hold below is what excludes
     points, todo = grid.points(), pending_points(grid, out)
     if progress and len(todo) < len(points):
         print(
@@ -374,54 +407,36 @@ def run_sweep(
             "skipping them"
         )
     interrupted = False
-    if todo:
-        workers = workers or min(len(todo), max_workers(), os.cpu_count() or 1)
-        try:
-            with connect(scheduler, workers, timeout) as client:  # an unreachable scheduler fails before any write
-                snapshot = _snapshot(grid.notebook, out)
+    if not todo:
+        with locks.hold(out, "sweep"):
+            return _write_results(grid, out, None, interrupted)
+    workers = workers or min(len(todo), max_workers(), os.cpu_count() or 1)
+    try:
+        with connect(scheduler, workers, timeout) as client:  # an unreachable scheduler fails before any write
+            identity = cluster.check_worker_versions(client, timeout)
+            with locks.hold(out, "sweep"):
+                for leftover in out.glob(f"{INCOMING}-*"):  # a point a stopped sweep was writing
+                    shutil.rmtree(leftover, ignore_errors=True)
+                snapshot, text = _snapshot(grid.notebook, out)
                 notebook_code = code_hash(snapshot)  # what the points run, even if the notebook is edited meanwhile
-                futures = {
-                    client.submit(
-                        run_point,
-                        str(snapshot),
-                        grid.profile,
-                        {**grid.fixed, **p.parameters},
-                        str(out / p.name),
-                        str(grid.notebook.parent),
-                        fingerprint(grid, p, notebook_code),
-                        retries=grid.retries,
-                        pure=False,
-                    ): p
-                    for p in todo
-                }
-                try:
-                    for future in tqdm(
-                        as_completed(futures),
-                        total=len(futures),
-                        desc="sweep points",
-                        unit="point",
-                        disable=not progress,
-                    ):
-                        if future.status != "finished":  # retries and reschedules exhausted: record it, keep the rest
-                            _record_failure(
-                                out / futures[future].name,
-                                futures[future],
-                                future,
-                                fingerprint(grid, futures[future], notebook_code),
-                            )
-                except KeyboardInterrupt:
-                    interrupted = True
-                    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the tidy stop short
-                    print("\ninterrupted: cancelling the running points ...", file=sys.stderr)
-                    client.cancel(list(futures))
-        except KeyboardInterrupt:  # while the cluster started or stopped
-            interrupted = True
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:  # after Ctrl-C, SIGINT stays ignored until results.csv and the figure are written
-        out.mkdir(parents=True, exist_ok=True)
-        table = results_table(grid, out)
+                expected = fingerprints(grid, notebook_code)
+                todo = pending_points(grid, out, expected)  # now that no other sweep writes here
+                _say_damaged(out, todo, expected)
+                interrupted = _run_points(client, grid, out, todo, (snapshot.name, text), identity, expected, progress)
+                return _write_results(grid, out, notebook_code, interrupted)
+    except KeyboardInterrupt:  # while the cluster started or stopped
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with locks.hold(out, "sweep"):
+            return _write_results(grid, out, None, True)
+
+
+def _write_results(grid: Grid, out: Path, notebook_code: str | None, interrupted: bool) -> pd.DataFrame:
+    """``results.csv`` and the summary figure; after Ctrl-C, SIGINT stays ignored until both are written."""
+    try:
+        table = results_table(grid, out, notebook_code)
         write_atomic(out / "results.csv", table.to_csv(index=False))
-        summary_figure(table, grid, out)
+        title = f"Sweep of {grid.notebook.stem} ({grid.profile} profile, {len(table)} points)"
+        summary_figure(table, title, next(iter(grid.parameters)), out)
     finally:
         if interrupted:
             signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -429,232 +444,47 @@ def run_sweep(
     return table
 
 
-# ---------------------------------------------------------------------------------------------
-# A function over a grid (inside a notebook)
+def _say_damaged(out: Path, todo: list[Point], expected: dict[str, dict]) -> None:
+    for point in todo:
+        status = point_status(out / point.name) or {}
+        damage = point_damage(out / point.name, status) if status.get("status") in FINISHED else ""
+        if damage and status.get("fingerprint") == expected[point.name]:
+            print(f"{point.name}: {damage}; running it again", file=sys.stderr)
 
 
-def map_points(
-    function,
-    points: list[dict],
-    workers: int | None = None,
-    scheduler: str | None = None,
-    progress: bool = True,
-    description: str = "points",
-    timeout: float = 10.0,
-) -> list:
-    """``[function(**point) for point in points]``, the points run side by side on Dask workers.
+def _run_points(
+    client,
+    grid: Grid,
+    out: Path,
+    todo: list[Point],
+    notebook: tuple[str, str],
+    identity: dict,
+    expected: dict,
+    progress: bool,
+) -> bool:
+    """Run ``todo`` on the cluster (``notebook``: its file name and text) and write each point as it comes back;
+    True when Ctrl-C stopped it."""
+    from distributed import as_completed
+    from tqdm.auto import tqdm
 
-    The finer grain of :func:`run_sweep`: a notebook sweeps one experiment function (a training run)
-    over a list of points, and gets the results back in the points' order, whatever order they finish in.
-    Deterministic as far as ``function`` is: each call sees only its point (seed it from the point), and
-    the workers run one thread each (Dask sets ``OMP_NUM_THREADS=1`` in them), as a notebook does.
-    ``workers``: a new ``LocalCluster`` of that many single-threaded processes (default: one per point, at
-    most :func:`max_workers`); ``1`` or a single point runs in this process without a cluster, giving the
-    same results. ``scheduler``: an existing cluster (``tcp://host:port``) instead. ``function`` is
-    pickled to the workers: a library function, or one defined in the notebook (sent by value). A point
-    that raises stops the map: the others are cancelled and the error is re-raised, naming the point.
-    A progress bar counts finished points.
-    """
-    from tqdm.std import tqdm
-
-    points = list(points)
-    if not all(isinstance(point, dict) for point in points):
-        raise ValueError("map_points needs a list of dicts: the keyword arguments of each call")
-    workers = check_workers(workers) if workers is not None else min(max(len(points), 1), max_workers())
-    timeout = check_connect_timeout(timeout)
-    results: list = [None] * len(points)
-    bar = tqdm(total=len(points), desc=description, unit="point", disable=not progress)
+    home, futures = cluster.home_of(grid.notebook), {}
+    for p in todo:
+        parameters = {"profile": grid.profile, **grid.fixed, **p.parameters}
+        arguments = (*notebook, home, parameters, identity)  # the text has no outputs: small
+        futures[client.submit(cluster.run_remote, *arguments, retries=grid.retries, pure=False)] = p
     try:
-        if scheduler is None and (workers == 1 or len(points) <= 1):
-            for index, point in enumerate(points):
-                results[index] = _call_point(function, point)
-                bar.update()
-            return results
-        from distributed import as_completed
-
-        with connect(scheduler, workers, timeout) as client:
-            futures = {client.submit(function, **point, pure=False): index for index, point in enumerate(points)}
-            for future in as_completed(futures):
-                index = futures[future]
-                if future.status != "finished":
-                    error = future.exception()  # before cancelling, which drops it
-                    client.cancel(list(futures))
-                    raise RuntimeError(f"point {points[index]} raised {type(error).__name__}: {error}") from error
-                results[index] = future.result()
-                bar.update()
-        return results
-    finally:
-        bar.close()
-
-
-def _call_point(function, point: dict):
-    try:
-        return function(**point)
-    except Exception as error:
-        raise RuntimeError(f"point {point} raised {type(error).__name__}: {error}") from error
-
-
-def _snapshot(notebook: Path, out: Path) -> Path:
-    """Copy the notebook into ``out`` once, so every point runs the same version of it (and the
-    sweep records which), even if the notebook is edited or re-executed while the sweep runs."""
-    try:
-        nb = nbformat.read(notebook, as_version=4)
-    except Exception as error:
-        raise ValueError(f"cannot read notebook {notebook}: {type(error).__name__}: {error}") from error
-    out.mkdir(parents=True, exist_ok=True)
-    snapshot = out / notebook.name
-    nbformat.write(nb, snapshot)
-    return snapshot
-
-
-def _record_failure(point_dir: Path, point: Point, future, expected: dict) -> None:
-    try:
-        error = future.exception()
-        message = f"{type(error).__name__}: {error}"
-    except Exception as cancelled:  # a cancelled future has no exception to give
-        message = f"{future.status}: {type(cancelled).__name__}"
-    point_dir.mkdir(exist_ok=True)
-    record = {"status": "error", "error": message, "parameters": point.parameters, "fingerprint": expected}
-    write_atomic(point_dir / STATUS_FILE, json.dumps(record, indent=2) + "\n")
-
-
-def results_table(grid: Grid, out: str | Path) -> pd.DataFrame:
-    """One row per point, from what the runs left on disk: parameters, status, then per claim
-    ``<id>.theory``, ``<id>.measured`` and ``<id>.verdict`` (holds / FAILS).
-
-    Only a point whose ``status.json`` has this grid's fingerprint contributes claims; one run with
-    other settings is ``stale`` and one never run is ``not run``, both without values."""
-    rows = []
-    notebook_code = code_hash(grid.notebook)
-    for point in grid.points():
-        point_dir = Path(out) / point.name
-        status = point_status(point_dir) or {"status": "not run"}
-        row = {
-            **point.parameters,
-            "point": point.name,
-            "status": status.get("status", "not run"),
-            "seconds": status.get("seconds"),
-            "error": status.get("error", ""),
-        }
-        expected = fingerprint(grid, point, notebook_code)
-        if row["status"] != "not run" and status.get("fingerprint") != expected:  # a record of another run
-            differs = sorted(k for k in expected if (status.get("fingerprint") or {}).get(k) != expected[k])
-            row.update(
-                status="stale",
-                seconds=None,
-                error=f"ran with other settings ({', '.join(differs)} differ); will run again",
-            )
-            rows.append(row)
-            continue
-        claims_path = point_dir / "claims.json"
-        try:
-            claims = load_claims(claims_path) if claims_path.exists() and row["status"] != "not run" else []
-        except ValueError as error:  # the point's own output is broken: report it in its row
-            claims, row["status"], row["error"] = [], "error", str(error)
-        for claim in claims:
-            row[f"{claim['id']}.theory"] = claim["theory"]
-            row[f"{claim['id']}.measured"] = claim["measured"]
-            row[f"{claim['id']}.verdict"] = claim["verdict"] if claim["verdict"] != "fails" else "FAILS"
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def claim_ids(table: pd.DataFrame) -> list[str]:
-    """The claim ids of a results table (from its ``<id>.verdict`` columns)."""
-    return [column.removesuffix(".verdict") for column in table.columns if column.endswith(".verdict")]
-
-
-def summary_figure(table: pd.DataFrame, grid: Grid, out: str | Path) -> list[Path]:
-    """Save ``sweep_summary.png|svg``, two panels readable for any number of claims and points:
-
-    - a verdict map, claims x points, green holds / red fails / grey no value (the point did not
-      reach its claims); measured values written in when the map is small;
-    - measured / theory of each numeric claim (1 means agreement) against the first swept
-      parameter, averaged over the others (bars: their standard deviation).
-    """
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    claims = claim_ids(table)
-    x = next(iter(grid.parameters))
-    points = list(table["point"])
-    fig, (ax_map, ax_ratio) = plt.subplots(
-        1,
-        2,
-        figsize=(min(4 + 0.6 * len(points), 14) + 7, max(3.8, 0.32 * len(claims) + 2.2)),
-        gridspec_kw={"width_ratios": [max(1.0, 0.15 * len(points)), 1.4]},
-    )
-    if claims:
-        verdicts = pd.DataFrame(
-            [table[f"{c}.verdict"].map({"holds": 1.0, "FAILS": 0.0}).to_numpy() for c in claims],
-            index=claims,
-            columns=points,
-        )
-        annotate = len(claims) * len(points) <= 48
-        labels = (
-            pd.DataFrame(
-                [table[f"{c}.measured"].map(_fmt).fillna("").to_numpy() for c in claims], index=claims, columns=points
-            )
-            if annotate
-            else False
-        )
-        ax_map.set_facecolor("#d9d9d9")  # no value
-        sns.heatmap(
-            verdicts,
-            ax=ax_map,
-            annot=labels,
-            fmt="",
-            annot_kws={"fontsize": 8},
-            cmap=sns.color_palette(["#d73027", "#1a9850"]),
-            vmin=0,
-            vmax=1,
-            cbar=False,
-            linewidths=0.5,
-            linecolor="white",
-        )
-        ax_map.set(title="verdicts", xlabel="point (green holds, red fails, grey: no value)", ylabel="claim")
-        ax_map.tick_params(axis="x", labelrotation=90)
-    else:
-        ax_map.text(0.5, 0.5, "no point wrote claims", ha="center", va="center")
-        ax_map.set_axis_off()
-
-    ratios = []
-    for c in claims:
-        theory = pd.to_numeric(table[f"{c}.theory"], errors="coerce")
-        measured = pd.to_numeric(table[f"{c}.measured"], errors="coerce")
-        ratio = (measured / theory).where(theory.abs() > 0)
-        ratios.append(pd.DataFrame({x: table[x].map(_fmt), "claim": c, "measured / theory": ratio}).dropna())
-    ratios = pd.concat(ratios) if ratios else pd.DataFrame()
-    if len(ratios):
-        sns.pointplot(
-            data=ratios,
-            x=x,
-            y="measured / theory",
-            hue="claim",
-            ax=ax_ratio,
-            errorbar="sd",
-            dodge=0.3 if ratios["claim"].nunique() > 1 else False,  # seaborn divides by (levels - 1)
-            markersize=4,
-            linewidth=1.2,
-            order=list(dict.fromkeys(table[x].map(_fmt))),
-        )
-        ax_ratio.axhline(1.0, color="k", lw=0.8, ls="--")
-        ax_ratio.set(title="measured / theory per numeric claim (1 = agreement)", xlabel=x)
-        sns.move_legend(ax_ratio, "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title="claim")
-    else:
-        ax_ratio.text(0.5, 0.5, "no numeric claim with a nonzero theory value", ha="center", va="center")
-        ax_ratio.set_axis_off()
-    fig.suptitle(f"Sweep of {grid.notebook.stem} ({grid.profile} profile, {len(table)} points)")
-    with warnings.catch_warnings():  # a tall verdict map cannot always get its margins; the figure is still whole
-        warnings.simplefilter("ignore", UserWarning)
-        fig.tight_layout()
-    # As plots.save_figure, without importing torch into the client for one figure.
-    paths = [Path(out) / "sweep_summary.png", Path(out) / "sweep_summary.svg"]
-    fig.savefig(paths[0], dpi=130, bbox_inches="tight", metadata={"Software": None})
-    fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None, "Creator": None})
-    plt.close(fig)
-    return paths
-
-
-def _fmt(value) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
+        for future in tqdm(
+            as_completed(futures), total=len(futures), desc="sweep points", unit="point", disable=not progress
+        ):
+            point = futures[future]
+            if future.status == "finished":
+                parameters = {**grid.fixed, **point.parameters}
+                receive_point(future.result(), out / point.name, out / notebook[0], parameters, expected[point.name])
+            else:  # retries and reschedules exhausted: record it, keep the rest
+                _record_failure(out / point.name, point, future, expected[point.name])
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the tidy stop short
+        print("\ninterrupted: cancelling the running points ...", file=sys.stderr)
+        client.cancel(list(futures))
+        return True
+    return False

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from topic_structure.params import check_doc_length, check_float, check_int, check_topic_counts
+from topic_structure.params import check_alpha, check_doc_length, check_int, check_seed, check_topic_counts
 
 Seed = int | np.random.Generator
 
@@ -22,7 +22,7 @@ def as_generator(seed: Seed) -> np.random.Generator:
     """A numpy Generator from an int seed (validated) or an existing Generator (shared state)."""
     if isinstance(seed, np.random.Generator):
         return seed
-    return np.random.default_rng(check_int("seed", seed, 0))
+    return np.random.default_rng(check_seed(seed))
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def sample_equal_mixture(vocab: Vocabulary, num_docs: int, topics_per_doc: int, 
 def sample_lda(vocab: Vocabulary, num_docs: int, alpha: float, doc_length, seed: Seed) -> Documents:
     """LDA documents: ``theta ~ Dirichlet(alpha 1_T)``, each word's topic drawn from ``theta``."""
     check_int("num_docs", num_docs, 1)
-    check_float("alpha", alpha, 0.0, low_open=True)
+    check_alpha(alpha)
     rng = as_generator(seed)
     lengths = _lengths(doc_length, num_docs, rng)
     theta = rng.dirichlet(np.full(vocab.num_topics, alpha), size=num_docs)

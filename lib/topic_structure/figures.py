@@ -1,23 +1,273 @@
-"""The larger figures of notebooks 05-08, drawn from the frames the notebooks compute.
+"""The figures of the topic paper's notebooks, drawn from what the notebooks compute.
 
-Each function takes measured and predicted curves (pandas frames with the column names of
-:mod:`theory.dynamics`, :mod:`experiments` and :mod:`training`) and returns a matplotlib figure;
-the notebook saves it (:func:`theory_collection.plots.save_figure`) and shows it.
+Each function takes measured and predicted quantities (tensors, or pandas frames with the column names of
+:mod:`theory.two_stage_ode`, :mod:`two_stage`, :mod:`lda_runs` and :mod:`training`) and returns a matplotlib
+figure; the notebook saves it (:func:`theory_collection.plots.save_figure`) and shows it. :func:`phase_grid` is the
+one computation here: the optimal same-topic mass on a grid of the (keep_prob, random_prob) plane, read off the
+iso-mass rays of the theory.
+
+One module for every notebook's figures, in notebook order (word x word heatmaps and training curves; notebooks
+02-04; 05-09): about 900 lines, longer than the collection's 500 because the figures are many and each is one
+self-contained function; split by notebook, the shared heatmap helpers would have to move to a third module.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+import torch
+from matplotlib import patheffects
+
+from topic_structure.attention_over_training import PAPER_KINDS
+from topic_structure.data import Vocabulary
+from topic_structure.measurements import BLOCKS
+from topic_structure.theory.two_stage_ode import MASS, UNIFORM_MASS
+
+# ----- word x word heatmaps and training curves ---------------------------------------------------------
+
+
+def log_log_axes(ax, xlabel: str, ylabel: str, title: str) -> None:
+    """Both axes of ``ax`` logarithmic, with their labels and the title."""
+    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
+
+
+def topic_heatmap(
+    matrix, vocab: Vocabulary, ax=None, title: str = "", center: float | None = 0.0, cmap: str = "RdBu_r", **kwargs
+):
+    """Heatmap of a (V, V) word x word matrix with grid lines between topics."""
+    values = np.asarray(matrix.detach().cpu() if isinstance(matrix, torch.Tensor) else matrix, dtype=float)
+    values = values[: vocab.num_words, : vocab.num_words]
+    ax = ax or plt.subplots(figsize=(4.2, 3.6))[1]
+    sns.heatmap(values, ax=ax, center=center, cmap=cmap, square=True, xticklabels=False, yticklabels=False, **kwargs)
+    for boundary in range(vocab.words_per_topic, vocab.num_words, vocab.words_per_topic):
+        ax.axhline(boundary, color="k", lw=0.4, alpha=0.6)
+        ax.axvline(boundary, color="k", lw=0.4, alpha=0.6)
+    ax.set_title(title)
+    return ax
+
+
+def side_by_side(matrices: dict[str, object], vocab: Vocabulary, title: str = "", shared_scale: bool = True):
+    """One topic heatmap per named matrix in a row (e.g. theory vs learned), on a shared colour scale."""
+    arrays = {
+        name: np.asarray(m.detach().cpu() if isinstance(m, torch.Tensor) else m, dtype=float)
+        for name, m in matrices.items()
+    }
+    limit = (
+        max(np.abs(a[: vocab.num_words, : vocab.num_words]).max() for a in arrays.values()) if shared_scale else None
+    )
+    fig, axes = plt.subplots(1, len(arrays), figsize=(4.2 * len(arrays), 3.6), squeeze=False)
+    for ax, (name, array) in zip(axes[0], arrays.items()):
+        topic_heatmap(array, vocab, ax=ax, title=name, vmin=-limit if limit else None, vmax=limit)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def dynamics(
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    x: str = "step",
+    ax=None,
+    logy: bool = False,
+    title: str = "",
+    labels: dict[str, str] | None = None,
+):
+    """Curves of history columns against ``x``."""
+    ax = ax or plt.subplots(figsize=(5.5, 3.6))[1]
+    long = frame.melt(id_vars=[x], value_vars=list(columns), var_name="quantity", value_name="value")
+    if labels:
+        long["quantity"] = long["quantity"].map(lambda c: labels.get(c, c))
+    sns.lineplot(data=long, x=x, y="value", hue="quantity", ax=ax)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_title(title)
+    return ax
+
+
+# ----- notebooks 02 and 03: training at uniform attention -----------------------------------------------------
+
+
+def block_training_curves(
+    run,
+    column_prefix: str,
+    optimum: dict[str, float],
+    round_steps: int,
+    matrix: str,
+    title: str,
+):
+    """Block averages of ``matrix`` during a :class:`training.ConvergedRun` (``run.frame`` columns
+    ``<column_prefix>.<block>`` against ``step``), the optimum dashed, a grey line where each round of
+    ``round_steps`` cuts the learning rate tenfold (halfway)."""
+    frame, total_steps, ylabel = run.frame, run.steps, f"block average of {matrix}"
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    colors = dict(zip(BLOCKS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    # The diagonal is drawn wide and pale: at the optimum it coincides with the same-topic block.
+    styles = {"diagonal": dict(lw=3, alpha=0.5), "same_topic": dict(lw=1.2), "diff_topic": dict(lw=1.2)}
+    for block in BLOCKS:
+        ax.plot(
+            frame.step,
+            frame[f"{column_prefix}.{block}"],
+            color=colors[block],
+            label=f"trained: {block.replace('_', ' ')}",
+            **styles[block],
+        )
+        ax.axhline(optimum[block], color=colors[block], ls="--", lw=1)
+    for start in range(0, total_steps, round_steps):
+        ax.axvline(start + round_steps // 2, color="0.6", lw=0.8)
+    ax.set(xlabel="training step (learning rate cut tenfold at the grey lines)", ylabel=ylabel, title=title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def critical_sweep(critical: float, sweep: pd.DataFrame, theory_same_topic: Callable[[float], float]):
+    """Notebook 02: the same-topic Gram entry against ``lambda / lambda_c``, closed form (line, from
+    ``theory_same_topic(weight_decay)``) and full-matrix population optima (``sweep``, dots)."""
+    grid = np.linspace(0.02, 1.5, 150) * critical
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    ax.plot(grid / critical, [theory_same_topic(w) for w in grid], label="theory (closed form)")
+    ax.scatter(
+        sweep["lambda / lambda_c"],
+        sweep["population same_topic"],
+        color="C1",
+        zorder=3,
+        label="full-matrix population optimum",
+    )
+    ax.axvline(1, color="0.5", ls="--", lw=1)
+    ax.legend()
+    ax.set(
+        xlabel=r"$\lambda / \lambda_c$  ($\kappa = 1 - \tau/T$ at 1)",
+        ylabel="same-topic entry $b$ of $EE^T$",
+        title="Optimal embeddings collapse at the critical weight decay",
+    )
+    return fig
+
+
+def finite_length_curve(finite: pd.DataFrame, theory_same_topic: float):
+    """Notebook 02: the finite-length optimum's same-topic entry against ``1000 / N`` and the theory at N = infinity."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    ax.plot(1000 / finite.N, finite.same_topic, "o-", label="finite-length optimum (sampled key bags)")
+    ax.plot([0], [theory_same_topic], "*", color="C1", ms=12, label=r"theory ($N = \infty$)")
+    ax.set(
+        xlabel="1000 / document length N",
+        ylabel="same-topic entry $b$ of $EE^T$",
+        xlim=(-0.2, None),
+        title="Finite documents shrink the optimum by O(1/N)",
+    )
+    ax.legend(loc="lower left")
+    return fig
+
+
+# ----- notebook 04: the attention scores ----------------------------------------------------------------------
+
+
+def column_centred(scores: torch.Tensor, num_words: int) -> torch.Tensor:
+    """(V, V) content block of a [key, query] score matrix with each column's mean removed (a column
+    shift changes no attention)."""
+    block = scores[:num_words, :num_words]
+    return block - block.mean(0, keepdim=True)
+
+
+def family_loss_and_scores(curve: pd.DataFrame, optimal_score: float, full_scores: torch.Tensor, vocab: Vocabulary):
+    """Notebook 04: the loss along the family ``s B`` (``curve``: columns s, exact population loss,
+    sympy L(x(s))) with ``s*`` marked when finite, and the full-matrix optimum's column-centred scores."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    axes[0].plot(curve["s"], curve["exact population loss"], lw=3, alpha=0.4, label="exact population loss")
+    axes[0].plot(curve["s"], curve["sympy L(x(s))"], "k--", lw=1, label="sympy $L(x(s))$")
+    if np.isfinite(optimal_score):
+        axes[0].axvline(optimal_score, color="C3", lw=1, label=f"$s^*$ = {optimal_score:.3f}")
+    axes[0].set(xlabel="same-topic score $s$", ylabel="population loss", title="Loss along the family")
+    axes[0].legend()
+    centred = column_centred(full_scores, vocab.num_words)
+    topic_heatmap(centred, vocab, ax=axes[1], title="full-matrix optimum (column-centred scores)")
+    fig.tight_layout()
+    return fig
+
+
+def attention_training_curves(runs: dict[str, dict]):
+    """Notebook 04: population same-topic mass (``x*`` dashed) and score gap per run during training."""
+    frame = pd.concat([r["frame"] for r in runs.values()])
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 3.8))
+    sns.lineplot(frame, x="step", y="same-topic mass", hue="run", ax=axes[0])
+    for i, r in enumerate(runs.values()):
+        axes[0].axhline(r["x_star"], color=f"C{i}", ls="--", lw=1)
+    axes[0].set(title="Population same-topic mass (dashed: $x^*$)", ylim=(0, 1.02))
+    sns.lineplot(frame, x="step", y="score gap", hue="run", ax=axes[1], legend=False)
+    axes[1].set(title="Same-topic minus different-topic score")
+    fig.tight_layout()
+    return fig
+
+
+def phase_grid(
+    ratio_of_mass: Callable[[np.ndarray], np.ndarray],
+    topics_per_doc: int,
+    keep_limit: float,
+    random_limit: float,
+    points: int = 301,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The optimal same-topic mass ``x*`` on a (points, points) grid of ``keep_prob in [0, keep_limit]``
+    x ``random_prob in [0, random_limit]``.
+
+    ``x*`` is constant on rays ``random_prob / keep_prob = ratio_of_mass(x)`` (decreasing in x, from
+    infinity at ``1/tau`` to the boundary ratio at 1), so each grid point is read off the rays by
+    interpolation: 1 below the boundary (scores diverge), ``1/tau`` at ``keep_prob = 0``, NaN where
+    ``keep_prob + random_prob > 1``. Returns ``(keep, random, x_star)``, each (points, points).
+    """
+    lowest = 1 / topics_per_doc
+    levels = np.linspace(lowest + 1e-6, 1 - 1e-9, 400)
+    rays = ratio_of_mass(levels)
+    keep, random = np.meshgrid(np.linspace(0, keep_limit, points), np.linspace(0, random_limit, points))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = random / keep
+    x_star = np.interp(ratio, rays[::-1], levels[::-1], left=1.0, right=lowest)
+    x_star[keep == 0] = lowest
+    x_star[keep + random > 1] = np.nan  # keep_prob + random_prob <= 1
+    return keep, random, x_star
+
+
+def phase_diagram(
+    ratio_of_mass: Callable[[np.ndarray], np.ndarray],
+    boundary_ratio: float,
+    runs: dict[str, dict],
+    topics_per_doc: int,
+    title: str,
+):
+    """Notebook 04: ``x*`` over the (keep_prob, random_prob) plane (:func:`phase_grid`), iso-mass lines,
+    the boundary ``random_prob = boundary_ratio * keep_prob`` below which ``x* = 1``, and each trained run
+    as a dot coloured by its learned mass."""
+    lowest = 1 / topics_per_doc
+    x_limit = min(1.0, max(0.3, 2.5 * max(r["keep"] for r in runs.values())))
+    y_limit = min(1.0, max(0.5, 1.25 * max(r["random"] for r in runs.values())))
+    keep, random, x_star = phase_grid(ratio_of_mass, topics_per_doc, x_limit, y_limit)
+    fig, ax = plt.subplots(figsize=(6.4, 5.0))
+    colours = dict(cmap="viridis", vmin=lowest, vmax=1)
+    mesh = ax.pcolormesh(keep, random, x_star, shading="auto", **colours)
+    fig.colorbar(mesh, ax=ax, label="optimal same-topic mass $x^*$")
+    levels = [level for level in (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95) if level > lowest + 0.02]
+    iso = ax.contour(keep, random, x_star, levels=levels, colors="white", linewidths=0.6, alpha=0.7)
+    ax.clabel(iso, fmt="%.2f", fontsize=7)
+    edge = np.linspace(0, min(x_limit, y_limit / boundary_ratio, 1 / (1 + boundary_ratio)), 50)
+    outline = [patheffects.Stroke(linewidth=3.5, foreground="black"), patheffects.Normal()]
+    label = f"boundary $p_r = {boundary_ratio:.3g}\\,p_c$ (below: $x^* = 1$)"
+    ax.plot(edge, boundary_ratio * edge, "w-", lw=2, path_effects=outline, label=label)
+    offsets = {"default": (8, -4), "no keep": (8, 8), "more random": (8, 6), "no random": (8, 6)}
+    for r in runs.values():
+        point = (r["keep"], r["random"])
+        ax.scatter(*point, c=[r["final"]], s=140, edgecolor="red", lw=1.5, zorder=3, clip_on=False, **colours)
+        text = f"{r['name']}: trained {r['final']:.3f}, $x^*$ {r['x_star']:.3f}"
+        offset = offsets.get(r["name"], (8, 6))
+        ax.annotate(text, point, xytext=offset, textcoords="offset points", color="white", fontsize=8)
+    ax.set(xlabel="keep_prob $p_c$", ylabel="random_prob $p_r$", xlim=(0, x_limit), ylim=(0, y_limit), title=title)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8)
+    return fig
+
 
 MATRIX_COLORS = {"W_V": "tab:blue", "W_K": "tab:orange", "W_Q": "tab:green"}
-MASS, UNIFORM_MASS = "attention.same_topic_mass", "attention.uniform_same_topic_mass"
 
 
 # ----- notebook 05 -------------------------------------------------------------------------------------
@@ -145,13 +395,7 @@ def onset_sweeps(
         dense, [predict(learning_rate=lr).steps for lr in dense], "-", color="tab:red", label="theory $t^*/\\eta$"
     )
     axes[2].plot(sweep["learning_rate"], sweep["measured steps"], "o", color="k", label="population GD")
-    axes[2].set(
-        xscale="log",
-        yscale="log",
-        xlabel="learning rate $\\eta$",
-        ylabel="onset (steps)",
-        title="onset vs learning rate",
-    )
+    log_log_axes(axes[2], "learning rate $\\eta$", "onset (steps)", "onset vs learning rate")
     axes[2].set_xticks(sweep["learning_rate"], [f"{x:g}" for x in sweep["learning_rate"]])
     axes[2].set_yticks(sweep["measured steps"].dropna(), [f"{x:.0f}" for x in sweep["measured steps"].dropna()])
     for axis in (axes[2].xaxis, axes[2].yaxis):
@@ -250,7 +494,6 @@ def robustness_map(checks: dict[str, tuple[pd.Series, pd.Series]], points: pd.Se
 def attention_maps(nets: dict, documents: list, words_per_topic: int):
     """Attention of each net (rows) on each document (columns: a (N,) token tensor sorted by topic), all
     positions visible; white lines where one topic's tokens end."""
-    import torch
 
     fig, axes = plt.subplots(len(nets), len(documents), figsize=(4.0 * len(documents), 3.6 * len(nets)), squeeze=False)
     for row, (label, net) in enumerate(nets.items()):
@@ -502,13 +745,7 @@ def length_against_support(supports: dict[str, tuple[np.ndarray, np.ndarray]]):
         axes[0].scatter(s, n, s=4, alpha=0.3, label=name, rasterized=True)
         sns.histplot(x=np.log10(n / s), bins=50, stat="proportion", element="step", fill=False, label=name, ax=axes[1])
     axes[0].plot([1, 1e4], [1, 1e4], "k--", lw=1, label="N = tau v")
-    axes[0].set(
-        xscale="log",
-        yscale="log",
-        xlabel="(tau v)_d = exp H(p_d)",
-        ylabel="N_d, tokens",
-        title="A3: document length against its topics' support",
-    )
+    log_log_axes(axes[0], "(tau v)_d = exp H(p_d)", "N_d, tokens", "A3: document length against its topics' support")
     axes[1].axvline(0, color="k", ls="--", lw=1, label="criterion rho = 1")
     axes[1].set(xlabel="log10 rho_d = log10 N_d / (tau v)_d", ylabel="share of documents", title="A3: rho_d")
     for ax in axes:
@@ -519,7 +756,7 @@ def length_against_support(supports: dict[str, tuple[np.ndarray, np.ndarray]]):
 
 def stage_one_curves(runs: dict[tuple[str, str], pd.DataFrame], criteria: dict[str, float]):
     """W_V's topic contrast, the larger key/query norm growth and the attention entropy ratio per run
-    (``{(corpus, optimizer): frame}`` of :func:`experiments.stage_one_run`; solid: SGD, dashed: Adam)."""
+    (``{(corpus, optimizer): frame}`` of :func:`data_assumptions.stage_one_run`; solid: SGD, dashed: Adam)."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
     for (data, key), frame in runs.items():
         label, style = f"{data}, {key}", "-" if key == "sgd" else "--"
@@ -572,8 +809,6 @@ def attention_trajectories(curves: pd.DataFrame, summary: pd.DataFrame, criterio
     paper's metric (mean over seeds, ``uniform_paper`` dotted); the value excess ``a - b`` against
     ``log(R_I / R_A)``. The median stage steps of ``summary`` (t_V, t_A, R_A peak step, t_I) are marked.
     """
-    from topic_structure.attention_over_training import PAPER_KINDS
-
     grouped = curves.groupby("step")
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     for column, label, colour in (
@@ -639,3 +874,38 @@ def topic_attention_sweep_map(sweep: pd.DataFrame, criterion: dict, title: str):
         ),
     }
     return robustness_map(checks, sweep["point"], title)
+
+
+def exchange_checks(checks: pd.DataFrame, optima: pd.DataFrame):
+    """Notebook 09 §3 in two panels: the exchange rate by sympy against autograd of the population loss, one point
+    per setting (:func:`theory.exchange.exchange_rate_checks`), and at each population optimum
+    (:func:`theory.exchange.population_optima`) the value excess ``a - b`` against ``log(R_I / R_A)``: the exchange
+    rule puts every optimum in the shaded quadrants (same sign) or at the origin."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    symbolic, numeric = checks["sympy"].to_numpy(), checks["population loss (autograd)"].to_numpy()
+    left.scatter(numeric, symbolic, color="C0", zorder=3)
+    ends = [min(numeric.min(), symbolic.min()), max(numeric.max(), symbolic.max())]
+    left.plot(ends, ends, "k--", lw=1, label="equal")
+    left.set(
+        xlabel="autograd of the population loss", ylabel="sympy closed form", title="The exchange rate, two routes"
+    )
+    left.legend()
+    excess, log_ratio = optima["excess"].to_numpy(), np.log(optima["R_I"] / optima["R_A"]).to_numpy()
+    reach = 1.2 * max(np.abs(excess).max(), np.abs(log_ratio).max(), 1e-3)
+    right.fill_between([0, reach], 0, reach, color="C2", alpha=0.15, label="the rule's quadrants")
+    right.fill_between([-reach, 0], -reach, 0, color="C2", alpha=0.15)
+    right.scatter(excess, log_ratio, color="C1", zorder=3)
+    for decay, x, y in zip(optima["weight_decay"], excess, log_ratio):
+        right.annotate(f"lambda = {decay:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    right.axhline(0, color="k", lw=0.5)
+    right.axvline(0, color="k", lw=0.5)
+    right.set(
+        xlim=(-reach, reach),
+        ylim=(-reach, reach),
+        xlabel="value excess a - b",
+        ylabel="log(R_I / R_A)",
+        title="Population optima: copies win exactly when a > b",
+    )
+    right.legend(loc="lower right")
+    fig.tight_layout()
+    return fig

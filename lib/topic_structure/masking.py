@@ -67,6 +67,10 @@ class MaskedBatch:
     def __len__(self) -> int:
         return self.inputs.shape[0]
 
+    def __getitem__(self, index) -> MaskedBatch:
+        """The documents at ``index`` (an index array, list or slice), with their masking as it was drawn."""
+        return MaskedBatch(*(tensor[index] for tensor in vars(self).values()))
+
 
 def mask_documents(docs: Documents, config: MaskingConfig, seed: Seed) -> MaskedBatch:
     """Choose, corrupt and hide positions of ``docs`` as ``config`` says."""

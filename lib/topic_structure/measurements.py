@@ -20,7 +20,10 @@ bootstrap interval over documents.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pandas as pd
 import torch
 
 from topic_structure.data import Vocabulary
@@ -403,3 +406,33 @@ def topic_ratio_with_baseline(
         )
         result = {k: (float(v) if np.ndim(v) == 0 else v) for k, v in result.items()}
     return result
+
+
+def extrapolate_to_infinite_length(frame: pd.DataFrame) -> dict[str, float]:
+    """Weighted least-squares fit ``mean(N) = limit + slope / N`` to Monte-Carlo means at several lengths.
+
+    frame: one row per document length with columns ``N``, ``monte_carlo`` (mean) and ``standard_error``
+    (of that mean, independent across rows). A smooth function of the empirical key distribution has an
+    expectation ``f(limit) + O(1/N)`` (delta method: the key frequencies have covariance ``O(1/N)``), so
+    the intercept is the ``N -> infinity`` limit. Returns ``limit``, its ``standard_error`` (from the
+    fit's covariance, scaled up by ``sqrt(chi2 / dof)`` when the residuals exceed their standard errors,
+    which is how a missing ``O(1/N^2)`` term would show), ``slope`` and ``chi2`` with ``dof``.
+    """
+    if len(frame) < 3:
+        raise ValueError(f"extrapolation needs at least 3 lengths (2 parameters and a residual), got {len(frame)}")
+    inverse = 1 / frame["N"].to_numpy(dtype=float)
+    means = frame["monte_carlo"].to_numpy(dtype=float)
+    weights = 1 / frame["standard_error"].to_numpy(dtype=float) ** 2
+    design = np.stack([np.ones_like(inverse), inverse], axis=1)  # (lengths, 2)
+    covariance = np.linalg.inv(design.T @ (weights[:, None] * design))
+    coefficients = covariance @ design.T @ (weights * means)
+    chi2 = float((weights * (means - design @ coefficients) ** 2).sum())
+    dof = len(frame) - 2
+    inflation = max(1.0, math.sqrt(chi2 / dof))
+    return {
+        "limit": float(coefficients[0]),
+        "standard_error": inflation * math.sqrt(covariance[0, 0]),
+        "slope": float(coefficients[1]),
+        "chi2": chi2,
+        "dof": dof,
+    }

@@ -24,7 +24,7 @@ from torch import nn
 
 from topic_structure.data import Vocabulary
 from topic_structure.masking import IGNORE_LABEL, MaskedBatch
-from topic_structure.params import check_choice, check_float, check_int
+from topic_structure.params import check_choice, check_float, check_int, check_seed
 
 EMBEDDINGS = ("onehot", "trained")
 ATTENTIONS = ("trained", "uniform")
@@ -104,7 +104,7 @@ class TopicTransformer(nn.Module):
         super().__init__()
         self.config = config
         vocab, d = config.vocab, config.width
-        generator = torch.Generator().manual_seed(check_int("seed", seed, 0))
+        generator = torch.Generator().manual_seed(check_seed(seed))
 
         def trained(shape, name):
             return nn.Parameter(torch.randn(shape, generator=generator) * config.scale(name))

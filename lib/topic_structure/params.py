@@ -1,19 +1,22 @@
-"""The topic paper's standard notebook parameters: their rules, and ``resolve`` for its notebooks.
+"""The topic paper's notebook parameters: the rule of each, checked once, here.
 
 The generic checks (``check_int``, ``check_float``, ...) live in :mod:`theory_collection.params`
-and are re-exported here, so the library's modules validate with one import.
+and are re-exported here, so the library's modules validate with one import. A parameter that several
+modules check (``weight_decay``, ``learning_rate``, ``optimizer``, ``steps``, ``alpha``) has one rule
+function here (:func:`check_weight_decay`, ...): the standard rules (:data:`STANDARD_CHECKS`), the training
+configuration, the population loss and the theory all call it.
 
 Besides the standard names, this module declares the rules of each notebook's own parameters
-(:data:`NOTEBOOK_CHECKS`, :data:`NOTEBOOK_CROSS_CHECKS`, keyed by notebook stem) and the memory a
-notebook needs at given sizes (:func:`memory_estimate`), so that the runner refuses a bad value, or a
-size the machine cannot hold, before any kernel starts. A notebook keeps its own in-kernel checks
-(it also runs outside the runner); a new parameter of a notebook gets its rule here as well.
+(:data:`NOTEBOOK_CHECKS`, :data:`NOTEBOOK_CROSS_CHECKS`, keyed by notebook stem), the memory a notebook
+needs at given sizes (:func:`memory_estimate`) and a bound on its run lengths from its time estimate
+(:func:`check_run_time`, :mod:`estimates`), so that the runner refuses a bad value, a size the machine cannot
+hold or a run that would not end, before any kernel starts. Notebooks resolve their parameters with
+``PAPER.resolve`` (:class:`theory_collection.papers.Paper`), which applies the same rules in the kernel.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from types import SimpleNamespace
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from theory_collection.params import (  # noqa: F401  (re-exported for the library's modules)
@@ -25,14 +28,45 @@ from theory_collection.params import (  # noqa: F401  (re-exported for the libra
     check_list,
     check_output_dir,
     check_probability,
+    memory_budget_bytes,
 )
-from theory_collection.params import resolve as resolve_with
+from topic_structure import estimates
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
 # BERT's masking rate: the share of positions chosen for prediction. Functions that only need the
 # split of chosen positions into [MASK] / kept / random validate that split against this rate.
 DEFAULT_MASK_PROB = 0.15
+
+
+def check_weight_decay(value: Any, positive: bool = False) -> float:
+    """``weight_decay`` (lambda): at least 0, or above 0 where an optimum needs a penalty (``positive``)."""
+    return check_float("weight_decay", value, 0.0, low_open=positive)
+
+
+def check_learning_rate(value: Any, name: str = "learning_rate") -> float:
+    """A learning rate (gradient step): above 0."""
+    return check_float(name, value, 0.0, low_open=True)
+
+
+def check_optimizer(value: Any) -> str:
+    """One of :data:`OPTIMIZERS`."""
+    return check_choice("optimizer", value, OPTIMIZERS)
+
+
+def check_steps(value: Any, name: str = "steps", low: int = 1) -> int:
+    """A run length in steps: an integer of at least ``low`` (how long it may be is :func:`check_run_time`'s)."""
+    return check_int(name, value, low)
+
+
+def check_alpha(value: Any) -> float:
+    """The LDA Dirichlet concentration: above 0."""
+    return check_float("alpha", value, 0.0, low_open=True)
+
+
+def check_seed(value: Any) -> int:
+    """A seed: an integer of at least 0 (the paper-agnostic upper bound is the runner's)."""
+    return check_int("seed", value, 0)
 
 
 def check_masking_probabilities(mask_prob: float, keep_prob: float, random_prob: float) -> None:
@@ -71,16 +105,16 @@ STANDARD_CHECKS = {
     "num_topics": lambda v: check_int("num_topics", v, 1),
     "words_per_topic": lambda v: check_int("words_per_topic", v, 1),
     "topics_per_doc": lambda v: check_int("topics_per_doc", v, 1),
-    "alpha": lambda v: check_float("alpha", v, 0.0, low_open=True),
+    "alpha": check_alpha,
     "doc_length": check_doc_length,
     "mask_prob": lambda v: check_float("mask_prob", v, 0.0, 1.0, low_open=True),
     "keep_prob": lambda v: check_probability("keep_prob", v),
     "random_prob": lambda v: check_probability("random_prob", v),
-    "weight_decay": lambda v: check_float("weight_decay", v, 0.0),
+    "weight_decay": check_weight_decay,
     "init_scale": lambda v: check_float("init_scale", v, 0.0, low_open=True),
-    "optimizer": lambda v: check_choice("optimizer", v, OPTIMIZERS),
-    "learning_rate": lambda v: check_float("learning_rate", v, 0.0, low_open=True),
-    "steps": lambda v: check_int("steps", v, 1),
+    "optimizer": check_optimizer,
+    "learning_rate": check_learning_rate,
+    "steps": check_steps,
 }
 
 
@@ -92,17 +126,6 @@ def cross_check(values: dict[str, Any]) -> None:
         check_masking_probabilities(
             values.get("mask_prob", DEFAULT_MASK_PROB), values["keep_prob"], values["random_prob"]
         )
-
-
-def resolve(profiles: Mapping[str, Mapping[str, Any]], profile: str, **given: Any) -> SimpleNamespace:
-    """Fill a topic notebook's ``None`` parameters from its profile and validate them all.
-
-    Standard names are checked by the paper's rules (``doc_length`` becomes a ``(low, high)`` pair,
-    ``output_dir`` an absolute, created path), then the cross-parameter rules (:func:`cross_check`).
-    """
-    from topic_structure.paper import PAPER  # the paper module imports this one
-
-    return resolve_with(profiles, profile, PAPER.all_checks, cross_check, **given)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,7 +178,7 @@ _SYMBOLIC = {
     "num_topics": lambda v: check_int("num_topics", v, 2),
     "words_per_topic": lambda v: check_int("words_per_topic", v, 2),
 }
-_DECAYED = {"weight_decay": lambda v: _positive("weight_decay", v)}
+_DECAYED = {"weight_decay": lambda v: check_weight_decay(v, positive=True)}
 
 NOTEBOOK_CHECKS: dict[str, dict[str, Callable[[Any], Any]]] = {
     "01_topic_model_and_masking": {"num_docs": lambda v: check_int("num_docs", v, 10)},
@@ -165,7 +188,14 @@ NOTEBOOK_CHECKS: dict[str, dict[str, Callable[[Any], Any]]] = {
         **_DECAYED,
         "d_model": lambda v: None if v is None else check_int("d_model", v, 1),
     },
-    "03_value_matrix": {**_BATCH, **_SYMBOLIC, **_DECAYED},
+    "03_value_matrix": {
+        **_BATCH,
+        **_SYMBOLIC,
+        **_DECAYED,
+        # the public code's stage-1 run: its 10,000 documents and 20 epochs at the paper profile
+        "code_docs": lambda v: check_int("code_docs", v, 40),
+        "code_epochs": lambda v: check_int("code_epochs", v, 1),
+    },
     "04_attention": {
         **_BATCH,
         **_DECAYED,  # the C2 optimum that fixes W_V needs lambda > 0
@@ -174,9 +204,9 @@ NOTEBOOK_CHECKS: dict[str, dict[str, Callable[[Any], Any]]] = {
     "05_two_stage_dynamics": {
         **_BATCH,
         **_SYMBOLIC,
-        "adam_steps": lambda v: check_int("adam_steps", v, 1),
+        "adam_steps": lambda v: check_steps(v, "adam_steps"),
         "value_seeds": lambda v: check_int("value_seeds", v, 2),
-        "adam_learning_rate": lambda v: _positive("adam_learning_rate", v),
+        "adam_learning_rate": lambda v: check_learning_rate(v, "adam_learning_rate"),
         "onset_excess": lambda v: check_float("onset_excess", v, 0.0, 1.0, low_open=True, high_open=True),
         "init_scales": lambda v: check_list("init_scales", v, _positive, 2),
         "keep_probs": lambda v: check_list("keep_probs", v, check_probability, 2),
@@ -187,10 +217,10 @@ NOTEBOOK_CHECKS: dict[str, dict[str, Callable[[Any], Any]]] = {
         **_WIKIPEDIA,
         "num_docs": lambda v: check_int("num_docs", v, 10),
         "wiki_words_per_topic": lambda v: check_int("wiki_words_per_topic", v, 1),
-        "adam_learning_rate": lambda v: _positive("adam_learning_rate", v),
+        "adam_learning_rate": lambda v: check_learning_rate(v, "adam_learning_rate"),
         # a stage-1 window needs several logged steps (each run logs about 30 times)
-        "adam_steps": lambda v: check_int("adam_steps", v, 20),
-        "steps": lambda v: check_int("steps", v, 20),
+        "adam_steps": lambda v: check_steps(v, "adam_steps", 20),
+        "steps": lambda v: check_steps(v, "steps", 20),
     },
     "07_wikipedia": {
         **_BATCH,
@@ -206,7 +236,7 @@ NOTEBOOK_CHECKS: dict[str, dict[str, Callable[[Any], Any]]] = {
         "num_docs": lambda v: check_int("num_docs", v, 100),
         "num_seeds": lambda v: check_int("num_seeds", v, 3),
         "log_every": lambda v: check_int("log_every", v, 1),
-        "grid_steps": lambda v: check_int("grid_steps", v, 1),
+        "grid_steps": lambda v: check_steps(v, "grid_steps"),
         "grid": lambda v: check_grid_points(v),
     },
     "09_topic_attention_over_training": {
@@ -214,7 +244,7 @@ NOTEBOOK_CHECKS: dict[str, dict[str, Callable[[Any], Any]]] = {
         "num_docs": lambda v: check_int("num_docs", v, 100),
         "num_seeds": lambda v: check_int("num_seeds", v, 3),
         "log_every": lambda v: check_int("log_every", v, 1),
-        "sweep_steps": lambda v: check_int("sweep_steps", v, 1),
+        "sweep_steps": lambda v: check_steps(v, "sweep_steps"),
         "decays": lambda v: check_list("decays", v, _positive, 1),
     },
 }
@@ -231,6 +261,45 @@ def check_grid_points(grid: Any) -> list:
         for name, value in point.items():
             STANDARD_CHECKS[name](value)
     return grid
+
+
+def check_grid(grid: Any, base: dict[str, Any]) -> None:
+    """A robustness grid (:func:`check_grid_points`) whose every point, applied to ``base`` (the values of
+    :data:`GRID_NAMES`), passes the paper's rules: a ValueError names the point and the rule."""
+    check_grid_points(grid)
+    for point in grid:
+        values = {name: base[name] for name in GRID_NAMES} | point
+        try:
+            cross_check({name: STANDARD_CHECKS[name](value) for name, value in values.items()})
+        except ValueError as error:
+            raise ValueError(f"grid point {point}: {error}") from error
+
+
+def check_run_time(notebook: str, values: dict[str, Any]) -> None:
+    """Refuse run lengths that would keep ``notebook`` running for more than a day on one core.
+
+    The bound is :func:`estimates.run_length_bound`, from the notebook's time estimate
+    (:func:`estimates.time_estimate`) at ``values``; the error names the parameter, its bound and the estimate. A
+    size the machine cannot hold is left to the memory estimate (:func:`memory_estimate`), which the runner applies
+    next and which names the size; a size at which even one step takes longer than the limit is refused here.
+    """
+    if memory_estimate(notebook, values) > memory_budget_bytes():
+        return
+    seconds = estimates.time_estimate(notebook, values)
+    if seconds <= estimates.MAX_SECONDS:
+        return
+    name, bound = estimates.run_length_bound(notebook, values)
+    limit = f"the limit of {estimates.MAX_SECONDS / 3600:.0f} hours"
+    if bound < 1:
+        raise ValueError(
+            f"{notebook}: at these sizes one step of its {name} loop alone takes longer than {limit} on one core by "
+            "its time estimate; choose smaller sizes"
+        )
+    raise ValueError(
+        f"{name} = {values[name]!r} is too long: at these values {notebook} would take about {seconds:.3g} s "
+        f"({seconds / 3600:,.0f} hours) on one core by its time estimate, above {limit}; {name} may be at most "
+        f"{bound:,} here"
+    )
 
 
 def _cross_04(values: dict[str, Any]) -> None:
@@ -279,12 +348,26 @@ def _cross_02(values: dict[str, Any]) -> None:
         check_int("d_model", values["d_model"], values["num_topics"] - 1)
 
 
-NOTEBOOK_CROSS_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
+def _with_run_time(notebook: str, check: Callable[[dict[str, Any]], None] | None) -> Callable[[dict[str, Any]], None]:
+    """The notebook's own rules between parameters, then the bound on its run lengths (:func:`check_run_time`)."""
+
+    def checked(values: dict[str, Any]) -> None:
+        if check is not None:
+            check(values)
+        check_run_time(notebook, values)
+
+    return checked
+
+
+_OWN_CROSS_CHECKS = {
     "02_embeddings": _cross_02,
     "04_attention": _cross_04,
     "05_two_stage_dynamics": _cross_05,
     "08_synthetic_lda": _cross_lda_runs,
     "09_topic_attention_over_training": _cross_lda_runs,
+}
+NOTEBOOK_CROSS_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
+    notebook: _with_run_time(notebook, _OWN_CROSS_CHECKS.get(notebook)) for notebook in NOTEBOOK_CHECKS
 }
 
 
@@ -312,7 +395,7 @@ def memory_estimate(notebook: str, values: dict[str, Any]) -> int:
     doc_length = values.get("doc_length", values.get("max_tokens", 1))
     longest = doc_length[1] if isinstance(doc_length, tuple | list) else doc_length
     batch = values.get("batch_size", 1)
-    documents = values.get("num_docs", 0)
+    documents = values.get("num_docs", 0) + values.get("code_docs", 0)
     width = max(vocabulary, values.get("d_model") or 0)
     queries = max(1.0, values.get("mask_prob", DEFAULT_MASK_PROB) * longest)
     matrices = 16 * vocabulary**2

@@ -15,14 +15,24 @@ from theory_collection.claims import (
     ClaimsTable,
     claim_specs,
     contradicts_paper,
-    counts_by_kind,
-    headline,
     judge,
     load_claims,
     provenance_problems,
-    subject_of,
     verdict_of,
 )
+from theory_collection.verdicts import counts_by_kind, headline, subject_of
+
+PROVENANCE = {"source": "collection", "location": "the tests' own statements", "conditions": "none"}
+
+
+class Table(ClaimsTable):
+    """A claims table whose claims default to a complete provenance: most tests here are about verdicts."""
+
+    def check(self, *args, **kwargs):
+        return super().check(*args, **{**PROVENANCE, **kwargs})
+
+    def observe(self, *args, **kwargs):
+        return super().observe(*args, **{**PROVENANCE, **kwargs})
 
 
 @pytest.mark.parametrize(
@@ -81,7 +91,7 @@ def test_judge_refuses_missing_reference_values():
 
 
 def test_a_threshold_without_a_criterion_is_refused_not_read_from_the_theory_column():
-    table = ClaimsTable("x")
+    table = Table("x")
     with pytest.raises(ValueError, match="criterion"):
         table.check(
             "C9.old",
@@ -98,7 +108,7 @@ def test_a_threshold_without_a_criterion_is_refused_not_read_from_the_theory_col
 
 
 def test_check_records_every_field_and_the_verdict(tmp_path):
-    table = ClaimsTable("99_test")
+    table = Table("99_test")
     held = table.check(
         "C9.a",
         "holds",
@@ -130,16 +140,17 @@ def test_check_records_every_field_and_the_verdict(tmp_path):
     assert [r["holds"] for r in records] == [True, False]  # the boolean for older readers
     assert records[0]["notebook"] == "99_test" and records[1]["reason"] == "because"
     assert load_claims(path) == records
-    assert "fails" in table._repr_html_() and "holds" in repr(table)
+    assert "FAILS" in table._repr_html_() and "holds" in repr(table)
     assert list(table.frame().columns) == [
         "id",
         "kind",
-        "source",
+        "verdict",
         "statement",
         "theory",
         "measured",
         "tolerance",
-        "verdict",
+        "source",
+        "location",
         "reason",
     ]
     with pytest.raises(AssertionError, match="C9.b"):
@@ -147,7 +158,7 @@ def test_check_records_every_field_and_the_verdict(tmp_path):
 
 
 def test_a_refuted_paper_claim_is_a_finding_and_does_not_stop_the_notebook():
-    table = ClaimsTable("x")
+    table = Table("x")
     table.check(
         "A1.wiki",
         "top-topic share at least 0.9",
@@ -175,7 +186,7 @@ def test_a_refuted_paper_claim_is_a_finding_and_does_not_stop_the_notebook():
 
 
 def test_a_threshold_is_a_criterion_not_a_theory_value():
-    table = ClaimsTable("x")
+    table = Table("x")
     claim = table.check(
         "C9.ratio",
         "the ratio exceeds its value at initialisation",
@@ -200,7 +211,7 @@ def test_a_threshold_is_a_criterion_not_a_theory_value():
 
 
 def test_an_unmet_precondition_makes_any_comparison_inconclusive():
-    table = ClaimsTable("x")
+    table = Table("x")
     # a comparison that would fail, and one that would hold: neither is decided by a run that stopped early
     would_fail = table.check(
         "C9.a",
@@ -222,7 +233,7 @@ def test_an_unmet_precondition_makes_any_comparison_inconclusive():
 
 
 def test_observations_have_no_verdict_and_never_fail(tmp_path):
-    table = ClaimsTable("x")
+    table = Table("x")
     claim = table.observe("C9.obs", "the ratio under Adam", 1.8, theory=152.0, reason="proxy", data="synthetic")
     assert (claim.kind, claim.verdict, claim.holds, claim.tolerance, claim.theory) == (
         "observation",
@@ -256,11 +267,11 @@ def test_the_theory_column_holds_the_derivations():
 
 def test_every_claim_names_its_kind():
     with pytest.raises(TypeError, match="kind"):
-        ClaimsTable("x").check("C1", "s", 1.0, 1.0)
+        Table("x").check("C1", "s", 1.0, 1.0)
 
 
 def test_duplicate_ids_and_bad_comparisons_are_rejected():
-    table = ClaimsTable("x")
+    table = Table("x")
     table.check("C1", "s", 1.0, 1.0, kind="prediction")
     with pytest.raises(ValueError, match="twice"):
         table.check("C1", "s", 1.0, 1.0, kind="prediction")
@@ -316,7 +327,7 @@ def test_load_claims_rejects_malformed_files(tmp_path):
 def test_numpy_and_torch_values_become_plain_json(tmp_path):
     import torch
 
-    table = ClaimsTable("x")
+    table = Table("x")
     table.check("C1", "s", np.float64(1.0), np.float32(1.0), kind="prediction")
     table.check("C2", "s", measured=torch.tensor(True), comparison="true", kind="prediction")
     records = json.loads(table.write(tmp_path).read_text())
@@ -372,7 +383,7 @@ def test_claims_file_is_readable_like_a_plain_write(tmp_path):
     import os
     import stat
 
-    table = ClaimsTable("x")
+    table = Table("x")
     table.check("C9.a", "s", 1.0, 1.0, 0.1, kind="prediction")
     written = table.write(tmp_path)
     plain = tmp_path / "plain.txt"
@@ -420,12 +431,19 @@ def test_a_claim_without_source_location_or_conditions_has_provenance_problems()
     assert provenance_problems({**complete, "source": "paper", "paper_conditions": True}) == []
 
 
-def test_check_refuses_an_unknown_source_and_paper_conditions_on_the_collections_claims():
-    table = ClaimsTable("x")
+def test_a_claim_without_complete_provenance_is_refused():
+    table = Table("x")
     with pytest.raises(ValueError, match="source must be one of"):
         table.check("C1.a", "s", 1.0, 1.0, kind="prediction", source="paper's code")
     with pytest.raises(ValueError, match="paper_conditions"):
         table.check("C1.b", "s", 1.0, 1.0, kind="prediction", source="collection", paper_conditions=True)
+    bare = ClaimsTable("x")
+    for missing, problem in (("source", "source must be one of"), ("location", "location is empty")):
+        with pytest.raises(ValueError, match=problem):
+            bare.check("C1.c", "s", 1.0, 1.0, kind="prediction", **{**PROVENANCE, missing: ""})
+    with pytest.raises(ValueError, match="conditions are empty"):
+        bare.observe("C1.d", "s", 1.0, **{**PROVENANCE, "conditions": " "})
+    assert bare.check("C1.e", "s", 1.0, 1.0, kind="prediction", **PROVENANCE).verdict == "holds"
 
 
 def test_a_declared_claim_is_recorded_with_its_provenance_and_filled_fields(tmp_path):
@@ -448,7 +466,7 @@ def test_a_declared_claim_is_recorded_with_its_provenance_and_filled_fields(tmp_
             "C2.seen", "observation", "collection", "notebook 03", "an observation", "T = 5", comparison="observe"
         ),
     )
-    table = ClaimsTable("03")
+    table = Table("03")
     claim = table.record(specs["C2.diagonal"], 0.3, values={"line": 12, "T": 10, "lr": 0.01})
     seen = table.record(specs["C2.seen"], 4.0)
     assert (claim.verdict, claim.source, claim.location, claim.conditions, claim.paper_conditions) == (
@@ -466,3 +484,48 @@ def test_a_declared_claim_is_recorded_with_its_provenance_and_filled_fields(tmp_
     assert records[0]["same_runs"] == ["C2.other"] and records[0]["source"] == "paper code"
     with pytest.raises(ValueError, match="declared twice"):
         claim_specs(specs["C2.seen"], specs["C2.seen"])
+
+
+def test_the_claims_table_reads_as_a_table_in_a_notebook():
+    """Statements left-aligned with their TeX for MathJax, each verdict coloured, empty cells instead of NaN,
+    the provenance shown; the plain-text table spells the TeX out."""
+    import re
+
+    from theory_collection.claims_display import VERDICT_COLOURS
+
+    table = Table("x")
+    table.check(
+        "C1.a",
+        r"the optimal mass $x^*$ is interior",
+        theory=0.5,
+        measured=0.5,
+        tolerance=1e-6,
+        kind="derivation",
+        source="collection",
+        location="THEORY.md section 3",
+        conditions="T = 5",
+    )
+    table.observe("C1.b", "a proxy", measured=None, source="other work", location="MiniLM")
+    table.check(
+        "C1.c",
+        "attention leaves uniform",
+        measured=0.2,
+        comparison="greater",
+        criterion=0.9,
+        kind="paper",
+        source="paper",
+        location="abstract",
+        interval=(0.1, 0.3),
+        criterion_reason="the paper's threshold",
+    )
+    page = table._repr_html_()
+    assert "NaN" not in page and "None" not in page and "nan" not in page
+    assert "$x^*$" in page, "maths is left to MathJax"
+    assert page.count("text-align: left") >= 8, "every cell is left-aligned (JupyterLab right-aligns tables)"
+    for verdict, shown in (("holds", "holds"), ("observed", "observed"), ("fails", "FAILS")):
+        assert re.search(rf"color: {VERDICT_COLOURS[verdict]};[^>]*>{shown}<", page), verdict
+    assert "THEORY.md section 3" in page and "abstract" in page and "tested in: T = 5" in page
+    assert "[0.1, 0.3]" in page and "the paper&#x27;s threshold" in page
+    text = repr(table)
+    assert "x* is interior" in text and "FAILS" in text and "0.2 vs > 0.9" in text
+    assert table.frame().isna().sum().sum() == 0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from theory_collection import runner
+from theory_collection import locks, runner
 
 FIXTURES = Path(__file__).parent / "fixtures"
 COMMAND = [sys.executable, "-m", "theory_collection.cli"]
@@ -58,12 +58,20 @@ def kill_kernel(marker: Path) -> None:
 
 
 def snapshot(out: Path) -> dict[str, bytes]:
-    """Every file of a report but the staging area a killed run may leave (hidden, cleared by the next run)."""
+    """Every file of a report but the staging area and the lock record a killed run may leave (hidden, cleared
+    or taken over by the next run)."""
     return {
         str(p.relative_to(out)): p.read_bytes()
         for p in sorted(out.rglob("*"))
-        if p.is_file() and not {"_static", runner.STAGING} & set(p.relative_to(out).parts)
+        if p.is_file()
+        and "_static" not in p.relative_to(out).parts
+        and not p.relative_to(out).parts[0].startswith((runner.STAGING, locks.LOCK_FILE))
     }
+
+
+def staged(out: Path) -> list[Path]:
+    """The staging folders of runs into ``out`` (each run has its own)."""
+    return sorted(out.glob(f"{runner.STAGING}*"))
 
 
 def test_interrupted_or_killed_report_leaves_the_earlier_report_as_it_was(tmp_path):
@@ -92,21 +100,22 @@ def test_interrupted_or_killed_report_leaves_the_earlier_report_as_it_was(tmp_pa
     assert process.returncode == 130
     assert "interrupted; the report in" in err and "is unchanged" in err and "Traceback" not in err
     assert snapshot(out) == before, "an interrupted report changed the report it was replacing"
-    assert not (out / runner.STAGING).exists()
+    assert not staged(out)
 
     # killed (no chance to tidy up) while 02 runs; 01 has run again first, with 5 terms, so its claim now fails
     marker.unlink()
     process = start(["report", "--notebooks", str(folder), "--out", str(out), "-p", "terms", "5", *slow])
-    staged_claims = out / runner.STAGING / "notebooks" / "01_geometric" / "claims.json"
     wait_for(marker, process)
+    (staging,) = staged(out)  # this run's own
+    staged_claims = staging / "notebooks" / "01_geometric" / "claims.json"
     wait_for(staged_claims, process)  # 01 runs beside 02 (--jobs): the kill must come after it has finished
     os.killpg(process.pid, signal.SIGKILL)
     kill_kernel(marker)
     process.wait(30)
     assert snapshot(out) == before, "a killed report changed the report it was replacing"
 
-    staged = json.loads(staged_claims.read_text())
-    assert staged[0]["verdict"] == "fails", "01 did not finish in the killed run: the test did not cover it"
+    claims = json.loads(staged_claims.read_text())
+    assert claims[0]["verdict"] == "fails", "01 did not finish in the killed run: the test did not cover it"
     # the staging area holds what the killed run had done; the next run starts by clearing it
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from theory_collection import report, runner
+from theory_collection import runner, verdicts
 from theory_collection.cli import main
 
 MEET = Path(__file__).parent / "fixtures" / "meet" / "meet.ipynb"
@@ -23,7 +23,7 @@ def meeting(tmp_path: Path, count: int) -> list[Path]:
     return runner.select_notebooks(None, folder)
 
 
-def verdicts(run: runner.NotebookRun) -> dict[str, str]:
+def claim_verdicts(run: runner.NotebookRun) -> dict[str, str]:
     return {claim["id"]: claim["verdict"] for claim in run.claims}
 
 
@@ -32,7 +32,7 @@ def test_jobs_run_notebooks_side_by_side_on_one_thread_each(tmp_path):
     runs = runner.run_notebooks(paths, tmp_path / "out", overrides={"party": 3}, progress=False, html=False, jobs=3)
     assert [run.notebook for run in runs] == ["01_meet", "02_meet", "03_meet"]
     assert [run.error for run in runs] == ["", "", ""]
-    assert all(verdicts(run) == {"M1": "holds", "M2": "holds"} for run in runs)
+    assert all(claim_verdicts(run) == {"M1": "holds", "M2": "holds"} for run in runs)
 
 
 def test_one_job_runs_them_one_after_another(tmp_path):
@@ -40,9 +40,9 @@ def test_one_job_runs_them_one_after_another(tmp_path):
     paths = meeting(tmp_path, 2)
     overrides = {"party": 2, "patience": 1.0}
     runs = runner.run_notebooks(paths, tmp_path / "out", overrides=overrides, progress=False, html=False, jobs=1)
-    assert verdicts(runs[0])["M1"] == "fails"  # alone
-    assert verdicts(runs[1])["M1"] == "holds"  # the first one's mark is there
-    assert verdicts(runs[0])["M2"] == "holds"
+    assert claim_verdicts(runs[0])["M1"] == "fails"  # alone
+    assert claim_verdicts(runs[1])["M1"] == "holds"  # the first one's mark is there
+    assert claim_verdicts(runs[0])["M2"] == "holds"
 
 
 def test_the_longest_notebooks_of_the_previous_run_start_first(tmp_path):
@@ -50,7 +50,8 @@ def test_the_longest_notebooks_of_the_previous_run_start_first(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     previous = [
-        {"paper": "notebooks", "notebook": f"0{n}_meet", "seconds": s} for n, s in ((1, 1.0), (2, 9.0), (3, 5.0))
+        {"paper": "notebooks", "notebook": f"0{n}_meet", "seconds": s, "error": ""}
+        for n, s in ((1, 1.0), (2, 9.0), (3, 5.0))
     ]
     (out / runner.RUNS_FILE).write_text(json.dumps({"profile": "quick", "runs": previous}))
     assert runner.previous_seconds(out, "quick") == {
@@ -62,7 +63,7 @@ def test_the_longest_notebooks_of_the_previous_run_start_first(tmp_path):
     # one job, party of 2: only the notebook that starts first finds no one; here that is 02
     runs = runner.run_notebooks(paths, out, overrides={"party": 2, "patience": 1.0}, progress=False, html=False, jobs=1)
     assert [run.notebook for run in runs] == ["01_meet", "02_meet", "03_meet"]
-    assert {run.notebook: verdicts(run)["M1"] for run in runs} == {
+    assert {run.notebook: claim_verdicts(run)["M1"] for run in runs} == {
         "01_meet": "holds",
         "02_meet": "fails",
         "03_meet": "holds",
@@ -83,13 +84,13 @@ def test_the_report_gives_notebook_time_and_wall_time():
         return runner.NotebookRun(name, Path(name), paper="p", seconds=seconds, started=started)
 
     side_by_side = [run("01", 1000.0, 300.0), run("02", 1000.5, 100.0), run("03", 1100.5, 250.0)]
-    assert report.time_text(side_by_side) == (
+    assert verdicts.time_text(side_by_side) == (
         "650 s for 3 notebooks, 350 s (5.8 min) of wall time with up to 2 side by side"
     )
     one_after_another = [run("01", 1000.0, 300.0), run("02", 1300.0, 100.0)]
-    assert report.time_text(one_after_another).endswith("400 s (6.7 min) of wall time with up to 1 side by side")
+    assert verdicts.time_text(one_after_another).endswith("400 s (6.7 min) of wall time with up to 1 side by side")
     unrecorded = [run("01", 0.0, 300.0), run("02", 1300.0, 100.0)]
-    assert report.time_text(unrecorded) == "400 s for 2 notebooks", "a report from before start times were kept"
+    assert verdicts.time_text(unrecorded) == "400 s for 2 notebooks", "a report from before start times were kept"
 
 
 def test_a_notebook_waits_while_its_memory_estimate_does_not_fit_beside_those_running(tmp_path, monkeypatch):

@@ -13,8 +13,9 @@ from urllib.parse import unquote, urlparse
 import nbformat
 import pytest
 
-from theory_collection import papers, report, runner
+from theory_collection import papers, report, runner, verdicts
 from theory_collection.cli import main
+from theory_collection.runs import load_report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
 
@@ -75,7 +76,8 @@ def test_report_exit_code_and_summary_name_the_failing_notebook_and_cell(collect
     assert "**02_broken failed**: cell In [5] `ratio = 1 / 0" in summary
     assert "ZeroDivisionError: division by zero" in summary
     assert (
-        "| G1 | prediction | the partial sum of 2^-k reaches its limit 2 | 2 | 2 | rel 0.0001 |  | holds |" in summary
+        r"| G1 | prediction | the partial sum $s_n = \sum_{k=0}^{n-1} 2^{-k} = 2 - 2^{1-n}$ reaches its limit $2$ "
+        "| 2 | 2 | rel 0.0001 |  | holds |" in summary
     )
     assert "OLD" not in summary, "a stale claims.json from an earlier run was reported as this run's"
     assert "02_broken_old" not in (out / "index.html").read_text(), "a stale figure was shown as this run's"
@@ -114,7 +116,8 @@ def test_index_links_all_resolve_to_files(collection_report):
         assert expected in files
     text = index.read_text()
     anchors = {unquote(t[1:]) for t in targets if t.startswith("#")}
-    assert {"report/01_geometric", "report/02_broken"} <= anchors
+    assert 'id="report/01_geometric"' in text and 'id="report/02_broken"' in text, "each notebook has its anchor"
+    assert 'id="claim:report/01_geometric/G1"' in text and "figure:report/01_geometric_partial_sums" in anchors
     assert all(f'id="{html.escape(a)}"' in text for a in anchors), "an anchor of the index has no target"
     assert "ZeroDivisionError" in text and "holds" in text
     assert '<meta name="viewport"' in text
@@ -133,7 +136,9 @@ def test_notebook_pages_are_offline_and_relative(collection_report):
     text = html.unescape(re.sub(r"<[^>]+>", "", page))
     assert 'output_dir = "report/01_geometric"' in text, "the injected output_dir is shown relative to the report"
     assert "output_dir=OutputDir('report/01_geometric')" in text
-    assert "partial sums: 100%" in text
+    assert "partial sums: " not in text and "100%|" not in text, "the progress bar is left out of the page"
+    assert re.search(r"<button[^>]*code-toggle", page), "a button shows or hides the code"
+    assert re.search(r'<div[^>]*id="cell-\d+"', page), "code cells are anchored by their execution count"
     assert 'href="../../index.html"' in page and 'href="../THEORY.html#1-the-series"' in page
     assert re.search(r'<a (?=[^>]*\bdownload\b)[^>]*href="01_geometric.ipynb"', page), "the notebook is a download"
     theory = (out / "report" / "THEORY.html").read_text()
@@ -163,7 +168,7 @@ def test_override_reaches_notebook_and_failing_claim_is_reported(tmp_path, capsy
     summary = (tmp_path / "summary.md").read_text()
     assert "**G1 does not hold (01_geometric)**: theory 2, measured 1.9375" in summary
     assert "failed" not in summary, "a notebook stopped by its own failing claims is not a crashed notebook"
-    assert '<td class="bad">claims fail</td>' in (tmp_path / "index.html").read_text()
+    assert '<span class="bad">claims fail</span>' in (tmp_path / "index.html").read_text()
     assert not (tmp_path / "02_broken").exists()
 
 
@@ -245,7 +250,7 @@ def test_summaries_list_problems_and_escape_html(tmp_path):
     )
     bad = runner.NotebookRun("02_b", tmp_path / "02_b", error="cell In [3] `x`: <ValueError>: boom")
     assert good.status == "claims fail" and bad.status == "error"
-    assert [what for what, _ in report.problems([good, bad])] == ["02_b failed", "C1 does not hold (01_a)"]
+    assert [what for what, _ in verdicts.problems([good, bad])] == ["02_b failed", "C1 does not hold (01_a)"]
     markdown = report.summary_markdown([good, bad], "quick")
     assert "2 problem(s) in 2 notebooks (2 claims)" in markdown and "needs kappa < 1" in markdown
     assert "| 01_a | C1 |  | x < y & z | 1 | 1.5 | rel 0.1 |  | **FAILS** |" in markdown
@@ -324,7 +329,7 @@ def topic_runs(tmp_path, a1_wikipedia="fails", a1_source="paper"):
 
 def test_index_opens_with_the_contradicted_claims_then_the_headline_table(tmp_path):
     runs = topic_runs(tmp_path)
-    info = report.BuildInfo("2026-01-02 03:04 UTC", "abc123", "quick", {"seed": 3})
+    info = runs.BuildInfo("2026-01-02 03:04 UTC", "abc123", "quick", {"seed": 3})
     page = report.index_html(runs, "quick", tmp_path, info=info)
     topic = papers.get("topic_structure")
     assert topic.title in page and topic.citation in page and f'href="{topic.url}"' in page
@@ -360,7 +365,7 @@ def test_index_opens_with_the_contradicted_claims_then_the_headline_table(tmp_pa
 
 def test_summary_opens_with_the_same_headline(tmp_path):
     runs = topic_runs(tmp_path)
-    markdown = report.summary_markdown(runs, "quick", info=report.BuildInfo("2026-01-02", "abc123", "quick"))
+    markdown = report.summary_markdown(runs, "quick", info=runs.BuildInfo("2026-01-02", "abc123", "quick"))
     contradicted = markdown.index("## The data contradict the papers\n\n- A1.wikipedia (assumption; paper, abstract")
     formalisation = markdown.index("## Where the collection's formalisation or extension fails\n\nNone.")
     assert contradicted < formalisation < markdown.index("## What the data say")
@@ -388,98 +393,9 @@ def test_when_the_data_agree_nothing_is_called_contradicted(tmp_path):
     )
 
 
-def test_claims_link_to_the_section_and_figure_that_the_notebook_gives(tmp_path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import nbformat
-    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-    from theory_collection.plots import save_figure
-
-    output_dir = tmp_path / "paper" / "01_nb"
-    output_dir.mkdir(parents=True)
-    nbformat.write(
-        new_notebook(
-            cells=[
-                new_markdown_cell("# 01 · A notebook"),
-                new_markdown_cell("Intro.\n\n## 2 · Two *things*"),
-                new_code_cell('table.check("X.a", "a", 1, 1)\nsave_figure(fig, f"01_nb_{name}", FIGURES)'),
-                new_markdown_cell("## Claims"),
-                new_code_cell('for k in keys:\n    table.observe(f"X.{k}_seen", "b", 1)'),
-            ]
-        ),
-        output_dir / "01_nb.ipynb",
-    )
-    fig, ax = plt.subplots()
-    ax.set_title("Two things, $x^2$")
-    save_figure(fig, "01_nb_one", output_dir / "figures")
-    plt.close(fig)
-    page = output_dir / "01_nb.html"
-    page.write_text(
-        '<h1 id="01--a-notebook">01 · A notebook<a class="anchor-link" href="#01--a-notebook">¶</a></h1>'
-        '<h2 id="2--two-things">2 · Two <em>things</em><a class="anchor-link" href="#x">¶</a></h2>'
-        '<h2 id="claims">Claims</h2>'
-    )
-    run = runner.NotebookRun(
-        "01_nb",
-        output_dir,
-        paper="paper",
-        html=page,
-        claims=[
-            claim("X.a", "prediction", "holds"),
-            claim("X.b_seen", "observation", "observed"),
-            claim("X.c", "prediction", "holds", section="Claims", figure="01_nb_one"),
-            claim("X.d", "prediction", "holds", section="Nowhere", figure="01_nb_missing"),
-            claim("Y.z", "prediction", "holds"),
-        ],
-    )
-    links = report.claim_links(run)
-    assert links["X.a"].section.anchor == "2--two-things" and [p.name for p in links["X.a"].figures] == [
-        "01_nb_one.png"
-    ]
-    assert links["X.b_seen"].section.anchor == "claims" and links["X.b_seen"].figures == [], "f-string ids are found"
-    assert links["X.c"].section.anchor == "claims" and [p.name for p in links["X.c"].figures] == ["01_nb_one.png"]
-    assert links["X.d"].section is None and "'Nowhere' is not a heading" in links["X.d"].note
-    assert "figure '01_nb_missing' was not saved" in links["X.d"].note
-    assert links["Y.z"].section is None and "no section" in links["Y.z"].note
-    assert not links["X.a"].note and not links["X.c"].note
-    assert report.figure_caption(output_dir / "figures" / "01_nb_one.png") == "Two things, $x^2$"
-    assert report.alt_text("Two things, $x^2$") == "Two things, x^2"
-    index = report.index_html([run], "quick", tmp_path)
-    assert 'href="paper/01_nb/01_nb.html#2--two-things"' in index and 'href="#figure:paper/01_nb_one"' in index
-    assert 'id="figure:paper/01_nb_one"' in index and 'alt="Two things, x^2"' in index
-    unlinked = index[index.index('id="links"') : index.index('id="notebooks"')]
-    assert "<code>X.d</code>" in unlinked and "<code>Y.z</code>" in unlinked and "<code>X.a</code>" not in unlinked
-
-
-def test_progress_bars_become_their_final_lines_and_warnings_stay():
-    from nbformat.v4 import new_code_cell, new_notebook, new_output
-
-    from theory_collection import pages
-
-    def stderr(text):
-        return new_output("stream", name="stderr", text=text)
-
-    bar = "\rtrain:   0%|          | 0/3 [00:00<?, ?it/s]\rtrain: 100%|##########| 3/3 [00:01<00:00,  2.9it/s]"
-    nb = new_notebook(
-        cells=[
-            new_code_cell("a", outputs=[stderr(bar), stderr("\n")]),
-            new_code_cell("b", outputs=[stderr("\rleft:  50%|#####     | 1/2 [00:00<00:00]\r                    \r")]),
-            new_code_cell("c", outputs=[stderr("UserWarning: the sky is falling\n")]),
-        ]
-    )
-    assert pages.progress_to_text(nb) == 2
-    (shown,) = nb.cells[0].outputs
-    assert shown.name == "stdout" and shown.text == "train: 100%|##########| 3/3 [00:01<00:00,  2.9it/s]\n"
-    assert nb.cells[1].outputs == [], "a bar that cleared itself leaves nothing"
-    assert nb.cells[2].outputs[0].name == "stderr", "a warning is still shown as one"
-
-
 def test_a_formalisation_that_fails_is_reported_apart_from_contradictions(tmp_path):
     runs = topic_runs(tmp_path, a1_source="formalised")
-    assert report.contradictions(runs) == [] and [f.claim["id"] for f in report.formalisation_failures(runs)] == [
+    assert verdicts.contradictions(runs) == [] and [f.claim["id"] for f in verdicts.formalisation_failures(runs)] == [
         "A1.wikipedia"
     ]
     markdown = report.summary_markdown(runs, "quick")
@@ -492,7 +408,7 @@ def test_a_formalisation_that_fails_is_reported_apart_from_contradictions(tmp_pa
     # a paper's statement tested outside the paper's conditions is no contradiction either
     outside = topic_runs(tmp_path / "outside")
     outside[1].claims[1]["paper_conditions"] = False
-    assert report.contradictions(outside) == [] and len(report.formalisation_failures(outside)) == 1
+    assert verdicts.contradictions(outside) == [] and len(verdicts.formalisation_failures(outside)) == 1
 
 
 def test_a_failing_paper_claim_is_a_finding_not_a_problem(tmp_path):
@@ -506,8 +422,8 @@ def test_a_failing_paper_claim_is_a_finding_not_a_problem(tmp_path):
         "02_b", tmp_path / "02_b", paper="topic_structure", claims=[claim("C1.value", "derivation", "fails")]
     )
     assert finding.status == "ok" and [c["id"] for c in finding.findings] == ["A1.wikipedia"]
-    assert report.problems([finding]) == []
-    assert broken.status == "claims fail" and [what for what, _ in report.problems([finding, broken])] == [
+    assert verdicts.problems([finding]) == []
+    assert broken.status == "claims fail" and [what for what, _ in verdicts.problems([finding, broken])] == [
         "C1.value does not hold (02_b)"
     ]
 
@@ -524,9 +440,9 @@ def test_compare_sets_two_reports_side_by_side_and_bolds_what_differs(tmp_path, 
         runs = topic_runs(out, a1_wikipedia=a1)
         write_claims(runs)
         report.write_summaries(runs, profile, out, overrides={})
-    info, runs = report.load_report(paper)
+    info, runs = load_report(paper)
     assert info.profile == "paper" and [r.seconds for r in runs] == [12.34, 45.67]
-    assert report.verdict_counts(runs[1])["fails"] == 1  # the claims came back from claims.json
+    assert verdicts.verdict_counts(runs[1])["fails"] == 1  # the claims came back from claims.json
 
     assert main(["compare", str(quick), str(paper), "--out", str(tmp_path / "both.md")]) == 0
     text = capsys.readouterr().out

@@ -89,6 +89,7 @@ def test_pending_points_are_the_unfinished_the_errored_and_the_stale(tmp_path):
     assert [p.name for p in points] == ["ratio=0.5,terms=5", "ratio=0.9,terms=5"]
     for point, status in zip(points, ["ok", "error"]):
         (tmp_path / point.name).mkdir()
+        (tmp_path / point.name / "claims.json").write_text("[]")
         record = {"status": status, "fingerprint": sweep.fingerprint(grid, point)}
         (tmp_path / point.name / sweep.STATUS_FILE).write_text(json.dumps(record))
     assert [p.name for p in sweep.pending_points(grid, tmp_path)] == ["ratio=0.9,terms=5"]
@@ -203,20 +204,23 @@ def test_bad_sweep_out_exits_2_before_a_cluster_starts(tmp_path, capsys, monkeyp
         assert message in err and len(err.strip().splitlines()) == 1
 
 
-def test_run_point_raises_for_a_dead_kernel_so_dask_retries_it(tmp_path, monkeypatch):
-    from theory_collection import runner as report
+def test_a_point_whose_kernel_died_raises_so_dask_retries_it(tmp_path, monkeypatch):
+    from theory_collection import cluster, execution
 
-    dead = report.NotebookRun("geometric_point", tmp_path, error="DeadKernelError: Kernel died")
-    monkeypatch.setattr(report, "run_notebook", lambda *args, **kwargs: dead)
+    identity = cluster.identity()
+    text = POINT_NOTEBOOK.read_text()
+    dead = execution.NotebookRun("geometric_point", tmp_path, error="DeadKernelError: Kernel died")
+    monkeypatch.setattr(execution, "run_notebook", lambda *args, **kwargs: dead)
     with pytest.raises(RuntimeError, match="Kernel died"):
-        sweep.run_point(str(POINT_NOTEBOOK), "quick", {"terms": 3}, str(tmp_path))
-    assert not (tmp_path / sweep.STATUS_FILE).exists(), "a dead kernel must not mark the point finished"
+        cluster.run_remote(POINT_NOTEBOOK.name, text, None, {"profile": "quick", "terms": 3}, identity)
 
-    broken = report.NotebookRun("geometric_point", tmp_path, error="cell In [3] `x`: NameError: x")
-    monkeypatch.setattr(report, "run_notebook", lambda *args, **kwargs: broken)
-    record = sweep.run_point(str(POINT_NOTEBOOK), "quick", {"terms": 3}, str(tmp_path))
-    assert record["status"] == "error" and sweep.point_status(tmp_path)["error"] == broken.error
-    assert not sweep.is_finished(tmp_path)
+    broken = execution.NotebookRun("geometric_point", tmp_path, error="cell In [3] `x`: NameError: x")
+    monkeypatch.setattr(execution, "run_notebook", lambda *args, **kwargs: broken)
+    result = cluster.run_remote(POINT_NOTEBOOK.name, text, None, {"profile": "quick", "terms": 3}, identity)
+    point_dir = tmp_path / "point"
+    record = sweep.receive_point(result, point_dir, POINT_NOTEBOOK, {"terms": 3}, {"any": "fingerprint"})
+    assert record["status"] == "error" and sweep.point_status(point_dir)["error"] == broken.error
+    assert not sweep.is_finished(point_dir), "a notebook error must not mark the point finished"
 
 
 def test_point_names_are_safe_and_distinct():

@@ -88,10 +88,10 @@ def test_a_coupled_shared_context_is_flagged():
 
 
 def test_new_context_study_on_the_ray_agrees_with_the_automaton():
-    from next_token import dynamics as dy
+    from next_token import stacked as st
 
     datasets = [generate_dataset(6, 4, 6, 8, "cyclic", seed=s) for s in (0, 1)]
-    exact = dy.exact_solutions(dy.stack_datasets(datasets))
+    exact = st.exact_solutions(st.stack_datasets(datasets))
     far = 64.0 * np.ones(2)
     W = far[:, None, None] * exact.direction + exact.W_fin  # the superposition deep in the regime
     study = au.new_context_study(datasets, exact, W, far, 50, 200, seed=0, repeats=False)

@@ -69,14 +69,25 @@ GOOD = {"E": np.eye(3).tolist(), "tok": [[0, 1, 2], [2, 1, 2]], "y": [1, 2]}
     "change, message",
     [
         ({"y": [1, 0]}, "sample 1: label 0 does not occur"),  # realizability violated in sample 1
-        ({"tok": [[0, 1, 2], [2, 1]]}, "ragged rows - sample 1"),
+        ({"tok": [[0, 1, 2], [2, 1]]}, "tok has ragged rows: row 1 has 2 entries"),
         ({"tok": [[0, 1, 3], [2, 1, 0]]}, "sample 0: token id 3 at position 2 is outside"),
         ({"tok": [[0, 1, -1], [2, 1, 0]]}, "sample 0: token id -1"),
-        ({"tok": [[0, 1, 2.5], [2, 1, 0]]}, "sample 0 holds a non-integer"),
+        ({"tok": [[0, 1, 2.5], [2, 1, 0]]}, r"tok\[0\]\[2\] = 2.5 is not an integer token id"),
+        (
+            {"tok": [[0, 1, 2.0], [2, 1, 0]]},
+            r"tok\[0\]\[2\] = 2.0 is not an integer token id",
+        ),  # a float, however round
+        ({"tok": [[0, 1, True], [2, 1, 0]]}, "is not an integer token id"),
+        ({"y": [1.0, 2]}, r"y\[0\] = 1.0 is not an integer label"),
         ({"y": [1, 7]}, "sample 1: label 7 is outside"),
         ({"y": [1]}, "y has 1 labels but tok has 2"),
-        ({"E": [[1.0, 0.0], [0.0]]}, "equal-length rows"),
-        ({"E": [["a", 1.0]]}, "non-numeric"),
+        ({"E": [[1.0, 0.0], [0.0]]}, "E has ragged rows"),
+        ({"E": [["a", 1.0]]}, r'E\[0\]\[0\] = "a" is not a finite number'),
+        ({"E": "abc"}, 'E must be a non-empty list, got "abc"'),
+        ({"E": [[float("nan"), 0, 0], [0, 1, 0], [0, 0, 1]]}, r"E\[0\]\[0\] = NaN is not a finite number"),
+        ({"E": [[float("inf"), 0, 0], [0, 1, 0], [0, 0, 1]]}, r"E\[0\]\[0\] = Infinity is not a finite number"),
+        ({"tok": [0, 1, 2]}, r"tok\[0\] must be a non-empty list of numbers"),
+        ({"y": [[1], [2]]}, r"y\[0\] = \[1\] is not an integer label"),
     ],
 )
 def test_bad_files_refused(tmp_path, change, message):
@@ -85,8 +96,10 @@ def test_bad_files_refused(tmp_path, change, message):
 
 
 def test_malformed_json_and_missing_keys(tmp_path):
-    with pytest.raises(DatasetError, match="not valid JSON"):
+    with pytest.raises(DatasetError, match="bad.json: not JSON"):
         load_dataset(_write(tmp_path, "{E: 1"))
+    with pytest.raises(DatasetError, match="a JSON list where an object with keys E, tok, y is expected"):
+        load_dataset(_write(tmp_path, [GOOD]))
     with pytest.raises(DatasetError, match=r"missing key\(s\) \['y'\]"):
         load_dataset(_write(tmp_path, {"E": GOOD["E"], "tok": GOOD["tok"]}))
 

@@ -3,15 +3,16 @@
 import numpy as np
 import pytest
 
-from next_token import dynamics as dy
 from next_token import general_head as gh
+from next_token import stacked as st
+from next_token import training as tr
 from next_token.data import generate_dataset
 from next_token.svm import solve_graph_svm
 
 
 @pytest.fixture(scope="module")
 def stack():
-    return dy.stack_datasets([generate_dataset(6, 4, 6, 8, "cyclic", seed=s) for s in range(3)])
+    return st.stack_datasets([generate_dataset(6, 4, 6, 8, "cyclic", seed=s) for s in range(3)])
 
 
 def test_ce_gradient_matches_finite_differences(stack):
@@ -57,12 +58,12 @@ def test_local_graphs_select_the_attended_tokens():
 
 
 def test_factorised_run_keeps_the_product_form(stack):
-    K0 = 0.1 * dy.initial_weights(stack, "uniform", seed=1)
-    Q0 = 0.1 * dy.initial_weights(stack, "uniform", seed=2)
+    K0 = 0.1 * tr.initial_weights(stack, "uniform", seed=1)
+    Q0 = 0.1 * tr.initial_weights(stack, "uniform", seed=2)
     Kf, Qf, run = gh.train_factorised(stack, 0.01, 50, K0, Q0)
     np.testing.assert_allclose(run.final, Kf @ np.swapaxes(Qf, 1, 2))
-    loss0 = dy.batched_loss(stack, K0 @ np.swapaxes(Q0, 1, 2))
-    loss1 = dy.batched_loss(stack, Kf @ np.swapaxes(Qf, 1, 2))
+    loss0 = st.batched_loss(stack, K0 @ np.swapaxes(Q0, 1, 2))
+    loss1 = st.batched_loss(stack, Kf @ np.swapaxes(Qf, 1, 2))
     assert np.all(loss1 < loss0)
     step = np.sqrt(((Kf - K0) ** 2).sum((1, 2)) + ((Qf - Q0) ** 2).sum((1, 2)))
     assert np.all(step <= 50 * 0.01 + 1e-12)  # normalized steps of length 0.01

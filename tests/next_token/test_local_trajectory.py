@@ -5,16 +5,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from next_token import dynamics as dy
 from next_token import general_head as gh
-from next_token import notebook_claims as nc
+from next_token import stacked as st
+from next_token import training as tr
+from next_token.claims.beyond_the_theorem import local_trajectory_claims
 from next_token.data import generate_dataset
 from theory_collection.claims import ClaimsTable
 
 
 @pytest.fixture(scope="module")
 def stack():
-    return dy.stack_datasets([generate_dataset(6, 4, 6, 8, "cyclic", seed=0)])
+    return st.stack_datasets([generate_dataset(6, 4, 6, 8, "cyclic", seed=0)])
 
 
 def _reference_grad(stack, W: np.ndarray, digits: int = 60) -> np.ndarray:
@@ -49,7 +50,7 @@ def test_backwards_agree_at_moderate_norm(stack):
 
 
 def test_only_the_cancellation_free_backward_is_accurate_at_roundoff_attention(stack):
-    W0 = dy.initial_weights(stack, "uniform", seed=0)
+    W0 = tr.initial_weights(stack, "uniform", seed=0)
     W = gh.train_general_head(stack, 0.1, 2000, W0, backward="cancellation_free")  # ||W|| ~ 200: attention < 1e-17
     attention = gh._attention(stack, W)
     assert attention[attention < gh.SELECT_THRESHOLD].max() < gh.UNIT_ROUNDOFF  # the regime the claim is about
@@ -82,9 +83,11 @@ def _frames(cos_standard, cos_exact, unselected, changes=0):
 
 def _verdicts(standard, exact, final_cos):
     table = ClaimsTable("t")
-    runs = pd.DataFrame({"diverging": [True], "cos local": [final_cos]})
-    nc.local_trajectory_claims(table, standard, exact, runs, [0], "ce", 100, 200, ("a", "b", "c", "d"), "f", "s")
-    return {c.id: c.verdict for c in table.claims}
+    runs = pd.DataFrame({"diverging": [True], "cos local": [final_cos], "selection changes (2nd half)": [0]})
+    texts = dict(run="a test run", data="a test", steps=200)
+    local_trajectory_claims(table, standard, exact, runs, [0], "ce", 100, texts)
+    names = dict(zip(("N10.local_trajectory", "N10.selection_fixed", "N10.roundoff_onset"), "abc"))
+    return {names.get(c.id, "d"): c.verdict for c in table.claims}
 
 
 def test_claims_hold_on_a_roundoff_departure():
@@ -101,3 +104,25 @@ def test_claims_flip():
     assert _verdicts(*_frames([0.9, 0.99, 0.8], [0.9, 0.99, 0.8], np.array([1e-8, 1e-12, 1e-16])), 0.8)["d"] == "fails"
     never = _frames([0.9, 0.99, 0.8], [0.9, 0.99, 0.8], np.array([1e-8, 1e-12, 1e-16]))  # the runs never part
     assert _verdicts(*never, 0.999)["c"] == "inconclusive"
+
+
+def test_an_unsettled_selection_makes_the_local_svm_claims_inconclusive():
+    from next_token.claims.beyond_the_theorem import local_svm_claims
+
+    def verdict(changes):
+        runs = pd.DataFrame(
+            {
+                "diverging": [True, True],
+                "cos global": [0.5, 0.6],
+                "cos local": [0.4, 0.5],
+                "ambiguous positions": [0, 0],
+                "selection changes (2nd half)": changes,
+            }
+        )
+        table = ClaimsTable("t")
+        local_svm_claims(table, runs, "ce", dict(run="r", data="d", learning_rate=0.1, steps=200), [])
+        return {c.id: c for c in table.claims}["N10.cos_local"]
+
+    assert verdict([0, 0]).verdict == "fails"  # settled and far from the local SVM
+    unsettled = verdict([3, 0])
+    assert unsettled.verdict == "inconclusive" and "not settled" in unsettled.reason

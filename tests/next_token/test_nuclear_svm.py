@@ -69,8 +69,8 @@ def test_projection_lands_on_the_polyhedron_and_is_nearest(solved):
 def _factorised_table(gap: float, cos_end: float):
     import pandas as pd
 
+    from next_token.claims.beyond_the_theorem import factorised_claims
     from next_token.evidence import Evidence
-    from next_token.notebook_claims import factorised_claims
     from theory_collection.claims import ClaimsTable
 
     summary = pd.DataFrame(
@@ -89,7 +89,8 @@ def _factorised_table(gap: float, cos_end: float):
     )
     table = ClaimsTable("test")
     to_nuclear = Evidence(cos_end, 0.95, 1.0)
-    factorised_claims(table, summary, to_nuclear, Evidence(0.9, 0.95, 1.0), "gd", 10, "fig", "s")
+    texts = dict(optimizer="gd", learning_rate=0.01, steps=10, data="a test")
+    factorised_claims(table, summary, to_nuclear, Evidence(0.9, 0.95, 1.0), texts)
     return {c.id: c.verdict for c in table.claims}
 
 
@@ -128,8 +129,8 @@ def test_nuclear_path_is_repeatable_bit_for_bit():
 def test_nuclear_path_claims_can_fail():
     import pandas as pd
 
+    from next_token.claims.beyond_the_theorem import nuclear_path_claims
     from next_token.evidence import Evidence
-    from next_token.notebook_claims import nuclear_path_claims
     from theory_collection.claims import ClaimsTable
 
     def verdicts(normal_ratio, cos_end):
@@ -142,7 +143,7 @@ def test_nuclear_path_claims_can_fail():
             }
         )
         table = ClaimsTable("test")
-        nuclear_path_claims(table, summary, Evidence(cos_end, 0.995, 1.0), 1e-6, "fig")
+        nuclear_path_claims(table, summary, Evidence(cos_end, 0.995, 1.0), dict(smallest_mu=1e-6, data="a test"))
         return {c.id: c.verdict for c in table.claims}
 
     good = verdicts(0.8, 0.998)

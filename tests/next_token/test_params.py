@@ -1,29 +1,16 @@
 import pytest
 
 from next_token.data import generate_dataset, save_dataset
-from next_token.params import resolve
+from next_token.paper import PAPER
+from next_token.profiles import E1_DATASET
 from theory_collection import papers
-
-PROFILES = {
-    "quick": dict(
-        num_samples=6,
-        seq_len=4,
-        vocab_size=6,
-        embed_dim=8,
-        data_class="cyclic",
-        embeddings="gaussian",
-        repeats=False,
-        seed=0,
-        dataset_file="",
-    )
-}
 
 
 def _resolve(tmp_path, **overrides):
-    given = {name: None for name in PROFILES["quick"]}
-    given.update(overrides)
+    """Notebook 01's parameters (the E1 dataset) at the quick profile with ``overrides``, by the paper's one rule."""
+    given = {"profile": "quick", "seed": 0, **dict.fromkeys(E1_DATASET), **overrides}
     given["output_dir"] = str(tmp_path / "out")
-    return resolve(PROFILES, "quick", **given)
+    return PAPER.resolve("01_token_priority_graphs", given)
 
 
 def test_registered_with_the_standard_names():
@@ -107,8 +94,6 @@ def test_dataset_file_replaces_the_generator_rules(tmp_path):
     ],
 )
 def test_real_text_rules_refuse_by_name(tmp_path, overrides, message):
-    from next_token.paper import PAPER
-
     namespace = {"profile": "quick", "seed": 0, "output_dir": str(tmp_path), **overrides}
     assert PAPER.resolve("06_real_text", {**namespace, **dict.fromkeys(overrides)}).embed_dim == 16
     with pytest.raises(ValueError, match=message):

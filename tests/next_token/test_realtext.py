@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from next_token import realtext as nr
+from next_token import realtext_graphs as ng
+from next_token import realtext_layer as nl
 from next_token.data import Dataset
 from next_token.graphs import token_priority_graphs
 
@@ -69,12 +71,12 @@ def test_corpus_tpgs_known_sccs():
     # query 0: labels 1 and 2 point at each other (one SCC {1, 2}) above 3; query 4: a chain 5 -> 6
     tok = np.array([[2, 1, 0], [1, 2, 0], [3, 1, 0], [6, 5, 4]])
     y = np.array([1, 2, 1, 5])
-    g = nr.corpus_tpgs(tok, y, 7)
+    g = ng.corpus_tpgs(tok, y, 7)
     scc0 = g.scc[0]
     assert scc0[1] == scc0[2] and len({scc0[0], scc0[1], scc0[3]}) == 3
     assert len(set(g.scc[4].tolist())) == 7  # all singletons
-    assert nr.priority_depth(g)[[0, 4, 1]].tolist() == [2, 2, 0]
-    stats = nr.graph_statistics(g, nr.Windows(tok, y, np.zeros(4, dtype=np.int64)))
+    assert ng.priority_depth(g)[[0, 4, 1]].tolist() == [2, 2, 0]
+    stats = ng.graph_statistics(g, nr.Windows(tok, y, np.zeros(4, dtype=np.int64)))
     assert stats["queries"].tolist() == [0, 4]
     assert stats["largest_scc"].tolist() == [2, 1]
     assert stats["cyclic_scc_sizes"].tolist() == [2]
@@ -82,7 +84,7 @@ def test_corpus_tpgs_known_sccs():
 
 
 def test_non_realizable_windows_add_no_edges():
-    g = nr.corpus_tpgs(np.array([[1, 2, 0]]), np.array([3]), 4)
+    g = ng.corpus_tpgs(np.array([[1, 2, 0]]), np.array([3]), 4)
     assert g.edges.shape == (0, 3) and not g.active.any()
 
 
@@ -91,24 +93,24 @@ def test_corpus_tpgs_equal_the_library_tarjan(seed):
     rng = np.random.default_rng(seed)
     K, T, n = 9, 4, 60
     w = nr.random_windows(n, T, K, seed)
-    g = nr.corpus_tpgs(w.tok, w.y, K)
+    g = ng.corpus_tpgs(w.tok, w.y, K)
     ref = token_priority_graphs(Dataset(np.eye(K), w.tok, w.y))
     assert np.array_equal(g.dense_adjacency(), ref.adjacency)
     for k in range(K):  # same partition (ids may differ)
         a, b = g.scc[k], ref.scc[k]
         assert np.array_equal(a[:, None] == a[None, :], b[:, None] == b[None, :])
         if ref.adjacency[k].any():
-            assert nr.priority_depth(g)[k] == ref.priority_levels(k).max() + 1
+            assert ng.priority_depth(g)[k] == ref.priority_levels(k).max() + 1
     del rng
 
 
 def test_top_scc_positions_is_the_automaton():
     tok = np.array([[2, 1, 0], [1, 2, 0], [3, 1, 0]])
     y = np.array([1, 2, 1])
-    g = nr.corpus_tpgs(tok, y, 5)
-    reach = nr.reachability_tensor(g)
+    g = ng.corpus_tpgs(tok, y, 5)
+    reach = ng.reachability_tensor(g)
     new = np.array([[3, 2, 0], [3, 4, 0], [1, 3, 0]])
-    top, unique = nr.top_scc_positions(reach, new)
+    top, unique = ng.top_scc_positions(reach, new)
     assert unique.tolist() == [True, False, True]  # token 4 is not in G^(0): no unique top
     assert top.tolist() == [[False, True, False], [False, False, False], [True, False, False]]
 
@@ -121,7 +123,7 @@ def test_shuffle_keeps_each_window_multiset_and_moves_queries():
 
 
 def test_bigram_probabilities():
-    p = nr.bigram_probabilities(np.array([0, 0, 1]), np.array([1, 1, 0]), 2, smoothing=0.5)
+    p = nl.bigram_probabilities(np.array([0, 0, 1]), np.array([1, 1, 0]), 2, smoothing=0.5)
     assert p[0].tolist() == pytest.approx([0.5 / 3, 2.5 / 3]) and p[1].tolist() == pytest.approx([1.5 / 2, 0.5 / 2])
 
 
@@ -132,7 +134,7 @@ def test_train_layer_matches_the_library_gradient():
     rng = np.random.default_rng(0)
     E = rng.standard_normal((6, 8))
     ds = Dataset(E, w.tok, w.y)
-    W = nr.train_layer(ds, "gd", 0.5, 2, np.array([0, 1, 2]))
+    W = nl.train_layer(ds, "gd", 0.5, 2, np.array([0, 1, 2]))
     _, g0 = loss_and_grad(ds, np.zeros((8, 8)))
     assert np.allclose(W[1], -0.5 * g0, atol=1e-13)
     _, g1 = loss_and_grad(ds, W[1])
@@ -155,13 +157,13 @@ def test_top_scc_of_training_windows_is_the_retrieved_set_and_retrieval_can_fail
     K = 7
     w = nr.random_windows(25, 4, K, seed)
     ds = Dataset(np.eye(K), w.tok, w.y)
-    g = nr.corpus_tpgs(w.tok, w.y, K)
-    top, unique = nr.top_scc_positions(nr.reachability_tensor(g), w.tok)
+    g = ng.corpus_tpgs(w.tok, w.y, K)
+    top, unique = ng.top_scc_positions(ng.reachability_tensor(g), w.tok)
     assert unique.all()  # N1: the label's SCC tops its own window
     assert np.array_equal(top, retrieved_mask(ds, token_priority_graphs(ds)))
     svm = solve_graph_svm(ds)
-    uniform = (nr.attention(ds.E, np.zeros((K, K)), w.tok) * top).sum(1)
-    far = (nr.attention(ds.E, 60 * svm.W / svm.norm, w.tok) * top).sum(1)
+    uniform = (nl.attention(ds.E, np.zeros((K, K)), w.tok) * top).sum(1)
+    far = (nl.attention(ds.E, 60 * svm.W / svm.norm, w.tok) * top).sum(1)
     assert np.all(far > 0.99)  # along the SVM direction the attention retrieves the top SCC
     partial = top.sum(1) < w.tok.shape[1]
     assert partial.any() and np.all(uniform[partial] < 1.0)  # an untrained layer does not
@@ -243,7 +245,7 @@ def test_graph_sources_scales_and_baselines():
     corpus = nr.random_windows(80, 4, 7, 1)
     sample = corpus.take(np.arange(30))
     timer = nr.StageTimer()
-    sources = nr.graph_sources(corpus, sample, 4, 7, seed=3, timer=timer)
+    sources = ng.graph_sources(corpus, sample, 4, 7, seed=3, timer=timer)
     assert list(sources) == [
         ("real", "corpus"),
         ("random", "corpus"),
@@ -254,15 +256,15 @@ def test_graph_sources_scales_and_baselines():
     ]
     assert "corpus TPGs (real, all training windows)" in timer.seconds
     assert sources["random", "sample"][0].n == sources["shuffled", "sample"][0].n == 30
-    stats = {key: nr.graph_statistics(g, w) for key, (w, g) in sources.items()}
-    summary = nr.graph_summary(sources, stats)
+    stats = {key: ng.graph_statistics(g, w) for key, (w, g) in sources.items()}
+    summary = ng.graph_summary(sources, stats)
     assert summary.loc["real, sample", "windows"] == 30
-    assert 0 < nr.largest_scc_share(stats["real", "corpus"]) <= 1
+    assert 0 < ng.largest_scc_share(stats["real", "corpus"]) <= 1
 
 
 def test_small_graph_prefers_a_cyclic_graph_within_the_size_limit():
     w = nr.random_windows(120, 4, 9, 2)
-    score, k, g, used = nr.small_graph(w, 9, 4, max_windows=40)
+    score, k, g, used = ng.small_graph(w, 9, 4, max_windows=40)
     words = int(np.sum(g.adjacency[k].any(0) | g.adjacency[k].any(1)))
     assert 1 <= used <= 40 and words <= 12 and score[2] == words
     if score[0]:
@@ -270,7 +272,7 @@ def test_small_graph_prefers_a_cyclic_graph_within_the_size_limit():
 
 
 def _trained(seed=0, steps=60):
-    from next_token import dynamics as dy
+    from next_token import training as tr
     from next_token.graphs import retrieved_mask
     from next_token.svm import solve_graph_svm, solve_w_fin
 
@@ -281,23 +283,24 @@ def _trained(seed=0, steps=60):
     svm = solve_graph_svm(ds, graphs)
     fin = solve_w_fin(ds, graphs, svm.basis)
     C = retrieved_mask(ds, graphs)
-    checkpoints = dy.checkpoint_steps(steps, 10)
-    return ds, svm, fin, C, checkpoints, nr.train_layer(ds, "gd", 2.0, steps, checkpoints)
+    checkpoints = tr.checkpoint_steps(steps, 10)
+    return ds, svm, fin, C, checkpoints, nl.train_layer(ds, "gd", 2.0, steps, checkpoints)
 
 
 def test_metrics_along_equal_the_batched_measure():
-    from next_token import dynamics as dy
+    from next_token import measurements as ms
+    from next_token import stacked as st
 
     ds, svm, fin, C, checkpoints, W_path = _trained()
-    m = nr.metrics_along(ds, W_path, svm, fin, C)
-    exact = nr.exact_solutions_of(ds, svm, fin, C)
-    reference = dy.measure(dy.stack_datasets([ds]), exact, W_path[:, None])
+    m = nl.metrics_along(ds, W_path, svm, fin, C)
+    exact = nl.exact_solutions_of(ds, svm, fin, C)
+    reference = ms.measure(st.stack_datasets([ds]), exact, W_path[:, None])
     for name in ("norm", "svm_coef", "cos_svm", "fin_dist", "residual", "min_mass", "loss", "loss_gap"):
         # at W = 0 (step 0) the cosine is undefined: nan here, 0 in the batched route
         assert np.allclose(getattr(m, name)[1:], getattr(reference, name)[1:], atol=1e-10), name
     assert np.isnan(m.cos_svm[0, 0])
     assert np.isnan(m.support).all() and np.isnan(m.tv).all()
-    table = nr.run_table(checkpoints, m, rows=4)
+    table = nl.run_table(checkpoints, m, rows=4)
     assert len(table) == 4 and table["step"].iloc[-1] == checkpoints[-1]
 
 
@@ -305,20 +308,20 @@ def test_heldout_retrieval_and_prediction():
     ds, svm, fin, C, checkpoints, W_path = _trained(steps=200)
     K = ds.K
     train = nr.Windows(ds.tok, ds.y, np.zeros(ds.n, dtype=np.int64))
-    graphs = nr.corpus_tpgs(ds.tok, ds.y, K)
+    graphs = ng.corpus_tpgs(ds.tok, ds.y, K)
     direction = svm.W / svm.norm
     far = 60 * direction + fin.W  # far along the superposition: every training window is retrieved
-    r = nr.heldout_retrieval(graphs, train, ds.E, far, svm, fin, svm_coef=60.0)
+    r = nl.heldout_retrieval(graphs, train, ds.E, far, svm, fin, svm_coef=60.0)
     assert r.unique.all() and r.retrieved_share == 1.0 and r.share_sup == 1.0
     assert r.null_share < 1.0 and r.interval[0] < 1.0 <= r.interval[1] + 1e-12
-    zero = nr.heldout_retrieval(graphs, train, ds.E, np.zeros((K, K)), svm, fin, svm_coef=0.0)
+    zero = nl.heldout_retrieval(graphs, train, ds.E, np.zeros((K, K)), svm, fin, svm_coef=0.0)
     assert zero.retrieved_share == zero.null_share  # W = 0 is the uniform null
-    p = nr.next_word_prediction(train, train, r, ds.E, fin.W, K)
+    p = nl.next_word_prediction(train, train, r, ds.E, fin.W, K)
     assert list(p.table.index) == ["all held-out", "unique top SCC", "realizable", "realizable, unique top"]
     assert p.agree > 0.9  # far along the ray the layer acts as the automaton
     assert np.isfinite(p.table.loc["realizable", "log-loss: layer"])
     assert p.table.loc["all held-out", "accuracy: bigram"] == pytest.approx(
-        np.mean(nr.bigram_probabilities(ds.query, ds.y, K)[ds.query].argmax(1) == ds.y)
+        np.mean(nl.bigram_probabilities(ds.query, ds.y, K)[ds.query].argmax(1) == ds.y)
     )
 
 

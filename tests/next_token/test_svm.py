@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 
 from next_token import verify
+from next_token.claims import graph_svm
 from next_token.data import Dataset, EmbeddingRankWarning, generate_dataset
 from next_token.graphs import token_priority_graphs
 from next_token.path import regularization_path
+from next_token.stacked import stack_datasets
 from next_token.svm import solve_graph_svm, solve_w_fin
 from next_token.toys import toy_chain, toy_cyclic
 from theory_collection.claims import ClaimsTable
@@ -126,53 +128,53 @@ def test_claims_hold_and_flip_when_theory_is_perturbed():
     ds, graphs, svm, fin = _structure()
     indep = verify.independent_svm(ds, graphs)
     bfgs = verify.independent_fin(ds, graphs, svm.basis.generators)
-    points = regularization_path(ds, np.logspace(0, -10, 11), graphs)
+    path = regularization_path(stack_datasets([ds]), np.logspace(0, -10, 11), graphs=[graphs])
 
     claims = ClaimsTable("t")
-    verify.record_svm(claims, ds, graphs, svm, indep)
-    verify.record_fin(claims, fin, bfgs)
-    verify.record_loss_star(claims, points, fin)
+    graph_svm.svm_claims(claims, ds, graphs, svm, indep, "t")
+    graph_svm.fin_norm(claims, fin, bfgs, svm.basis.dim, "t")
+    graph_svm.loss_star(claims, path, fin, "t")
     assert set(_verdicts(claims).values()) == {"holds"}
 
     # W^svm scaled up: the norm no longer matches the independent route
     bigger = type(svm)(svm.W * (1 + 1e-4), svm.feasible, svm.multipliers, svm.constraints, svm.basis)
     claims = ClaimsTable("t")
-    verify.record_svm(claims, ds, graphs, bigger, indep)
+    graph_svm.svm_claims(claims, ds, graphs, bigger, indep, "t")
     assert _verdicts(claims)["N3.svm_norm"] == "fails"
     # W^svm scaled down: margins drop below 1
     smaller = type(svm)(svm.W * (1 - 1e-4), svm.feasible, svm.multipliers, svm.constraints, svm.basis)
     claims = ClaimsTable("t")
-    verify.record_svm(claims, ds, graphs, smaller, indep)
+    graph_svm.svm_claims(claims, ds, graphs, smaller, indep, "t")
     assert _verdicts(claims)["N3.svm_margin"] == "fails"
     # W^svm with a component inside S_fin: orthogonality and equalities fail
     tilted = type(svm)(svm.W + 1e-6 * svm.basis.matrices[0], svm.feasible, svm.multipliers, svm.constraints, svm.basis)
     claims = ClaimsTable("t")
-    verify.record_svm(claims, ds, graphs, tilted, indep)
+    graph_svm.svm_claims(claims, ds, graphs, tilted, indep, "t")
     assert _verdicts(claims)["N3.svm_perp_fin"] == "fails"
     assert _verdicts(claims)["N3.svm_equality"] == "fails"
 
     # W^fin perturbed
     wrong_fin = type(fin)(fin.W * (1 + 1e-4), fin.theta, fin.loss_star, fin.grad_norm, fin.hess_min_eig, fin.steps)
     claims = ClaimsTable("t")
-    verify.record_fin(claims, wrong_fin, bfgs)
+    graph_svm.fin_norm(claims, wrong_fin, bfgs, svm.basis.dim, "t")
     assert _verdicts(claims)["N5.fin_norm"] == "fails"
 
     # L* perturbed either way
     for delta in (1e-4, -1e-4):
         shifted = type(fin)(fin.W, fin.theta, fin.loss_star + delta, fin.grad_norm, fin.hess_min_eig, fin.steps)
         claims = ClaimsTable("t")
-        verify.record_loss_star(claims, points, shifted)
+        graph_svm.loss_star(claims, path, shifted, "t")
         assert _verdicts(claims)["N7.loss_star"] == "fails"
 
 
 def test_path_loss_decreases_towards_loss_star():
     ds, graphs, svm, fin = _structure(1)
-    points = regularization_path(ds, np.logspace(0, -10, 11), graphs)
-    losses = np.array([p.loss for p in points])
+    path = regularization_path(stack_datasets([ds]), np.logspace(0, -10, 11), graphs=[graphs])
+    losses = path.loss[:, 0]
     assert np.all(np.diff(losses) <= 1e-12)
     assert np.all(losses >= fin.loss_star - 1e-12)
     assert losses[-1] - fin.loss_star < 1e-6
-    cos = np.sum(points[-1].W * svm.W) / (points[-1].norm * svm.norm)
+    cos = np.sum(path.W[-1, 0] * svm.W) / (path.norm[-1, 0] * svm.norm)
     assert cos > 0.99  # the direction of the path approaches W^svm (N4, checked fully in part 2)
 
 

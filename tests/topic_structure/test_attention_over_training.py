@@ -9,10 +9,11 @@ import sympy as sp
 import torch
 
 from topic_structure import attention_over_training as at
-from topic_structure import experiments as ex
+from topic_structure import lda_runs
 from topic_structure.data import Documents, Vocabulary, sample_lda
 from topic_structure.masking import MaskingConfig
 from topic_structure.model import ModelConfig, TopicTransformer
+from topic_structure.theory import exchange
 from topic_structure.training import TrainConfig
 
 
@@ -56,7 +57,7 @@ def test_paper_metric_sees_same_topic_attention():
 
 
 def test_exchange_rate_closed_form_is_the_derivative():
-    assert at.exchange_rate()["difference"] == 0
+    assert exchange.exchange_rate()["difference"] == 0
 
 
 @pytest.mark.parametrize(
@@ -72,43 +73,43 @@ def test_exchange_rate_matches_the_exact_population_loss(blocks, masses, keep, r
     setting = dict(
         zip("abc", blocks), m_s=masses[0], m_o=masses[1], m_d=masses[2], p_c=keep, p_r=random, T=4, v=3, tau=tau
     )
-    numeric = at.exchange_rate_numeric(vocab, tau, blocks, masses, keep, random)
-    assert at.exchange_rate_value(setting) == pytest.approx(numeric, rel=1e-9, abs=1e-15)
+    numeric = exchange.exchange_rate_numeric(vocab, tau, blocks, masses, keep, random)
+    assert exchange.exchange_rate_value(setting) == pytest.approx(numeric, rel=1e-9, abs=1e-15)
 
 
 def test_a_wrong_closed_form_would_be_caught():
     # the same comparison with the random-query term's sign flipped disagrees with the population loss
     vocab, blocks, masses = Vocabulary(4, 3), (2.0, 0.5, -0.3), (0.3, 0.3, 0.4)
-    closed = at.exchange_rate()["closed_form"]
-    wrong = closed.subs(at.p_r, -at.p_r)
+    closed = exchange.exchange_rate()["closed_form"]
+    wrong = closed.subs(exchange.p_r, -exchange.p_r)
     values = {
-        at.a: 2.0,
-        at.b: 0.5,
-        at.c: -0.3,
-        at.m_self: 0.3,
-        at.m_mates: 0.3,
-        at.m_others: 0.4,
-        at.p_c: 0.1,
-        at.p_r: 0.5,
-        at.T: 4,
-        at.v: 3,
-        at.tau: 2,
+        exchange.a: 2.0,
+        exchange.b: 0.5,
+        exchange.c: -0.3,
+        exchange.m_self: 0.3,
+        exchange.m_mates: 0.3,
+        exchange.m_others: 0.4,
+        exchange.p_c: 0.1,
+        exchange.p_r: 0.5,
+        exchange.T: 4,
+        exchange.v: 3,
+        exchange.tau: 2,
     }
-    numeric = at.exchange_rate_numeric(vocab, 2, blocks, masses, 0.1, 0.5)
+    numeric = exchange.exchange_rate_numeric(vocab, 2, blocks, masses, 0.1, 0.5)
     assert float(sp.N(closed.subs(values))) == pytest.approx(numeric, rel=1e-9)
     assert float(sp.N(wrong.subs(values))) != pytest.approx(numeric, rel=1e-3)
 
 
 def test_exchange_sign_follows_the_value_excess():
     base = dict(c=0.0, m_s=0.2, m_o=0.4, m_d=0.4, p_c=0.1, p_r=0.1, T=10, v=10, tau=2)
-    assert at.exchange_rate_value({**base, "a": 3.0, "b": 1.0}) < 0  # copies pay
-    assert at.exchange_rate_value({**base, "a": 1.0, "b": 3.0}) > 0  # mates pay
-    assert at.exchange_rate_value({**base, "a": 2.0, "b": 2.0}) == 0
+    assert exchange.exchange_rate_value({**base, "a": 3.0, "b": 1.0}) < 0  # copies pay
+    assert exchange.exchange_rate_value({**base, "a": 1.0, "b": 3.0}) > 0  # mates pay
+    assert exchange.exchange_rate_value({**base, "a": 2.0, "b": 2.0}) == 0
 
 
 def test_exchange_scores_give_the_stated_masses():
     vocab = Vocabulary(4, 3)
-    scores = at.exchange_scores(vocab, 2, (0.3, 0.3, 0.4), 0.1)
+    scores = exchange.exchange_scores(vocab, 2, (0.3, 0.3, 0.4), 0.1)
     keys = torch.tensor([0, 1, 2, 3, 4, 5])  # topics 0 and 1; query word 0
     attention = torch.softmax(scores[keys, 0], 0)
     assert float(attention[0]) == pytest.approx(0.4)
@@ -118,7 +119,7 @@ def test_exchange_scores_give_the_stated_masses():
 
 def test_population_optimum_under_strong_decay_treats_copies_like_mates():
     # at lambda = 1e-3 (T = 4, v = 3, tau = 2) the optimum found from a random start keeps a = b and R_I = R_A
-    optimum = at.population_optimum(4, 3, 2, 0.1, 0.1, 1e-3)
+    optimum = exchange.population_optimum(4, 3, 2, 0.1, 0.1, 1e-3)
     assert abs(optimum["excess"]) < 1e-4
     assert optimum["R_A"] > 1.2
     assert optimum["R_I"] == pytest.approx(optimum["R_A"], rel=1e-3)
@@ -128,17 +129,17 @@ def test_attention_run_measures_every_snapshot():
     vocab = Vocabulary(3, 3)
     corpus = sample_lda(vocab, 60, 0.5, (8, 12), np.random.default_rng(0))
     masking = MaskingConfig(0.15, 0.1, 0.1)
-    probe = ex.lda_probe(vocab, masking, 0.5, (8, 12), 6, 0)
+    probe = lda_runs.lda_probe(vocab, masking, 0.5, (8, 12), 6, 0)
     whole = sample_lda(vocab, 6, 0.5, (8, 12), np.random.default_rng(3))
     config = TrainConfig(steps=6, batch_size=10, log_every=3, snapshot_every=3, progress=False)
-    net, curves = at.attention_run(corpus, probe, whole, masking, config, "tied", 1.0)
+    net, curves = at.trajectory_run(corpus, probe, whole, masking, config, "tied", 1.0)
     assert list(curves["step"]) == [0, 3, 6]
     for column in ("R_A", "R_I", "value.excess", "paper.same_token", "paper.ratio"):
         assert curves[column].notna().all()
     final = at.paper_attention_averages(net, whole)
     assert curves["paper.ratio"].iloc[-1] == pytest.approx(final["ratio"])
     with pytest.raises(ValueError, match="snapshot"):
-        at.attention_run(corpus, probe, whole, masking, TrainConfig(steps=2, progress=False), "tied", 1.0)
+        at.trajectory_run(corpus, probe, whole, masking, TrainConfig(steps=2, progress=False), "tied", 1.0)
 
 
 def test_end_summary_reads_end_and_peak():
@@ -163,16 +164,16 @@ def test_end_summary_reads_end_and_peak():
 
 
 def test_sign_agrees():
-    assert at.sign_agrees(0.5, 3.0) and at.sign_agrees(-0.5, 0.5)
-    assert not at.sign_agrees(0.5, 0.5) and not at.sign_agrees(-0.5, 3.0)
+    assert exchange.sign_agrees(0.5, 3.0) and exchange.sign_agrees(-0.5, 0.5)
+    assert not exchange.sign_agrees(0.5, 0.5) and not exchange.sign_agrees(-0.5, 3.0)
 
 
 def test_copy_over_topic_is_the_ratio_of_the_collection_ratios():
     vocab = Vocabulary(3, 3)
     masking = MaskingConfig(0.15, 0.1, 0.1)
-    probe = ex.lda_probe(vocab, masking, 0.5, (10, 20), 12, 0)
-    net = ex.lda_model(vocab, "tied", 3.0, 0)  # a large initialisation: attention far from uniform
-    measured = ex.structure(net, probe)
+    probe = lda_runs.lda_probe(vocab, masking, 0.5, (10, 20), 12, 0)
+    net = lda_runs.lda_model(vocab, "tied", 3.0, 0)  # a large initialisation: attention far from uniform
+    measured = lda_runs.structure(net, probe)
     result = at.copy_over_topic(net, probe, 500, np.random.default_rng(0))
     assert result["ratio"] == pytest.approx(measured["R_I"] / measured["R_A"], rel=1e-9)
     assert result["low"] <= result["ratio"] <= result["high"]

@@ -1,6 +1,6 @@
 """Every check of notebooks 01-04 can fail: perturb the theory a claim relies on and its verdict becomes ``fails``.
 
-The claims are computed by the same library functions the notebooks call (:mod:`topic_structure.notebook_claims`),
+The claims are computed by the same library functions the notebooks call (:mod:`topic_structure.claims`),
 at the notebooks' quick-profile settings; each test first shows the unperturbed claim holds, so the flip is the
 perturbation's doing. No notebook is executed.
 """
@@ -12,15 +12,23 @@ import pytest
 import torch
 
 from theory_collection.claims import ClaimsTable
-from topic_structure import notebook_claims as nc
+from topic_structure import stage_runs, two_stage
+from topic_structure.claims import attention as attention_claims
+from topic_structure.claims import embeddings as embedding_claims
+from topic_structure.claims import run_values
+from topic_structure.claims import topic_model_and_masking as masking_claims
+from topic_structure.claims import two_stage_dynamics as onset_claims
+from topic_structure.claims import value_matrix as value_claims
 from topic_structure.data import Vocabulary, sample_lda
 from topic_structure.masking import MaskingConfig, mask_documents
+from topic_structure.model import ModelConfig, TopicTransformer
+from topic_structure.profiles import NOTEBOOK_PROFILES
 from topic_structure.theory import attention as ta
-from topic_structure.theory import embeddings, value_matrix
+from topic_structure.theory import embeddings, onset, two_stage_ode, value_matrix
 
-EMBEDDINGS = nc.Setting(5, 4, 2, 0.01)  # notebook 02's quick profile
-VALUES = nc.Setting(5, 4, 2, 0.01)  # notebook 03's
-ATTENTION = nc.Setting(5, 4, 2, 3e-4)  # notebook 04's (lambda of the C2 optimum that fixes W_V)
+EMBEDDINGS = stage_runs.Setting(5, 4, 2, 0.01)  # notebook 02's quick profile
+VALUES = stage_runs.Setting(5, 4, 2, 0.01)  # notebook 03's
+ATTENTION = stage_runs.Setting(5, 4, 2, 3e-4)  # notebook 04's (lambda of the C2 optimum that fixes W_V)
 NEAR_CRITICAL = (0.95, 1.05)  # the two sweep points of C1.nonzero_condition nearest lambda_c
 
 
@@ -53,7 +61,7 @@ def scaled(function, factor: float, keys, when=lambda *args, **kwargs: True):
 
 def embedding_verdicts() -> dict[str, str]:
     table = ClaimsTable("02_embeddings")
-    nc.embedding_exact_claims(table, EMBEDDINGS, sweep_factors=NEAR_CRITICAL)
+    embedding_claims.embedding_exact_claims(table, EMBEDDINGS, sweep_factors=NEAR_CRITICAL)
     return verdicts(table)
 
 
@@ -89,7 +97,7 @@ def theory_blocks():
 
 def value_verdicts() -> dict[str, str]:
     table = ClaimsTable("03_value_matrix")
-    nc.value_exact_claims(table, VALUES)
+    value_claims.value_exact_claims(table, VALUES)
     return verdicts(table)
 
 
@@ -118,8 +126,8 @@ def attention_verdicts() -> dict[str, str]:
     delta = blocks["same_topic"] - blocks["diff_topic"]
     value_output = ta.block_value_output(ATTENTION.vocab, blocks)
     table = ClaimsTable("04_attention")
-    nc.attention_gradient_claims(table, ATTENTION, value_output, delta)
-    nc.attention_optimum_claims(table, ATTENTION, value_output, delta)
+    attention_claims.attention_gradient_claims(table, ATTENTION, value_output, delta)
+    attention_claims.attention_optimum_claims(table, ATTENTION, value_output, delta)
     return verdicts(table)
 
 
@@ -171,8 +179,8 @@ def masking_verdicts() -> dict[str, str]:
     masking = MaskingConfig(0.15, 0.1, 0.1)
     documents = sample_lda(vocab, 400, 0.1, (100, 150), np.random.default_rng(0))
     table = ClaimsTable("01_topic_model_and_masking")
-    nc.masking_claims(table, documents, masking, np.random.default_rng(1))
-    nc.key_uniformity_claims(table, vocab, masking, topics_per_doc=2, seed=[0, 1])  # notebook 01's seed
+    masking_claims.masking_claims(table, documents, masking, np.random.default_rng(1))
+    masking_claims.key_uniformity_claims(table, vocab, masking, topics_per_doc=2, seed=[0, 1])  # notebook 01's seed
     return verdicts(table)
 
 
@@ -184,7 +192,7 @@ def test_chosen_positions_visible_as_keys_fail(monkeypatch):
     def leaky(documents, config, seed):
         return mask_documents(documents, dataclasses.replace(config, attend_to_chosen=True), seed)
 
-    monkeypatch.setattr(nc, "mask_documents", leaky)
+    monkeypatch.setattr(masking_claims, "mask_documents", leaky)
     result = masking_verdicts()
     assert result["M1.chosen_hidden"] == "fails"
     # visible chosen positions add random words from outside S to the keys: a floor under their distance to uniform
@@ -193,11 +201,9 @@ def test_chosen_positions_visible_as_keys_fail(monkeypatch):
 
 
 def population_limit_verdict() -> str:
-    from topic_structure.model import ModelConfig, TopicTransformer
-
     model = TopicTransformer(ModelConfig(5, 4, attention="trained", value="trained", init_scale=0.6), seed=0)
     table = ClaimsTable("01_topic_model_and_masking")
-    nc.population_limit_claims(table, model, 2, MaskingConfig(0.15, 0.1, 0.1), seed=[0, 2])  # notebook 01's
+    masking_claims.population_limit_claims(table, model, 2, MaskingConfig(0.15, 0.1, 0.1), seed=[0, 2])  # notebook 01's
     return verdicts(table)["P1.population_loss"]
 
 
@@ -207,15 +213,15 @@ def test_population_loss_holds_unperturbed():
 
 @pytest.mark.parametrize("factor", [1.02, 0.98])
 def test_population_loss_off_by_two_percent_fails(monkeypatch, factor):
-    original = nc.population_loss
-    monkeypatch.setattr(nc, "population_loss", lambda *args, **kwargs: factor * original(*args, **kwargs))
+    original = masking_claims.population_loss
+    monkeypatch.setattr(masking_claims, "population_loss", lambda *args, **kwargs: factor * original(*args, **kwargs))
     assert population_limit_verdict() == "fails"
 
 
 # ----- C4 (notebook 05, library of the two-timescale theory): the onset claims catch a 10% error -----------------
 # The measured grid (population gradient descent from random starts) is computed once, at notebook 05's quick
 # profile; each perturbation changes only the theory's predictions, which are then judged against it by the same
-# function the notebook calls (experiments.record_onset_claims).
+# function the notebook calls (claims.two_stage_dynamics.record_onsets).
 
 ONSET = dict(
     num_topics=5,
@@ -238,21 +244,19 @@ ONSET_POINTS = list(
 
 
 def predicted_onsets():
-    from topic_structure import experiments as ex
-
     o = ONSET
-    return ex.predict_onsets(ONSET_POINTS, o["num_topics"], o["words_per_topic"], o["topics_per_doc"], 0.0, o["excess"])
+    return two_stage.predict_onsets(
+        ONSET_POINTS, o["num_topics"], o["words_per_topic"], o["topics_per_doc"], 0.0, o["excess"]
+    )
 
 
 @pytest.fixture(scope="module")
 def measured_onsets():
-    from topic_structure import experiments as ex
-
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         o = ONSET
-        return ex.measure_onsets(
+        return two_stage.measure_onsets(
             predicted_onsets(),
             o["num_topics"],
             o["words_per_topic"],
@@ -269,17 +273,14 @@ def measured_onsets():
 
 
 def onset_verdicts(measured) -> dict[str, str]:
-    from topic_structure import experiments as ex
-
     grid = measured.copy()
     predicted = predicted_onsets()
     for column in ("predicted", "predicted steps", "predicted slope", "leading order", "Lambda"):
         grid[column] = predicted[column].to_numpy()
     grid["error"] = grid["measured"] / grid["predicted"] - 1
     table = ClaimsTable("05_two_stage_dynamics")
-    ex.record_onset_claims(
-        table, grid, ONSET["init_scale"], ONSET["keep_prob"], ONSET["learning_rate"], ONSET["excess"]
-    )
+    values = run_values(NOTEBOOK_PROFILES["05_two_stage_dynamics"]["quick"], onset_excess=ONSET["excess"])
+    onset_claims.record_onsets(table, grid, ONSET["init_scale"], ONSET["keep_prob"], ONSET["learning_rate"], values)
     return verdicts(table)
 
 
@@ -289,35 +290,29 @@ def test_c4_onset_claims_do_not_fail_unperturbed(measured_onsets):
 
 @pytest.mark.parametrize("factor", [1.1, 0.9])
 def test_c4_onset_time_off_by_ten_percent_fails(monkeypatch, measured_onsets, factor):
-    from topic_structure.theory import dynamics as td
-
-    original = td.predicted_onset
+    original = onset.predicted_onset
 
     def perturbed(*args, **kwargs):
         p = original(*args, **kwargs)
         return dataclasses.replace(p, time=factor * p.time, steps=factor * p.steps, slope=factor * p.slope)
 
-    monkeypatch.setattr(td, "predicted_onset", perturbed)
+    monkeypatch.setattr(onset, "predicted_onset", perturbed)
     assert "fails" in {onset_verdicts(measured_onsets)[c] for c in ("C4.onset_time", "C4.onset_early")}
 
 
 @pytest.mark.parametrize("factor", [1.1, 0.9])
 def test_c4_growth_rate_off_by_ten_percent_fails(monkeypatch, measured_onsets, factor):
-    from topic_structure.theory import dynamics as td
-
-    original = td.growth_rate_per_margin
-    monkeypatch.setattr(td, "growth_rate_per_margin", lambda *args, **kwargs: factor * original(*args, **kwargs))
+    original = onset.growth_rate_per_margin
+    monkeypatch.setattr(onset, "growth_rate_per_margin", lambda *args, **kwargs: factor * original(*args, **kwargs))
     assert "fails" in {onset_verdicts(measured_onsets)[c] for c in ("C4.onset_time", "C4.onset_early")}
 
 
 @pytest.mark.parametrize("factor", [2**0.5, 2**-0.5])
 def test_c4_random_start_amplitude_off_by_root_two_fails(monkeypatch, measured_onsets, factor):
-    from topic_structure.theory import dynamics as td
-
-    original = td.initial_state
+    original = two_stage_ode.initial_state
 
     def perturbed(init_scale, num_topics, words_per_topic, init="symmetric"):
         return original(init_scale * (factor if init == "random" else 1.0), num_topics, words_per_topic, init)
 
-    monkeypatch.setattr(td, "initial_state", perturbed)
+    monkeypatch.setattr(two_stage_ode, "initial_state", perturbed)
     assert "fails" in {onset_verdicts(measured_onsets)[c] for c in ("C4.onset_time", "C4.onset_early")}

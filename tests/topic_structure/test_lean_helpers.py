@@ -1,5 +1,5 @@
-"""The helpers that notebooks 02-04 call instead of their own code: the one L-BFGS loop, the exercise
-checks, the phase grid of notebook 04 and the comparison tables."""
+"""The helpers that notebooks 02-04 call instead of their own code: the one L-BFGS loop, the phase grid of
+notebook 04 and the comparison tables."""
 
 import math
 
@@ -9,13 +9,13 @@ import pytest
 import sympy as sp
 import torch
 
-from topic_structure import exercises
-from topic_structure import notebook_claims as nc
-from topic_structure.optimum_figures import column_centred, phase_grid
+from topic_structure import stage_runs
+from topic_structure.figures import column_centred, phase_grid
 from topic_structure.population import minimise_lbfgs
 from topic_structure.theory import algebra
 from topic_structure.theory import attention as ta
 from topic_structure.theory.algebra import T, lam, tau, v
+from topic_structure.training import ConvergedRun
 
 # ----- the one L-BFGS loop ------------------------------------------------------------------------------------
 
@@ -87,48 +87,6 @@ def test_topic_setting_is_the_one_validator():
             algebra.topic_setting(*args, **kwargs)
 
 
-# ----- the exercise checks: a right answer passes, a wrong one fails --------------------------------------------
-
-
-def test_critical_weight_decay_check():
-    exercises.check_critical_weight_decay(2 * (1 - tau / T) / ((T - 1) * tau * v))
-    with pytest.raises(AssertionError):
-        exercises.check_critical_weight_decay(2 * (1 - tau / T) / ((T - 1) * tau * v) * 1.01)
-    with pytest.raises(AssertionError):
-        exercises.check_critical_weight_decay(0.01)  # a number, not an expression in T, v, tau
-
-
-def test_optimal_margin_check_refuses_the_library_solver():
-    def by_hand(num_topics, words_per_topic, topics_per_doc, weight_decay):
-        values = {T: num_topics, v: words_per_topic, tau: topics_per_doc, lam: sp.Rational(weight_decay)}
-        condition = (1 - algebra.in_topic_probability(algebra.D) - lam * v * tau**2 * (T * v - v) * algebra.D).subs(
-            values
-        )
-        return sp.nsolve(condition, algebra.D, 1.0, prec=30)
-
-    exercises.check_optimal_margin(by_hand)
-    with pytest.raises(AssertionError):
-        exercises.check_optimal_margin(lambda *args: 1.01 * float(by_hand(*args)))
-    from topic_structure.theory import value_matrix
-
-    with pytest.raises(RuntimeError, match="yourself"):
-        exercises.check_optimal_margin(value_matrix.value_margin)
-    assert value_matrix.value_margin(4, 3, 2, 0.02) > 0  # restored afterwards
-
-
-def test_boundary_random_prob_check():
-    values = {ta.T: 5, ta.v: 4, ta.tau: 2, ta.p_c: sp.Rational(1, 10), ta.Delta: sp.Float(2.5, 30)}
-
-    def solve(F):
-        return sp.solve(sp.Eq(sp.diff(F, ta.x).subs(ta.x, 1), 0), ta.p_r)[0]
-
-    objective = ta.mass_objective()["F"]
-    exercises.check_boundary_random_prob(solve, objective, values)
-    with pytest.raises(AssertionError):  # the library's boundary of the notebook's F only: fails the second F
-        ratio = ta.phase_boundary()["ratio"]
-        exercises.check_boundary_random_prob(lambda F: ratio * ta.p_c, objective, values)
-
-
 # ----- notebook 04: the phase grid --------------------------------------------------------------------------------
 
 
@@ -158,8 +116,8 @@ def test_uniform_comparison_columns():
     optimum = dict(zip(blocks, (2.0, 2.0, -0.5)))
     targets = {"finite": dict(zip(blocks, (1.9, 1.9, -0.45))), "longer": dict(zip(blocks, (1.97, 1.97, -0.49)))}
     frame = pd.DataFrame({"phase": [0, 1, 1], **{f"value.{b}": [0.0, 1.0, 3.0] for b in blocks}})
-    run = nc.ConvergedRun(frame, {}, [0.001], 0.01, "gap", 10, 100)
-    table = nc.uniform_comparison(optimum, targets, dict(zip(blocks, (1.9, 1.95, -0.5))), run, "value", "100")
+    run = ConvergedRun(frame, {}, [0.001], 0.01, "gap", 10, 100)
+    table = stage_runs.uniform_comparison(optimum, targets, dict(zip(blocks, (1.9, 1.95, -0.5))), run, "value", "100")
     assert table.loc["same_topic", "trained / theory - 1"] == pytest.approx(-0.025)
     assert table.loc["diff_topic", "finite-length bias (theory)"] == pytest.approx(-0.1)
     assert table.loc["diagonal", "noise floor (std / scale)"] == pytest.approx(math.sqrt(2) / 2)

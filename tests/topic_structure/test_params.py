@@ -1,6 +1,8 @@
 import pytest
 
+from theory_collection.params import resolve as resolve_profile
 from topic_structure import params
+from topic_structure.paper import PAPER
 
 PROFILES = {
     "quick": dict(
@@ -16,8 +18,13 @@ PROFILES = {
 }
 
 
+def resolve(profiles, profile, **given):
+    """The one resolution (the core's), with the topic paper's rules: what ``PAPER.resolve`` applies."""
+    return resolve_profile(profiles, profile, PAPER.all_checks, params.cross_check, **given)
+
+
 def test_resolve_fills_from_profile_and_overrides(tmp_path):
-    p = params.resolve(
+    p = resolve(
         PROFILES,
         "quick",
         num_topics=None,
@@ -51,21 +58,21 @@ def test_resolve_rejects_bad_values_naming_the_parameter(given, message):
     names = dict.fromkeys(PROFILES["quick"])
     names.update(given)
     with pytest.raises(ValueError, match=message):
-        params.resolve(PROFILES, "quick", **names)
+        resolve(PROFILES, "quick", **names)
 
 
 def test_unknown_profile_and_missing_output_parent(tmp_path):
     with pytest.raises(ValueError, match="profile"):
-        params.resolve(PROFILES, "huge", num_topics=None)
+        resolve(PROFILES, "huge", num_topics=None)
     with pytest.raises(ValueError, match="profile 'paper' is not defined"):
-        params.resolve(PROFILES, "paper", num_topics=None)
+        resolve(PROFILES, "paper", num_topics=None)
     with pytest.raises(ValueError, match="output_dir"):
-        params.resolve(PROFILES, "quick", output_dir=str(tmp_path / "missing" / "out"))
+        resolve(PROFILES, "quick", output_dir=str(tmp_path / "missing" / "out"))
 
 
 def test_a_parameter_without_value_is_an_error():
     with pytest.raises(ValueError, match="alpha"):
-        params.resolve(PROFILES, "quick", alpha=None)
+        resolve(PROFILES, "quick", alpha=None)
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), "0.1", True, None])

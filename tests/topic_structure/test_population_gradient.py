@@ -12,7 +12,7 @@ from topic_structure.population import (
     population_loss,
     population_loss_terms,
 )
-from topic_structure.theory import dynamics as td
+from topic_structure.theory import population_descent
 
 
 @pytest.mark.parametrize(("num_topics", "words_per_topic", "topics_per_doc"), [(5, 4, 2), (4, 3, 3), (6, 2, 1)])
@@ -32,7 +32,9 @@ def test_equals_autograd_through_the_population_loss(
     assert value == pytest.approx(float(loss.detach()), rel=1e-13)
     torch.testing.assert_close(grad_scores, expected[0], rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(grad_values, expected[1], rtol=1e-12, atol=1e-14)
-    assert mass == pytest.approx(td.population_same_topic_mass(scores, model.vocab, topics_per_doc), rel=1e-13)
+    assert mass == pytest.approx(
+        population_descent.population_same_topic_mass(scores, model.vocab, topics_per_doc), rel=1e-13
+    )
 
 
 @pytest.mark.parametrize(
@@ -58,7 +60,9 @@ def test_equals_autograd_on_random_matrices(num_topics, words_per_topic, topics_
     assert value == pytest.approx(float(loss.detach()), rel=1e-12)
     for got, want in zip((grad_scores, grad_values), expected):
         assert float((got - want).abs().max()) <= 1e-12 * float(want.abs().max())
-    assert mass == pytest.approx(td.population_same_topic_mass(scores, vocab, topics_per_doc), rel=1e-12)
+    assert mass == pytest.approx(
+        population_descent.population_same_topic_mass(scores, vocab, topics_per_doc), rel=1e-12
+    )
 
 
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
@@ -68,7 +72,7 @@ def test_population_gradient_descent_follows_autograd_steps(weight_decay, topics
     eta, steps = 5.0, 6
     model = TopicTransformer(ModelConfig(5, 4, init_scale=0.1), seed=1).double()
     reference = TopicTransformer(ModelConfig(5, 4, init_scale=0.1), seed=1).double()
-    frame = td.population_gradient_descent(
+    frame = population_descent.population_gradient_descent(
         model, topics_per_doc, keep_prob, random_prob, eta, steps, weight_decay=weight_decay
     )
     parameters = [p for p in reference.parameters() if p.requires_grad]

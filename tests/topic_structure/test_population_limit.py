@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from topic_structure.notebook_claims import extrapolate_to_infinite_length
+from topic_structure.measurements import extrapolate_to_infinite_length
 
 
 def frame(lengths, means, standard_errors):

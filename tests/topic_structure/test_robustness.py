@@ -19,14 +19,19 @@ import pytest
 import torch
 
 from theory_collection.claims import ClaimsTable
-from topic_structure import notebook_claims as nc
+from topic_structure import stage_runs, training
+from topic_structure.claims import attention as attention_claims
+from topic_structure.claims import embeddings as embedding_claims
+from topic_structure.claims import run_values
+from topic_structure.claims import value_matrix as value_claims
+from topic_structure.profiles import NOTEBOOK_PROFILES
 from topic_structure.theory import attention as ta
 from topic_structure.theory import value_matrix
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks" / "topic_structure"
 
 
-def random_settings(count: int, seed: int = 2024) -> list[nc.Setting]:
+def random_settings(count: int, seed: int = 2024) -> list[stage_runs.Setting]:
     """Valid settings drawn at random: T in 3..6, v in 2..4, 2 <= tau < T, lambda log-uniform in [1e-4, 3e-2],
     keep_prob in [0.05, 0.3], random_prob up to 1 - keep_prob."""
     rng = np.random.default_rng(seed)
@@ -35,7 +40,7 @@ def random_settings(count: int, seed: int = 2024) -> list[nc.Setting]:
         topics = int(rng.integers(3, 7))
         keep = float(np.round(rng.uniform(0.05, 0.3), 3))
         settings.append(
-            nc.Setting(
+            stage_runs.Setting(
                 topics,
                 int(rng.integers(2, 5)),
                 int(rng.integers(2, topics)),
@@ -49,10 +54,12 @@ def random_settings(count: int, seed: int = 2024) -> list[nc.Setting]:
 
 
 CORNERS = [
-    nc.Setting(5, 4, 2, 1e-4),  # small weight decay: large optimum entries
-    nc.Setting(3, 2, 2, 0.01),  # small vocabulary
-    nc.Setting(5, 4, 2, 3e-4, keep_prob=0.1, random_prob=0.45),  # large random_prob (notebook 04 refused it once)
-    nc.Setting(4, 3, 2, 0.02, keep_prob=0.15, random_prob=0.85),  # keep_prob + random_prob = 1
+    stage_runs.Setting(5, 4, 2, 1e-4),  # small weight decay: large optimum entries
+    stage_runs.Setting(3, 2, 2, 0.01),  # small vocabulary
+    stage_runs.Setting(
+        5, 4, 2, 3e-4, keep_prob=0.1, random_prob=0.45
+    ),  # large random_prob (notebook 04 refused it once)
+    stage_runs.Setting(4, 3, 2, 0.02, keep_prob=0.15, random_prob=0.85),  # keep_prob + random_prob = 1
 ]
 SETTINGS = CORNERS + random_settings(3)
 
@@ -72,22 +79,28 @@ def failures(table: ClaimsTable) -> list[str]:
 @pytest.mark.parametrize("setting", SETTINGS, ids=str)
 def test_exact_routes_of_notebooks_02_to_04_hold_at_held_out_parameters(setting):
     table = ClaimsTable("held-out")
-    nc.embedding_exact_claims(table, setting, sweep_factors=(0.5, 0.95, 1.05))
-    nc.value_exact_claims(table, setting)
+    embedding_claims.embedding_exact_claims(table, setting, sweep_factors=(0.5, 0.95, 1.05))
+    value_claims.value_exact_claims(table, setting)
     blocks = value_matrix.value_optimum(*setting.counts, setting.weight_decay)
     delta = blocks["same_topic"] - blocks["diff_topic"]
     value_output = ta.block_value_output(setting.vocab, blocks)
-    nc.attention_gradient_claims(table, setting, value_output, delta)
+    attention_claims.attention_gradient_claims(table, setting, value_output, delta)
     if setting.keep_prob + setting.random_prob > 0:
-        nc.attention_optimum_claims(table, setting, value_output, delta)
+        attention_claims.attention_optimum_claims(table, setting, value_output, delta)
     assert len(table.claims) >= 20
     assert failures(table) == []
 
 
-def run_of(gaps: list[float]) -> nc.ConvergedRun:
-    return nc.ConvergedRun(
-        pd.DataFrame(), {}, gaps, nc.CONVERGENCE_CRITERION, "gap", steps=600 * len(gaps), budget=1200, round_steps=600
+def run_of(gaps: list[float]) -> training.ConvergedRun:
+    criterion = stage_runs.CONVERGENCE_CRITERION
+    return training.ConvergedRun(
+        pd.DataFrame(), {}, gaps, criterion, "gap", steps=600 * len(gaps), budget=1200, round_steps=600
     )
+
+
+def embedding_values(doc_length: int) -> dict:
+    """What fills the C1 training claims' conditions: notebook 02's quick profile at ``doc_length``."""
+    return run_values(NOTEBOOK_PROFILES["02_embeddings"]["quick"], doc_length=str(doc_length), d_model=20)
 
 
 @pytest.mark.parametrize(
@@ -103,46 +116,27 @@ def test_training_claims_are_inconclusive_until_converged_and_never_pass_a_30_pe
     table = ClaimsTable("x")
     targets = {"bias": 0.005, "finite": {"diagonal": 1.0, "same_topic": 1.0, "diff_topic": -0.25}}
     run = run_of(gaps)
-    nc.uniform_training_claims(
-        table,
-        "C2",
-        {"same_topic": 1.0, "diff_topic": -0.25},
-        {"same_topic": measured, "diff_topic": -0.25 * measured},
-        targets,
-        run,
-        {"same_topic": "s", "diff_topic": "d"},
-        "1000",
-        section="",
-        figure="",
-    )
+    theory, trained = {"same_topic": 1.0, "diff_topic": -0.25}, {"same_topic": measured, "diff_topic": -0.25 * measured}
+    embedding_claims.trained_claims(table, theory, trained, targets, run, embedding_values(1000))
     assert [c.verdict for c in table.claims] == [verdict, verdict]
-    assert table.claims[0].tolerance == f"abs {2 * (0.005 + nc.CONVERGENCE_CRITERION):g}"  # largest block 1.0
+    assert table.claims[0].tolerance == f"abs {2 * (0.005 + stage_runs.CONVERGENCE_CRITERION):g}"  # largest block 1.0
     if verdict == "inconclusive":
         assert "not converged" in table.claims[0].reason and f"{gaps[-1]:.3g}" in table.claims[0].reason
 
 
 def test_a_finite_length_bias_too_large_to_test_the_theory_is_inconclusive_not_a_wide_pass():
     table = ClaimsTable("x")
-    nc.uniform_training_claims(
-        table,
-        "C2",
-        {"same_topic": 1.0, "diff_topic": -0.25},
-        {"same_topic": 1.3, "diff_topic": -0.325},
-        {"bias": 0.2, "finite": {"same_topic": 1.0, "diff_topic": -0.25}},
-        run_of([0.001]),
-        {"same_topic": "s", "diff_topic": "d"},
-        "50",
-        section="",
-        figure="",
-    )
+    theory, trained = {"same_topic": 1.0, "diff_topic": -0.25}, {"same_topic": 1.3, "diff_topic": -0.325}
+    targets = {"bias": 0.2, "finite": {"same_topic": 1.0, "diff_topic": -0.25}}
+    embedding_claims.trained_claims(table, theory, trained, targets, run_of([0.001]), embedding_values(50))
     assert [c.verdict for c in table.claims] == ["inconclusive", "inconclusive"]
     assert "too short" in table.claims[0].reason
 
 
 def attention_runs(default_mass: float, more_mass: float, converged: bool = True) -> dict:
     drift = [math.inf, 0.001 if converged else 0.05]
-    run = nc.ConvergedRun(
-        pd.DataFrame(), {}, drift, nc.DRIFT_CRITERION, "drift", steps=300, budget=1200, round_steps=150
+    run = training.ConvergedRun(
+        pd.DataFrame(), {}, drift, stage_runs.DRIFT_CRITERION, "drift", steps=300, budget=1200, round_steps=150
     )
     base = {"run": run, "noise": 0.003, "keep": 0.1, "regime": "interior"}
     return {
@@ -153,34 +147,39 @@ def attention_runs(default_mass: float, more_mass: float, converged: bool = True
     }
 
 
+ATTENTION_VALUES = run_values(NOTEBOOK_PROFILES["04_attention"]["quick"])  # tau = 2, 50-75 words
+
+
 def test_random_lowers_mass_is_one_sided_with_an_interval_and_no_measured_theory():
     table = ClaimsTable("x")
-    nc.attention_training_claims(table, attention_runs(0.77, 0.61), topics_per_doc=2, doc_length="50-75")
+    attention_claims.attention_training_claims(table, attention_runs(0.77, 0.61), ATTENTION_VALUES)
     claim = next(c for c in table.claims if c.id == "C3.random_lowers_mass")
     assert claim.theory == pytest.approx(0.76 - 0.6) and claim.criterion == 0.0 and claim.verdict == "holds"
     assert claim.interval[0] < 0.77 - 0.61 < claim.interval[1]
     straddling = ClaimsTable("x")
-    nc.attention_training_claims(straddling, attention_runs(0.77, 0.766), topics_per_doc=2, doc_length="50-75")
+    attention_claims.attention_training_claims(straddling, attention_runs(0.77, 0.766), ATTENTION_VALUES)
     assert {c.id: c.verdict for c in straddling.claims}["C3.random_lowers_mass"] == "inconclusive"
     raised = ClaimsTable("x")
-    nc.attention_training_claims(raised, attention_runs(0.70, 0.77), topics_per_doc=2, doc_length="50-75")
+    attention_claims.attention_training_claims(raised, attention_runs(0.70, 0.77), ATTENTION_VALUES)
     assert {c.id: c.verdict for c in raised.claims}["C3.random_lowers_mass"] == "fails"
     unconverged = ClaimsTable("x")
-    nc.attention_training_claims(unconverged, attention_runs(0.99, 0.61, converged=False), 2, "50-75")
+    attention_claims.attention_training_claims(
+        unconverged, attention_runs(0.99, 0.61, converged=False), ATTENTION_VALUES
+    )
     assert {c.verdict for c in unconverged.claims} == {"inconclusive"}
 
 
 @pytest.mark.parametrize("keep, random", [(0.1, 0.1), (0.1, 0.45), (0.3, 0.0), (0.05, 0.9)])
 def test_the_falsification_run_random_prob_adapts_to_any_valid_random_prob(keep, random):
-    high = nc.derived_high_random_prob(keep, random)
+    high = stage_runs.derived_high_random_prob(keep, random)
     assert random < high <= 1 - keep
-    assert nc.derived_high_random_prob(0.2, 0.8) is None  # no room above random_prob
+    assert stage_runs.derived_high_random_prob(0.2, 0.8) is None  # no room above random_prob
 
 
 def test_round_budget_scales_with_the_distance_to_travel():
-    assert nc.rounds_for_distance(0.3, 0.01, 300) == 3
-    assert nc.rounds_for_distance(3.3, 0.01, 300) == 5  # a small weight decay: larger optimum, more rounds
-    assert nc.rounds_for_distance(100.0, 0.01, 300) == 12  # capped: beyond it the claim says inconclusive
+    assert training.rounds_for_distance(0.3, 0.01, 300) == 3
+    assert training.rounds_for_distance(3.3, 0.01, 300) == 5  # a small weight decay: larger optimum, more rounds
+    assert training.rounds_for_distance(100.0, 0.01, 300) == 12  # capped: beyond it the claim says inconclusive
 
 
 # ----- the notebooks themselves, through papermill, at non-default parameters ------------------------------------

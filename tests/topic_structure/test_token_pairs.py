@@ -1,4 +1,4 @@
-"""The token-pair route of the attention measurements equals the dense (B, N, N) route (issue 17: measuring
+"""The token-pair route of the attention measurements equals the dense (B, N, N) route (measuring
 every snapshot of a long run at the paper's scale)."""
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from topic_structure import attention_over_training as at
-from topic_structure import experiments as ex
+from topic_structure import lda_runs
 from topic_structure.data import Vocabulary, sample_lda
 from topic_structure.masking import MaskingConfig, mask_documents
 from topic_structure.measurements import (
@@ -31,8 +31,8 @@ def batch_with_a_keyless_document(seed: int = 0):
 
 
 def models():
-    yield ex.lda_model(VOCAB, "tied", 3.0, 0).double()
-    yield ex.lda_model(VOCAB, "trained", 2.0, 1).double()
+    yield lda_runs.lda_model(VOCAB, "tied", 3.0, 0).double()
+    yield lda_runs.lda_model(VOCAB, "trained", 2.0, 1).double()
     yield TopicTransformer(ModelConfig(4, 3, init_scale=2.0), seed=2).double()  # one-hot embeddings
     yield TopicTransformer(ModelConfig(4, 3, attention="uniform"), seed=3).double()
 
@@ -63,7 +63,9 @@ def test_token_pair_probe_gives_the_dense_estimator(net):
         assert torch.allclose(sums, weighted_attention_sums(dense, weights[kind])[0], rtol=1e-12, atol=1e-15)
     expected = relative_attention_masses(dense, labels, batch.inputs, batch.key_visible)
     assert probe.relative_masses(token_attention) == pytest.approx(expected, rel=1e-12)
-    assert ex.structure(net, batch) == pytest.approx(ex.structure(net, ex.attention_probe(batch, VOCAB)), rel=1e-14)
+    assert lda_runs.structure(net, batch) == pytest.approx(
+        lda_runs.structure(net, lda_runs.attention_probe(batch, VOCAB)), rel=1e-14
+    )
 
 
 def test_the_estimator_tells_topic_attention_from_uniform():
@@ -73,9 +75,9 @@ def test_the_estimator_tells_topic_attention_from_uniform():
     with torch.no_grad():
         net.W_Q[: VOCAB.num_words, : VOCAB.num_words] = 4 * VOCAB.size**0.5 * VOCAB.same_topic().double()
         net.W_K.copy_(torch.eye(VOCAB.size, dtype=torch.float64))
-    assert ex.structure(net, batch)["R_A"] > 5
+    assert lda_runs.structure(net, batch)["R_A"] > 5
     uniform = TopicTransformer(ModelConfig(4, 3, attention="uniform")).double()
-    assert ex.structure(uniform, batch)["R_A"] == pytest.approx(1.0, rel=1e-12)
+    assert lda_runs.structure(uniform, batch)["R_A"] == pytest.approx(1.0, rel=1e-12)
 
 
 def test_paper_pairs_give_the_dense_paper_metric():
@@ -91,13 +93,13 @@ def test_train_hands_snapshots_to_the_callback_and_can_skip_the_probe():
     corpus = sample_lda(VOCAB, 30, 0.3, (5, 10), np.random.default_rng(0))
     config = TrainConfig(steps=6, batch_size=5, log_every=3, snapshot_every=2, progress=False)
     seen = []
-    net = ex.lda_model(VOCAB, "tied", 1.0, 0)
+    net = lda_runs.lda_model(VOCAB, "tied", 1.0, 0)
     history = train(
         net, corpus_batches(corpus), MASKING, config, on_snapshot=lambda s, m: seen.append((s, m)), measure_probe=False
     )
     assert [s for s, _ in seen] == [2, 4, 6] and all(m is net for _, m in seen)
     assert history.snapshots == {} and list(history.frame().columns) == ["step", "loss"]
-    stored = train(ex.lda_model(VOCAB, "tied", 1.0, 0), corpus_batches(corpus), MASKING, config)
+    stored = train(lda_runs.lda_model(VOCAB, "tied", 1.0, 0), corpus_batches(corpus), MASKING, config)
     assert sorted(stored.snapshots) == [2, 4, 6]
     for name, p in net.named_parameters():  # the same run either way: the callback does not disturb training
         assert torch.equal(p.detach(), stored.snapshots[6][name])

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from topic_structure.model import LOSSES
-from topic_structure.params import check_choice, check_float, check_int
+from topic_structure.params import check_choice, check_int, check_weight_decay
 
 PRECISION = 30  # decimal digits of every nsolve
 
@@ -201,5 +201,5 @@ def topic_setting(
     topics_per_doc = check_int("topics_per_doc", topics_per_doc, min_topics_per_doc, num_topics)
     values = {T: num_topics, v: words_per_topic, tau: topics_per_doc}
     if weight_decay is not None:
-        values[lam] = sp.Rational(check_float("weight_decay", weight_decay, 0.0, low_open=True))
+        values[lam] = sp.Rational(check_weight_decay(weight_decay, positive=True))
     return values

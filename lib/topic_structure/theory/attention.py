@@ -42,6 +42,7 @@ from topic_structure.params import (
     check_float,
     check_int,
     check_masking_probabilities,
+    check_seed,
     check_topic_counts,
 )
 from topic_structure.population import combine_terms, minimise_lbfgs, population_loss_terms, topic_sets
@@ -154,18 +155,13 @@ def score_gradient() -> dict[str, dict[str, sp.Expr]]:
 
 
 def score_gradient_values(
-    num_topics: int,
-    words_per_topic: int,
-    topics_per_doc: int,
-    keep_prob: float,
-    random_prob: float,
-    value_strength: float,
+    num_topics: int, words_per_topic: int, topics_per_doc: int, keep_prob: float, random_prob: float, strength: float
 ) -> dict[str, dict[str, float]]:
     """:func:`score_gradient` evaluated.
 
     Returns ``{kind or "total": {"diagonal", "same_topic", "diff_topic", "mask_column"}}``.
     """
-    values = _setting(num_topics, words_per_topic, topics_per_doc, keep_prob, random_prob, value_strength)
+    values = _setting(num_topics, words_per_topic, topics_per_doc, keep_prob, random_prob, strength)
     out = {}
     for kind, blocks in score_gradient().items():
         numbers = {
@@ -244,21 +240,16 @@ def value_strength(num_topics: int, words_per_topic: int, topics_per_doc: int, w
 
 
 def optimal_mass(
-    num_topics: int,
-    words_per_topic: int,
-    topics_per_doc: int,
-    keep_prob: float,
-    random_prob: float,
-    value_strength: float,
+    num_topics: int, words_per_topic: int, topics_per_doc: int, keep_prob: float, random_prob: float, strength: float
 ) -> dict[str, float | str]:
     """The optimal same-topic mass ``x*`` of a word query (its own word included) in the family
-    "score s on its own topic, 0 elsewhere", ``W_V = c J + Delta B``, ``Delta = value_strength``.
+    "score s on its own topic, 0 elsewhere", ``W_V = c J + Delta B``, ``Delta = strength`` (:func:`value_strength`).
 
     Returns ``{"x_star", "score" (s* = log((tau - 1) x* / (1 - x*)), inf when x* = 1), "regime"
     ("interior" | "diverges" | "uniform"), "boundary_ratio" (x* = 1 iff random_prob <=
     boundary_ratio * keep_prob), "q"}``.
     """
-    values = _setting(num_topics, words_per_topic, topics_per_doc, keep_prob, random_prob, value_strength)
+    values = _setting(num_topics, words_per_topic, topics_per_doc, keep_prob, random_prob, strength)
     if keep_prob == 0 and random_prob == 0:
         raise ValueError("keep_prob and random_prob are both 0: word queries never occur and every x is optimal")
     boundary = phase_boundary()
@@ -352,6 +343,7 @@ def fit_score_matrix(
     topics_per_doc: int,
     keep_prob: float,
     random_prob: float,
+    *,
     seed: int = 0,
     init_scale: float = 1.0,
     steps: int = 100,
@@ -365,7 +357,7 @@ def fit_score_matrix(
     """
     check_topic_counts(vocab.num_topics, vocab.words_per_topic, topics_per_doc)
     check_masking_probabilities(DEFAULT_MASK_PROB, keep_prob, random_prob)
-    check_int("seed", seed, 0)
+    check_seed(seed)
     check_float("init_scale", init_scale, 0.0)
     check_int("steps", steps, 1)
     check_float("tolerance", tolerance, 0.0, low_open=True)

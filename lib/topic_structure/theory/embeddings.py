@@ -16,7 +16,7 @@ from topic_structure.theory.algebra import IBJ, PRECISION, D, T, expected_loss, 
 
 gram_eigenvalues = sp.symbols("mu_1 mu_2 mu_3", nonnegative=True)
 # kappa = lambda (T - 1) tau v / 2, the penalty against the gain of a topic contrast. Printed kappa_E: the stage-1
-# rate of C4 (:data:`dynamics.kappa`) is another kappa.
+# rate of C4 (:data:`onset.kappa`) is another kappa.
 PENALTY_RATIO = sp.Symbol("kappa_E", positive=True)
 
 

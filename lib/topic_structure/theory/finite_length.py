@@ -13,7 +13,14 @@ import torch
 
 from topic_structure.data import Seed, Vocabulary, as_generator
 from topic_structure.model import LOSSES, TopicTransformer
-from topic_structure.params import check_choice, check_doc_length, check_float, check_int, check_topic_counts
+from topic_structure.params import (
+    check_choice,
+    check_doc_length,
+    check_float,
+    check_int,
+    check_topic_counts,
+    check_weight_decay,
+)
 from topic_structure.population import minimise_lbfgs
 
 
@@ -88,7 +95,7 @@ def fit_finite_length(
         raise ValueError(
             f"model.config.attention must be 'uniform' for a bag-of-keys loss, got {model.config.attention!r}"
         )
-    check_float("weight_decay", weight_decay, 0.0)
+    check_weight_decay(weight_decay)
     check_int("steps", steps, 1)
     V = model.vocab.num_words
     parameters = [p for p in model.parameters() if p.requires_grad]
