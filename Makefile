@@ -20,7 +20,7 @@ PRECOMPILE := torch numpy scipy.optimize scipy.integrate scipy.special scipy.sta
 	transformers.models.bert.tokenization_bert transformers.models.auto.modeling_auto \
 	transformers.models.auto.tokenization_auto papermill nbconvert nbclient ipykernel.kernelapp dask distributed \
 	pytest theory_collection.cli theory_collection.report theory_collection.sweep topic_structure.paper \
-	topic_structure.experiments topic_structure.realtext topic_structure.attention_over_training next_token.paper
+	topic_structure.lda_runs topic_structure.realtext topic_structure.attention_over_training next_token.paper
 
 # torch==2.13.0 is pinned in pyproject.toml; pip takes the CPU wheel from local disk.
 # pip --no-compile: byte-compiling all ~18,600 modules of the environment was half of setup's CPU time; the

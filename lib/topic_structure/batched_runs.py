@@ -1,12 +1,12 @@
 """The runs of notebooks 08 and 09 stacked (:mod:`batched`): the same curves, losses and trained models as
-:func:`experiments.lda_run` and :func:`attention_over_training.sweep_run` point by point, in one process.
+:func:`lda_runs.lda_run` and :func:`attention_over_training.sweep_run` point by point, in one process.
 
 :func:`lda_runs` and :func:`sweep_runs` take the notebooks' lists of points (the keyword arguments of the one-run
 functions) and return the same results in the same order. Points that share a vocabulary and a decoder are trained
 as one :class:`batched.RunStack` (their seeds, data settings, optimisers and lengths are their own); every snapshot
 is measured for all runs of a stack at once (:func:`structures`, :func:`paper_averages`): the matrices' block
 averages and the attention ratios on each run's probe from the runs' token attention, as
-:func:`experiments.structure` and :class:`attention_over_training.PaperPairs` compute them for one model.
+:func:`lda_runs.structure` and :class:`attention_over_training.PaperPairs` compute them for one model.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from topic_structure import attention_over_training as at
-from topic_structure import experiments as ex
+from topic_structure import lda_runs as lda
 from topic_structure.batched import RunStack
 from topic_structure.batched_training import train_runs
 from topic_structure.measurements import BLOCKS, block_masks, masses_relative_to_uniform
@@ -112,7 +112,7 @@ def _key_query_tables(stack: RunStack, index: torch.Tensor) -> tuple[torch.Tenso
 
 @torch.no_grad()
 def structures(stack: RunStack, runs: list[int], probes: _Probes) -> list[dict[str, float]]:
-    """:func:`experiments.structure` of each run in ``runs`` at the stack's present values, on its own probe."""
+    """:func:`lda_runs.structure` of each run in ``runs`` at the stack's present values, on its own probe."""
     index, vocab = torch.tensor(runs), stack.vocab
     embedding = stack.matrix("embedding")[index].detach()
     content = embedding[:, : vocab.num_words]
@@ -137,7 +137,7 @@ def structures(stack: RunStack, runs: list[int], probes: _Probes) -> list[dict[s
             "R_A": relative["same_topic"] / relative["diff_topic"],
             "R_I": relative["identical"] / relative["diff_topic"],
         }
-        # experiments.structure's columns, in its order: block averages, relative masses, norms
+        # lda_runs.structure's columns, in its order: block averages, relative masses, norms
         for prefix, blocks in (("gram", g), ("value", val)):
             record.update({f"{prefix}.{pair}": blocks[block] for pair, block in _PAIRS})
         record.update({f"attention.{pair}": relative[kind] for pair, kind in _MASSES})
@@ -171,16 +171,17 @@ def _groups(points: list[dict], decoder_of) -> list[list[int]]:
 def _train_group(points: list[dict], decoders: list[str], measure, whole: bool) -> list[tuple]:
     """Train the points of one group as a stack, measuring every snapshot with ``measure(stack, runs, probes)``
     (a list of records per run). Returns per point (trained model, records, history, probe, data)."""
-    data = [ex.lda_data(p["settings"], p["num_docs"], p["probe_docs"], p["data_seed"]) for p in points]
+    data = [lda.lda_data(p["settings"], p["num_docs"], p["probe_docs"], p["data_seed"]) for p in points]
     configs = [
-        ex.lda_train_config(p["settings"], p["steps"], p["batch_size"], p["log_every"], p["train_seed"]) for p in points
+        lda.lda_train_config(p["settings"], p["steps"], p["batch_size"], p["log_every"], p["train_seed"])
+        for p in points
     ]
     vocab = data[0][0].vocab
     models = [
-        ex.lda_model(vocab, decoder, p["settings"]["init_scale"], c.seed)
+        lda.lda_model(vocab, decoder, p["settings"]["init_scale"], c.seed)
         for p, decoder, c in zip(points, decoders, configs)
     ]
-    weights = [ex.attention_probe(probe, vocab) for _, probe, _, _ in data]
+    weights = [lda.attention_probe(probe, vocab) for _, probe, _, _ in data]
     pairs = [at.PaperPairs(whole_docs) for _, _, whole_docs, _ in data] if whole else None
     probes = _Probes(vocab, weights, pairs)
     rows: list[list[dict]] = [[] for _ in points]
@@ -219,9 +220,9 @@ class _Subset(_Probes):
 
 
 def lda_runs(points: list[dict]) -> list[tuple]:
-    """``[experiments.lda_run(**point) for point in points]``, the points stacked by vocabulary and decoder.
+    """``[lda_runs.lda_run(**point) for point in points]``, the points stacked by vocabulary and decoder.
 
-    Returns per point the trained model, its curves (one row per snapshot, :func:`experiments.structure`) and
+    Returns per point the trained model, its curves (one row per snapshot, :func:`lda_runs.structure`) and
     its mean training loss over the last three logged intervals, equal to the one-run route's up to float
     rounding.
     """

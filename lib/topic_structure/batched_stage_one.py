@@ -1,5 +1,5 @@
 """Notebooks 05 and 06's sampled training runs stacked (:mod:`batched_training`): the same frames as
-:func:`experiments.stage_one_runs` and :func:`two_stage.sampled_run`, run by run, in one tensor program per
+:func:`data_assumptions.stage_one_runs` and :func:`two_stage.sampled_run`, run by run, in one tensor program per
 vocabulary.
 
 The runs of one corpus (an SGD and an Adam run in notebook 06; notebook 05's SGD and Adam runs) share a model shape
@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from topic_structure import experiments as ex
+from topic_structure import data_assumptions as da
+from topic_structure import two_stage as ts
 from topic_structure.batched_training import train_runs
 from topic_structure.data import Vocabulary
 from topic_structure.masking import MaskedBatch, MaskingConfig, mask_documents
@@ -24,7 +25,7 @@ from topic_structure.training import DocumentSource, TrainConfig, fresh_document
 
 
 def entropy_ratio(attention: torch.Tensor, probe: MaskedBatch, pad_id: int) -> float:
-    """:func:`experiments.attention_entropy_ratio` of a (B, N, N) attention map on ``probe``: the mean over real
+    """:func:`data_assumptions.attention_entropy_ratio` of a (B, N, N) attention map on ``probe``: the mean over real
     queries with at least 2 visible keys of ``H(row) / log(#visible keys)``."""
     keys = probe.key_visible.sum(1)  # (B,)
     rows = (probe.inputs != pad_id) & (keys[:, None] >= 2)  # (B, Nq)
@@ -52,7 +53,7 @@ def stage_one_runs(
     logs: int = 30,
     progress: bool = True,
 ) -> tuple[dict, dict, dict]:
-    """:func:`experiments.stage_one_runs`, the optimisers of each corpus stacked: the same ``(runs, trained,
+    """:func:`data_assumptions.stage_one_runs`, the optimisers of each corpus stacked: the same ``(runs, trained,
     windows)`` keyed by ``(data, key)``, equal up to float rounding. ``progress``: one bar per corpus."""
     runs, trained, windows = {}, {}, {}
     for data, (vocab, source) in sources.items():
@@ -87,7 +88,7 @@ def stage_one_runs(
             frame["W_K growth"] = frame["norm.W_K"] / frame["norm.W_K"].iloc[0]
             frame["W_Q growth"] = frame["norm.W_Q"] / frame["norm.W_Q"].iloc[0]
             runs[data, key], trained[data, key] = frame, model
-            windows[data, key] = ex.stage_one_window(frame, contrast)
+            windows[data, key] = da.stage_one_window(frame, contrast)
     return runs, trained, windows
 
 
@@ -99,7 +100,7 @@ def sampled_runs(
 ) -> list[pd.DataFrame]:
     """``[two_stage.sampled_run(vocab, init_scale, masking, config, sampler, doc_length, ..., **kwargs) for
     (config, sampler, doc_length, kwargs) in runs]``, stacked: each frame is the run's history with the relative
-    changes of W_V, W_K, W_Q (:func:`experiments.relative_changes`) and ``time = step * learning_rate``."""
+    changes of W_V, W_K, W_Q (:func:`two_stage.relative_changes`) and ``time = step * learning_rate``."""
     for config, *_ in runs:
         if config.snapshot_every != config.log_every:
             raise ValueError(f"snapshot_every must equal log_every, got {config.snapshot_every} and {config.log_every}")
@@ -107,7 +108,7 @@ def sampled_runs(
         TopicTransformer(ModelConfig(vocab.num_topics, vocab.words_per_topic, init_scale=init_scale), seed=c.seed)
         for c, *_ in runs
     ]
-    initial = [{name: getattr(m, name).detach().clone() for name in ex.TRACKED} for m in models]
+    initial = [{name: getattr(m, name).detach().clone() for name in ts.TRACKED} for m in models]
     sources = [
         fresh_documents(sampler, vocab=vocab, doc_length=doc_length, **kwargs)
         for _, sampler, doc_length, kwargs in runs
@@ -116,7 +117,7 @@ def sampled_runs(
     histories = train_runs(models, sources, [masking] * len(runs), configs)
     frames = []
     for history, start, config in zip(histories, initial, configs):
-        frame = history.frame().merge(ex.relative_changes(history, start), on="step")
+        frame = history.frame().merge(ts.relative_changes(history, start), on="step")
         frame["time"] = frame["step"] * config.learning_rate
         frames.append(frame)
     return frames

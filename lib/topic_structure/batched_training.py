@@ -182,8 +182,8 @@ def train_runs(
         active = [r for r in range(runs) if step <= configs[r].steps]
         batches = [None] * runs
         for r in active:
-            documents = sources[r](configs[r].batch_size, generators[r])
-            batches[r] = mask_documents(documents, maskings[r], generators[r])
+            drawn = sources[r](configs[r].batch_size, generators[r])  # documents, or a batch masked already
+            batches[r] = drawn if isinstance(drawn, MaskedBatch) else mask_documents(drawn, maskings[r], generators[r])
         losses = stack.losses(batches)
         stack.zero_grad()
         losses.sum().backward()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from topic_structure import experiments as ex
+from topic_structure import lda_runs
 from topic_structure.batched import RunStack, stack_batches
 from topic_structure.batched_training import StackedOptimizer, train_runs
 from topic_structure.data import Vocabulary, sample_lda
@@ -159,7 +159,7 @@ def _train_configs(configs=CONFIGS, snapshot_every=20):
 
 
 def _lda_models(configs):
-    return [ex.lda_model(Vocabulary(4, 3), "trained", 1.0, c.seed).double() for c in configs]
+    return [lda_runs.lda_model(Vocabulary(4, 3), "trained", 1.0, c.seed).double() for c in configs]
 
 
 @pytest.mark.parametrize("measure_probe", [True, False])

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from topic_structure import attention_over_training as at
-from topic_structure import experiments as ex
+from topic_structure import lda_runs as lda
 from topic_structure.batched import RunStack
 from topic_structure.batched_runs import _Probes, lda_runs, paper_averages, structures, sweep_runs
 
@@ -50,7 +50,7 @@ def _assert_frames_close(a, b):
 
 def test_lda_runs_equal_lda_run_point_by_point():
     points = _points()
-    expected = [ex.lda_run(**p) for p in points]
+    expected = [lda.lda_run(**p) for p in points]
     got = lda_runs(points)
     for (net, curves, loss), (net2, curves2, loss2) in zip(expected, got):
         _assert_frames_close(curves2, curves)
@@ -79,16 +79,16 @@ def test_sweep_runs_equal_sweep_run_point_by_point():
 def test_stacked_measurements_equal_the_one_model_measurements():
     """structures and paper_averages of three runs with their own probes, in float64 rounding of float32 models."""
     settings = [BASE, {**BASE, "alpha": 1.0}, {**BASE, "keep_prob": 0.3, "doc_length": [5, 9]}]
-    data = [ex.lda_data(s, 100, 6, seed) for seed, s in enumerate(settings)]
+    data = [lda.lda_data(s, 100, 6, seed) for seed, s in enumerate(settings)]
     vocab = data[0][0].vocab
-    models = [ex.lda_model(vocab, "trained", 1.0, seed) for seed in range(3)]
+    models = [lda.lda_model(vocab, "trained", 1.0, seed) for seed in range(3)]
     probes = _Probes(
-        vocab, [ex.attention_probe(p, vocab) for _, p, _, _ in data], [at.PaperPairs(w) for _, _, w, _ in data]
+        vocab, [lda.attention_probe(p, vocab) for _, p, _, _ in data], [at.PaperPairs(w) for _, _, w, _ in data]
     )
     stack = RunStack(models)
     runs = [2, 0]
     for r, got, paper in zip(runs, structures(stack, runs, probes), paper_averages(stack, runs, probes)):
-        expected = ex.structure(models[r], data[r][1])
+        expected = lda.structure(models[r], data[r][1])
         assert list(got) == list(expected)
         for key, value in expected.items():
             assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key

@@ -4,7 +4,7 @@ and A4 windows up to float32 rounding."""
 import numpy as np
 import pytest
 
-from topic_structure import experiments as ex
+from topic_structure import data_assumptions as da
 from topic_structure import two_stage as ts
 from topic_structure.batched_stage_one import sampled_runs, stage_one_runs
 from topic_structure.data import Vocabulary, sample_equal_mixture, sample_lda
@@ -27,7 +27,7 @@ def test_stage_one_runs_equal_the_one_run_route():
         "wikipedia": (small, corpus_batches(sample_lda(small, 60, 0.3, (2, 10), 0))),
     }
     optimizers = {"sgd": ("sgd", 30.0, 13), "adam": ("adam", 0.01, 8)}  # 13: the last log has no snapshot
-    expected = ex.stage_one_runs(sources, optimizers, MASKING, 8, 0.01, 0, 0.1, logs=4, progress=False)
+    expected = da.stage_one_runs(sources, optimizers, MASKING, 8, 0.01, 0, 0.1, logs=4, progress=False)
     got = stage_one_runs(sources, optimizers, MASKING, 8, 0.01, 0, 0.1, logs=4, progress=False)
     for key, frame in expected[0].items():
         _assert_frames_close(got[0][key], frame)

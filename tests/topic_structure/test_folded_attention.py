@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from topic_structure import experiments as ex
 from topic_structure import folded_attention as fa
-from topic_structure import realtext
+from topic_structure import text_models
 from topic_structure.data import Vocabulary, sample_lda
 from topic_structure.model import ModelConfig, TopicTransformer
 
@@ -26,8 +25,8 @@ def test_model_topic_attention_equals_the_position_level_sums(attention):
     net = TopicTransformer(config, seed=1)
     words = np.arange(vocab.num_words)
     labels = np.where(words % 7 == 3, -1, vocab.topic_of().numpy())  # a few words without a topic
-    lookup = realtext.topic_lookup(vocab.size, words[labels >= 0], labels[labels >= 0], 6, np.random.default_rng(0))
-    expected, got = ex.model_topic_attention(net, docs, lookup), fa.model_topic_attention(net, docs, lookup)
+    lookup = text_models.topic_lookup(vocab.size, words[labels >= 0], labels[labels >= 0], 6, np.random.default_rng(0))
+    expected, got = text_models.model_topic_attention(net, docs, lookup), fa.model_topic_attention(net, docs, lookup)
     for part in ("attention", "uniform"):
         for kind in fa.KINDS:
             assert got[part][kind].shape == expected[part][kind].shape
@@ -43,7 +42,7 @@ def test_model_topic_attention_equals_the_position_level_sums(attention):
 def minilm():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return realtext.load_pretrained()
+        return text_models.load_pretrained()
 
 
 def test_pretrained_topic_attention_equals_the_position_level_sums(minilm):
@@ -59,8 +58,8 @@ def test_pretrained_topic_attention_equals_the_position_level_sums(minilm):
     words = ["river", "delta", "sea", "valley", "violin", "orchestra", "theme", "election", "party", "parliament"]
     ids = np.array([vocabulary[w] for w in words])
     topics = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
-    lookup = realtext.topic_lookup(len(vocabulary), ids, topics, 5, np.random.default_rng(0))
-    expected = realtext.pretrained_topic_attention(tokenizer, model, texts, lookup, 40, batch_size=2)
+    lookup = text_models.topic_lookup(len(vocabulary), ids, topics, 5, np.random.default_rng(0))
+    expected = text_models.pretrained_topic_attention(tokenizer, model, texts, lookup, 40, batch_size=2)
     got = fa.pretrained_topic_attention(tokenizer, model, texts, lookup, 40, batch_size=2)
     for part in ("attention", "uniform", "positional"):
         for kind in fa.KINDS:
