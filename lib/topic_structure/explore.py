@@ -5,7 +5,7 @@
   stationarity condition solved by sympy to 30 digits), on the fan of ``x*`` over the whole
   (``keep_prob``, ``random_prob``) triangle with the boundary ray below which ``x* = 1``.
 - **Onset of stage 2** (notebook 05, C4): move ``init_scale``, ``keep_prob`` and the learning rate and read the
-  predicted onset (:func:`topic_structure.theory.dynamics.predicted_onset`, the two-timescale closed form),
+  predicted onset (:func:`topic_structure.theory.onset.predicted_onset`, the two-timescale closed form),
   with the reduced ODE and population gradient descent where the notebook measured them (its onset grid,
   computed once in the notebook and passed in; a change never trains anything).
 
@@ -78,7 +78,7 @@ def phase_view(setting: TopicSetting, keep_prob: float, random_prob: float) -> V
     import matplotlib.pyplot as plt
     from matplotlib import patheffects
 
-    from topic_structure.optimum_figures import phase_grid
+    from topic_structure.figures import phase_grid
 
     lowest = 1 / setting.topics_per_doc
     keep, random, x_star = phase_grid(ratio_of_mass(setting), setting.topics_per_doc, 1.0, 1.0, points=161)
@@ -171,7 +171,7 @@ KEEP_PROBS = np.geomspace(0.01, 0.9, 7)
 def onset_time(setting: OnsetSetting, keep_prob: float, init_scale: float) -> tuple[float, float]:
     """The predicted onset (random start) in gradient-flow time, and its leading-order form; the learning rate
     only converts time to steps (``steps = time / learning_rate``)."""
-    from topic_structure.theory import dynamics as td
+    from topic_structure.theory import onset as td
 
     s = setting
     p = td.predicted_onset(

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from topic_structure import explore
-from topic_structure.optimum_figures import phase_grid
+from topic_structure.figures import phase_grid
 from topic_structure.theory import attention as ta
-from topic_structure.theory import dynamics as td
+from topic_structure.theory import onset as td
 
 SETTING = explore.TopicSetting(num_topics=5, words_per_topic=4, topics_per_doc=2, weight_decay=3e-4)
 ONSET = explore.OnsetSetting(num_topics=5, words_per_topic=4, topics_per_doc=2, weight_decay=0.0, excess=0.05)
