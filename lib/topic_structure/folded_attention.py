@@ -1,6 +1,6 @@
 """Notebook 07's attention sums over many topic labelings, folded onto token pairs: the same numbers as
-:func:`text_models.model_topic_attention` and :func:`text_models.pretrained_topic_attention` without (P, B, N, N)
-weight arrays.
+:func:`text_models.model_topic_attention_by_position` and :func:`text_models.pretrained_topic_attention_by_position`
+without (P, B, N, N) weight arrays.
 
 Both sum, per document and labeling p, ``sum_{q, k} a[q, k] w_X(q, k)`` with ``w_X(q, k) = 1 / |K_X(q)|`` on the
 keys of kind X of query q (:func:`measurements.topic_pair_weights`): same topic (same label, another token) or
@@ -66,8 +66,8 @@ def _score_exponentials(net: TopicTransformer) -> torch.Tensor | None:
 def model_topic_attention(
     net: TopicTransformer, docs: Documents, lookup: torch.Tensor
 ) -> dict[str, dict[str, torch.Tensor]]:
-    """:func:`text_models.model_topic_attention`: ``{"attention" | "uniform": {kind: (P, D)}}`` for the kinds
-    ``same_topic``, ``diff_topic``, from the model's (vocab, vocab) token attention per document.
+    """:func:`text_models.model_topic_attention_by_position`: ``{"attention" | "uniform": {kind: (P, D)}}`` for
+    the kinds ``same_topic``, ``diff_topic``, from the model's (vocab, vocab) token attention per document.
 
     lookup: (P, vocabulary size) token id -> topic label (row 0 real, -1: none). Every word position is a query
     and a visible key (whole documents, nothing masked), as there.
@@ -98,7 +98,7 @@ def model_topic_attention(
 def pretrained_topic_attention(
     tokenizer, model, texts, lookup: torch.Tensor, max_tokens: int, batch_size: int = 16
 ) -> dict:
-    """:func:`text_models.pretrained_topic_attention`, with the labelings' sums folded onto token pairs.
+    """:func:`text_models.pretrained_topic_attention_by_position`, with the labelings' sums folded onto token pairs.
 
     Same arguments and returns: ``attention`` {kind: (P, D, L, H)}, ``uniform`` {kind: (P, D)}, ``positional``
     {kind: (D, L, H)}, ``lengths`` (D,), ``mean_distance`` {kind: float}. The distance profile and the positional

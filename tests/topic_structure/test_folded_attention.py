@@ -26,7 +26,10 @@ def test_model_topic_attention_equals_the_position_level_sums(attention):
     words = np.arange(vocab.num_words)
     labels = np.where(words % 7 == 3, -1, vocab.topic_of().numpy())  # a few words without a topic
     lookup = text_models.topic_lookup(vocab.size, words[labels >= 0], labels[labels >= 0], 6, np.random.default_rng(0))
-    expected, got = text_models.model_topic_attention(net, docs, lookup), fa.model_topic_attention(net, docs, lookup)
+    expected, got = (
+        text_models.model_topic_attention_by_position(net, docs, lookup),
+        fa.model_topic_attention(net, docs, lookup),
+    )
     for part in ("attention", "uniform"):
         for kind in fa.KINDS:
             assert got[part][kind].shape == expected[part][kind].shape
@@ -59,7 +62,7 @@ def test_pretrained_topic_attention_equals_the_position_level_sums(minilm):
     ids = np.array([vocabulary[w] for w in words])
     topics = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
     lookup = text_models.topic_lookup(len(vocabulary), ids, topics, 5, np.random.default_rng(0))
-    expected = text_models.pretrained_topic_attention(tokenizer, model, texts, lookup, 40, batch_size=2)
+    expected = text_models.pretrained_topic_attention_by_position(tokenizer, model, texts, lookup, 40, batch_size=2)
     got = fa.pretrained_topic_attention(tokenizer, model, texts, lookup, 40, batch_size=2)
     for part in ("attention", "uniform", "positional"):
         for kind in fa.KINDS:
