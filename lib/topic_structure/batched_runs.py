@@ -7,6 +7,8 @@ as one :class:`batched.RunStack` (their seeds, data settings, optimisers and len
 is measured for all runs of a stack at once (:func:`structures`, :func:`paper_averages`): the matrices' block
 averages and the attention ratios on each run's probe from the runs' token attention, as
 :func:`lda_runs.structure` and :class:`attention_over_training.PaperPairs` compute them for one model.
+:func:`map_lda_runs` and :func:`map_sweep_runs` (what the notebooks call) spread the stacks over Dask workers in bins of
+about equal work.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from theory_collection.cluster import map_points, max_workers
 from topic_structure import attention_over_training as at
 from topic_structure import lda_runs as lda
 from topic_structure.batched import RunStack
@@ -163,9 +166,60 @@ def paper_averages(stack: RunStack, runs: list[int], probes: _Probes) -> list[di
 
 
 def _groups(points: list[dict], decoder_of) -> list[list[int]]:
-    """Indices of the points that can share a stack: same vocabulary and decoder."""
-    keys = [(p["settings"]["num_topics"], p["settings"]["words_per_topic"], decoder_of(p)) for p in points]
+    """Indices of the points that share a stack: same vocabulary, decoder and longest document (a stack pads every
+    run's batch to the longest, so short documents beside long ones would cost as much as long ones)."""
+    keys = [
+        (p["settings"]["num_topics"], p["settings"]["words_per_topic"], max(p["settings"]["doc_length"]), decoder_of(p))
+        for p in points
+    ]
     return [[i for i, k in enumerate(keys) if k == key] for key in dict.fromkeys(keys)]
+
+
+def _bins(points: list[dict], decoder_of, workers: int) -> list[list[int]]:
+    """The points' indices in at most ``workers`` bins of about equal work (training steps), each bin's runs
+    stacked by :func:`_groups`: the largest stack is halved while it holds more than its share of the steps, then
+    the stacks are dealt out, the largest first, each to the bin with the least work so far."""
+    cost = [p["steps"] * (max(p["settings"]["doc_length"]) + 1) for p in points]
+
+    def work(chunk: list[int]) -> int:
+        return sum(cost[i] for i in chunk)
+
+    chunks, share = _groups(points, decoder_of), sum(cost) / workers
+    while True:
+        largest = max(chunks, key=work)
+        if len(largest) < 2 or work(largest) <= share:
+            break
+        chunks.remove(largest)
+        chunks += [largest[: (len(largest) + 1) // 2], largest[(len(largest) + 1) // 2 :]]
+    bins: list[list[int]] = [[] for _ in range(workers)]
+    for chunk in sorted(chunks, key=work, reverse=True):
+        min(bins, key=work).extend(chunk)
+    return [sorted(b) for b in bins if b]
+
+
+def _spread(run_points, points: list[dict], decoder_of, description: str, workers: int | None) -> list:
+    """``run_points(points)`` with the points spread over Dask workers in :func:`_bins` (one bin per worker, the
+    bin's runs stacked; :func:`theory_collection.sweep.map_points`), the results in the points' order."""
+    bins = _bins(points, decoder_of, workers or max_workers())
+    results: list = [None] * len(points)
+    mapped = map_points(run_points, [{"points": [points[i] for i in b]} for b in bins], description=description)
+    for chosen, outcome in zip(bins, mapped):
+        for i, result in zip(chosen, outcome):
+            results[i] = result
+    return results
+
+
+def map_lda_runs(points: list[dict], description: str = "runs", workers: int | None = None) -> list[tuple]:
+    """:func:`lda_runs` with the points in ``workers`` bins (default one per core) that run side by side on Dask
+    workers; the same results in the same order as ``[lda_runs.lda_run(**point) for point in points]``."""
+    return _spread(lda_runs, points, lambda p: p["decoder"], description, workers)
+
+
+def map_sweep_runs(points: list[dict], description: str = "runs", workers: int | None = None) -> list[tuple]:
+    """:func:`sweep_runs` with the points in ``workers`` bins (default one per core) that run side by side on Dask
+    workers; the same results in the same order as ``[attention_over_training.sweep_run(**point) for point in
+    points]``."""
+    return _spread(sweep_runs, points, lambda p: p["settings"]["decoder"], description, workers)
 
 
 def _train_group(points: list[dict], decoders: list[str], measure, whole: bool) -> list[tuple]:

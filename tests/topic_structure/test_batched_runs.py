@@ -8,7 +8,17 @@ import torch
 from topic_structure import attention_over_training as at
 from topic_structure import lda_runs as lda
 from topic_structure.batched import RunStack
-from topic_structure.batched_runs import _Probes, lda_runs, paper_averages, structures, sweep_runs
+from topic_structure.batched_runs import (
+    _bins,
+    _groups,
+    _Probes,
+    lda_runs,
+    map_lda_runs,
+    map_sweep_runs,
+    paper_averages,
+    structures,
+    sweep_runs,
+)
 
 BASE = {
     "optimizer": "adam",
@@ -94,3 +104,34 @@ def test_stacked_measurements_equal_the_one_model_measurements():
             assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
         for key, value in at.paper_attention_averages(models[r], data[r][2]).items():
             assert paper[key] == pytest.approx(value, rel=1e-6), key
+
+
+def test_bins_partition_the_points_into_stackable_balanced_bins():
+    points = _points()  # 4 main (2 decoders), 3 grid: 2 tied of the base vocabulary, 1 of another
+    for workers in (1, 2, 3, 7):
+        bins = _bins(points, lambda p: p["decoder"], workers)
+        assert 1 <= len(bins) <= workers
+        assert sorted(i for b in bins for i in b) == list(range(len(points)))
+    two = _bins(points, lambda p: p["decoder"], 2)
+    work = [sum(points[i]["steps"] for i in b) for b in two]
+    assert max(work) - min(work) <= max(p["steps"] for p in points)  # the greedy deal is within one run of even
+    # a stack never pads short documents to long ones: 20-30 words and 8-12 words are other stacks
+    short = [dict(p, settings={**p["settings"], "doc_length": [8, 12]}) for p in points[:2]]
+    assert _groups(short + points[:2], lambda p: p["decoder"]) == [[0, 1], [2, 3]]
+    assert _bins(short + points[:2], lambda p: p["decoder"], 1) == [[0, 1, 2, 3]]
+
+
+def test_mapped_runs_equal_the_stacked_runs_in_the_points_order():
+    points = _points()
+    expected = lda_runs(points)
+    for workers in (1, 2):  # one bin runs here; two run on a local Dask cluster
+        for (_, curves, loss), (_, curves2, loss2) in zip(expected, map_lda_runs(points, workers=workers)):
+            _assert_frames_close(curves2, curves)
+            assert loss2 == pytest.approx(loss, rel=RTOL)
+    settings = {**BASE, "decoder": "tied"}
+    sweep = [
+        dict(settings={**settings, "learning_rate": rate}, train_seed=0, steps=6, **COMMON) for rate in (0.01, 0.1)
+    ]
+    for (curves, copies), (curves2, copies2) in zip(sweep_runs(sweep), map_sweep_runs(sweep, workers=2)):
+        _assert_frames_close(curves2, curves)
+        assert copies2 == pytest.approx(copies, rel=RTOL)
