@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from theory_collection import cluster, compare, papers, report, runner
+from theory_collection import cluster, compare, papers, runner, verdicts
 from theory_collection.course import cli as course_cli
 from theory_collection.papers import REPO_ROOT
 from theory_collection.params import PROFILES
@@ -198,9 +198,9 @@ def run_report(args) -> int:
     if args.notebooks is None and args.profile == "quick" and not overrides and not args.no_figures:
         runner.refresh_figures([run for run in runs if run.attempt is None])
     print(summary.read_text())
-    issues = report.problems(runs)
+    issues = verdicts.problems(runs)
     print(f"report: {index.resolve()}")
-    print(report.failures_line(runs))
+    print(verdicts.failures_line(runs))
     print(
         f"{len(issues)} problem(s) in the {len(runs)} notebooks of this run"
         if issues
