@@ -8,17 +8,16 @@ machine CPU time is the steadier of the two times printed.
 A route is what a topic-structure notebook computes in one of its expensive cells, built from the notebook's own
 profile (``--profile``, default paper) as the notebook builds it; training runs are cut to ``--fraction`` of their
 steps (default 1: the full runs, about 35 minutes at the paper profile on an idle 2-core machine; 0.2 took 7
-minutes). The old route is the one-run library code the notebooks call today (in this process: the notebooks spread 08's
-and 09's runs over two Dask workers, which adds wall-clock parallelism, not less work); the new one is its stacked or
-folded twin:
+minutes). The old route is the one-run library code the notebooks called before the stacked and folded routes
+(kept in the library as the reference the tests compare with); the new one is what they call now:
 
-    05-sampled    05's SGD and Adam runs           two_stage.sampled_run x 2 / batched_stage_one.sampled_runs
+    05-population 05's population GD (--steps)     population.loss_and_gradient_by_set / cross_entropy_loss_and_gradient
     06-lda        06's two LDA fits (no cache)     gensim's LdaModel / fast_lda.BatchedLdaModel
-    06-stage-one  06's stage-one runs              experiments.stage_one_runs / batched_stage_one.stage_one_runs
+    06-stage-one  06's stage-one runs              data_assumptions.stage_one_run per run / stage_one_runs (stacked)
     07-scratch    07's from-scratch model          training.train / batched_training.train_runs (one run)
-    07-sums       its attention sums, all labels   experiments.model_topic_attention / folded_attention's
-    07-minilm     the pretrained encoder's sums    realtext.pretrained_topic_attention / folded_attention's
-    08-main       08's main runs                   experiments.lda_run per point / batched_runs.lda_runs
+    07-sums       its attention sums, all labels   text_models.model_topic_attention_by_position / folded
+    07-minilm     the pretrained encoder's sums    text_models.pretrained_topic_attention_by_position / folded
+    08-main       08's main runs                   lda_runs.lda_run per point / batched_runs.lda_runs
     08-grid       08's robustness grid             the same
     09-main       09's main runs                   attention_over_training.sweep_run / batched_runs.sweep_runs
     09-sweep      09's sweep                       the same
@@ -26,7 +25,8 @@ folded twin:
 For each route the script prints CPU and wall seconds of both, their ratio, and the largest relative difference
 between the two routes' claims-relevant numbers (the curves' ratios and losses, the sums, the topics): float64
 routes agree to rounding (1e-9), float32 training to the rounding that training amplifies (printed, checked against
-``--tolerance``). Notebook 05's population gradient descent has no new route (see the README).
+``--tolerance``). The notebooks run 08's and 09's stacks side by side on Dask workers
+(``batched_runs.map_lda_runs``, ``map_sweep_runs``); here both routes run in this one process.
 """
 
 from __future__ import annotations
@@ -37,34 +37,26 @@ import os
 import time
 import warnings
 from collections.abc import Callable
+from unittest import mock
 
 import numpy as np
 import pandas as pd
 import torch
 
 from topic_structure import attention_over_training as at
-from topic_structure import batched_runs, batched_stage_one, folded_attention, realtext
-from topic_structure import experiments as ex
-from topic_structure import two_stage as ts
+from topic_structure import batched_runs, lda_runs, population, realtext, text_models
+from topic_structure import data_assumptions as da
 from topic_structure.batched_training import train_runs
-from topic_structure.data import Vocabulary, sample_equal_mixture, sample_lda
+from topic_structure.data import Vocabulary, sample_lda
 from topic_structure.masking import MaskingConfig
-from topic_structure.model import TopicTransformer
-from topic_structure.profiles import NOTEBOOK_PROFILES
+from topic_structure.model import ModelConfig, TopicTransformer
+from topic_structure.params import GRID_NAMES
+from topic_structure.profiles import NOTEBOOK_PROFILES, TOPIC_ATTENTION_SWEEP
+from topic_structure.theory import population_descent
 from topic_structure.training import TrainConfig, corpus_batches, fresh_documents, train
 
 PROBE_DOCS = 24  # notebooks 08 and 09
-SWEEP = [  # notebook 09's sweep (its notebook cell)
-    {},
-    {"optimizer": "adamw", "weight_decay": 0.1},
-    {"learning_rate": 0.003},
-    {"weight_decay": 0.001},
-    {"random_prob": 0.5},
-    {"keep_prob": 0.3},
-    {"doc_length": [20, 30]},
-    {"words_per_topic": 5},
-    {"decoder": "trained"},
-]
+SWEEP = list(TOPIC_ATTENTION_SWEEP.values())  # notebook 09's sweep
 
 
 def gap(old, new) -> float:
@@ -104,7 +96,7 @@ def scaled(steps: int, fraction: float) -> int:
 
 def lda_points(profile: str, fraction: float, grid: bool) -> list[dict]:
     P = NOTEBOOK_PROFILES["08_synthetic_lda"][profile]
-    base = {name: P[name] for name in ex.GRID_NAMES}
+    base = {name: P[name] for name in GRID_NAMES}
     common = dict(num_docs=P["num_docs"], batch_size=P["batch_size"], log_every=P["log_every"], probe_docs=PROBE_DOCS)
     if not grid:
         steps = scaled(P["steps"], fraction)
@@ -120,7 +112,7 @@ def lda_points(profile: str, fraction: float, grid: bool) -> list[dict]:
 def route_08(profile: str, fraction: float, grid: bool):
     points = lda_points(profile, fraction, grid)
     return (
-        lambda: [ex.lda_run(**p) for p in points],
+        lambda: [lda_runs.lda_run(**p) for p in points],
         lambda: batched_runs.lda_runs(points),
         lambda old, new: gap(curves_of(old), curves_of(new)),
     )
@@ -128,7 +120,7 @@ def route_08(profile: str, fraction: float, grid: bool):
 
 def route_09(profile: str, fraction: float, sweep: bool):
     P = NOTEBOOK_PROFILES["09_topic_attention_over_training"][profile]
-    base = {**{name: P[name] for name in ex.GRID_NAMES}, "decoder": "tied"}
+    base = {**{name: P[name] for name in GRID_NAMES}, "decoder": "tied"}
     common = dict(num_docs=P["num_docs"], batch_size=P["batch_size"], log_every=P["log_every"], probe_docs=PROBE_DOCS)
     if sweep:
         steps = scaled(P["sweep_steps"], fraction)
@@ -145,25 +137,22 @@ def route_09(profile: str, fraction: float, sweep: bool):
 
 
 def route_05(profile: str, fraction: float):
+    """Population gradient descent from notebook 05's random start at its profile's T, v, tau and learning rate,
+    ``--fraction`` of its ``steps``, with the per-set gradient (old) and the all-sets gradient (new)."""
     P = NOTEBOOK_PROFILES["05_two_stage_dynamics"][profile]
-    vocab, masking = (
-        Vocabulary(P["num_topics"], P["words_per_topic"]),
-        MaskingConfig(P["mask_prob"], P["keep_prob"], P["random_prob"]),
-    )
-    # the SGD run lasts as long as the notebook's deterministic dynamics (at most `steps`; taken whole here)
-    sgd = ts.sampled_config(
-        "sgd", P["learning_rate"], scaled(P["steps"], fraction), P["weight_decay"], P["batch_size"], 0
-    )
-    adam = ts.sampled_config(
-        "adam", P["adam_learning_rate"], scaled(P["adam_steps"], fraction), P["weight_decay"], P["batch_size"], 0
-    )
-    runs = [
-        (sgd, sample_equal_mixture, P["doc_length"], {"topics_per_doc": P["topics_per_doc"]}),
-        (adam, sample_lda, P["doc_length"], {"alpha": P["alpha"]}),
-    ]
+    config = ModelConfig(P["num_topics"], P["words_per_topic"], init_scale=P["init_scale"])
+    steps = scaled(P["steps"], fraction)
+
+    def descend(gradient):
+        model = TopicTransformer(config, seed=0).double()
+        with mock.patch.object(population_descent, "cross_entropy_loss_and_gradient", gradient):
+            return population_descent.population_gradient_descent(
+                model, P["topics_per_doc"], P["keep_prob"], P["random_prob"], P["learning_rate"], steps
+            )
+
     return (
-        lambda: [ts.sampled_run(vocab, P["init_scale"], masking, c, s, n, "run", **kw) for c, s, n, kw in runs],
-        lambda: batched_stage_one.sampled_runs(vocab, P["init_scale"], masking, runs),
+        lambda: descend(population.loss_and_gradient_by_set),
+        lambda: descend(population.cross_entropy_loss_and_gradient),
         gap,
     )
 
@@ -225,10 +214,21 @@ def route_06_stage_one(profile: str, fraction: float):
     }
     masking = MaskingConfig(P["mask_prob"], P["keep_prob"], P["random_prob"])
     arguments = (sources, optimizers, masking, P["batch_size"], P["init_scale"], 0, 0.1)
+
+    def one_by_one():  # stage_one_runs before its runs were stacked
+        runs, windows = {}, {}
+        for data, (vocab, source) in sources.items():
+            for key, (name, rate, steps) in optimizers.items():
+                every = max(1, steps // 30)
+                config = TrainConfig(name, rate, 0.0, steps, P["batch_size"], every, every, 0, progress=False)
+                runs[data, key], _ = da.stage_one_run(vocab, source, masking, config, P["init_scale"])
+                windows[data, key] = da.stage_one_window(runs[data, key], 0.1)
+        return runs, windows
+
     return (
-        lambda: ex.stage_one_runs(*arguments, progress=False),
-        lambda: batched_stage_one.stage_one_runs(*arguments, progress=False),
-        lambda old, new: gap([old[0], old[2]], [new[0], new[2]]),
+        one_by_one,
+        lambda: da.stage_one_runs(*arguments, progress=False),
+        lambda old, new: gap([old[0], old[1]], [new[0], new[2]]),
     )
 
 
@@ -241,7 +241,7 @@ def scratch_setting(profile: str):
 
 def route_07_scratch(profile: str, fraction: float):
     P, _, _, vocab, docs = scratch_setting(profile)
-    config = realtext.scratch_config(vocab, P["d_model"], P["init_scale"])
+    config = text_models.scratch_config(vocab, P["d_model"], P["init_scale"])
     steps = scaled(P["steps"], fraction)
     train_config = TrainConfig(
         optimizer=P["optimizer"],
@@ -265,14 +265,14 @@ def route_07_scratch(profile: str, fraction: float):
 
 def route_07_sums(profile: str, fraction: float):
     P, _, _, vocab, docs = scratch_setting(profile)
-    net = TopicTransformer(realtext.scratch_config(vocab, P["d_model"], P["init_scale"]), seed=1)
+    net = TopicTransformer(text_models.scratch_config(vocab, P["d_model"], P["init_scale"]), seed=1)
     words = np.arange(vocab.num_words)
-    lookup = realtext.topic_lookup(
+    lookup = text_models.topic_lookup(
         vocab.size, words, vocab.topic_of().numpy(), P["num_permutations"], np.random.default_rng(0)
     )
     return (
-        lambda: ex.model_topic_attention(net, docs, lookup),
-        lambda: folded_attention.model_topic_attention(net, docs, lookup),
+        lambda: text_models.model_topic_attention_by_position(net, docs, lookup),
+        lambda: text_models.model_topic_attention(net, docs, lookup),
         gap,
     )
 
@@ -281,26 +281,26 @@ def route_07_minilm(profile: str, fraction: float):
     P, corpus, model, _, _ = scratch_setting(profile)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        tokenizer, minilm = realtext.load_pretrained()
+        tokenizer, minilm = text_models.load_pretrained()
     word_topics = model.word_topics()
     owner, share = word_topics.argmax(1), word_topics.max(1)
-    _, topics, ids = realtext.single_wordpiece_words(
+    _, topics, ids = text_models.single_wordpiece_words(
         corpus.words, share >= P["min_topic_share"], owner, tokenizer.get_vocab()
     )
     rng = np.random.default_rng(0)
     count = min(scaled(P["num_pretrained_docs"], fraction), len(corpus))
     texts = [corpus.articles[d].text for d in np.sort(rng.choice(len(corpus), size=count, replace=False))]
-    lookup = realtext.topic_lookup(len(tokenizer.get_vocab()), ids, topics, P["num_permutations"], rng)
+    lookup = text_models.topic_lookup(len(tokenizer.get_vocab()), ids, topics, P["num_permutations"], rng)
     arguments = (tokenizer, minilm, texts, lookup, P["max_tokens"])
     return (
-        lambda: realtext.pretrained_topic_attention(*arguments),
-        lambda: folded_attention.pretrained_topic_attention(*arguments),
+        lambda: text_models.pretrained_topic_attention_by_position(*arguments),
+        lambda: text_models.pretrained_topic_attention(*arguments),
         lambda old, new: gap({k: old[k] for k in ("attention", "uniform", "positional")}, new),
     )
 
 
 ROUTES: dict[str, Callable] = {
-    "05-sampled": route_05,
+    "05-population": route_05,
     "06-lda": route_06_lda,
     "06-stage-one": route_06_stage_one,
     "07-scratch": route_07_scratch,
@@ -319,7 +319,7 @@ def warm_up() -> None:
 
     vocab = Vocabulary(2, 2)
     source, config = corpus_batches(sample_lda(vocab, 4, 0.1, (3, 5), 0)), TrainConfig(steps=1, progress=False)
-    model = TopicTransformer(realtext.scratch_config(vocab, 4, 0.1))
+    model = TopicTransformer(text_models.scratch_config(vocab, 4, 0.1))
     train(model, source, MaskingConfig(), config, measure_probe=False)
     train_runs([model], [source], [MaskingConfig()], [config], measure_probe=False)
 
