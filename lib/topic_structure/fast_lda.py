@@ -4,8 +4,8 @@
 updates one document at a time (a Python loop of small numpy calls per document and iteration, which is most of the
 fitting time); here each iteration updates every document that has not converged yet with a few sparse products:
 
-- ``phinorm[d, w] = expElogtheta[d] . expElogbeta[:, w] + eps`` at the document's words (a sampled product, in
-  cache-sized blocks);
+- ``phinorm[d, w] = expElogtheta[d] . expElogbeta[:, w] + eps`` at the document's words (a product sampled at the
+  documents' words);
 - ``gamma[d] = alpha + expElogtheta[d] * (cts[d] / phinorm[d]) @ expElogbeta[:, ids].T`` (sparse times dense);
 - ``Elogtheta[d] = dirichlet_expectation(gamma[d])`` with gensim's own digamma (its row-wise 2-d routine computes
   each row exactly as its 1-d routine does), and the convergence test ``mean |gamma - last gamma| <
@@ -19,8 +19,11 @@ order of the floating-point sums inside the products differs, so the fit equals 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse
+import torch
 from gensim.matutils import dirichlet_expectation
 from gensim.models import LdaModel
 
@@ -40,11 +43,12 @@ class BatchedLdaModel(LdaModel):
         pairs = [pair for doc in chunk for pair in doc]
         ids = np.fromiter((int(i) for i, _ in pairs), dtype=np.int64, count=len(pairs))
         counts = np.fromiter((c for _, c in pairs), dtype=self.dtype, count=len(pairs))
-        beta_t = np.ascontiguousarray(self.expElogbeta.T)  # (W, K)
+        beta = np.ascontiguousarray(self.expElogbeta)  # (K, W)
+        beta_t = np.ascontiguousarray(beta.T)  # (W, K)
         epsilon = np.finfo(self.dtype).eps
         phinorm = np.empty(len(pairs), dtype=self.dtype)
         active = np.arange(documents)
-        phinorm[:] = self._phinorm(expElogtheta, lengths, ids, beta_t) + epsilon
+        phinorm[:] = self._phinorm(expElogtheta, lengths, ids, beta) + epsilon
         converged = 0
         for _ in range(self.iterations):
             if len(active) == 0:
@@ -56,7 +60,7 @@ class BatchedLdaModel(LdaModel):
             last = gamma[active]
             updated = self.alpha + expElogtheta[active] * (words @ beta_t)
             exp_updated = np.exp(dirichlet_expectation(updated))
-            phinorm[positions] = self._phinorm(exp_updated, lengths[active], ids[positions], beta_t) + epsilon
+            phinorm[positions] = self._phinorm(exp_updated, lengths[active], ids[positions], beta) + epsilon
             # gensim's mean_absolute_difference adds |a - b| left to right, then divides
             change = np.cumsum(np.abs(updated - last), axis=1)[:, -1] / topics
             gamma[active], expElogtheta[active] = updated, exp_updated
@@ -73,24 +77,22 @@ class BatchedLdaModel(LdaModel):
         return gamma, sstats
 
     @staticmethod
-    def _phinorm(exp_theta: np.ndarray, lengths: np.ndarray, ids: np.ndarray, beta_t: np.ndarray) -> np.ndarray:
-        """``exp_theta[d] . beta_t[w]`` at each (document, word) of a CSR pattern (rows = documents in order), in
-        blocks small enough for the cache: the gathered rows of a whole chunk would be hundreds of megabytes."""
-        rows = np.repeat(np.arange(len(lengths)), lengths)
-        out = np.empty(len(ids), dtype=exp_theta.dtype)
-        block = max(1, _BLOCK_ELEMENTS // exp_theta.shape[1])
-        theta_rows = np.empty((block, exp_theta.shape[1]), dtype=exp_theta.dtype)
-        beta_rows = np.empty_like(theta_rows)
-        for start in range(0, len(ids), block):
-            end = min(start + block, len(ids))
-            n = end - start
-            np.take(exp_theta, rows[start:end], axis=0, out=theta_rows[:n])
-            np.take(beta_t, ids[start:end], axis=0, out=beta_rows[:n])
-            np.einsum("ij,ij->i", theta_rows[:n], beta_rows[:n], out=out[start:end])
-        return out
-
-
-_BLOCK_ELEMENTS = 1 << 17  # 1 MiB of float64 per gathered block
+    def _phinorm(exp_theta: np.ndarray, lengths: np.ndarray, ids: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        """``exp_theta[d] . beta[:, w]`` at each (document, word) of a CSR pattern (rows = documents in order,
+        ``lengths`` words each, columns ``ids``): a product sampled at the pattern (torch's ``sampled_addmm``), which
+        never gathers a (pairs, K) array of rows."""
+        indptr = torch.from_numpy(np.concatenate([[0], np.cumsum(lengths)]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torch's note that sparse CSR tensors are in beta
+            pattern = torch.sparse_csr_tensor(
+                indptr,
+                torch.from_numpy(ids),
+                torch.zeros(len(ids), dtype=torch.float64),
+                size=(len(lengths), beta.shape[1]),
+                check_invariants=False,
+            )
+            product = torch.sparse.sampled_addmm(pattern, torch.from_numpy(exp_theta), torch.from_numpy(beta), beta=0.0)
+        return product.values().numpy()
 
 
 def _rows(active: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
