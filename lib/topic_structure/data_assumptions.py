@@ -181,8 +181,8 @@ def attention_entropy_ratio(model: TopicTransformer, parameters: dict[str, torch
 @torch.no_grad()
 def _measure_with_entropy(model: TopicTransformer, probe: MaskedBatch) -> dict:
     """:func:`training.measure` and the :func:`entropy_ratio` of the model's present attention on ``probe``."""
-    record = measure(model, probe)
     attention = model.attention_map(probe.inputs, probe.key_visible)
+    record = measure(model, probe, attention)
     record["entropy ratio"] = entropy_ratio(attention, probe, model.vocab.pad_id)
     return record
 

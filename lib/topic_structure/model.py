@@ -328,6 +328,8 @@ class TopicTransformer(nn.Module):
 
         For one-hot embeddings and ``W_pred = I`` this is ``W_V`` itself (restricted to V rows).
         """
+        if self.config.embedding == "onehot" and self.config.decoder == "tied":  # W_pred = E[:V] = I: rows of W_V
+            return self.W_V[: self.vocab.num_words]
         value_output = self.decoder_weight() @ self.W_V
         return value_output if self.config.embedding == "onehot" else value_output @ self.embedding.T
 
