@@ -2,26 +2,34 @@
 
     python benchmarks/attention_speed.py [--steps 40] [--repeats 5] [--threads 1]
 
+Must be run on an idle machine for figures worth quoting (the README's come from one such run).
+
 Configuration of the paper's public code: T = 10, v = 10 (one-hot embeddings of size 102), LDA alpha = 0.1,
 documents of 100-150 words, batch 40, BERT masking 0.15 / 0.1 / 0.1, W_pred = I, Adam lr 0.01, W_V trained;
 attention either frozen uniform or trained (W_K, W_Q).
 
-For each attention setting the script trains two copies of one model on the same ``--steps`` masked batches
+For each attention setting the script trains copies of one model on the same ``--steps`` masked batches
 (zero_grad, loss, backward, Adam step; batches made beforehand, so sampling and masking are not timed):
 
-- the collection: ``TopicTransformer.loss`` (trained attention: rows only for the chosen queries, per token
-  type; uniform: one bag of words per document);
+- the collection: ``TopicTransformer.loss`` with ``torch.optim.Adam`` (trained attention: rows only for the
+  chosen queries, per token type; uniform: one bag of words per document);
+- the collection's stacked route (``batched.RunStack`` with one run and ``batched_training.StackedOptimizer``:
+  the same loss with its backward written out, the route the notebooks' training runs take);
 - a dense reference doing what the public code's BERT computes: inputs as one-hot vectors multiplied by the
   embedding matrix, queries, keys and values at every position, (B, N, N) scores and softmax for every query,
   logits at every position, the loss read at the chosen ones.
 
-It checks that both give the same loss on every batch (float32, relative gap printed), and prints input
-positions (real words) per second, medians over ``--repeats`` alternated repeats, their ratio, the tensors
-each step keeps for its backward pass (exact), and the peak resident memory of a separate process that runs
-only that side; then the rate of the library's whole ``train`` loop (sampling and masking included), and the
-public code's own figures as quoted in the issues (measured elsewhere), and each notebook's wall time from a
-report (``--report``, default reports/latest and reports/paper: ``make report PROFILE=paper`` makes the latter).
-The machine, its load and the date are printed: on a shared machine timings are noisy.
+It checks that every side gives the same loss on every batch (float32, relative gap printed), and prints input
+positions (real words) per second of CPU time (medians over ``--repeats`` alternated repeats; wall-clock rates
+beside them), the ratio to the dense reference, and how far each side is from the limit its work sets: the
+step's floating-point operations in matrix products (``torch.utils.flop_counter``, forward and backward) at the
+machine's matrix-product rate, measured here (the best of a few float32 products on ``--threads`` threads), give
+the most positions per second the step could reach. Then the tensors each step keeps for its backward pass
+(exact, for the sides that keep them through autograd), the peak resident memory of a separate process that runs
+only that side, the rate of the library's whole ``train`` loop (sampling and masking included), the public code's
+own figures as quoted in the issues (measured elsewhere), and each notebook's wall time from a report
+(``--report``, default reports/latest and reports/paper: ``make report PROFILE=paper`` makes the latter). The
+machine, its load and the date are printed: on a shared machine timings are noisy (CPU time less so than wall).
 """
 
 from __future__ import annotations
@@ -42,8 +50,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 from theory_collection.runner import RUNS_FILE
+from topic_structure.batched import RunStack
+from topic_structure.batched_training import StackedOptimizer
 from topic_structure.data import Vocabulary, sample_lda
 from topic_structure.masking import IGNORE_LABEL, MaskedBatch, MaskingConfig, mask_documents
 from topic_structure.model import ModelConfig, TopicTransformer
@@ -53,7 +64,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VOCAB = Vocabulary(10, 10)
 MASKING = MaskingConfig(0.15, 0.1, 0.1)
 BATCH_SIZE = 40
-SIDES = ("collection", "dense reference")
+SIDES = ("collection", "collection, stacked", "dense reference")
 # The paper's public code on its own configuration, one thread; quoted from the issues, never measured here.
 PUBLIC_CODE_ONE_THREAD = {"uniform attention": 84_000, "trained attention": 73_000}
 
@@ -98,8 +109,24 @@ def loss_of(side: str, model: TopicTransformer, batch: MaskedBatch) -> torch.Ten
     return model.loss(batch) if side == "collection" else dense_reference_loss(model, batch)
 
 
+def stacked_steps(model: TopicTransformer, batches: list[MaskedBatch]) -> list[float]:
+    """The stacked route with one run: one Adam step per batch; returns the losses."""
+    stack = RunStack([model])
+    optimizer = StackedOptimizer(stack, ["adam"], [0.01], [0.0])
+    losses = []
+    for batch in batches:
+        loss = stack.losses([batch])
+        stack.zero_grad()
+        loss.sum().backward()
+        optimizer.step()
+        losses.append(float(loss.detach()[0]))
+    return losses
+
+
 def train_steps(side: str, model: TopicTransformer, batches: list[MaskedBatch]) -> list[float]:
     """One Adam step per batch; returns the losses."""
+    if side == "collection, stacked":
+        return stacked_steps(model, batches)
     optimizer = make_optimizer("adam", [p for p in model.parameters() if p.requires_grad], 0.01, 0.0)
     losses = []
     for batch in batches:
@@ -111,8 +138,37 @@ def train_steps(side: str, model: TopicTransformer, batches: list[MaskedBatch]) 
     return losses
 
 
+def step_flops(side: str, model: TopicTransformer, batch: MaskedBatch) -> float:
+    """Floating-point operations of one step's matrix products, forward and backward (torch's flop counter)."""
+    with FlopCounterMode(display=False) as counter:
+        if side == "collection, stacked":
+            RunStack([copy.deepcopy(model)]).losses([batch]).sum().backward()
+        else:
+            loss_of(side, copy.deepcopy(model), batch).backward()
+    return float(counter.get_total_flops())
+
+
+def matmul_rate(seconds: float = 1.0) -> float:
+    """The machine's float32 matrix-product rate (flop/s) on the present threads: the best over a few sizes (and,
+    where it is called twice, over both calls: on a shared machine the best is the least disturbed)."""
+    best = 0.0
+    for n in (256, 512, 1024):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        for _ in range(3):
+            a @ b
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            a @ b
+            count += 1
+        best = max(best, 2 * n**3 * count / (time.perf_counter() - start))
+    return best
+
+
 def saved_for_backward_mib(side: str, model: TopicTransformer, batch: MaskedBatch) -> float:
-    """MiB of the tensors one step keeps for its backward pass (distinct storages)."""
+    """MiB of the tensors one step keeps for its backward pass (distinct storages), NaN for the stacked route
+    (its backward is written out: what it keeps are attributes of its autograd node, which no hook sees)."""
+    if side == "collection, stacked":
+        return float("nan")
     storages = {}
 
     def pack(tensor):
@@ -170,25 +226,29 @@ def machine() -> str:
 def compare(attention: str, batches: list[MaskedBatch], repeats: int) -> dict:
     positions = sum(int((b.inputs != VOCAB.pad_id).sum()) for b in batches)
     initial = make_model(attention)
-    # Same loss on every batch: both sides trained from one initialisation on the same batches.
+    # Same loss on every batch: every side trained from one initialisation on the same batches.
     runs = {side: train_steps(side, copy.deepcopy(initial), batches) for side in SIDES}
-    gap = max(abs(a - b) / abs(b) for a, b in zip(*runs.values()))
-    times = {side: [] for side in SIDES}
-    for _ in range(repeats):  # alternated, so that both sides see the same load on average
+    reference = runs["dense reference"]
+    gap = max(abs(a - b) / abs(b) for side in SIDES[:2] for a, b in zip(runs[side], reference))
+    cpu, wall = ({side: [] for side in SIDES} for _ in range(2))
+    for _ in range(repeats):  # alternated, so that every side sees the same load on average
         for side in SIDES:
             model = copy.deepcopy(initial)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             train_steps(side, model, batches)
-            times[side].append(time.perf_counter() - start)
-    rates = {side: positions / statistics.median(times[side]) for side in SIDES}
+            cpu[side].append(time.process_time() - start_cpu)
+            wall[side].append(time.perf_counter() - start)
     return {
         "positions": positions,
         "gap": gap,
-        "rates": rates,
+        "rates": {side: positions / statistics.median(cpu[side]) for side in SIDES},
+        "wall_rates": {side: positions / statistics.median(wall[side]) for side in SIDES},
         "first_loss": runs["collection"][0],
         "last_loss": runs["collection"][-1],
-        "spread": {s: (min(t), max(t)) for s, t in times.items()},
+        "spread": {s: (min(t), max(t)) for s, t in cpu.items()},
         "saved": {side: saved_for_backward_mib(side, initial, batches[0]) for side in SIDES},
+        "flops": {side: statistics.mean(step_flops(side, initial, b) for b in batches[:4]) for side in SIDES},
+        "step_positions": positions / len(batches),
     }
 
 
@@ -244,27 +304,36 @@ def main() -> None:
     print(f"{now}; {machine()}; torch threads: {torch.get_num_threads()}")
     print("shared machine: timings are noisy (medians of alternated repeats; min-max in brackets)")
     batches = make_batches(args.steps)
+    rate = matmul_rate()
     print(
         f"{args.steps} batches of {BATCH_SIZE} LDA documents (T = 10, v = 10, 100-150 words), "
-        f"{args.repeats} repeats of {args.steps} Adam steps per side\n"
+        f"{args.repeats} repeats of {args.steps} Adam steps per side; float32 matrix products here: "
+        f"{rate / 1e9:.1f} GFLOP/s\n"
     )
-    for attention in ("uniform", "trained"):
-        result = compare(attention, batches, args.repeats)
+    results = {attention: compare(attention, batches, args.repeats) for attention in ("uniform", "trained")}
+    rate = max(rate, matmul_rate())
+    print(f"float32 matrix products, measured again after the runs: the best of both {rate / 1e9:.1f} GFLOP/s\n")
+    for attention, result in results.items():
         rates, spread = result["rates"], result["spread"]
         print(
             f"{attention} attention: {result['positions']} input positions per run; loss {result['first_loss']:.4f} "
-            f"-> {result['last_loss']:.4f}; largest relative loss gap between the sides over the run: "
+            f"-> {result['last_loss']:.4f}; largest relative loss gap to the dense reference over the run: "
             f"{result['gap']:.1e}"
         )
         for side in SIDES:
             low, high = (result["positions"] / t / 1e3 for t in reversed(spread[side]))
             peak, increase = peak_memory(side, attention, args.steps)
+            flops = result["flops"][side]
+            limit = result["step_positions"] * rate / flops  # positions/s if the step did only its products
             print(
-                f"  {side:16s} {rates[side] / 1e3:9.1f}k positions/s  [{low:.1f}k-{high:.1f}k]   kept for backward "
-                f"{result['saved'][side]:6.2f} MiB/step   peak RSS {peak:.0f} MiB (+{increase:.1f} MiB training)"
+                f"  {side:20s} {rates[side] / 1e3:8.1f}k positions/s of CPU time [{low:.1f}k-{high:.1f}k] "
+                f"(wall {result['wall_rates'][side] / 1e3:.1f}k); {flops / 1e6:7.1f} MFLOP/step of products: limit "
+                f"{limit / 1e3:.0f}k/s, reached {rates[side] / limit:.0%}; kept for backward "
+                f"{result['saved'][side]:5.2f} MiB/step; peak RSS {peak:.0f} MiB (+{increase:.1f} MiB training)"
             )
-        ratio = rates["collection"] / rates["dense reference"]
-        print(f"  ratio collection / dense reference: {ratio:.1f}x\n")
+        for side in SIDES[:2]:
+            print(f"  ratio {side} / dense reference: {rates[side] / rates['dense reference']:.1f}x")
+        print()
     print(
         f"library train() loop with trained attention (sampling, masking, two probe measurements included): "
         f"{train_loop_rate(4 * args.steps) / 1e3:.1f}k positions/s"

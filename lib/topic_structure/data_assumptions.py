@@ -21,11 +21,12 @@ import pandas as pd
 import torch
 from torch.func import functional_call
 
+from topic_structure.batched_training import train_runs
 from topic_structure.data import Documents, Vocabulary
 from topic_structure.masking import MaskedBatch, MaskingConfig, mask_documents
 from topic_structure.model import ModelConfig, TopicTransformer
 from topic_structure.realtext import TopicModel, effective_support, top_topic_share
-from topic_structure.training import DocumentSource, TrainConfig, train
+from topic_structure.training import DocumentSource, TrainConfig, measure, train
 
 # Stage 1 is read up to the first logged step at which W_V's topic contrast (same- minus different-topic
 # off-diagonal entry) reaches half a logit: W_V has then learned the topics, clearly above its initial noise.
@@ -160,18 +161,30 @@ def mask_query_spread(model) -> pd.Series:
 # ----- A4: stage one, attention entropy and key/query growth -------------------------------------------
 
 
-def attention_entropy_ratio(model: TopicTransformer, parameters: dict[str, torch.Tensor], probe: MaskedBatch) -> float:
-    """Mean over real queries with at least 2 visible keys of ``H(attention row) / log(#visible keys)``.
-
-    1 for uniform attention. ``parameters``: a state of ``model`` (``{name: tensor}``), evaluated
-    without changing the model; probe inputs and key_visible are (B, N).
-    """
-    with torch.no_grad():
-        attention = functional_call(model, parameters, (probe.inputs, probe.key_visible)).attention  # (B, Nq, Nk)
+def entropy_ratio(attention: torch.Tensor, probe: MaskedBatch, pad_id: int) -> float:
+    """Mean over real queries with at least 2 visible keys of ``H(attention row) / log(#visible keys)`` of a
+    (B, Nq, Nk) attention on ``probe`` (inputs and key_visible (B, N)); 1 for uniform attention."""
     keys = probe.key_visible.sum(1)  # (B,)
-    rows = (probe.inputs != model.vocab.pad_id) & (keys[:, None] >= 2)  # (B, Nq)
+    rows = (probe.inputs != pad_id) & (keys[:, None] >= 2)  # (B, Nq)
     entropy = -(attention * torch.log(attention.clamp_min(1e-30))).sum(-1)  # (B, Nq)
     return float((entropy / torch.log(keys.clamp(min=2).float())[:, None])[rows].mean())
+
+
+def attention_entropy_ratio(model: TopicTransformer, parameters: dict[str, torch.Tensor], probe: MaskedBatch) -> float:
+    """:func:`entropy_ratio` of ``model``'s attention at the state ``parameters`` (``{name: tensor}``), evaluated
+    without changing the model."""
+    with torch.no_grad():
+        attention = functional_call(model, parameters, (probe.inputs, probe.key_visible)).attention  # (B, Nq, Nk)
+    return entropy_ratio(attention, probe, model.vocab.pad_id)
+
+
+@torch.no_grad()
+def _measure_with_entropy(model: TopicTransformer, probe: MaskedBatch) -> dict:
+    """:func:`training.measure` and the :func:`entropy_ratio` of the model's present attention on ``probe``."""
+    attention = model.attention_map(probe.inputs, probe.key_visible)
+    record = measure(model, probe, attention)
+    record["entropy ratio"] = entropy_ratio(attention, probe, model.vocab.pad_id)
+    return record
 
 
 def stage_one_run(
@@ -201,13 +214,18 @@ def stage_one_run(
     history = train(model, source, masking, config, probe=probe, description=description)
     frame = history.frame()
     snapshots = {0: start, **history.snapshots}
-    frame["entropy ratio"] = [
-        attention_entropy_ratio(model, snapshots[s], probe) if s in snapshots else np.nan for s in frame["step"]
-    ]
+    entropy = [attention_entropy_ratio(model, snapshots[s], probe) if s in snapshots else np.nan for s in frame["step"]]
+    return _with_stage_one_columns(frame, entropy), model
+
+
+def _with_stage_one_columns(frame: pd.DataFrame, entropy) -> pd.DataFrame:
+    """A stage-one run's history with its A4 columns: the entropy ratio per logged step (NaN where none was
+    measured), W_V's topic contrast and the growth of W_K and W_Q."""
+    frame["entropy ratio"] = entropy
     frame["W_V topic contrast"] = frame["value.same_topic"] - frame["value.diff_topic"]
     frame["W_K growth"] = frame["norm.W_K"] / frame["norm.W_K"].iloc[0]
     frame["W_Q growth"] = frame["norm.W_Q"] / frame["norm.W_Q"].iloc[0]
-    return frame, model
+    return frame
 
 
 def stage_one_window(frame: pd.DataFrame, contrast: float) -> dict:
@@ -240,29 +258,44 @@ def stage_one_runs(
     logs: int = 30,
     progress: bool = True,
 ) -> tuple[dict, dict, dict]:
-    """Every corpus trained by every optimizer from ``init_scale`` (:func:`stage_one_run`), A4 read off each run.
+    """Every corpus trained by every optimizer from ``init_scale``, A4 read off each run: :func:`stage_one_run` of
+    each (corpus, optimizer), the optimizers of one corpus trained side by side as one stack
+    (:func:`batched_training.train_runs`; equal to the one-run route up to float rounding).
 
     sources: ``{data: (vocabulary, document source)}``; optimizers: ``{key: (optimizer name, learning
     rate, steps)}``; each run logs (and snapshots) about ``logs`` times (``progress``: a progress bar
-    per run). Returns three dicts keyed by ``(data, key)``: the runs' frames, the trained models and
-    :func:`stage_one_window` at ``contrast``.
+    per corpus). Returns three dicts keyed by ``(data, key)``: the runs' frames, the trained models and
+    :func:`stage_one_window` at ``contrast``. The entropy ratio is read from the model's attention at each
+    logged step (what :func:`stage_one_run` reads from the snapshot stored there).
     """
     runs, trained, windows = {}, {}, {}
     for data, (vocab, source) in sources.items():
-        for key, (name, rate, steps) in optimizers.items():
+        keys = list(optimizers)
+        configs = []
+        for name, rate, steps in (optimizers[key] for key in keys):
             every = max(1, steps // logs)
-            config = TrainConfig(
-                optimizer=name,
-                learning_rate=rate,
-                steps=steps,
-                batch_size=batch_size,
-                log_every=every,
-                snapshot_every=every,
-                seed=seed,
-                progress=progress,
-            )
-            runs[data, key], trained[data, key] = stage_one_run(
-                vocab, source, masking, config, init_scale, description=f"{data}, {name} lr {rate:g}"
-            )
+            configs.append(TrainConfig(name, rate, 0.0, steps, batch_size, every, every, seed, progress=False))
+        models = [
+            TopicTransformer(ModelConfig(vocab.num_topics, vocab.words_per_topic, init_scale=init_scale), seed=seed)
+            for _ in keys
+        ]
+        probe_rng = np.random.default_rng([seed, 1])  # as stage_one_run draws its probe of 64 documents
+        probe = mask_documents(source(64, probe_rng), masking, probe_rng)
+        histories = train_runs(
+            models,
+            [source] * len(keys),
+            [masking] * len(keys),
+            configs,
+            probes=[probe] * len(keys),
+            on_snapshot=lambda *_: None,  # nothing stored: the entropy is read at each logged step instead
+            description=data,
+            progress=progress,
+            measure_state=_measure_with_entropy,
+        )
+        for key, model, history, config in zip(keys, models, histories, configs):
+            frame = history.frame()
+            snapshot = (frame["step"] % config.snapshot_every == 0) | (frame["step"] == 0)
+            entropy = frame.pop("entropy ratio").where(snapshot)  # NaN where stage_one_run has no snapshot
+            runs[data, key], trained[data, key] = _with_stage_one_columns(frame, entropy), model
             windows[data, key] = stage_one_window(runs[data, key], contrast)
     return runs, trained, windows

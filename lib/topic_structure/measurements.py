@@ -20,6 +20,7 @@ bootstrap interval over documents.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -33,7 +34,13 @@ PAIR_KINDS = ("identical", "same_topic", "diff_topic")
 
 
 def block_masks(vocab: Vocabulary) -> dict[str, torch.Tensor]:
-    """(V, V) bool masks of the three blocks."""
+    """(V, V) bool masks of the three blocks (built once per vocabulary: every logged step of a run reads them;
+    do not modify them)."""
+    return dict(_block_masks(vocab))
+
+
+@functools.lru_cache(maxsize=16)
+def _block_masks(vocab: Vocabulary) -> dict[str, torch.Tensor]:
     same = vocab.same_topic()
     diagonal = torch.eye(vocab.num_words, dtype=torch.bool)
     return {"diagonal": diagonal, "same_topic": same & ~diagonal, "diff_topic": ~same}

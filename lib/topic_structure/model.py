@@ -307,15 +307,20 @@ class TopicTransformer(nn.Module):
     # Token-space views: what the claims are stated about.
 
     def gram(self) -> torch.Tensor:
-        """(V, V) ``E E^T`` over content words."""
+        """(V, V) ``E E^T`` over content words (the identity for one-hot embeddings, without the product)."""
         content = self.embedding[: self.vocab.num_words]
+        if self.config.embedding == "onehot":
+            return torch.eye(self.vocab.num_words, dtype=content.dtype)
         return content @ content.T
 
     def score_matrix(self) -> torch.Tensor:
         """(vocab, vocab) attention score of key token k for query token q, indexed [k, q]."""
         if self.config.attention == "uniform":
             return torch.zeros(self.vocab.size, self.vocab.size, dtype=self.embedding.dtype)
-        keys, queries = self.embedding @ self.W_K.T, self.embedding @ self.W_Q.T
+        if self.config.embedding == "onehot":  # E = I: the products would only copy entries
+            keys, queries = self.W_K.T.contiguous(), self.W_Q.T.contiguous()  # the layout of the products
+        else:
+            keys, queries = self.embedding @ self.W_K.T, self.embedding @ self.W_Q.T
         return keys @ queries.T / math.sqrt(self.config.width)
 
     def value_output_matrix(self) -> torch.Tensor:
@@ -323,7 +328,10 @@ class TopicTransformer(nn.Module):
 
         For one-hot embeddings and ``W_pred = I`` this is ``W_V`` itself (restricted to V rows).
         """
-        return self.decoder_weight() @ self.W_V @ self.embedding.T
+        if self.config.embedding == "onehot" and self.config.decoder == "tied":  # W_pred = E[:V] = I: rows of W_V
+            return self.W_V[: self.vocab.num_words]
+        value_output = self.decoder_weight() @ self.W_V
+        return value_output if self.config.embedding == "onehot" else value_output @ self.embedding.T
 
     def matrix_norms(self) -> dict[str, float]:
         """Frobenius norms of E, W_K, W_Q, W_V (frozen ones included, for a complete record)."""

@@ -21,6 +21,7 @@ import itertools
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 from topic_structure.data import Vocabulary
@@ -249,6 +250,109 @@ def cross_entropy_loss_and_gradient(
     keep_prob: float,
     random_prob: float,
 ) -> tuple[float, torch.Tensor, torch.Tensor, float]:
+    """:func:`loss_and_gradient_by_set` (its arguments and returns), computed over all topic sets at once.
+
+    There, each (set, query) row is normalised by its own largest topic score, which makes every step a product
+    batched over the queries. Shifting by the query's largest topic score instead, the attention of set ``S`` is
+    ``a[S, k, q] = w[t(k), q] e[k, q] / M[S, q]`` with ``w[t, q] = exp(peak[t, q] - peak[q])`` and ``M[S, q] =
+    sum_{t in S} w[t, q] Z[t, q]`` (the same numbers: the shifts cancel), so the logits of every set are one matrix
+    product of the sets' membership (S, T) with the per-topic sums ``w[t, q] P[t, y, q]`` laid out (T, Q V), and the
+    backward's sums over the sets that hold a topic are one product with its transpose. The softmax's expected logit
+    is read from the logits themselves. Where a set's best topic is more than the exponential's range below its
+    query's best (``w`` would underflow), the per-set route runs instead.
+    """
+    V, v, T = vocab.num_words, vocab.words_per_topic, vocab.num_topics
+    _check_population_shapes(score_matrix, value_output, V)
+    sets, words, membership, label_topic, in_set_query = _set_structure(T, v, topics_per_doc)
+    count, labels = words.shape
+    queries, dtype = V + 1, score_matrix.dtype
+    scores = score_matrix[:V, :queries].reshape(T, v, queries)  # keys are content words only; [MASK] is query V
+    topic_peak = scores.amax(1)  # (T, Q)
+    query_peak = topic_peak.amax(0)  # (Q,)
+    if float((topic_peak[sets].amax(1) - query_peak).min()) < -_EXP_RANGE:
+        return loss_and_gradient_by_set(score_matrix, value_output, vocab, topics_per_doc, keep_prob, random_prob)
+    members = membership.to(dtype)  # (S, T)
+    exp_scores = (scores - topic_peak[:, None, :]).exp_()  # (T, v, Q): e
+    topic_mass = exp_scores.sum(1)  # (T, Q): Z
+    topic_weight = (topic_peak - query_peak).exp_()  # (T, Q): w
+    set_mass = members @ (topic_weight * topic_mass)  # (S, Q): M
+    values = value_output[:, :V]
+    shift = values.max()  # one shift keeps every exponential of a logit in (e^-spread, 1]
+    spread = float(shift - values.min())
+    shifted_values = (values - shift).reshape(V, T, v)
+    partial = torch.einsum("ytk,tkq->tqy", shifted_values, exp_scores)  # (T, Q, V): P[t, y, q] - shift Z[t, q]
+    logits = _workspace((count, queries, V), dtype, 0)
+    torch.mm(members, (partial * topic_weight[:, :, None]).view(T, queries * V), out=logits.view(count, -1))
+    logits /= set_mass[:, :, None]  # (S, Q, V), minus shift
+    own = logits.view(count, -1).gather(1, words * (V + 1))  # (S, L): logit of word y at query y
+    # mean logit over the set's words: sum_{t, u in S} w[t, q] sum_{y in u} P[t, y, q] / (M[S, q] L)
+    both = (members[:, :, None] * members[:, None, :]).view(count, T * T)  # (S, T T): the set holds t and u
+    topic_sums = partial.view(T, queries, T, v).sum(3) * topic_weight[:, :, None]  # (T, Q, T)
+    label_mean = (both @ topic_sums.transpose(1, 2).reshape(T * T, queries)) / (set_mass * labels)  # (S, Q)
+    row_peak = torch.zeros(count, queries, 1, dtype=dtype)
+    if spread > _EXP_RANGE:  # exponentials could underflow: shift each row by its own largest logit
+        row_peak = logits.amax(2, keepdim=True)
+        logits -= row_peak
+    exp_logits = _workspace((count, queries, V), dtype, 1)
+    np.exp(logits.numpy(), out=exp_logits.numpy())  # numpy's exponential: the same to the last bit or two, faster
+    partition = exp_logits.sum(2)  # (S, Q)
+    log_partition = partition.log() + row_peak.squeeze(2)  # (S, Q), minus shift
+    expected_logit = logits.mul_(exp_logits).sum(2) / partition + row_peak.squeeze(2)  # (S, Q); logits spent
+    mask_weight, keep_weight, random_weight = 1 - keep_prob - random_prob, keep_prob, random_prob
+    loss = (
+        mask_weight * (log_partition[:, V] - label_mean[:, V]).mean()
+        + keep_weight * (log_partition.gather(1, words) - own).mean()
+        + random_weight * (log_partition[:, :V] - label_mean[:, :V]).mean()
+    )
+    # d loss / d logits as in loss_and_gradient_by_set; H[t, y, q] = sum_{S owns t} c[S, t, q] d loss / d logits
+    keep_each = keep_weight / (count * labels)
+    label_weight = torch.full((queries,), random_weight / (count * V), dtype=dtype)
+    label_weight[V] = mask_weight / count
+    row_weight = label_weight + keep_each * in_set_query.to(dtype)  # (S, Q)
+    own_query = torch.zeros(count, queries, dtype=dtype).scatter_(1, words, own)
+    backward_mean = row_weight * expected_logit - label_weight * label_mean - keep_each * own_query  # (S, Q): b
+    exp_logits *= (row_weight / (partition * set_mass))[:, :, None]  # the softmax part of d loss / d logits, over M
+    accumulated = _workspace((T, queries, V), dtype, 2)
+    torch.mm(members.T, exp_logits.view(count, -1), out=accumulated.view(T, -1))
+    accumulated *= topic_weight[:, :, None]  # (T, Q, V): H, softmax part
+    # label part through the topic pairs: K[t, q, u] = sum_{S owns t and u} c[S, t, q]
+    pairs = (both.T @ set_mass.reciprocal()).view(T, T, queries).transpose(1, 2) * topic_weight[:, :, None]
+    accumulated -= (pairs * (label_weight / labels)[None, :, None]).repeat_interleave(v, dim=2)
+    diagonal = pairs[:, :V].gather(2, label_topic.view(1, V, 1).expand(T, V, 1)).squeeze(2)  # (T, V): K[t, y, t(y)]
+    accumulated[:, :V].diagonal(dim1=1, dim2=2).sub_(keep_each * diagonal)  # H[t, y, y]
+    weighted_mean = topic_weight * (members.T @ (backward_mean / set_mass))  # (T, Q): sum_S c[S, t, q] b[S, q]
+    grad_values = torch.einsum("tkq,tqy->ytk", exp_scores, accumulated).reshape(V, V)
+    grad_attention = torch.einsum("ytk,tqy->tkq", values.reshape(V, T, v), accumulated)  # (T, v, Q)
+    grad_scores = exp_scores * (grad_attention - weighted_mean[:, None, :])
+    grad_value_output = torch.zeros_like(value_output)
+    grad_value_output[:, :V] = grad_values
+    grad_score_matrix = torch.zeros_like(score_matrix)
+    grad_score_matrix[:V, :queries] = grad_scores.reshape(V, queries)
+    # the attention a word query puts on its own topic's words: c[S, t(q), q] Z[t(q), q]
+    word = torch.arange(V)
+    own_weight = topic_weight[label_topic, word] * topic_mass[label_topic, word]  # (V,)
+    own_topic_mass = members[:, label_topic] * own_weight / set_mass[:, :V]  # (S, V)
+    mass = own_topic_mass[in_set_query[:, :V]].mean()
+    return float(loss), grad_score_matrix, grad_value_output, float(mass)
+
+
+def _check_population_shapes(score_matrix: torch.Tensor, value_output: torch.Tensor, V: int) -> None:
+    if score_matrix.shape[0] < V + 1 or score_matrix.shape[1] < V + 1 or value_output.shape[0] != V:
+        raise ValueError(
+            f"score_matrix must be at least ({V + 1}, {V + 1}) and value_output ({V}, >= {V}), got "
+            f"{tuple(score_matrix.shape)} and {tuple(value_output.shape)}"
+        )
+
+
+@torch.no_grad()
+def loss_and_gradient_by_set(
+    score_matrix: torch.Tensor,
+    value_output: torch.Tensor,
+    vocab: Vocabulary,
+    topics_per_doc: int,
+    keep_prob: float,
+    random_prob: float,
+) -> tuple[float, torch.Tensor, torch.Tensor, float]:
     """The cross-entropy population loss (:func:`combine_terms` of :func:`population_loss_terms`), its gradient
     written out, and the population same-topic mass, in one pass without autograd (population gradient descent).
 
@@ -268,11 +372,7 @@ def cross_entropy_loss_and_gradient(
     ``H`` through the topic pairs a set holds, never through the (set, label, query) array.
     """
     V, v, T = vocab.num_words, vocab.words_per_topic, vocab.num_topics
-    if score_matrix.shape[0] < V + 1 or score_matrix.shape[1] < V + 1 or value_output.shape[0] != V:
-        raise ValueError(
-            f"score_matrix must be at least ({V + 1}, {V + 1}) and value_output ({V}, >= {V}), got "
-            f"{tuple(score_matrix.shape)} and {tuple(value_output.shape)}"
-        )
+    _check_population_shapes(score_matrix, value_output, V)
     sets, words, membership, label_topic, in_set_query = _set_structure(T, v, topics_per_doc)
     count, labels = words.shape
     dtype = score_matrix.dtype
@@ -295,7 +395,7 @@ def cross_entropy_loss_and_gradient(
     spread = float(shift - values.min())
     shifted_values = (values - shift).reshape(V, T, v)
     partial = torch.einsum("ytk,tkq->qty", shifted_values, exp_scores)  # (Q, T, V): P[t, y, q] - shift Z[t, q]
-    logits = torch.bmm(weights, partial, out=_workspace((queries, count, V), dtype))  # (Q, S, V), minus shift
+    logits = torch.bmm(weights, partial, out=_workspace((queries, count, V), dtype, 0))  # (Q, S, V), minus shift
     own = logits[:V].diagonal(dim1=0, dim2=2).gather(1, words)  # (S, L): logit of word y at query y
     # mean logit over the set's words: sum_t c[S, t, q] sum_{u in S} sum_{y in u} P[t, y, q]
     set_sums = (partial.view(queries, T, T, v).sum(3) @ members.T).transpose(1, 2)  # (Q, S, T)
@@ -352,10 +452,10 @@ def cross_entropy_loss_and_gradient(
 _EXP_RANGE = 600.0  # e^-600 is far above the smallest normal float64 (about e^-708)
 
 
-@functools.lru_cache(maxsize=4)
-def _workspace(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """A reused scratch tensor for :func:`cross_entropy_loss_and_gradient`'s (Q, S, V) array: allocating 10 MB
-    afresh each step costs as much as the matrix product that fills it (page faults)."""
+@functools.lru_cache(maxsize=8)
+def _workspace(shape: tuple[int, ...], dtype: torch.dtype, slot: int) -> torch.Tensor:
+    """A reused scratch tensor (``slot`` tells apart several of one shape) for the (S, Q, V) arrays of the population
+    gradient: allocating 10 MB afresh each step costs as much as the matrix product that fills it (page faults)."""
     return torch.empty(shape, dtype=dtype)
 
 

