@@ -1,14 +1,24 @@
 """Executing notebooks through papermill, each kernel on one compute thread, each into a folder of its own.
 
-:func:`run_notebook` is what a report (:mod:`theory_collection.runner`) and a sweep or a cluster worker
-(:mod:`theory_collection.cluster`) call for each notebook; it never raises for a failing notebook.
-:func:`run_side_by_side` runs a report's notebooks on this machine, several at a time.
+:func:`run_notebook` is what a sweep or a cluster worker (:mod:`theory_collection.cluster`) calls for each
+notebook; it never raises for a failing notebook. :func:`run_side_by_side` runs a report's notebooks on this
+machine, several at a time, each in a process of its own (:func:`run_in_child`): nbclient driving several
+kernels from threads of one process can lose a kernel's reply and then wait forever (papermill and nbclient
+say they are process-safe, not thread-safe): reports with ``--jobs 2`` and ``--jobs 4`` hung so now and then,
+a kernel idle and its notebook's cell never finished. ``python -m theory_collection.execution NOTEBOOK
+OUTPUT_DIR PARAMETERS_JSON`` is that process.
 """
 
 from __future__ import annotations
 
 import contextvars
+import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -87,6 +97,65 @@ def run_notebook(
     return run
 
 
+_children: set[subprocess.Popen] = set()
+_children_lock = threading.Lock()
+
+
+def run_in_child(path: str | Path, output_dir: str | Path, parameters: dict[str, object]) -> NotebookRun:
+    """:func:`run_notebook` in a child process of its own (see the module docstring); the same result, read
+    back from the child's last line and ``claims.json``. A child that dies is this run's error, with the
+    last line it wrote."""
+    path, output_dir = Path(path), Path(output_dir)
+    command = [sys.executable, "-m", "theory_collection.execution", str(path), str(output_dir), json.dumps(parameters)]
+    # a session of its own: Ctrl-C reaches the parent, which stops the child and its kernel (:func:`stop_children`)
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    with _children_lock:
+        _children.add(child)
+    try:
+        out, err = child.communicate()
+    finally:
+        with _children_lock:
+            _children.discard(child)
+    run = NotebookRun(path.stem, output_dir)
+    try:
+        record = json.loads(out.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        last = next((line for line in reversed(err.splitlines()) if line.strip()), "no message")
+        run.error = f"the notebook's process ended with exit code {child.returncode}: {last.strip()}"
+        return run
+    run.error, run.seconds, run.started = record["error"], record["seconds"], record["started"]
+    if (output_dir / "claims.json").exists():
+        try:
+            run.claims = load_claims(output_dir / "claims.json")
+        except ValueError as error:
+            run.error = run.error or str(error)
+    return run
+
+
+def stop_children() -> None:
+    """Ask every child process of :func:`run_in_child` to stop: each kills its kernel and ends."""
+    with _children_lock:
+        children = list(_children)
+    for child in children:
+        try:
+            child.terminate()
+        except ProcessLookupError:
+            pass
+
+
+def _run_as_child(argv: list[str]) -> None:
+    """The child's side of :func:`run_in_child`: run the notebook, print the outcome as one JSON line."""
+    path, output_dir, parameters = argv
+
+    def stop(signum, frame):
+        kill_running_kernels()
+        os._exit(128 + signum)  # at once: the notebook's thread may be deep in nbclient's event loop
+
+    signal.signal(signal.SIGTERM, stop)
+    run = run_notebook(path, output_dir, json.loads(parameters))
+    print(json.dumps({"error": run.error, "seconds": run.seconds, "started": run.started}), flush=True)
+
+
 def export_page_of(run: NotebookRun, html: bool) -> None:
     """Write the run's HTML page beside its executed notebook (the report still links the .ipynb without)."""
     if html and run.executed.exists():
@@ -112,7 +181,7 @@ def run_side_by_side(
         bar.set_postfix_str(", ".join(running.values()))
         output_dir = staging / paper_of(path).name / path.stem
         parameters = {"profile": profile, "output_dir": str(output_dir), **prepared[index].parameters}
-        run = run_notebook(path, output_dir, parameters)
+        run = run_in_child(path, output_dir, parameters)
         run.paper = paper_of(path).name
         export_page_of(run, html)
         running.pop(index, None)
@@ -158,5 +227,9 @@ def _stop(pool: ThreadPoolExecutor, futures: dict) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
     deadline = time.monotonic() + 60
     while any(future.running() for future in futures) and time.monotonic() < deadline:
-        kill_running_kernels()  # a kernel starting just now is caught on the next pass
+        stop_children()  # a child starting just now is caught on the next pass
         wait([f for f in futures if f.running()], timeout=0.5)
+
+
+if __name__ == "__main__":
+    _run_as_child(sys.argv[1:])
