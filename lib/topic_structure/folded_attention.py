@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from topic_structure.data import Documents
+from topic_structure.measurements import topic_pair_weights
 from topic_structure.model import TopicTransformer
 
 KINDS = ("same_topic", "diff_topic")
@@ -104,8 +105,6 @@ def pretrained_topic_attention(
     {kind: (D, L, H)}, ``lengths`` (D,), ``mean_distance`` {kind: float}. The distance profile and the positional
     reference use the real labeling's position-level weights, as there.
     """
-    from topic_structure.measurements import topic_pair_weights
-
     config = model.config
     L, H, G = config.num_hidden_layers, config.num_attention_heads, max_tokens
     P, D = lookup.shape[0], len(texts)

@@ -43,6 +43,7 @@ import torch
 
 from theory_collection.wikipedia import Article
 from topic_structure.data import Documents, Vocabulary
+from topic_structure.fast_lda import BatchedLdaModel
 from topic_structure.params import check_float, check_int, check_seed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -272,8 +273,6 @@ def fit_lda(
 
 def _fit_into(entry: Path, corpus: Corpus, params: dict) -> None:
     """Fit, then write model + document topics + manifest into a temporary folder renamed to ``entry``."""
-    from topic_structure.fast_lda import BatchedLdaModel
-
     lda = BatchedLdaModel(
         corpus.bow,
         id2word=dict(enumerate(corpus.words)),

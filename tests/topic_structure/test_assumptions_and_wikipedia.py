@@ -172,7 +172,8 @@ def test_scratch_structure_attention_ratio_is_the_collection_estimator(synthetic
     with torch.no_grad():
         attention = net(synthetic.tokens, visible).attention
     reference = attention_by_topic(attention, synthetic.tokens, visible, VOCAB)["same_topic_ratio"]
-    assert plain["attention"] == pytest.approx(reference, rel=1e-9) and plain["attention"] != pytest.approx(1.0)
+    # float32 attention summed over token pairs there and over positions here: equal to float32 rounding
+    assert plain["attention"] == pytest.approx(reference, rel=1e-6) and plain["attention"] != pytest.approx(1.0)
     full = text_models.scratch_structure(net, synthetic, lookup, 50, 5, np.random.default_rng(0))
     assert full["attention"]["ratio"] == pytest.approx(plain["attention"])
     assert full["gram"]["contrast"] == pytest.approx(plain["gram"]) and full["value"]["contrast"] == pytest.approx(
