@@ -298,17 +298,10 @@ def cross_entropy_loss_and_gradient(
     partition = exp_logits.sum(2)  # (S, Q)
     log_partition = partition.log() + row_peak.squeeze(2)  # (S, Q), minus shift
     expected_logit = logits.mul_(exp_logits).sum(2) / partition + row_peak.squeeze(2)  # (S, Q); logits spent
-    mask_weight, keep_weight, random_weight = 1 - keep_prob - random_prob, keep_prob, random_prob
-    loss = (
-        mask_weight * (log_partition[:, V] - label_mean[:, V]).mean()
-        + keep_weight * (log_partition.gather(1, words) - own).mean()
-        + random_weight * (log_partition[:, :V] - label_mean[:, :V]).mean()
+    loss, keep_each, label_weight, row_weight = _loss_and_row_weights(
+        log_partition, label_mean, own, words, in_set_query, keep_prob, random_prob
     )
     # d loss / d logits as in loss_and_gradient_by_set; H[t, y, q] = sum_{S owns t} c[S, t, q] d loss / d logits
-    keep_each = keep_weight / (count * labels)
-    label_weight = torch.full((queries,), random_weight / (count * V), dtype=dtype)
-    label_weight[V] = mask_weight / count
-    row_weight = label_weight + keep_each * in_set_query.to(dtype)  # (S, Q)
     own_query = torch.zeros(count, queries, dtype=dtype).scatter_(1, words, own)
     backward_mean = row_weight * expected_logit - label_weight * label_mean - keep_each * own_query  # (S, Q): b
     exp_logits *= (row_weight / (partition * set_mass))[:, :, None]  # the softmax part of d loss / d logits, over M
@@ -407,19 +400,12 @@ def loss_and_gradient_by_set(
     exp_logits = logits.exp_()  # (Q, S, V), in place: the softmax over labels, not normalised
     partition = exp_logits.sum(2)  # (Q, S)
     log_partition = (partition.log() + row_peak.squeeze(2)).T  # (S, Q), minus shift
-    mask_weight, keep_weight, random_weight = 1 - keep_prob - random_prob, keep_prob, random_prob
-    loss = (
-        mask_weight * (log_partition[:, V] - label_mean[:, V]).mean()
-        + keep_weight * (log_partition.gather(1, words) - own).mean()
-        + random_weight * (log_partition[:, :V] - label_mean[:, :V]).mean()
+    loss, keep_each, label_weight, row_weight = _loss_and_row_weights(
+        log_partition, label_mean, own, words, in_set_query, keep_prob, random_prob
     )
     # d loss / d logits[S, y, q] = row[S, q] softmax[S, y, q] - [y in S] (label[q] / L + [y = q] keep / (S L)),
     # with label[q] the weight of each (set, query) row of the mask and random terms and row[S, q] = label[q]
     # plus the keep weight when q is in S.
-    keep_each = keep_weight / (count * labels)
-    label_weight = torch.full((queries,), random_weight / (count * V), dtype=dtype)
-    label_weight[V] = mask_weight / count
-    row_weight = label_weight + keep_each * in_set_query.to(dtype)  # (S, Q)
     # b[S, q] = sum_y (d loss / d logits) logits, the softmax-backward term of the attention; its softmax part
     # E_softmax[logit] = sum_t c[S, t, q] sum_y softmax[S, y, q] P[t, y, q]
     expected_logit = (torch.bmm(exp_logits, partial.transpose(1, 2)) * weights).sum(2).T / partition.T  # (S, Q)
@@ -453,6 +439,34 @@ _EXP_RANGE = 600.0  # e^-600 is far above the smallest normal float64 (about e^-
 
 
 @functools.lru_cache(maxsize=8)
+def _loss_and_row_weights(
+    log_partition: torch.Tensor,
+    label_mean: torch.Tensor,
+    own: torch.Tensor,
+    words: torch.Tensor,
+    in_set_query: torch.Tensor,
+    keep_prob: float,
+    random_prob: float,
+) -> tuple[torch.Tensor, float, torch.Tensor, torch.Tensor]:
+    """The population loss from the (S, Q) log-partitions and mean label logits (``own``: the (S, L) logit of
+    each word of a set kept in place, at ``words``), and the weights of its backward: ``keep_each`` (a kept
+    word's), ``label_weight`` (Q,) (a (set, query) row's under the mask and random terms) and ``row_weight``
+    (S, Q) (those plus the keep weight where the query is in the set)."""
+    count, queries = log_partition.shape
+    V, labels = queries - 1, words.shape[1]
+    mask_weight, keep_weight, random_weight = 1 - keep_prob - random_prob, keep_prob, random_prob
+    loss = (
+        mask_weight * (log_partition[:, V] - label_mean[:, V]).mean()
+        + keep_weight * (log_partition.gather(1, words) - own).mean()
+        + random_weight * (log_partition[:, :V] - label_mean[:, :V]).mean()
+    )
+    keep_each = keep_weight / (count * labels)
+    label_weight = torch.full((queries,), random_weight / (count * V), dtype=log_partition.dtype)
+    label_weight[V] = mask_weight / count
+    row_weight = label_weight + keep_each * in_set_query.to(log_partition.dtype)  # (S, Q)
+    return loss, keep_each, label_weight, row_weight
+
+
 def _workspace(shape: tuple[int, ...], dtype: torch.dtype, slot: int) -> torch.Tensor:
     """A reused scratch tensor (``slot`` tells apart several of one shape) for the (S, Q, V) arrays of the population
     gradient: allocating 10 MB afresh each step costs as much as the matrix product that fills it (page faults)."""
