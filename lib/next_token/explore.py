@@ -1,4 +1,4 @@
-"""An explorer of the next-token paper's structure (:mod:`theory_collection.explore`), for notebooks 01 and 02.
+"""An explorer of the next-token paper's structure (:mod:`theory_collection.explore`), for notebook 02.
 
 Choose a small dataset (``n`` sequences of ``T`` tokens over a vocabulary of ``K``, a seed, cyclic or acyclic
 data) and read, for it: its token-priority graphs with their strongly connected components (iterative Tarjan,
