@@ -27,7 +27,7 @@ machine's matrix-product rate, measured here (the best of a few float32 products
 the most positions per second the step could reach. Then the tensors each step keeps for its backward pass
 (exact, for the sides that keep them through autograd), the peak resident memory of a separate process that runs
 only that side, the rate of the library's whole ``train`` loop (sampling and masking included), the public code's
-own figures as quoted in the issues (measured elsewhere), and each notebook's wall time from a report
+own figures as measured once elsewhere (an idle 2-core machine) and quoted, and each notebook's wall time from a report
 (``--report``, default reports/latest and reports/paper: ``make report PROFILE=paper`` makes the latter). The
 machine, its load and the date are printed: on a shared machine timings are noisy (CPU time less so than wall).
 """
@@ -65,7 +65,7 @@ VOCAB = Vocabulary(10, 10)
 MASKING = MaskingConfig(0.15, 0.1, 0.1)
 BATCH_SIZE = 40
 SIDES = ("collection", "collection, stacked", "dense reference")
-# The paper's public code on its own configuration, one thread; quoted from the issues, never measured here.
+# The paper's public code on its own configuration, one thread; quoted, never measured here.
 PUBLIC_CODE_ONE_THREAD = {"uniform attention": 84_000, "trained attention": 73_000}
 
 
@@ -339,7 +339,7 @@ def main() -> None:
         f"{train_loop_rate(4 * args.steps) / 1e3:.1f}k positions/s"
     )
     print(
-        "the public code itself, one thread, measured elsewhere (not here; issues 2 and 17): "
+        "the public code itself, one thread, measured elsewhere: "
         + ", ".join(f"{k} {v / 1e3:.0f}k words/s" for k, v in PUBLIC_CODE_ONE_THREAD.items())
     )
     folders = args.report or [ROOT / "reports" / "latest", ROOT / "reports" / "paper"]

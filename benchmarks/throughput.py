@@ -9,7 +9,7 @@ Adam lr 0.01, BERT masking 0.15 / 0.1 / 0.1); the time to sample and mask 10,000
 the time of one population-loss gradient at T = 10, v = 10, tau = 3 with every matrix trained;
 and the peak resident memory of the process. The reference figure for the paper's public code
 (164k tokens/s with 2 threads, 84k with 1, on an idle 2-core machine; 10 s to load and mask its
-30,000 documents; 590 MiB peak) was measured and reported in the foundation issue; it is quoted,
+30,000 documents; 590 MiB peak) was measured once on another idle 2-core machine; it is quoted,
 not re-measured, so compare ratios only on a similar machine.
 """
 
