@@ -54,10 +54,10 @@ format: setup
 unit: setup
 	$(BIN)/python -m pytest tests
 
-# Two notebooks at a time, one thread each: two multi-threaded kernels on two cores slow each other
-# down many times over.
+# Two notebooks at a time, one thread each (two multi-threaded kernels on two cores slow each other down many
+# times over), unattended: the explorers show their default view and make no widgets.
 notebooks: setup
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest --nbval-lax notebooks -n 2 --dist loadfile
+	OMP_NUM_THREADS=1 THEORY_COLLECTION_HEADLESS=1 $(BIN)/python -m pytest --nbval-lax notebooks -n 2 --dist loadfile
 
 # Re-execute the committed notebooks in place at the default profile, with clean outputs (no progress bars,
 # no stderr, no build paths); PAPER=next_token or NOTEBOOK=topic_structure/04 for fewer.

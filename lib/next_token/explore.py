@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -22,7 +21,7 @@ from next_token.data import DATA_CLASSES, generate_dataset
 from next_token.figures import draw_tpg, shown_queries
 from next_token.graphs import token_priority_graphs
 from next_token.svm import solve_graph_svm, solve_w_fin
-from theory_collection.explore import Explorer, View
+from theory_collection.explore import Explorer, View, control
 
 MAX_DRAWS = 500  # rejection draws for the data class before a choice is called impossible (the notebooks: 10,000)
 
@@ -112,14 +111,14 @@ def structure_explorer(
     seed and the data class over :func:`structure_view`, starting at the given dataset."""
 
     def slider(description, value, low, high):
-        return widgets.IntSlider(value=value, min=low, max=high, description=description, continuous_update=False)
+        return control("IntSlider", value, min=low, max=high, description=description)
 
     controls = {
         "num_samples": slider("n", num_samples, 1, max(12, num_samples)),
         "seq_len": slider("T", seq_len, 2, max(8, seq_len)),
         "vocab_size": slider("K", vocab_size, 2, max(sizes.embed_dim, vocab_size)),
         "seed": slider("seed", seed, 0, 50),
-        "data_class": widgets.Dropdown(options=list(DATA_CLASSES), value=data_class, description="data"),
+        "data_class": control("Dropdown", data_class, options=list(DATA_CLASSES), description="data"),
     }
     return Explorer(
         "A small dataset: its token-priority graphs, their SCCs, W^svm and W^fin",

@@ -2,11 +2,11 @@
 
 :func:`run_notebook` is what a sweep or a cluster worker (:mod:`theory_collection.cluster`) calls for each
 notebook; it never raises for a failing notebook. :func:`run_side_by_side` runs a report's notebooks on this
-machine, several at a time, each in a process of its own (:func:`run_in_child`): nbclient driving several
-kernels from threads of one process can lose a kernel's reply and then wait forever (papermill and nbclient
-say they are process-safe, not thread-safe): reports with ``--jobs 2`` and ``--jobs 4`` hung so now and then,
-a kernel idle and its notebook's cell never finished. ``python -m theory_collection.execution NOTEBOOK
-OUTPUT_DIR PARAMETERS_JSON`` is that process.
+machine, several at a time, each in a process of its own (:func:`run_in_child`): papermill changes the whole
+process's working directory to the notebook's folder for as long as it executes it, so two notebooks of two
+folders run from threads of one process would each start their kernel, and resolve relative paths, in whichever
+folder the other had just changed to. ``python -m theory_collection.execution NOTEBOOK OUTPUT_DIR
+PARAMETERS_JSON`` is that process.
 """
 
 from __future__ import annotations

@@ -13,6 +13,12 @@ and the controls it needs. Displayed in a notebook, an explorer is one output wi
 
 The view's figure is embedded as a PNG with reproducible bytes, so a committed notebook's output does not
 change from one run to the next.
+
+Controls are given as :class:`Control` specs and become ipywidgets only in a kernel a person can use. A kernel
+the collection starts to execute a notebook (a report, a sweep, ``make notebooks-refresh``, nbval) has
+:data:`HEADLESS` in its environment, and there an explorer makes no widget at all and shows its static view:
+nbclient executing a cell that opens widget comms could wait for good on a reply it had already passed over (it
+hung next-token 02's explorer cell now and then in CI), and nobody could move the controls there anyway.
 """
 
 from __future__ import annotations
@@ -20,14 +26,45 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from theory_collection.formatting import tex_to_text
 
+HEADLESS = "THEORY_COLLECTION_HEADLESS"  # set (to 1) in the environment of a kernel that executes unattended
 INTERACTIVE_NOTE = (
     "Interactive in JupyterLab: run this cell with a kernel to move the controls. Shown here at its default."
 )
+
+
+@dataclass
+class Control:
+    """A control to be made: the ipywidgets class's name (``"FloatSlider"``, ``"IntSlider"``, ``"FloatLogSlider"``,
+    ``"Dropdown"``, ``"Text"``), its starting value and its other keyword arguments."""
+
+    kind: str
+    value: object
+    options: dict = field(default_factory=dict)
+
+    def widget(self):
+        """The ipywidgets control, at this value (on release of a slider)."""
+        import ipywidgets as widgets
+
+        options = dict(self.options)
+        if self.kind.endswith("Slider"):
+            options.setdefault("continuous_update", False)
+        return getattr(widgets, self.kind)(value=self.value, **options)
+
+
+def control(kind: str, value: object, **options) -> Control:
+    """:class:`Control` with its options as keywords: ``control("IntSlider", 3, min=1, max=9, description="n")``."""
+    return Control(kind, value, options)
+
+
+def headless() -> bool:
+    """Whether this process is a kernel executing a notebook unattended (see the module docstring)."""
+    return os.environ.get(HEADLESS, "") not in ("", "0")
 
 
 @dataclass
@@ -77,32 +114,37 @@ def note_html(note: str = INTERACTIVE_NOTE) -> str:
 class Explorer:
     """Controls over a render function (see the module docstring).
 
-    ``controls``: ``{name: ipywidgets value widget}``, the names being ``render``'s keyword arguments. The
-    view is rendered at once (so a bad default fails where the explorer is made), then on every change.
+    ``controls``: ``{name: Control}``, the names being ``render``'s keyword arguments. The view is rendered at
+    once (so a bad default fails where the explorer is made), then on every change; in a headless kernel there
+    are no widgets, only that first view.
     """
 
-    def __init__(self, title: str, controls: dict, render: Callable[..., View]):
+    def __init__(self, title: str, controls: dict[str, Control], render: Callable[..., View]):
+        self.title = title
+        self.render = render
+        self.default = {name: spec.value for name, spec in controls.items()}
+        self.shown = view_html(render(**self.default))  # the HTML of the view on display
+        self.static = self.shown + note_html()
+        self.controls: dict = {}
+        self.widget = None
+        if headless():
+            return
         import ipywidgets as widgets
 
-        self.title = title
-        self.controls = dict(controls)
-        self.render = render
-        self.default = self.values()
+        self.controls = {name: spec.widget() for name, spec in controls.items()}
         self.output = widgets.Output()
         heading = widgets.HTML(f"<b>{html.escape(title)}</b>")
         boxes = widgets.Box(
             list(self.controls.values()), layout=widgets.Layout(display="flex", flex_flow="row wrap", gap="0 1em")
         )
         self.widget = widgets.VBox([heading, boxes, self.output])
-        self.shown = view_html(render(**self.default))  # the HTML of the view on display
-        self.static = self.shown + note_html()
         self.update(redraw=False)
-        for control in self.controls.values():
-            control.observe(self.update, names="value")
+        for widget in self.controls.values():
+            widget.observe(self.update, names="value")
 
     def values(self) -> dict:
-        """The controls' current values, by name."""
-        return {name: control.value for name, control in self.controls.items()}
+        """The controls' current values, by name (the defaults in a headless kernel)."""
+        return {name: widget.value for name, widget in self.controls.items()} or dict(self.default)
 
     def view(self) -> str:
         """The view at the controls' current values, as HTML (without the note)."""
@@ -120,7 +162,8 @@ class Explorer:
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         """The live widget for JupyterLab and, for every other reader, the view at the default values."""
-        bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude) or {})
+        live = self.widget._repr_mimebundle_(include=include, exclude=exclude) if self.widget is not None else None
+        bundle = dict(live or {})
         bundle["text/html"] = self.static
         bundle["text/plain"] = f"{self.title} ({INTERACTIVE_NOTE})"
         return bundle

@@ -14,7 +14,11 @@ import weakref
 
 from jupyter_client.manager import AsyncKernelManager
 
+from theory_collection.explore import HEADLESS
+
 KERNEL_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+# what a kernel executing a notebook unattended has in its environment besides (explorers make no widgets there)
+UNATTENDED = {**KERNEL_THREADS, HEADLESS: "1"}
 
 _started: weakref.WeakSet = weakref.WeakSet()
 _lock = threading.Lock()
@@ -25,8 +29,9 @@ class OneThreadKernelManager(AsyncKernelManager):
     remembering it for :func:`kill_running_kernels` (nbclient still owns it and shuts it down)."""
 
     async def start_kernel(self, **kw):
-        """Start the kernel with one compute thread (``env`` given by the caller is kept, thread counts set)."""
-        kw["env"] = {**kw.get("env", os.environ), **KERNEL_THREADS}
+        """Start the kernel with one compute thread, unattended (``env`` given by the caller is kept, thread counts
+        and :data:`theory_collection.explore.HEADLESS` set)."""
+        kw["env"] = {**kw.get("env", os.environ), **UNATTENDED}
         await super().start_kernel(**kw)
         with _lock:
             _started.add(self)

@@ -19,14 +19,13 @@ import math
 from dataclasses import dataclass
 from functools import cache
 
-import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import sympy as sp
 from matplotlib import patheffects
 
-from theory_collection.explore import Explorer, View
+from theory_collection.explore import Explorer, View, control
 from topic_structure.figures import phase_grid
 from topic_structure.theory import attention as ta
 from topic_structure.theory import onset
@@ -127,15 +126,7 @@ def phase_explorer(setting: TopicSetting, keep_prob: float, random_prob: float) 
     """Sliders for ``keep_prob`` and ``random_prob`` over :func:`phase_view`, starting at the given point."""
 
     def slider(description, value):
-        return widgets.FloatSlider(
-            value=value,
-            min=0.0,
-            max=1.0,
-            step=0.01,
-            description=description,
-            continuous_update=False,
-            readout_format=".2f",
-        )
+        return control("FloatSlider", value, min=0.0, max=1.0, step=0.01, description=description, readout_format=".2f")
 
     controls = {"keep_prob": slider("keep_prob", keep_prob), "random_prob": slider("random_prob", random_prob)}
     return Explorer(
@@ -261,26 +252,18 @@ def onset_explorer(
     either side of the given one) over :func:`onset_view`, starting at the given point."""
 
     def log_slider(description, value, low, high):
-        return widgets.FloatLogSlider(
-            value=value,
-            base=10,
-            min=low,
-            max=high,
-            step=0.25,
-            description=description,
-            continuous_update=False,
-            readout_format=".3g",
-        )
+        options = {"base": 10, "min": low, "max": high, "step": 0.25, "readout_format": ".3g"}
+        return control("FloatLogSlider", value, description=description, **options)
 
     controls = {
         "init_scale": log_slider("init_scale", init_scale, math.log10(INIT_SCALES[0]), math.log10(INIT_SCALES[-1])),
-        "keep_prob": widgets.FloatSlider(
-            value=keep_prob,
+        "keep_prob": control(
+            "FloatSlider",
+            keep_prob,
             min=KEEP_PROBS[0],
             max=KEEP_PROBS[-1],
             step=0.01,
             description="keep_prob",
-            continuous_update=False,
             readout_format=".2f",
         ),
         "learning_rate": log_slider(

@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from theory_collection.explore import INTERACTIVE_NOTE, Explorer, View, view_html
+from theory_collection.explore import HEADLESS, INTERACTIVE_NOTE, Explorer, View, control, view_html
 from theory_collection.notebook_outputs import WIDGET_VIEW, clean_outputs, leftovers
 
 
@@ -16,9 +16,7 @@ def render(slope: float, label: str = "line") -> View:
 
 
 def explorer() -> Explorer:
-    import ipywidgets as widgets
-
-    controls = {"slope": widgets.FloatSlider(value=1.0, min=0, max=3), "label": widgets.Text(value="line")}
+    controls = {"slope": control("FloatSlider", 1.0, min=0, max=3), "label": control("Text", "line")}
     return Explorer("a line", controls, render)
 
 
@@ -47,3 +45,13 @@ def test_the_output_is_the_widget_for_jupyterlab_and_the_default_view_for_every_
     (kept,) = nb.cells[0].outputs
     assert set(kept.data) == {"text/html", "text/plain"} and leftovers(nb) == []
     assert nbformat.validate(nb) is None
+
+
+def test_a_kernel_executing_unattended_makes_no_widget_and_shows_the_default_view(monkeypatch):
+    monkeypatch.setenv(HEADLESS, "1")
+    shown = explorer()
+    assert shown.widget is None and shown.controls == {} and shown.values() == {"slope": 1.0, "label": "line"}
+    bundle = shown._repr_mimebundle_()
+    assert set(bundle) == {"text/html", "text/plain"} and "slope $1$" in bundle["text/html"]
+    monkeypatch.setenv(HEADLESS, "0")
+    assert explorer().widget is not None, "HEADLESS=0 is a person's kernel"
