@@ -438,7 +438,6 @@ def loss_and_gradient_by_set(
 _EXP_RANGE = 600.0  # e^-600 is far above the smallest normal float64 (about e^-708)
 
 
-@functools.lru_cache(maxsize=8)
 def _loss_and_row_weights(
     log_partition: torch.Tensor,
     label_mean: torch.Tensor,
@@ -467,6 +466,7 @@ def _loss_and_row_weights(
     return loss, keep_each, label_weight, row_weight
 
 
+@functools.lru_cache(maxsize=8)
 def _workspace(shape: tuple[int, ...], dtype: torch.dtype, slot: int) -> torch.Tensor:
     """A reused scratch tensor (``slot`` tells apart several of one shape) for the (S, Q, V) arrays of the population
     gradient: allocating 10 MB afresh each step costs as much as the matrix product that fills it (page faults)."""
