@@ -178,21 +178,8 @@ def route_06_lda(profile: str, fraction: float):
 
     def fit(model_class):
         models = []
-        for corpus, topics in fits:  # realtext._fit_into's arguments
-            model = model_class(
-                corpus.bow,
-                id2word=dict(enumerate(corpus.words)),
-                num_topics=topics,
-                passes=scaled(P["lda_passes"], fraction),
-                iterations=50,
-                random_state=0,
-                update_every=0,
-                chunksize=len(corpus),
-                alpha="symmetric",
-                eta="symmetric",
-                eval_every=None,
-                dtype=np.float64,
-            )
+        for corpus, topics in fits:
+            model = realtext.train_lda(corpus, topics, scaled(P["lda_passes"], fraction), 50, 0, model_class)
             models.append((model.get_topics(), model.inference(corpus.bow)[0]))
         return models
 

@@ -317,16 +317,26 @@ def cross_entropy_loss_and_gradient(
     grad_values = torch.einsum("tkq,tqy->ytk", exp_scores, accumulated).reshape(V, V)
     grad_attention = torch.einsum("ytk,tqy->tkq", values.reshape(V, T, v), accumulated)  # (T, v, Q)
     grad_scores = exp_scores * (grad_attention - weighted_mean[:, None, :])
-    grad_value_output = torch.zeros_like(value_output)
-    grad_value_output[:, :V] = grad_values
-    grad_score_matrix = torch.zeros_like(score_matrix)
-    grad_score_matrix[:V, :queries] = grad_scores.reshape(V, queries)
+    grad_score_matrix, grad_value_output = _embedded(grad_scores, grad_values, score_matrix, value_output)
     # the attention a word query puts on its own topic's words: c[S, t(q), q] Z[t(q), q]
     word = torch.arange(V)
     own_weight = topic_weight[label_topic, word] * topic_mass[label_topic, word]  # (V,)
     own_topic_mass = members[:, label_topic] * own_weight / set_mass[:, :V]  # (S, V)
     mass = own_topic_mass[in_set_query[:, :V]].mean()
     return float(loss), grad_score_matrix, grad_value_output, float(mass)
+
+
+def _embedded(
+    grad_scores: torch.Tensor, grad_values: torch.Tensor, score_matrix: torch.Tensor, value_output: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The gradients with respect to the whole (vocab, vocab) score matrix and (V, vocab) value output, from those
+    of the entries the loss reads: (T, v, Q) scores of content-word keys and (V, V) values of content words."""
+    V, queries = grad_values.shape[0], grad_scores.shape[-1]
+    grad_score_matrix = torch.zeros_like(score_matrix)
+    grad_score_matrix[:V, :queries] = grad_scores.reshape(V, queries)
+    grad_value_output = torch.zeros_like(value_output)
+    grad_value_output[:, :V] = grad_values
+    return grad_score_matrix, grad_value_output
 
 
 def _check_population_shapes(score_matrix: torch.Tensor, value_output: torch.Tensor, V: int) -> None:
@@ -425,10 +435,7 @@ def loss_and_gradient_by_set(
     grad_values = torch.einsum("tkq,qty->ytk", exp_scores, accumulated).reshape(V, V)
     grad_attention = torch.einsum("ytk,qty->tkq", values.reshape(V, T, v), accumulated)  # (T, v, Q)
     grad_scores = exp_scores * (grad_attention - weighted_mean[:, None, :])
-    grad_value_output = torch.zeros_like(value_output)
-    grad_value_output[:, :V] = grad_values
-    grad_score_matrix = torch.zeros_like(score_matrix)
-    grad_score_matrix[:V, :queries] = grad_scores.reshape(V, queries)
+    grad_score_matrix, grad_value_output = _embedded(grad_scores, grad_values, score_matrix, value_output)
     # the attention a word query puts on its own topic's words: c[S, t(q), q] Z[t(q), q]
     own_topic_mass = weights[torch.arange(V), :, label_topic].T * topic_mass[label_topic, torch.arange(V)]  # (S, V)
     mass = own_topic_mass[in_set_query[:, :V]].mean()

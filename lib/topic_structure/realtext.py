@@ -271,15 +271,17 @@ def fit_lda(
         return model
 
 
-def _fit_into(entry: Path, corpus: Corpus, params: dict) -> None:
-    """Fit, then write model + document topics + manifest into a temporary folder renamed to ``entry``."""
-    lda = BatchedLdaModel(
+def train_lda(corpus: Corpus, num_topics: int, passes: int, iterations: int, seed: int, model_class=BatchedLdaModel):
+    """LDA fitted to ``corpus`` as the collection fits it (:func:`fit_lda` caches it): all documents in one chunk per
+    pass, symmetric priors, float64; ``model_class`` is :class:`fast_lda.BatchedLdaModel` or gensim's ``LdaModel``
+    (the reference it is compared with)."""
+    return model_class(
         corpus.bow,
         id2word=dict(enumerate(corpus.words)),
-        num_topics=params["num_topics"],
-        passes=params["passes"],
-        iterations=params["iterations"],
-        random_state=params["seed"],
+        num_topics=num_topics,
+        passes=passes,
+        iterations=iterations,
+        random_state=seed,
         update_every=0,
         chunksize=len(corpus),
         alpha="symmetric",
@@ -287,6 +289,11 @@ def _fit_into(entry: Path, corpus: Corpus, params: dict) -> None:
         eval_every=None,
         dtype=np.float64,
     )
+
+
+def _fit_into(entry: Path, corpus: Corpus, params: dict) -> None:
+    """Fit, then write model + document topics + manifest into a temporary folder renamed to ``entry``."""
+    lda = train_lda(corpus, params["num_topics"], params["passes"], params["iterations"], params["seed"])
     gamma, _ = lda.inference(corpus.bow)  # (D, K) variational Dirichlet parameters
     doc_topics = gamma / gamma.sum(1, keepdims=True)
     work = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))

@@ -19,20 +19,11 @@ from topic_structure.batched_runs import (
     structures,
     sweep_runs,
 )
+from topic_structure.params import GRID_NAMES
+from topic_structure.profiles import NOTEBOOK_PROFILES
 
-BASE = {
-    "optimizer": "adam",
-    "learning_rate": 0.01,
-    "weight_decay": 0.0,
-    "init_scale": 1.0,
-    "mask_prob": 0.15,
-    "keep_prob": 0.1,
-    "random_prob": 0.1,
-    "num_topics": 4,
-    "words_per_topic": 3,
-    "alpha": 0.1,
-    "doc_length": [20, 30],
-}
+QUICK_08 = NOTEBOOK_PROFILES["08_synthetic_lda"]["quick"]  # notebook 08's settings, on a smaller vocabulary here
+BASE = {**{name: QUICK_08[name] for name in GRID_NAMES}, "num_topics": 4, "words_per_topic": 3, "doc_length": [20, 30]}
 COMMON = dict(num_docs=200, batch_size=16, log_every=3, probe_docs=8, data_seed=0)
 # float32 training: the stacked products round differently, and a dozen Adam steps amplify it a little
 RTOL, ATOL = 2e-4, 1e-6

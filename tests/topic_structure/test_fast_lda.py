@@ -12,20 +12,7 @@ from topic_structure.fast_lda import BatchedLdaModel
 
 
 def _fit(model_class, corpus, topics, seed=0):
-    return model_class(
-        corpus.bow,
-        id2word=dict(enumerate(corpus.words)),
-        num_topics=topics,
-        passes=4,
-        iterations=50,
-        random_state=seed,
-        update_every=0,
-        chunksize=len(corpus),
-        alpha="symmetric",
-        eta="symmetric",
-        eval_every=None,
-        dtype=np.float64,
-    )
+    return realtext.train_lda(corpus, topics, passes=4, iterations=50, seed=seed, model_class=model_class)
 
 
 def _corpora():

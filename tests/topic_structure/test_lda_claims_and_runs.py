@@ -12,20 +12,15 @@ from topic_structure import lda_runs
 from topic_structure.claims import run_values
 from topic_structure.claims import synthetic_lda as lda_claims
 from topic_structure.claims import topic_attention_over_training as attention_claims
+from topic_structure.params import GRID_NAMES
 from topic_structure.profiles import NOTEBOOK_PROFILES
 from topic_structure.theory import exchange
 
+QUICK_08 = NOTEBOOK_PROFILES["08_synthetic_lda"]["quick"]  # notebook 08's settings, on a smaller vocabulary here
 SETTINGS = {
-    "optimizer": "adam",
-    "learning_rate": 0.01,
-    "weight_decay": 0.0,
-    "init_scale": 1.0,
-    "mask_prob": 0.15,
-    "keep_prob": 0.1,
-    "random_prob": 0.1,
+    **{name: QUICK_08[name] for name in GRID_NAMES},
     "num_topics": 3,
     "words_per_topic": 3,
-    "alpha": 0.1,
     "doc_length": [10, 15],
 }
 COMMON = dict(num_docs=100, batch_size=10, log_every=2, probe_docs=6, data_seed=0)

@@ -16,6 +16,7 @@ from topic_structure.measurements import (
     same_and_different_topic_means,
     topic_ratio_with_baseline,
 )
+from topic_structure.profiles import NOTEBOOK_PROFILES
 from topic_structure.theory import two_stage_ode
 from topic_structure.training import TrainConfig, fresh_documents
 
@@ -108,19 +109,8 @@ def test_lda_structure_run_measures_every_snapshot_and_keeps_the_trained_model()
 
 
 def test_check_grid_names_the_bad_point():
-    base = {
-        "optimizer": "adam",
-        "learning_rate": 0.01,
-        "weight_decay": 0.0,
-        "init_scale": 1.0,
-        "mask_prob": 0.15,
-        "keep_prob": 0.1,
-        "random_prob": 0.1,
-        "num_topics": 5,
-        "words_per_topic": 5,
-        "alpha": 0.1,
-        "doc_length": [40, 60],
-    }
+    quick = NOTEBOOK_PROFILES["08_synthetic_lda"]["quick"]
+    base = {name: quick[name] for name in params.GRID_NAMES}  # what notebook 08 runs at the quick profile
     params.check_grid([{}, {"keep_prob": 0.3}], base)
     with pytest.raises(ValueError, match="unknown name"):
         params.check_grid([{"steps": 3}], base)
