@@ -1,13 +1,42 @@
 """Headless Chromium for the browser tests of the report and of JupyterLab (Debian's ``chromium`` and
 ``chromium-driver``; ``.ci/run`` installs them). A test that uses the ``browser`` fixture is skipped, saying
-why, only where they are absent."""
+why, only where they are absent. ``lock_held``: another process holding a folder's lock, for the tests of
+refusals."""
 
+import contextlib
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
+
+@pytest.fixture
+def lock_held():
+    """``with lock_held(folder, command) as holder:`` another process holds ``folder``'s lock (``locks.hold``) for
+    the block; ``holder`` is that process (its ``pid`` is what a refusal names), killed when the block ends."""
+
+    @contextlib.contextmanager
+    def hold(folder: Path, command: str = "report"):
+        script = (
+            "import sys, time; from theory_collection import locks\n"
+            "with locks.hold(sys.argv[1], sys.argv[2]):\n    print('held', flush=True); time.sleep(300)"
+        )
+        holder = subprocess.Popen(
+            [sys.executable, "-c", script, str(folder), command], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            yield holder
+        finally:
+            holder.kill()
+            holder.wait()
+
+    return hold
+
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")

@@ -3,8 +3,6 @@
 import csv
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -168,25 +166,10 @@ def test_grade_refuses_a_course_whose_config_nbgrader_cannot_load(course, tmp_pa
         workflow.grade_course(copy)
 
 
-def test_a_second_grading_of_one_course_refuses_while_the_first_holds_it(course, capsys):
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; from theory_collection import locks\n"
-            "with locks.hold(sys.argv[1], 'course grade'):\n    print('held', flush=True); time.sleep(300)",
-            str(course),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+def test_a_second_grading_of_one_course_refuses_while_the_first_holds_it(course, capsys, lock_held):
+    with lock_held(course, "course grade") as holder:
         before = (course / "grades.csv").read_bytes()
         assert main(["course", "grade", str(course)]) == 2
         (line,) = capsys.readouterr().err.strip().splitlines()
         assert f"is in use by another run (process {holder.pid} on" in line
         assert (course / "grades.csv").read_bytes() == before
-    finally:
-        holder.kill()
-        holder.wait()

@@ -205,28 +205,13 @@ def test_a_stale_lock_is_taken_over_and_said_so(baseline, tmp_path, capsys):
     assert not (out / ".staging-left").exists() and not (out / locks.LOCK_FILE).exists()
 
 
-def test_a_report_into_a_folder_another_process_holds_refuses_at_once(baseline, tmp_path, capsys):
+def test_a_report_into_a_folder_another_process_holds_refuses_at_once(baseline, tmp_path, capsys, lock_held):
     folder, out = baseline[0], copy_of(baseline, tmp_path)
     before = files_of(out)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; from theory_collection import locks\n"
-            "with locks.hold(sys.argv[1], 'report'):\n    print('held', flush=True); time.sleep(300)",
-            str(out),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held(out) as holder:
         assert main(["report", "--notebooks", str(folder), "--out", str(out)]) == 2
         (line,) = capsys.readouterr().err.strip().splitlines()
         assert f"is in use by another run (process {holder.pid} on" in line
-    finally:
-        holder.kill()
-        holder.wait()
     assert files_of(out) == {**before, locks.LOCK_FILE: (out / locks.LOCK_FILE).read_bytes()}
 
 

@@ -5,8 +5,6 @@ point finished, and must always end with its summary."""
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -136,28 +134,15 @@ def test_a_sweep_of_a_notebook_with_boolean_claims_ends_with_its_summary(tmp_pat
     assert any(column.endswith(".verdict") for column in table.columns)
 
 
-def test_a_sweep_into_a_folder_another_run_holds_refuses_before_a_cluster_starts(tmp_path, capsys, monkeypatch):
+def test_a_sweep_into_a_folder_another_run_holds_refuses_before_a_cluster_starts(
+    tmp_path, capsys, monkeypatch, lock_held
+):
     out = tmp_path / "out"
     grid = tmp_path / "grid.yaml"
     grid.write_text(f"notebook: {FIXTURES / 'geometric_point.ipynb'}\nparameters: {{terms: [5]}}\n")
     monkeypatch.setattr(sweep, "connect", lambda *a, **k: pytest.fail("a cluster started for a folder in use"))
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; from theory_collection import locks\n"
-            "with locks.hold(sys.argv[1], 'report'):\n    print('held', flush=True); time.sleep(300)",
-            str(out),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held(out) as holder:
         assert main(["sweep", str(grid), "--out", str(out)]) == 2
         (line,) = capsys.readouterr().err.strip().splitlines()
         assert f"is in use by another run (process {holder.pid} on" in line and "before this sweep" in line
-    finally:
-        holder.kill()
-        holder.wait()
     assert [p.name for p in out.iterdir()] == [".lock"], "the sweep wrote into a folder another run holds"
