@@ -11,7 +11,7 @@ steps (default 1: the full runs, about 35 minutes at the paper profile on an idl
 minutes). The old route is the one-run library code the notebooks called before the stacked and folded routes
 (kept in the library as the reference the tests compare with); the new one is what they call now:
 
-    05-population 05's population GD (--steps)     population.loss_and_gradient_by_set / cross_entropy_loss_and_gradient
+    05-population 05's population GD (--steps)     population_gradient: route="by_set" / route="all_sets"
     06-lda        06's two LDA fits (no cache)     gensim's LdaModel / fast_lda.BatchedLdaModel
     06-stage-one  06's stage-one runs              data_assumptions.stage_one_run per run / stage_one_runs (stacked)
     07-scratch    07's from-scratch model          training.train / batched_training.train_runs (one run)
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import os
 import time
 import warnings
@@ -44,7 +45,7 @@ import pandas as pd
 import torch
 
 from topic_structure import attention_over_training as at
-from topic_structure import batched_runs, lda_runs, population, realtext, text_models
+from topic_structure import batched_runs, lda_runs, population_gradient, realtext, text_models
 from topic_structure import data_assumptions as da
 from topic_structure.batched_training import train_runs
 from topic_structure.data import Vocabulary, sample_lda
@@ -151,8 +152,8 @@ def route_05(profile: str, fraction: float):
             )
 
     return (
-        lambda: descend(population.loss_and_gradient_by_set),
-        lambda: descend(population.cross_entropy_loss_and_gradient),
+        lambda: descend(functools.partial(population_gradient.cross_entropy_loss_and_gradient, route="by_set")),
+        lambda: descend(population_gradient.cross_entropy_loss_and_gradient),
         gap,
     )
 

@@ -13,7 +13,6 @@ The claims these runs test are :mod:`claims.embeddings`, :mod:`claims.value_matr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -24,7 +23,7 @@ from topic_structure.data import Documents, Vocabulary, sample_equal_mixture, sa
 from topic_structure.masking import MaskingConfig, mask_documents
 from topic_structure.measurements import BLOCKS, block_averages
 from topic_structure.model import ModelConfig, TopicTransformer
-from topic_structure.population import fit_population
+from topic_structure.population import Setting, fit_population
 from topic_structure.theory import attention as ta
 from topic_structure.theory import finite_length
 from topic_structure.training import (
@@ -37,29 +36,6 @@ from topic_structure.training import (
     train,
     train_until_converged,
 )
-
-
-@dataclass(frozen=True)
-class Setting:
-    """The standard parameters an exact route needs."""
-
-    num_topics: int
-    words_per_topic: int
-    topics_per_doc: int
-    weight_decay: float
-    keep_prob: float = 0.1
-    random_prob: float = 0.1
-    seed: int = 0
-
-    @property
-    def vocab(self) -> Vocabulary:
-        """The setting's vocabulary of ``T v`` content words."""
-        return Vocabulary(self.num_topics, self.words_per_topic)
-
-    @property
-    def counts(self) -> tuple[int, int, int]:
-        """``(T, v, tau)``, the leading arguments of the theory functions."""
-        return self.num_topics, self.words_per_topic, self.topics_per_doc
 
 
 def embedding_model(setting: Setting, d_model: int | None = None, init_scale: float = 0.3) -> TopicTransformer:

@@ -13,6 +13,7 @@ from topic_structure import lda_runs
 from topic_structure.data import Documents, Vocabulary, sample_lda
 from topic_structure.masking import MaskingConfig
 from topic_structure.model import ModelConfig, TopicTransformer
+from topic_structure.population import Setting
 from topic_structure.theory import exchange
 from topic_structure.training import TrainConfig
 
@@ -119,7 +120,7 @@ def test_exchange_scores_give_the_stated_masses():
 
 def test_population_optimum_under_strong_decay_treats_copies_like_mates():
     # at lambda = 1e-3 (T = 4, v = 3, tau = 2) the optimum found from a random start keeps a = b and R_I = R_A
-    optimum = exchange.population_optimum(4, 3, 2, 0.1, 0.1, 1e-3)
+    optimum = exchange.population_optimum(Setting(4, 3, 2, 1e-3, keep_prob=0.1, random_prob=0.1))
     assert abs(optimum["excess"]) < 1e-4
     assert optimum["R_A"] > 1.2
     assert optimum["R_I"] == pytest.approx(optimum["R_A"], rel=1e-3)

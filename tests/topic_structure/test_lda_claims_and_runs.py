@@ -13,6 +13,7 @@ from topic_structure.claims import run_values
 from topic_structure.claims import synthetic_lda as lda_claims
 from topic_structure.claims import topic_attention_over_training as attention_claims
 from topic_structure.params import GRID_NAMES
+from topic_structure.population import Setting
 from topic_structure.profiles import NOTEBOOK_PROFILES
 from topic_structure.theory import exchange
 
@@ -176,7 +177,7 @@ def test_exchange_rate_checks_and_the_population_rule_claim():
 
 def test_population_optima_reads_the_rule_at_each_optimum():
     optima = exchange.population_optima([1e-2], seed=0, progress=False)  # one point: runs in this process
-    direct = exchange.population_optimum(4, 3, 2, 0.1, 0.1, 1e-2, seed=0)
+    direct = exchange.population_optimum(Setting(4, 3, 2, 1e-2, keep_prob=0.1, random_prob=0.1, seed=0))
     assert optima.loc[0, "R_I"] == direct["R_I"] and optima.loc[0, "excess"] == direct["excess"]
     copies_win = direct["R_I"] / direct["R_A"] > 1 + exchange.EQUAL
     assert bool(optima.loc[0, "rule holds"]) == (

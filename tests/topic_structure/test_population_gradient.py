@@ -3,15 +3,11 @@
 import pytest
 import torch
 
-from topic_structure import population
+from topic_structure import population_gradient
 from topic_structure.data import Vocabulary
 from topic_structure.model import ModelConfig, TopicTransformer
-from topic_structure.population import (
-    combine_terms,
-    cross_entropy_loss_and_gradient,
-    population_loss,
-    population_loss_terms,
-)
+from topic_structure.population import combine_terms, population_loss, population_loss_terms
+from topic_structure.population_gradient import cross_entropy_loss_and_gradient
 from topic_structure.theory import population_descent
 
 
@@ -51,7 +47,7 @@ def test_equals_autograd_on_random_matrices(num_topics, words_per_topic, topics_
     scores = (scale * torch.randn(size, size, generator=generator, dtype=torch.float64)).requires_grad_()
     value_output = (scale * torch.randn(V, size, generator=generator, dtype=torch.float64)).requires_grad_()
     spread = float(value_output.detach()[:, :V].max() - value_output.detach()[:, :V].min())
-    assert (spread > population._EXP_RANGE) == (scale == 100.0)
+    assert (spread > population_gradient._EXP_RANGE) == (scale == 100.0)
     loss = combine_terms(population_loss_terms(scores, value_output, vocab, topics_per_doc), keep_prob, random_prob)
     expected = torch.autograd.grad(loss, [scores, value_output])
     value, grad_scores, grad_values, mass = cross_entropy_loss_and_gradient(
@@ -98,8 +94,8 @@ def test_refuses_matrices_too_small_for_the_vocabulary():
 
 def _fallbacks(monkeypatch) -> list:
     """Record every call of the per-set route (the fallback) made through cross_entropy_loss_and_gradient."""
-    calls, by_set = [], population.loss_and_gradient_by_set
-    monkeypatch.setattr(population, "loss_and_gradient_by_set", lambda *a: calls.append(a) or by_set(*a))
+    calls, by_set = [], population_gradient._by_set_route
+    monkeypatch.setattr(population_gradient, "_by_set_route", lambda *a: calls.append(a) or by_set(*a))
     return calls
 
 
@@ -112,7 +108,8 @@ def test_all_sets_at_once_equal_the_per_set_route(num_topics, words_per_topic, t
     calls = _fallbacks(monkeypatch)
     got = cross_entropy_loss_and_gradient(scores, value_output, vocab, topics_per_doc, 0.1, 0.2)
     assert not calls  # the all-sets route ran
-    want = population.loss_and_gradient_by_set(scores, value_output, vocab, topics_per_doc, 0.1, 0.2)
+    want = cross_entropy_loss_and_gradient(scores, value_output, vocab, topics_per_doc, 0.1, 0.2, route="by_set")
+    assert len(calls) == 1
     for a, b in zip(got, want):
         scale = float(b.abs().max()) if isinstance(b, torch.Tensor) else abs(b)
         assert float((torch.as_tensor(a) - torch.as_tensor(b)).abs().max()) <= 1e-13 * scale

@@ -17,8 +17,7 @@ from scipy.optimize import brentq
 from theory_collection.claims import claim_specs
 from topic_structure.claims import ABSTRACT_ATTENTION, POPULATION_SETTING, family
 from topic_structure.measurements import BLOCKS, block_averages
-from topic_structure.population import EXACT_TOLERANCE, combine_terms, population_loss_terms
-from topic_structure.stage_runs import Setting
+from topic_structure.population import EXACT_TOLERANCE, Setting, combine_terms, population_loss_terms
 from topic_structure.theory import attention as ta
 
 SECTION_GRADIENT = "2 · (a) The score gradient at uniform attention, by query kind"

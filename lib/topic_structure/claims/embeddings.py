@@ -22,8 +22,8 @@ from topic_structure.claims import (
     trained_specs,
 )
 from topic_structure.measurements import block_averages
-from topic_structure.population import EXACT_TOLERANCE
-from topic_structure.stage_runs import ConvergedRun, Setting, embedding_model, population_optimum
+from topic_structure.population import EXACT_TOLERANCE, Setting
+from topic_structure.stage_runs import ConvergedRun, embedding_model, population_optimum
 from topic_structure.theory import embeddings
 
 SECTION_EXACT = "5. Independent check: the full-matrix population optimum"

@@ -21,13 +21,12 @@ from topic_structure.claims import (
     trained_specs,
 )
 from topic_structure.measurements import BLOCKS, block_averages
-from topic_structure.population import EXACT_TOLERANCE
+from topic_structure.population import EXACT_TOLERANCE, Setting
 from topic_structure.stage_runs import (
     CODE_DOCS,
     CODE_EPOCHS,
     CODE_PROBE_LENGTH,
     ConvergedRun,
-    Setting,
     population_optimum,
     value_model,
 )

@@ -23,7 +23,7 @@ from topic_structure.data import Vocabulary
 from topic_structure.measurements import block_averages
 from topic_structure.model import ModelConfig, TopicTransformer
 from topic_structure.params import check_int, check_topic_counts, check_weight_decay
-from topic_structure.population import combine_terms, fit_population, population_loss_terms, topic_sets
+from topic_structure.population import Setting, combine_terms, fit_population, population_loss_terms, topic_sets
 from topic_structure.theory.attention import block_value_output
 
 a, b, c = sp.symbols("a b c", real=True)  # value-output blocks: diagonal, same topic, different topic
@@ -161,28 +161,23 @@ def exchange_rate_numeric(
 # ----- the population optimum with everything in token space trained ----------------------------------
 
 
-def population_optimum(
-    num_topics: int,
-    words_per_topic: int,
-    topics_per_doc: int,
-    keep_prob: float,
-    random_prob: float,
-    weight_decay: float,
-    seed: int = 0,
-    init_scale: float = 0.3,
-    rounds: int = 200,
-) -> dict[str, float]:
-    """Minimise the exact population loss (one-hot E, trained W_K, W_Q, W_V, W_pred = I) from a random start.
+def population_optimum(setting: Setting, init_scale: float = 0.3, rounds: int = 200) -> dict[str, float]:
+    """Minimise the exact population loss (one-hot E, trained W_K, W_Q, W_V, W_pred = I) of ``setting`` from a
+    random start (its seed, entries of scale ``init_scale``).
 
-    float64 L-BFGS (:func:`population.fit_population`) with weight decay ``weight_decay``. Returns the
+    float64 L-BFGS (:func:`population.fit_population`) with the setting's weight decay. Returns the
     value-output blocks ``a, b, c`` and ``excess = a - b``, the population attention of word queries on
     their topic set relative to uniform (``copy`` on their own type, ``mates``, ``others``), the ratios
     ``R_I = copy / others`` and ``R_A = mates / others``, the loss, and ``gradient`` (largest entry at the end).
     """
-    check_weight_decay(weight_decay, positive=True)
+    check_weight_decay(setting.weight_decay, positive=True)
     check_int("rounds", rounds, 1)
-    model = TopicTransformer(ModelConfig(num_topics, words_per_topic, init_scale=init_scale), seed=seed).double()
-    losses = fit_population(model, topics_per_doc, keep_prob, random_prob, weight_decay, steps=rounds)
+    num_topics, words_per_topic, topics_per_doc = setting.counts
+    model = TopicTransformer(ModelConfig(num_topics, words_per_topic, init_scale=init_scale), seed=setting.seed)
+    model = model.double()
+    losses = fit_population(
+        model, topics_per_doc, setting.keep_prob, setting.random_prob, setting.weight_decay, steps=rounds
+    )
     gradient = max(float(p.grad.abs().max()) for p in model.parameters() if p.grad is not None)
     vocab = model.vocab
     with torch.no_grad():
@@ -258,12 +253,7 @@ def population_optima(decays, seed: int, progress: bool = True) -> pd.DataFrame:
     The decays are independent minimisations: they run side by side on Dask workers
     (:func:`theory_collection.sweep.map_points`).
     """
-    points = [
-        dict(
-            num_topics=4, words_per_topic=3, topics_per_doc=2, keep_prob=0.1, random_prob=0.1, weight_decay=d, seed=seed
-        )
-        for d in decays
-    ]
+    points = [dict(setting=Setting(4, 3, 2, decay, keep_prob=0.1, random_prob=0.1, seed=seed)) for decay in decays]
     found = map_points(population_optimum, points, progress=progress, description="population optima")
     optima = pd.DataFrame([{"weight_decay": decay, **optimum} for decay, optimum in zip(decays, found)])
     optima["rule holds"] = [

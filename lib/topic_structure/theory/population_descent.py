@@ -26,12 +26,8 @@ from topic_structure.params import (
     check_steps,
     check_weight_decay,
 )
-from topic_structure.population import (
-    combine_terms,
-    cross_entropy_loss_and_gradient,
-    population_loss,
-    population_loss_terms,
-)
+from topic_structure.population import combine_terms, population_loss, population_loss_terms
+from topic_structure.population_gradient import cross_entropy_loss_and_gradient
 from topic_structure.theory.attention import same_topic_mass as population_same_topic_masses
 from topic_structure.theory.two_stage_ode import MASS, UNIFORM_MASS, ReducedFlow, as_state
 
