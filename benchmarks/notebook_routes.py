@@ -119,7 +119,7 @@ def route_08(profile: str, fraction: float, grid: bool):
     )
 
 
-def route_09(profile: str, fraction: float, sweep: bool):
+def attention_points(profile: str, fraction: float, sweep: bool) -> list[dict]:
     P = NOTEBOOK_PROFILES["09_topic_attention_over_training"][profile]
     base = {**{name: P[name] for name in GRID_NAMES}, "decoder": "tied"}
     common = dict(num_docs=P["num_docs"], batch_size=P["batch_size"], log_every=P["log_every"], probe_docs=PROBE_DOCS)
@@ -130,6 +130,11 @@ def route_09(profile: str, fraction: float, sweep: bool):
     else:
         steps = scaled(P["steps"], fraction)
         points = [dict(settings=base, train_seed=s, steps=steps, data_seed=0, **common) for s in range(P["num_seeds"])]
+    return points
+
+
+def route_09(profile: str, fraction: float, sweep: bool):
+    points = attention_points(profile, fraction, sweep)
     return (
         lambda: [at.sweep_run(**p) for p in points],
         lambda: batched_runs.sweep_runs(points),

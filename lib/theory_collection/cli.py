@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from theory_collection import cluster, compare, papers, runner, verdicts
+from theory_collection import compare, papers, points, runner, verdicts
 from theory_collection.course import cli as course_cli
 from theory_collection.papers import REPO_ROOT
 from theory_collection.params import PROFILES
@@ -179,8 +179,8 @@ def run_report(args) -> int:
     out = runner.check_out_dir(args.out)
     jobs = None if args.jobs is None else runner.check_jobs(args.jobs)  # run_notebooks takes None as the cores
     if args.scheduler is not None:
-        cluster.check_scheduler_address(args.scheduler)
-    timeout = cluster.check_connect_timeout(args.connect_timeout)
+        points.check_scheduler_address(args.scheduler)
+    timeout = points.check_connect_timeout(args.connect_timeout)
     runner.prepare(paths, overrides, args.profile)  # every check, before anything is written
     runner.check_report_profile(out, args.profile)
     try:
@@ -215,8 +215,8 @@ def run_sweep(args) -> int:
 
     grid = sweep.load_grid(args.grid, args.notebooks)
     if args.scheduler is not None:
-        cluster.check_scheduler_address(args.scheduler)
-    timeout = cluster.check_connect_timeout(args.connect_timeout)
+        points.check_scheduler_address(args.scheduler)
+    timeout = points.check_connect_timeout(args.connect_timeout)
     workers = None if args.workers is None else sweep.check_workers(args.workers)
     out = runner.check_out_dir(args.out if args.out else REPO_ROOT / "reports" / "sweeps" / Path(args.grid).stem)
     table = sweep.run_sweep(grid, out, scheduler=args.scheduler, workers=workers, timeout=timeout)

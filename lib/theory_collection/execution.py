@@ -29,6 +29,7 @@ from theory_collection.claims import load_claims
 from theory_collection.jupyter_kernels import OneThreadKernelManager, kill_running_kernels
 from theory_collection.papers import paper_of
 from theory_collection.params import memory_budget_bytes
+from theory_collection.points import NOTEBOOK_WORKERS
 from theory_collection.report import export_html
 from theory_collection.runs import NotebookRun
 
@@ -101,14 +102,20 @@ _children: set[subprocess.Popen] = set()
 _children_lock = threading.Lock()
 
 
-def run_in_child(path: str | Path, output_dir: str | Path, parameters: dict[str, object]) -> NotebookRun:
+def run_in_child(
+    path: str | Path, output_dir: str | Path, parameters: dict[str, object], workers: int = 1
+) -> NotebookRun:
     """:func:`run_notebook` in a child process of its own (see the module docstring); the same result, read
     back from the child's last line and ``claims.json``. A child that dies is this run's error, with the
-    last line it wrote."""
+    last line it wrote. ``workers``: the Dask workers the notebook's points may start
+    (:func:`theory_collection.points.notebook_workers`)."""
     path, output_dir = Path(path), Path(output_dir)
     command = [sys.executable, "-m", "theory_collection.execution", str(path), str(output_dir), json.dumps(parameters)]
+    environment = {**os.environ, NOTEBOOK_WORKERS: str(workers)}
     # a session of its own: Ctrl-C reaches the parent, which stops the child and its kernel (:func:`stop_children`)
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    child = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, env=environment
+    )
     with _children_lock:
         _children.add(child)
     try:
@@ -174,6 +181,8 @@ def run_side_by_side(
     runs: list[NotebookRun | None] = [None] * len(prepared)
     running: dict[int, str] = {}
     bar = tqdm(total=len(prepared), desc=f"notebooks ({profile})", unit="notebook", disable=not progress)
+    side_by_side = max(min(jobs, len(prepared)), 1)
+    workers = max((os.cpu_count() or 1) // side_by_side, 1)  # each notebook's share of the cores for its points
 
     def execute(index: int) -> NotebookRun:
         path = prepared[index].path
@@ -181,13 +190,13 @@ def run_side_by_side(
         bar.set_postfix_str(", ".join(running.values()))
         output_dir = staging / paper_of(path).name / path.stem
         parameters = {"profile": profile, "output_dir": str(output_dir), **prepared[index].parameters}
-        run = run_in_child(path, output_dir, parameters)
+        run = run_in_child(path, output_dir, parameters, workers)
         run.paper = paper_of(path).name
         export_page_of(run, html)
         running.pop(index, None)
         return run
 
-    pool = ThreadPoolExecutor(max_workers=max(min(jobs, len(prepared)), 1), thread_name_prefix="notebook")
+    pool = ThreadPoolExecutor(max_workers=side_by_side, thread_name_prefix="notebook")
     futures: dict = {}  # future -> index into prepared
     active: set = set()
     waiting, budget = list(order), memory_budget_bytes()

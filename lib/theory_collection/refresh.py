@@ -12,7 +12,9 @@ Each notebook runs as the runner runs it (papermill, its own folder as working d
 thread, no parameter injected: the notebook writes where it writes when opened in JupyterLab). Only a
 notebook that ran to its end is written back, and only its outputs and execution counts change:
 sources, cell ids, tags and the notebook's metadata stay as committed, less what changes at every run
-(papermill's timings, saved widget state). The outputs are cleaned (:mod:`theory_collection.notebook_outputs`:
+(papermill's timings, saved widget state); the notebook records how long the run took
+(:func:`theory_collection.runner.committed_seconds`: a report with no earlier run starts the longest first).
+The outputs are cleaned (:mod:`theory_collection.notebook_outputs`:
 no progress bar, no widget view without its static fallback) and show the repository's paths relative to
 it and the home folder as ``~``. A stderr output that is not a progress bar (a warning) stays, and is
 named: fix it at its source (``tests/core/test_committed_notebooks.py`` fails while one is there).
@@ -69,9 +71,21 @@ def refresh_notebook(path: str | Path, scratch: str | Path) -> Refreshed:
             cell.metadata.pop(key, None)
     for key in RUN_METADATA:
         original.metadata.pop(key, None)
+    record_seconds(original, run.seconds)
     result.remaining = leftovers(original)
     nbformat.write(original, path)
     return result
+
+
+def record_seconds(notebook: nbformat.NotebookNode, seconds: float) -> None:
+    """Record how long the notebook's run took (:func:`theory_collection.runner.committed_seconds`), in whole
+    seconds, where none is recorded or the recorded time is off by more than a quarter and 5 s: so that a
+    refresh rewrites it only where the time really changed, not for the jitter of one run to the next."""
+    record = notebook.metadata.get(runner.TIMING_METADATA, {})
+    recorded = record.get("default_profile_seconds") if isinstance(record, dict) else None
+    if isinstance(recorded, int | float) and abs(seconds - recorded) <= max(0.25 * recorded, 5.0):
+        return
+    notebook.metadata[runner.TIMING_METADATA] = {"default_profile_seconds": round(seconds)}
 
 
 def merge_outputs(original: nbformat.NotebookNode, executed: nbformat.NotebookNode) -> str:

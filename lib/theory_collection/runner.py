@@ -345,21 +345,22 @@ def run_notebooks(
 ) -> list[NotebookRun]:
     """Execute each notebook with ``profile`` and ``overrides`` into ``out/<paper>/<stem>/``; runs in ``paths`` order.
 
-    Everything is checked first (:func:`prepare`, and that ``out`` holds no report of another profile).
-    ``jobs`` notebooks run side by side (default: one per CPU core, :func:`default_jobs`), each kernel on
-    one compute thread (:mod:`theory_collection.jupyter_kernels`), so the numbers are the same for any
-    ``jobs``; with ``scheduler`` (``tcp://host:port``) they run on that Dask cluster's workers instead
-    (:mod:`theory_collection.cluster`; ``jobs`` is then the workers'). Those that took longest in this
-    report's previous run of the same profile start first; here, a notebook waits while its memory estimate
-    does not fit beside those running (:func:`theory_collection.params.memory_budget_bytes`). The run holds
-    ``out``'s lock, runs into a staging folder of its own, and publishes when all have run
-    (:func:`theory_collection.publishing.publish`), so a run stopped before then (Ctrl-C, a kill) leaves
-    the earlier report as it was. A failing notebook is recorded with its error and the rest still run.
-    Each notebook gets the overrides it declares (so ``-p steps 100`` reaches only notebooks with a
-    ``steps`` parameter). Returns what the report now holds for each notebook: its new run, or the earlier
-    result it did not replace, with the failed new run as its ``attempt``. With ``summarise`` the summaries
-    of the whole report are written under the same lock (:func:`write_report`); else write them next.
-    Nothing is written before a ``scheduler`` answers and its workers are found to run this collection.
+        Everything is checked first (:func:`prepare`, and that ``out`` holds no report of another profile).
+        ``jobs`` notebooks run side by side (default: one per CPU core, :func:`default_jobs`), each kernel on
+        one compute thread (:mod:`theory_collection.jupyter_kernels`), so the numbers are the same for any
+        ``jobs``; with ``scheduler`` (``tcp://host:port``) they run on that Dask cluster's workers instead
+        (:mod:`theory_collection.cluster`; ``jobs`` is then the workers'). Those that took longest in this
+        report's previous run of the same profile start first (without one, those whose committed copy took longest:
+    :func:`committed_seconds`); here, a notebook waits while its memory estimate
+        does not fit beside those running (:func:`theory_collection.params.memory_budget_bytes`). The run holds
+        ``out``'s lock, runs into a staging folder of its own, and publishes when all have run
+        (:func:`theory_collection.publishing.publish`), so a run stopped before then (Ctrl-C, a kill) leaves
+        the earlier report as it was. A failing notebook is recorded with its error and the rest still run.
+        Each notebook gets the overrides it declares (so ``-p steps 100`` reaches only notebooks with a
+        ``steps`` parameter). Returns what the report now holds for each notebook: its new run, or the earlier
+        result it did not replace, with the failed new run as its ``attempt``. With ``summarise`` the summaries
+        of the whole report are written under the same lock (:func:`write_report`); else write them next.
+        Nothing is written before a ``scheduler`` answers and its workers are found to run this collection.
     """
     prepared = prepare(paths, dict(overrides or {}), profile)
     jobs = default_jobs() if jobs is None else check_jobs(jobs)
@@ -373,6 +374,8 @@ def run_notebooks(
         check_report_profile(out, profile)
         publishing.clear_leftovers(out, notify=_tell)
         previous = previous_seconds(out, profile)
+        if not all(_key(item.path) in previous for item in prepared):
+            previous = committed_seconds([item.path for item in prepared])
         order = sorted(range(len(prepared)), key=lambda i: -previous.get(_key(prepared[i].path), 0.0))
         staging = publishing.new_staging(out)
         try:
@@ -427,6 +430,26 @@ def previous_seconds(out: Path, profile: str) -> dict[str, float]:
         return {f"{r['paper']}/{r['notebook']}": float(r["seconds"]) for r in record["runs"]}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
+
+
+# Where a committed notebook records how long its default-profile run took (written by theory_collection.refresh)
+TIMING_METADATA = "theory_collection"
+
+
+def committed_seconds(paths: list[Path]) -> dict[str, float]:
+    """``paper/notebook -> seconds`` that each committed notebook's default-profile run took when its outputs were
+    last refreshed (its metadata's :data:`TIMING_METADATA`); a notebook without the record is left out.
+
+    The order to start a report in where no earlier report says better: on 2 cores the quick profile's longest
+    notebook, started last in reading order, ran alone for a minute at the end."""
+    seconds = {}
+    for path in paths:
+        try:
+            record = json.loads(Path(path).read_text(encoding="utf-8"))["metadata"][TIMING_METADATA]
+            seconds[_key(path)] = float(record["default_profile_seconds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return seconds
 
 
 @contextmanager

@@ -18,10 +18,12 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-
-import nbformat
+from typing import TYPE_CHECKING
 
 from theory_collection.formatting import tex_to_text
+
+if TYPE_CHECKING:
+    import nbformat
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 CELL_ANCHOR = "cell-{}"  # the anchor of the code cell In [n] on a notebook page
@@ -140,6 +142,8 @@ def recorded_sections(notebook: str | Path) -> tuple[dict[str, str], dict[str, l
 
     Returns ``({id_pattern: heading}, {heading: [figure name patterns]})``; patterns are regular expressions.
     """
+    import nbformat  # here, not above: every notebook's kernel imports this module, and nbformat costs it a second
+
     nb = nbformat.read(Path(notebook), as_version=4)
     heading = ""
     claims: dict[str, str] = {}

@@ -1,6 +1,6 @@
 """Parameter sweeps: one papermill run of one notebook per grid point, executed through Dask; and, inside a
 notebook, one function mapped over a list of points on Dask workers
-(:func:`theory_collection.cluster.map_points`, also importable from here).
+(:func:`theory_collection.points.map_points`, also importable from here).
 
 A grid file (YAML)::
 
@@ -65,17 +65,17 @@ import yaml
 
 from theory_collection import cluster, locks, runner
 from theory_collection.claims import write_atomic
-from theory_collection.cluster import (
+from theory_collection.cluster import package_version
+from theory_collection.papers import paper_of
+from theory_collection.params import PROFILES, check_choice, check_int, format_bytes
+from theory_collection.points import (
     check_connect_timeout,
     check_scheduler_address,
     check_workers,
     connect,
     map_points,
     max_workers,
-    package_version,
 )
-from theory_collection.papers import paper_of
-from theory_collection.params import PROFILES, check_choice, check_int, format_bytes
 from theory_collection.publishing import exchange
 from theory_collection.runs import git_commit
 from theory_collection.sweep_results import (

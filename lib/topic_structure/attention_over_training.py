@@ -163,7 +163,7 @@ def sweep_run(settings: dict, train_seed: int, steps: int, **shared) -> tuple[pd
 
     settings: the :data:`params.GRID_NAMES` values and ``decoder``; data and training configuration from
     :func:`lda_runs.prepared_run` (``shared``: its ``num_docs``, ``batch_size``, ``log_every``, ``probe_docs``,
-    ``data_seed``). A self-contained point for :func:`theory_collection.sweep.map_points`. Returns the curves and
+    ``data_seed``). A self-contained point for :func:`theory_collection.points.map_points`. Returns the curves and
     :func:`copy_over_topic` of the trained state (bootstrap seeded by ``[data_seed, train_seed]``).
     """
     corpus, probe, whole, masking, config = lda_runs.prepared_run(settings, train_seed, steps, **shared)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from theory_collection.cluster import map_points, max_workers
+from theory_collection.points import map_points, notebook_workers
 from topic_structure import attention_over_training as at
 from topic_structure import lda_runs as lda
 from topic_structure.batched import RunStack
@@ -199,8 +199,8 @@ def _bins(points: list[dict], decoder_of, workers: int) -> list[list[int]]:
 
 def _spread(run_points, points: list[dict], decoder_of, description: str, workers: int | None) -> list:
     """``run_points(points)`` with the points spread over Dask workers in :func:`_bins` (one bin per worker, the
-    bin's runs stacked; :func:`theory_collection.sweep.map_points`), the results in the points' order."""
-    bins = _bins(points, decoder_of, workers or max_workers())
+    bin's runs stacked; :func:`theory_collection.points.map_points`), the results in the points' order."""
+    bins = _bins(points, decoder_of, workers or notebook_workers())
     results: list = [None] * len(points)
     mapped = map_points(run_points, [{"points": [points[i] for i in b]} for b in bins], description=description)
     for chosen, outcome in zip(bins, mapped):

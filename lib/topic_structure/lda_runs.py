@@ -2,7 +2,7 @@
 what is read off their curves.
 
 * :func:`lda_data` and :func:`lda_run`: one data setting (a fixed corpus, a masked probe, whole held-out documents)
-  and one run on it, a self-contained point for :func:`theory_collection.sweep.map_points`.
+  and one run on it, a self-contained point for :func:`theory_collection.points.map_points`.
 * :func:`structure`: the three same- vs different-topic ratios (``R_E`` of the embeddings, ``R_V`` of the
   value output, ``R_A`` of the attention) and the copy ratio ``R_I`` of one model state, measured on every snapshot.
 * The readers :func:`end_value`, :func:`peak_value`, :func:`progress`, :func:`stage_summary`, and
@@ -198,7 +198,7 @@ def lda_run(
     """One run of notebook 08: :func:`lda_structure_run` on the data setting ``settings`` (:func:`prepared_run`;
     ``shared``: its ``num_docs``, ``batch_size``, ``log_every``, ``probe_docs``, ``data_seed``).
 
-    A self-contained point for :func:`theory_collection.sweep.map_points`. Returns the trained model, its
+    A self-contained point for :func:`theory_collection.points.map_points`. Returns the trained model, its
     curves and its final training loss.
     """
     corpus, probe, _, masking, config = prepared_run(settings, train_seed, steps, **shared)

@@ -70,6 +70,27 @@ def test_the_longest_notebooks_of_the_previous_run_start_first(tmp_path):
     }
 
 
+def test_without_an_earlier_report_the_notebooks_that_took_longest_when_committed_start_first(tmp_path):
+    paths = meeting(tmp_path, 3)
+    for path, seconds in zip(paths, (1, 9, 5)):
+        notebook = json.loads(path.read_text())
+        notebook["metadata"][runner.TIMING_METADATA] = {"default_profile_seconds": seconds}
+        path.write_text(json.dumps(notebook))
+    assert runner.committed_seconds(paths) == {
+        "notebooks/01_meet": 1.0,
+        "notebooks/02_meet": 9.0,
+        "notebooks/03_meet": 5.0,
+    }
+    # one job, party of 2: only the notebook that starts first finds no one; here that is 02
+    overrides = {"party": 2, "patience": 1.0}
+    runs = runner.run_notebooks(paths, tmp_path / "out", overrides=overrides, progress=False, html=False, jobs=1)
+    assert {run.notebook: claim_verdicts(run)["M1"] for run in runs} == {
+        "01_meet": "holds",
+        "02_meet": "fails",
+        "03_meet": "holds",
+    }
+
+
 @pytest.mark.parametrize("jobs", [0, 65])
 def test_bad_jobs_exit_2_before_any_work(tmp_path, capsys, jobs):
     out = tmp_path / "out"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import nbformat
 
-from theory_collection import refresh
+from theory_collection import refresh, runner
 from theory_collection.notebook_outputs import leftovers
 
 FIXTURES = Path(__file__).parent / "fixtures" / "report"
@@ -48,3 +48,13 @@ def test_a_notebook_that_fails_is_left_as_it_was(tmp_path, capsys):
     (result,) = refresh.refresh([path])
     assert "ZeroDivisionError" in result.error and path.read_bytes() == committed
     assert "not written, left as it was" in capsys.readouterr().err
+
+
+def test_the_run_time_is_recorded_and_rewritten_only_when_it_really_changed():
+    notebook = nbformat.v4.new_notebook()
+    refresh.record_seconds(notebook, 41.6)
+    assert notebook.metadata[runner.TIMING_METADATA] == {"default_profile_seconds": 42}
+    refresh.record_seconds(notebook, 47.0)  # within a quarter: the jitter of one run to the next
+    assert notebook.metadata[runner.TIMING_METADATA] == {"default_profile_seconds": 42}
+    refresh.record_seconds(notebook, 80.2)
+    assert notebook.metadata[runner.TIMING_METADATA] == {"default_profile_seconds": 80}

@@ -348,3 +348,45 @@ def test_map_points_names_the_point_that_raised():
             sweep.map_points(failing, [{"seed": s} for s in range(4)], workers=workers, progress=False)
     with pytest.raises(ValueError, match="list of dicts"):
         sweep.map_points(failing, [2], workers=1, progress=False)
+
+
+def test_map_points_stays_in_the_notebooks_process_where_the_runner_gives_it_one_worker(monkeypatch):
+    """A report runs one notebook per core and tells its kernels so (points.NOTEBOOK_WORKERS): their points then
+    run in the kernel's own process, with no cluster; without the variable, one worker per core as before."""
+    from theory_collection import points as dask_points
+
+    def started(*args, **kwargs):
+        raise AssertionError("a Dask cluster started")
+
+    monkeypatch.setattr(dask_points, "connect", started)
+    monkeypatch.setenv(dask_points.NOTEBOOK_WORKERS, "1")
+    assert dask_points.notebook_workers() == 1
+    assert dask_points.map_points(lambda seed: seed * 2, [{"seed": s} for s in range(3)], progress=False) == [0, 2, 4]
+    monkeypatch.delenv(dask_points.NOTEBOOK_WORKERS)
+    assert dask_points.notebook_workers() == dask_points.max_workers()
+    with pytest.raises(AssertionError, match="cluster started"):  # the check can fail: two workers start one
+        dask_points.map_points(lambda seed: seed, [{"seed": s} for s in range(3)], progress=False)
+    for unusable in ("0", "two", ""):
+        monkeypatch.setenv(dask_points.NOTEBOOK_WORKERS, unusable)
+        assert dask_points.notebook_workers() == dask_points.max_workers()
+
+
+def test_unattended_kernels_get_one_worker_unless_the_runner_gives_them_more(monkeypatch):
+    import asyncio
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    from theory_collection import jupyter_kernels
+    from theory_collection.points import NOTEBOOK_WORKERS
+
+    seen = []
+
+    async def record(self, **kw):
+        seen.append(kw["env"])
+
+    monkeypatch.setattr(AsyncKernelManager, "start_kernel", record)
+    monkeypatch.delenv(NOTEBOOK_WORKERS, raising=False)
+    asyncio.run(jupyter_kernels.OneThreadKernelManager().start_kernel())
+    asyncio.run(jupyter_kernels.OneThreadKernelManager().start_kernel(env={NOTEBOOK_WORKERS: "2", "PATH": "/bin"}))
+    assert seen[0][NOTEBOOK_WORKERS] == "1" and seen[0]["OMP_NUM_THREADS"] == "1"
+    assert seen[1][NOTEBOOK_WORKERS] == "2" and seen[1]["OMP_NUM_THREADS"] == "1"

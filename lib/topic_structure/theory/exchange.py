@@ -18,7 +18,7 @@ import pandas as pd
 import sympy as sp
 import torch
 
-from theory_collection.sweep import map_points
+from theory_collection.points import map_points
 from topic_structure.data import Vocabulary
 from topic_structure.measurements import block_averages
 from topic_structure.model import ModelConfig, TopicTransformer
@@ -251,7 +251,7 @@ def population_optima(decays, seed: int, progress: bool = True) -> pd.DataFrame:
     rule holds there (``rule holds``: R_I > R_A exactly when a > b, R_I = R_A when a = b, within :data:`EQUAL`).
 
     The decays are independent minimisations: they run side by side on Dask workers
-    (:func:`theory_collection.sweep.map_points`).
+    (:func:`theory_collection.points.map_points`).
     """
     points = [dict(setting=Setting(4, 3, 2, decay, keep_prob=0.1, random_prob=0.1, seed=seed)) for decay in decays]
     found = map_points(population_optimum, points, progress=progress, description="population optima")
