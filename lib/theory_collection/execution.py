@@ -2,15 +2,18 @@
 
 :func:`run_notebook` is what a sweep or a cluster worker (:mod:`theory_collection.cluster`) calls for each
 notebook; it never raises for a failing notebook. :func:`run_side_by_side` runs a report's notebooks on this
-machine, several at a time, each in a process of its own (:func:`run_in_child`): papermill changes the whole
-process's working directory to the notebook's folder for as long as it executes it, so two notebooks of two
-folders run from threads of one process would each start their kernel, and resolve relative paths, in whichever
-folder the other had just changed to. ``python -m theory_collection.execution NOTEBOOK OUTPUT_DIR
-PARAMETERS_JSON`` is that process.
+machine, several at a time, each side running its notebooks one after another in a process of its own
+(:class:`NotebookProcess`): papermill changes the whole process's working directory to the notebook's folder for as
+long as it executes it, so two notebooks of two folders run from threads of one process would each start their
+kernel, and resolve relative paths, in whichever folder the other had just changed to. ``python -m
+theory_collection.execution`` is that process: it reads one notebook to run per line and answers each with a
+line. One process per side, not per notebook: starting one costs about 2.5 s of imports (papermill, nbformat's
+schema checks), which a report of 15 notebooks would otherwise pay 15 times on busy cores.
 """
 
 from __future__ import annotations
 
+import collections
 import contextvars
 import json
 import os
@@ -100,47 +103,90 @@ def run_notebook(
 
 _children: set[subprocess.Popen] = set()
 _children_lock = threading.Lock()
+# The child's answer line starts with this, so that anything else a library prints on its stdout is passed over
+ANSWER = "theory-collection-run "
 
 
-def run_in_child(
-    path: str | Path, output_dir: str | Path, parameters: dict[str, object], workers: int = 1
-) -> NotebookRun:
-    """:func:`run_notebook` in a child process of its own (see the module docstring); the same result, read
-    back from the child's last line and ``claims.json``. A child that dies is this run's error, with the
-    last line it wrote. ``workers``: the Dask workers the notebook's points may start
-    (:func:`theory_collection.points.notebook_workers`)."""
-    path, output_dir = Path(path), Path(output_dir)
-    command = [sys.executable, "-m", "theory_collection.execution", str(path), str(output_dir), json.dumps(parameters)]
-    environment = {**os.environ, NOTEBOOK_WORKERS: str(workers)}
-    # a session of its own: Ctrl-C reaches the parent, which stops the child and its kernel (:func:`stop_children`)
-    child = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, env=environment
-    )
-    with _children_lock:
-        _children.add(child)
-    try:
-        out, err = child.communicate()
-    finally:
+class NotebookProcess:
+    """A child process that runs notebooks one after another (:func:`_serve`), each exactly as
+    :func:`run_notebook` runs it; started at the first :meth:`run`, and again after one that died.
+
+    ``workers``: the Dask workers each notebook's points may start (:func:`theory_collection.points.notebook_workers`).
+    """
+
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = workers
+        self._child: subprocess.Popen | None = None
+        self._stderr: collections.deque[str] = collections.deque(maxlen=50)
+
+    def run(self, path: str | Path, output_dir: str | Path, parameters: dict[str, object]) -> NotebookRun:
+        """:func:`run_notebook` in the child; the same result, read back from the child's answer and
+        ``claims.json``. A child that dies is this run's error, with the last line it wrote."""
+        path, output_dir = Path(path), Path(output_dir)
+        child = self._started()
+        run = NotebookRun(path.stem, output_dir)
+        try:
+            child.stdin.write(json.dumps([str(path), str(output_dir), parameters]) + "\n")
+            child.stdin.flush()
+            answer = next((line for line in child.stdout if line.startswith(ANSWER)), None)
+        except (BrokenPipeError, ValueError):  # the child ended, or was stopped, before it read the notebook
+            answer = None
+        if answer is None:
+            self._forget(child)
+            last = next((line for line in reversed(self._stderr) if line.strip()), "no message")
+            run.error = f"the notebook's process ended with exit code {child.returncode}: {last.strip()}"
+            return run
+        record = json.loads(answer[len(ANSWER) :])
+        run.error, run.seconds, run.started = record["error"], record["seconds"], record["started"]
+        if (output_dir / "claims.json").exists():
+            try:
+                run.claims = load_claims(output_dir / "claims.json")
+            except ValueError as error:
+                run.error = run.error or str(error)
+        return run
+
+    def close(self) -> None:
+        """End the child (it finishes the notebook it runs, if any, then reads the end of its input)."""
+        if self._child is not None:
+            child, self._child = self._child, None
+            try:
+                child.stdin.close()
+            except OSError:
+                pass
+            child.wait()
+            with _children_lock:
+                _children.discard(child)
+
+    def _started(self) -> subprocess.Popen:
+        if self._child is None:
+            environment = {**os.environ, NOTEBOOK_WORKERS: str(self.workers)}
+            # a session of its own: Ctrl-C reaches the parent, which stops the child and its kernel (stop_children)
+            child = subprocess.Popen(
+                [sys.executable, "-m", "theory_collection.execution"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+                env=environment,
+            )
+            self._stderr.clear()
+            # read its stderr as it comes, so that a chatty notebook run never fills the pipe and blocks the child
+            threading.Thread(target=self._stderr.extend, args=(child.stderr,), daemon=True).start()
+            with _children_lock:
+                _children.add(child)
+            self._child = child
+        return self._child
+
+    def _forget(self, child: subprocess.Popen) -> None:
+        child.wait()
+        self._child = None
         with _children_lock:
             _children.discard(child)
-    run = NotebookRun(path.stem, output_dir)
-    try:
-        record = json.loads(out.strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        last = next((line for line in reversed(err.splitlines()) if line.strip()), "no message")
-        run.error = f"the notebook's process ended with exit code {child.returncode}: {last.strip()}"
-        return run
-    run.error, run.seconds, run.started = record["error"], record["seconds"], record["started"]
-    if (output_dir / "claims.json").exists():
-        try:
-            run.claims = load_claims(output_dir / "claims.json")
-        except ValueError as error:
-            run.error = run.error or str(error)
-    return run
 
 
 def stop_children() -> None:
-    """Ask every child process of :func:`run_in_child` to stop: each kills its kernel and ends."""
+    """Ask every child process of :class:`NotebookProcess` to stop: each kills its kernel and ends."""
     with _children_lock:
         children = list(_children)
     for child in children:
@@ -150,17 +196,20 @@ def stop_children() -> None:
             pass
 
 
-def _run_as_child(argv: list[str]) -> None:
-    """The child's side of :func:`run_in_child`: run the notebook, print the outcome as one JSON line."""
-    path, output_dir, parameters = argv
+def _serve() -> None:
+    """The child's side of :class:`NotebookProcess`: for each line ``[notebook, output_dir, parameters]`` read,
+    run the notebook and print its outcome as one line, :data:`ANSWER` and JSON."""
 
     def stop(signum, frame):
         kill_running_kernels()
         os._exit(128 + signum)  # at once: the notebook's thread may be deep in nbclient's event loop
 
     signal.signal(signal.SIGTERM, stop)
-    run = run_notebook(path, output_dir, json.loads(parameters))
-    print(json.dumps({"error": run.error, "seconds": run.seconds, "started": run.started}), flush=True)
+    for line in sys.stdin:
+        path, output_dir, parameters = json.loads(line)
+        run = run_notebook(path, output_dir, parameters)
+        answer = {"error": run.error, "seconds": run.seconds, "started": run.started}
+        print(ANSWER + json.dumps(answer), flush=True)
 
 
 def export_page_of(run: NotebookRun, html: bool) -> None:
@@ -183,6 +232,8 @@ def run_side_by_side(
     bar = tqdm(total=len(prepared), desc=f"notebooks ({profile})", unit="notebook", disable=not progress)
     side_by_side = max(min(jobs, len(prepared)), 1)
     workers = max((os.cpu_count() or 1) // side_by_side, 1)  # each notebook's share of the cores for its points
+    processes: list[NotebookProcess] = []
+    per_thread = threading.local()  # each thread of the pool runs its notebooks in one process of its own
 
     def execute(index: int) -> NotebookRun:
         path = prepared[index].path
@@ -190,7 +241,10 @@ def run_side_by_side(
         bar.set_postfix_str(", ".join(running.values()))
         output_dir = staging / paper_of(path).name / path.stem
         parameters = {"profile": profile, "output_dir": str(output_dir), **prepared[index].parameters}
-        run = run_in_child(path, output_dir, parameters, workers)
+        if not hasattr(per_thread, "process"):
+            per_thread.process = NotebookProcess(workers)
+            processes.append(per_thread.process)
+        run = per_thread.process.run(path, output_dir, parameters)
         run.paper = paper_of(path).name
         export_page_of(run, html)
         running.pop(index, None)
@@ -227,6 +281,8 @@ def run_side_by_side(
         raise
     finally:
         bar.close()
+        for process in processes:
+            process.close()
     pool.shutdown()
     return runs
 
@@ -241,4 +297,4 @@ def _stop(pool: ThreadPoolExecutor, futures: dict) -> None:
 
 
 if __name__ == "__main__":
-    _run_as_child(sys.argv[1:])
+    _serve()

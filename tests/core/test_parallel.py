@@ -127,3 +127,25 @@ def test_a_notebook_waits_while_its_memory_estimate_does_not_fit_beside_those_ru
     overrides = {"party": 2, "patience": 1.0}
     runs = runner.run_notebooks(paths, tmp_path / "out", overrides=overrides, progress=False, html=False, jobs=2)
     assert [claim_verdicts(run)["M1"] for run in runs] == ["fails", "holds"]
+
+
+def test_one_process_runs_a_sides_notebooks_in_turn_and_a_new_one_follows_one_that_died(tmp_path):
+    from theory_collection.execution import NotebookProcess
+
+    paths = meeting(tmp_path, 2)
+    process = NotebookProcess()
+    try:
+        first = process.run(paths[0], tmp_path / "one", {"party": 1, "output_dir": str(tmp_path / "one")})
+        child = process._child
+        second = process.run(paths[1], tmp_path / "two", {"party": 1, "output_dir": str(tmp_path / "two")})
+        assert first.error == second.error == "" and first.claims and second.claims
+        assert process._child is child, "the second notebook ran in the first one's process"
+        child.kill()
+        child.wait()
+        lost = process.run(paths[0], tmp_path / "three", {"party": 1, "output_dir": str(tmp_path / "three")})
+        assert lost.error.startswith("the notebook's process ended with exit code -9")
+        again = process.run(paths[0], tmp_path / "four", {"party": 1, "output_dir": str(tmp_path / "four")})
+        assert again.error == "" and process._child is not child
+    finally:
+        process.close()
+    assert process._child is None
