@@ -135,3 +135,29 @@ def test_a_set_far_below_its_query_best_topic_takes_the_per_set_route(monkeypatc
     assert value == pytest.approx(float(loss.detach()), rel=1e-12)
     for got, want in zip((grad_scores, grad_values), expected):
         assert float((got - want).abs().max()) <= 1e-12 * float(want.abs().max())
+
+
+@pytest.mark.parametrize(("num_topics", "words_per_topic", "topics_per_doc"), [(4, 3, 2), (5, 4, 3)])
+def test_the_differentiable_loss_has_autograds_value_and_gradient(num_topics, words_per_topic, topics_per_doc):
+    """``CrossEntropyPopulationLoss`` (what population_loss and the L-BFGS fits use for the cross-entropy loss)
+    against autograd through population_loss_terms, gradients reaching the model's parameters included."""
+    model = TopicTransformer(ModelConfig(num_topics, words_per_topic, init_scale=0.6), seed=2).double()
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    written = population_gradient.CrossEntropyPopulationLoss.apply(
+        model.score_matrix(), model.value_output_matrix(), model.vocab, topics_per_doc, 0.1, 0.2
+    )
+    want = combine_terms(
+        population_loss_terms(model.score_matrix(), model.value_output_matrix(), model.vocab, topics_per_doc),
+        0.1,
+        0.2,
+    )
+    assert float(written) == pytest.approx(float(want), rel=1e-13)
+    for got, expected in zip(
+        torch.autograd.grad(3.0 * written, parameters), torch.autograd.grad(3.0 * want, parameters)
+    ):
+        torch.testing.assert_close(got, expected, rtol=1e-11, atol=1e-14)
+    # the check can fail: another keep weight is another loss
+    other = population_gradient.CrossEntropyPopulationLoss.apply(
+        model.score_matrix(), model.value_output_matrix(), model.vocab, topics_per_doc, 0.2, 0.2
+    )
+    assert abs(float(other) - float(want)) > 1e-6

@@ -45,7 +45,8 @@ from topic_structure.params import (
     check_seed,
     check_topic_counts,
 )
-from topic_structure.population import combine_terms, minimise_lbfgs, population_loss_terms, topic_sets
+from topic_structure.population import minimise_lbfgs, topic_sets
+from topic_structure.population_gradient import CrossEntropyPopulationLoss
 from topic_structure.theory import value_matrix
 from topic_structure.theory.algebra import PRECISION, T, V, p_c, p_r, tau, topic_setting, v
 
@@ -368,8 +369,7 @@ def fit_score_matrix(
     value_output = value_output.detach().double()
 
     def objective() -> torch.Tensor:
-        terms = population_loss_terms(scores, value_output, vocab, topics_per_doc)
-        return combine_terms(terms, keep_prob, random_prob)
+        return CrossEntropyPopulationLoss.apply(scores, value_output, vocab, topics_per_doc, keep_prob, random_prob)
 
     losses = minimise_lbfgs([scores], objective, steps, tolerance=tolerance, stop="loss_change", iterations=50)
     return scores.detach(), losses
