@@ -23,7 +23,15 @@ from pathlib import Path
 
 from theory_collection.formatting import tex_to_text
 from theory_collection.runs import NotebookRun
-from theory_collection.sections import PageCell, Section, figure_cell, find_section, read_page, recorded_sections
+from theory_collection.sections import (
+    PageCell,
+    Section,
+    figure_cell,
+    find_section,
+    png_text,
+    read_page,
+    recorded_sections,
+)
 
 # A figure at least this many pixels wide (several panels, at save_figure's 130 dpi) takes a whole row.
 WIDE_FIGURE = 1000
@@ -101,13 +109,7 @@ def _legacy(run: NotebookRun) -> tuple[dict[str, str], dict[str, list[str]]]:
 
 def figure_caption(png: Path) -> str:
     """The title saved with a figure (PNG or SVG metadata), else its name without the notebook prefix."""
-    try:
-        from PIL import Image
-
-        with Image.open(png) as image:
-            title = (getattr(image, "text", {}) or {}).get("Title", "")
-    except Exception:  # not a readable PNG: the SVG or the name still serve
-        title = ""
+    title = png_text(png).get("Title", "")  # not a readable PNG: the SVG or the name still serve
     svg = png.with_suffix(".svg")
     if not title and svg.is_file():
         found = re.search(r"<dc:title>(.*?)</dc:title>", svg.read_text(encoding="utf-8", errors="replace"), re.DOTALL)

@@ -14,6 +14,7 @@ above each literal claim id recorded by ``check``/``observe`` in the notebook's 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -79,7 +80,14 @@ class _PageParser(HTMLParser):
 
 
 def read_page(page: str | Path) -> _PageParser:
-    """A page's headings and anchored code cells."""
+    """A page's headings and anchored code cells (read once while the file stays as it is: a report's summaries
+    ask for each page several times, and parsing one is a tenth of a second)."""
+    found = Path(page).stat()
+    return _parsed_page(str(page), found.st_mtime_ns, found.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_page(page: str, modified_ns: int, size: int) -> _PageParser:
     parser = _PageParser()
     parser.feed(Path(page).read_text(encoding="utf-8"))
     return parser
@@ -177,16 +185,23 @@ def recording_cell() -> int | None:
     return len(history) - 1 if isinstance(history, list) and len(history) > 1 else None
 
 
-def figure_cell(png: str | Path) -> int | None:
-    """The execution count of the cell that saved a figure (from its PNG metadata); None when not recorded."""
+def png_text(png: str | Path) -> dict[str, str]:
+    """The text chunks a PNG holds before its image data (where ``save_figure`` writes them), without decoding the
+    image (``Image.text`` decodes all of it to look for more: most of a report's summary time went there); empty
+    for a file that is not a readable PNG."""
     try:
         from PIL import Image
 
         with Image.open(png) as image:
-            value = (getattr(image, "text", {}) or {}).get(FIGURE_CELL_KEY, "")
-    except Exception:  # not a readable PNG: the figure is still shown, only not tied to a cell
-        return None
-    return int(value) if str(value).isdigit() else None
+            return {key: value for key, value in image.info.items() if isinstance(value, str)}
+    except Exception:
+        return {}
+
+
+def figure_cell(png: str | Path) -> int | None:
+    """The execution count of the cell that saved a figure (from its PNG metadata); None when not recorded."""
+    value = png_text(png).get(FIGURE_CELL_KEY, "")  # an unreadable PNG is still shown, only not tied to a cell
+    return int(value) if value.isdigit() else None
 
 
 def _pattern(literal: str, is_fstring: bool) -> str:

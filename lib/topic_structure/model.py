@@ -146,14 +146,7 @@ class TopicTransformer(nn.Module):
         A query with no visible key gets a zero context vector (its softmax has nothing to normalise).
         """
         if self.config.attention == "uniform":
-            # Every query of a document sees the same average of its visible keys' value vectors,
-            # so one bag of words per document replaces the N x N attention, and the logits are
-            # decoded once per document, then shared by its queries.
-            dtype = self.embedding.dtype
-            weights = key_visible.to(dtype) / key_visible.sum(1, keepdim=True).clamp(min=1)  # (B, N)
-            bag = torch.zeros(inputs.shape[0], self.vocab.size, dtype=dtype).scatter_add_(1, inputs, weights)
-            # bag: (B, vocab) attention mass per token type
-            doc_logits = (bag @ self.embedding) @ self.W_V.T @ self.decoder_weight().T  # (B, V)
+            doc_logits = self._document_logits(inputs, key_visible)  # (B, V)
             if query_mask is None:
                 return ModelOutput(doc_logits[:, None, :].expand(-1, inputs.shape[1], -1), None)
             # index_select, not [ ]: the same rows, and its backward (index_add) is much faster than index_put's
@@ -168,15 +161,47 @@ class TopicTransformer(nn.Module):
             context, attention = context[query_mask], attention[query_mask]
         return ModelOutput(context @ self.decoder_weight().T, attention)
 
+    def _document_logits(self, inputs: torch.Tensor, key_visible: torch.Tensor) -> torch.Tensor:
+        """Uniform attention: (B, V) logits of each document's queries, from inputs and key_visible (B, N).
+
+        Every query of a document sees the same average of its visible keys' value vectors, so one bag of words
+        per document replaces the N x N attention, and the logits are decoded once per document."""
+        dtype = self.embedding.dtype
+        weights = key_visible.to(dtype) / key_visible.sum(1, keepdim=True).clamp(min=1)  # (B, N)
+        bag = torch.zeros(inputs.shape[0], self.vocab.size, dtype=dtype).scatter_add_(1, inputs, weights)
+        # bag: (B, vocab) attention mass per token type
+        return (bag @ self.embedding) @ self.W_V.T @ self.decoder_weight().T
+
+    def _uniform_loss(self, batch: MaskedBatch) -> torch.Tensor:
+        """:meth:`loss` under uniform attention, per document: its chosen positions all have its logits, so the
+        mean over the M chosen positions is a sum over (document, label) pairs weighted by how often the label is
+        chosen there, without the (M, V) logits (the same loss and gradients up to float rounding)."""
+        logits = self._document_logits(batch.inputs, batch.key_visible)  # (B, V)
+        scored = batch.chosen & (batch.labels != IGNORE_LABEL)  # (B, N)
+        counts = torch.zeros_like(logits).scatter_add_(
+            1, batch.labels.clamp(min=0), scored.to(logits.dtype)
+        )  # (B, V): how often each label is chosen in each document
+        chosen = counts.sum()
+        if chosen == 0:  # nothing chosen: a zero loss that still has a graph
+            return logits.sum() * 0.0
+        if self.config.loss == "cross_entropy":
+            return (counts * (torch.logsumexp(logits, 1, keepdim=True) - logits)).sum() / chosen
+        # 0.5 ||logits - e_y||^2 summed over the chosen labels y of each document
+        per_document = counts.sum(1) * (logits**2).sum(1) - 2 * (counts * logits).sum(1) + counts.sum(1)
+        return 0.5 * per_document.sum() / chosen
+
     def loss(self, batch: MaskedBatch, dense: bool = False) -> torch.Tensor:
         """Mean loss over the chosen positions of ``batch``: what the optimiser sees.
 
         By default the logits come from :meth:`chosen_logits` (attention rows only for the chosen
-        queries, aggregated per token type); ``dense=True`` reads them from :meth:`forward`'s full
-        (B, N, N) attention instead. Both give the same loss and gradients up to float rounding.
+        queries, aggregated per token type), or per document under uniform attention (:meth:`_uniform_loss`);
+        ``dense=True`` reads them from :meth:`forward` instead. All give the same loss and gradients up to float
+        rounding.
         """
-        if dense or self.config.attention == "uniform":  # uniform: forward already decodes once per document
+        if dense:
             logits = self(batch.inputs, batch.key_visible, batch.chosen).logits  # (M, V)
+        elif self.config.attention == "uniform":
+            return self._uniform_loss(batch)
         else:
             logits = self.chosen_logits(batch.inputs, batch.key_visible, batch.chosen)  # (M, V)
         labels = batch.labels[batch.chosen]

@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pytest
@@ -169,3 +170,22 @@ def test_config_validation(kwargs, message):
 def test_seed_is_validated():
     with pytest.raises(ValueError, match="seed"):
         TopicTransformer(ModelConfig(T, v), seed=-2)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "squared"])
+@pytest.mark.parametrize("embedding", ["onehot", "trained"])
+def test_uniform_loss_per_document_equals_the_loss_over_chosen_positions(loss, embedding):
+    """Under uniform attention the loss is summed per (document, label); the same value and gradients as the mean
+    over the chosen positions' logits (``dense=True``), in float64 to rounding."""
+    width = {"d_model": 8, "decoder": "tied"} if embedding == "trained" else {"decoder": "identity"}
+    model = _model(attention="uniform", loss=loss, embedding=embedding, **width).double()
+    batch = _batch(seed=3, n=5, length=30)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    fast, dense = model.loss(batch), model.loss(batch, dense=True)
+    assert float(fast) == pytest.approx(float(dense), rel=1e-12)
+    for got, want in zip(torch.autograd.grad(fast, parameters), torch.autograd.grad(dense, parameters)):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-13)
+    # the check can fail: other labels give another loss
+    shifted = batch.labels.clone()
+    shifted[batch.chosen] = (shifted[batch.chosen] + 1) % VOCAB.num_words
+    assert abs(float(model.loss(dataclasses.replace(batch, labels=shifted))) - float(dense)) > 1e-6
