@@ -119,3 +119,19 @@ def test_weighted_sums_keep_heads_and_labelings_and_bootstrap_brackets_the_ratio
     assert result["low"] <= result["ratio"] <= result["high"]
     with pytest.raises(ValueError, match="weights must be"):
         weighted_attention_sums(attention, weights["same_topic"][0])
+
+
+def test_attention_by_topic_keeps_a_probes_weights_only_while_the_probe_is_unchanged():
+    """A training run measures one probe at every logged step, so its pair weights are kept; the same tensors
+    changed in place, or another batch, give the numbers of a fresh computation."""
+    vocab = Vocabulary(3, 3)
+    generator = torch.Generator().manual_seed(5)
+    inputs = torch.randint(0, vocab.size, (4, 12), generator=generator)
+    key_visible = torch.rand(4, 12, generator=generator) < 0.8
+    attention = torch.softmax(torch.randn(4, 12, 12, generator=generator), -1)
+    first = attention_by_topic(attention, inputs, key_visible, vocab)
+    assert attention_by_topic(attention, inputs, key_visible, vocab) == first
+    key_visible[:, :4] = ~key_visible[:, :4]  # in place: the kept weights no longer apply
+    changed = attention_by_topic(attention, inputs, key_visible, vocab)
+    assert changed == attention_by_topic(attention, inputs.clone(), key_visible.clone(), vocab)
+    assert changed != first
