@@ -25,8 +25,9 @@ minutes). The old route is the one-run library code the notebooks called before 
 For each route the script prints CPU and wall seconds of both, their ratio, and the largest relative difference
 between the two routes' claims-relevant numbers (the curves' ratios and losses, the sums, the topics): float64
 routes agree to rounding (1e-9), float32 training to the rounding that training amplifies (printed, checked against
-``--tolerance``). The notebooks run 08's and 09's stacks side by side on Dask workers
-(``batched_runs.map_lda_runs``, ``map_sweep_runs``); here both routes run in this one process.
+``--tolerance``). Run by a person, notebooks 08 and 09 spread their stacks over Dask workers
+(``batched_runs.map_lda_runs``, ``map_sweep_runs``; in a report they stay in the notebook's process, see
+``notebook_points.py``); here both routes run in this one process.
 """
 
 from __future__ import annotations

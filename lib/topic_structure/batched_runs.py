@@ -8,7 +8,8 @@ is measured for all runs of a stack at once (:func:`structures`, :func:`paper_av
 averages and the attention ratios on each run's probe from the runs' token attention, as
 :func:`lda_runs.structure` and :class:`attention_over_training.PaperPairs` compute them for one model.
 :func:`map_lda_runs` and :func:`map_sweep_runs` (what the notebooks call) spread the stacks over Dask workers in bins of
-about equal work.
+about equal work, one worker per core, or as many as the runner gives the notebook (in a report, which already runs a
+notebook on every core, one: the notebook's own process; :func:`theory_collection.points.notebook_workers`).
 """
 
 from __future__ import annotations
