@@ -148,14 +148,11 @@ class NotebookProcess:
     def close(self) -> None:
         """End the child (it finishes the notebook it runs, if any, then reads the end of its input)."""
         if self._child is not None:
-            child, self._child = self._child, None
             try:
-                child.stdin.close()
+                self._child.stdin.close()
             except OSError:
                 pass
-            child.wait()
-            with _children_lock:
-                _children.discard(child)
+            self._forget(self._child)
 
     def _started(self) -> subprocess.Popen:
         if self._child is None:

@@ -345,22 +345,21 @@ def run_notebooks(
 ) -> list[NotebookRun]:
     """Execute each notebook with ``profile`` and ``overrides`` into ``out/<paper>/<stem>/``; runs in ``paths`` order.
 
-        Everything is checked first (:func:`prepare`, and that ``out`` holds no report of another profile).
-        ``jobs`` notebooks run side by side (default: one per CPU core, :func:`default_jobs`), each kernel on
-        one compute thread (:mod:`theory_collection.jupyter_kernels`), so the numbers are the same for any
-        ``jobs``; with ``scheduler`` (``tcp://host:port``) they run on that Dask cluster's workers instead
-        (:mod:`theory_collection.cluster`; ``jobs`` is then the workers'). Those that took longest in this
-        report's previous run of the same profile start first (without one, those whose committed copy took longest:
-    :func:`committed_seconds`); here, a notebook waits while its memory estimate
-        does not fit beside those running (:func:`theory_collection.params.memory_budget_bytes`). The run holds
-        ``out``'s lock, runs into a staging folder of its own, and publishes when all have run
-        (:func:`theory_collection.publishing.publish`), so a run stopped before then (Ctrl-C, a kill) leaves
-        the earlier report as it was. A failing notebook is recorded with its error and the rest still run.
-        Each notebook gets the overrides it declares (so ``-p steps 100`` reaches only notebooks with a
-        ``steps`` parameter). Returns what the report now holds for each notebook: its new run, or the earlier
-        result it did not replace, with the failed new run as its ``attempt``. With ``summarise`` the summaries
-        of the whole report are written under the same lock (:func:`write_report`); else write them next.
-        Nothing is written before a ``scheduler`` answers and its workers are found to run this collection.
+    Everything is checked first (:func:`prepare`, and that ``out`` holds no report of another profile). ``jobs``
+    notebooks run side by side (default: one per CPU core, :func:`default_jobs`), each kernel on one compute thread
+    (:mod:`theory_collection.jupyter_kernels`), so the numbers are the same for any ``jobs``; with ``scheduler``
+    (``tcp://host:port``) they run on that Dask cluster's workers instead (:mod:`theory_collection.cluster`;
+    ``jobs`` is then the workers'). Those that took longest in this report's previous run of the same profile start
+    first (without one, those whose committed copy took longest: :func:`committed_seconds`); here, a notebook waits
+    while its memory estimate does not fit beside those running
+    (:func:`theory_collection.params.memory_budget_bytes`). The run holds ``out``'s lock, runs into a staging folder
+    of its own, and publishes when all have run (:func:`theory_collection.publishing.publish`), so a run stopped
+    before then (Ctrl-C, a kill) leaves the earlier report as it was. A failing notebook is recorded with its error
+    and the rest still run. Each notebook gets the overrides it declares (so ``-p steps 100`` reaches only notebooks
+    with a ``steps`` parameter). Returns what the report now holds for each notebook: its new run, or the earlier
+    result it did not replace, with the failed new run as its ``attempt``. With ``summarise`` the summaries of the
+    whole report are written under the same lock (:func:`write_report`); else write them next. Nothing is written
+    before a ``scheduler`` answers and its workers are found to run this collection.
     """
     prepared = prepare(paths, dict(overrides or {}), profile)
     jobs = default_jobs() if jobs is None else check_jobs(jobs)

@@ -257,7 +257,11 @@ def topic_attention_ratios(
 
     Arguments as :func:`relative_attention_masses`. Returns ``{"same_topic": ..., "identical": ...}``.
     """
-    masses = relative_attention_masses(attention, labels, tokens, key_visible)
+    return ratios_to_other_topics(relative_attention_masses(attention, labels, tokens, key_visible))
+
+
+def ratios_to_other_topics(masses: dict[str, float]) -> dict[str, float]:
+    """``{"same_topic": ..., "identical": ...}``: the relative mass on each kind over that on other topics' keys."""
     return {kind: masses[kind] / masses["diff_topic"] for kind in ("same_topic", "identical")}
 
 
@@ -288,11 +292,8 @@ def attention_by_topic(
         )
     probe = _probe_topics(inputs, key_visible, vocab)
     on_kind = {kind: weighted_attention_sums(attention, w)[0] for kind, w in probe.weights.items()}
-    masses = masses_relative_to_uniform(on_kind, probe.uniform_sums)  # as topic_attention_ratios computes them
-    stats = {
-        "same_topic_ratio": masses["same_topic"] / masses["diff_topic"],
-        "copy_ratio": masses["identical"] / masses["diff_topic"],
-    }
+    ratios = ratios_to_other_topics(masses_relative_to_uniform(on_kind, probe.uniform_sums))
+    stats = {"same_topic_ratio": ratios["same_topic"], "copy_ratio": ratios["identical"]}
     mass = (attention * probe.same_topic_key).sum(-1)[probe.queries]
     stats["same_topic_mass"] = float(mass.mean()) if probe.queries.any() else float("nan")
     stats["uniform_same_topic_mass"] = float(probe.share.float().mean()) if probe.queries.any() else float("nan")

@@ -187,7 +187,8 @@ class TopicTransformer(nn.Module):
         if self.config.loss == "cross_entropy":
             return (counts * (torch.logsumexp(logits, 1, keepdim=True) - logits)).sum() / chosen
         # 0.5 ||logits - e_y||^2 summed over the chosen labels y of each document
-        per_document = counts.sum(1) * (logits**2).sum(1) - 2 * (counts * logits).sum(1) + counts.sum(1)
+        chosen_per_document = counts.sum(1)  # (B,)
+        per_document = chosen_per_document * (logits**2).sum(1) - 2 * (counts * logits).sum(1) + chosen_per_document
         return 0.5 * per_document.sum() / chosen
 
     def loss(self, batch: MaskedBatch, dense: bool = False) -> torch.Tensor:
